@@ -1,0 +1,103 @@
+"""Node features: which input a model sees, recorded so a checkpoint can rebuild it.
+
+Kinds (as in the reference code's feature options):
+
+- ``labels``: one-hot categorical node labels (k dims).
+- ``attributes``: the numeric node attributes (D dims).
+- ``labels+attributes``: both, concatenated (k + D dims).
+- ``degree``: one-hot of min(degree, max_degree) plus log(1 + degree) (max_degree + 2 dims).
+  Needs only structure, so a model trained on it applies to any uploaded graph.
+- ``constant``: a single 1 per node.
+
+Example
+-------
+>>> from core.graphs import Graph
+>>> spec = FeatureSpec(kind="degree", max_degree=3)
+>>> spec.build(Graph.from_edge_list(3, [(0, 1), (1, 2)])).shape
+(3, 5)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from core.graphs import Graph, GraphDataset
+
+FEATURE_KINDS = ("labels", "attributes", "labels+attributes", "degree", "constant")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How node features are built; stored in every model card."""
+
+    kind: str = "degree"
+    num_node_labels: int = 0
+    attribute_dim: int = 0
+    max_degree: int = 20
+
+    def __post_init__(self) -> None:
+        if self.kind not in FEATURE_KINDS:
+            raise ValueError(f"unknown feature kind {self.kind!r}; choose one of {', '.join(FEATURE_KINDS)}")
+
+    @property
+    def dim(self) -> int:
+        """Feature dimension F."""
+        if self.kind == "labels":
+            return self.num_node_labels
+        if self.kind == "attributes":
+            return self.attribute_dim
+        if self.kind == "labels+attributes":
+            return self.num_node_labels + self.attribute_dim
+        if self.kind == "degree":
+            return self.max_degree + 2
+        return 1
+
+    def build(self, graph: Graph) -> np.ndarray:
+        """float32 [N, F] features of ``graph``; raises ValueError if the graph lacks what the kind needs."""
+        parts = []
+        if self.kind in ("labels", "labels+attributes"):
+            if graph.node_labels is None:
+                raise ValueError(
+                    f"feature kind {self.kind!r} needs node labels, but graph {graph.name!r} has none; "
+                    "use a model trained on 'degree' or 'constant' features"
+                )
+            labels = np.clip(graph.node_labels, 0, self.num_node_labels - 1)
+            parts.append(np.eye(self.num_node_labels, dtype=np.float32)[labels])
+        if self.kind in ("attributes", "labels+attributes"):
+            attributes = graph.node_attributes
+            if attributes is None or attributes.shape[1] != self.attribute_dim:
+                found = 0 if attributes is None else attributes.shape[1]
+                raise ValueError(
+                    f"feature kind {self.kind!r} needs {self.attribute_dim} node attributes, "
+                    f"graph {graph.name!r} has {found}"
+                )
+            parts.append(attributes.astype(np.float32))
+        if self.kind == "degree":
+            degree = graph.degrees()
+            onehot = np.eye(self.max_degree + 1, dtype=np.float32)[np.minimum(degree, self.max_degree)]
+            parts.append(onehot)
+            parts.append(np.log1p(degree).astype(np.float32)[:, None])
+        if self.kind == "constant":
+            parts.append(np.ones((graph.num_nodes, 1), dtype=np.float32))
+        return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FeatureSpec":
+        return cls(**{k: data[k] for k in ("kind", "num_node_labels", "attribute_dim", "max_degree") if k in data})
+
+
+def default_feature_spec(dataset: GraphDataset) -> FeatureSpec:
+    """The reference code's choice: node labels and attributes when present, else degree."""
+    k, d = dataset.num_node_labels, dataset.node_attribute_dim
+    if k and d:
+        return FeatureSpec("labels+attributes", num_node_labels=k, attribute_dim=d)
+    if k:
+        return FeatureSpec("labels", num_node_labels=k)
+    if d:
+        return FeatureSpec("attributes", attribute_dim=d)
+    return FeatureSpec("degree", max_degree=20)
