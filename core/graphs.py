@@ -38,6 +38,7 @@ class Graph:
     node_names: N display names (strings) or None (then names are "0".."N-1").
     node_data: per-node metadata, name -> list of N values (kept from uploaded files).
     name: a display name ("ENZYMES #12", "karate.gml").
+    notes: what a reader changed while reading (symmetrised, dropped duplicates, ...), for the user.
     """
 
     num_nodes: int
@@ -49,6 +50,7 @@ class Graph:
     node_names: list[str] | None = None
     node_data: dict[str, list] = field(default_factory=dict)
     name: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.edges = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)
