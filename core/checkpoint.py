@@ -1,0 +1,131 @@
+"""Checkpoints: safetensors weights + a JSON model card, written atomically, loaded without pickle.
+
+A checkpoint ``models/enzymes-diffpool`` is the pair ``enzymes-diffpool.safetensors`` and
+``enzymes-diffpool.json``. The card holds everything needed to rebuild and judge the model:
+
+``format``, ``variant``, ``config`` (:class:`core.model.DiffPoolConfig` as a dict),
+``features`` (:class:`core.features.FeatureSpec` as a dict), ``dataset``, ``class_names``,
+``accuracy`` / ``protocol`` (how the figure was measured), ``seed``, ``created`` and any extras
+(``command``, ``machine``, ``training_seconds``, ...).
+
+Extra tensors (e.g. assignment snapshots recorded during training) can be stored in the same
+safetensors file under names that do not start with ``model.``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from core.features import FeatureSpec
+from core.model import DiffPool, DiffPoolConfig
+
+CARD_FORMAT = "diffpool-explorer/1"
+MODEL_PREFIX = "model."
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, incomplete or inconsistent."""
+
+
+def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
+    """(weights, card) paths for a checkpoint stem or either of its two files."""
+    path = Path(path)
+    if path.suffix in (".safetensors", ".json"):
+        path = path.with_suffix("")
+    return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
+
+
+def _atomic_write(target: Path, write) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temp)
+        os.replace(temp, target)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: DiffPool,
+    feature_spec: FeatureSpec,
+    card: dict | None = None,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write ``<path>.safetensors`` and ``<path>.json`` atomically (temp file + rename); returns the card path."""
+    weights_path, card_path = checkpoint_paths(path)
+    tensors = {MODEL_PREFIX + k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for name, tensor in (extra_tensors or {}).items():
+        if name.startswith(MODEL_PREFIX):
+            raise CheckpointError(f"extra tensor name {name!r} must not start with {MODEL_PREFIX!r}")
+        tensors[name] = tensor.detach().cpu().contiguous()
+    full_card = {
+        "format": CARD_FORMAT,
+        "variant": model.config.variant,
+        "config": model.config.to_dict(),
+        "features": feature_spec.to_dict(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "num_parameters": model.num_parameters(),
+    }
+    full_card.update(card or {})
+    _atomic_write(weights_path, lambda temp: save_file(tensors, temp, metadata={"format": CARD_FORMAT}))
+    text = json.dumps(full_card, indent=2, sort_keys=True, default=str)
+    _atomic_write(card_path, lambda temp: Path(temp).write_text(text + "\n", encoding="utf-8"))
+    return card_path
+
+
+def read_card(path: str | Path) -> dict:
+    """The JSON card of a checkpoint (no weights loaded)."""
+    _, card_path = checkpoint_paths(path)
+    if not card_path.is_file():
+        raise CheckpointError(f"model card {card_path} not found; a checkpoint is a .safetensors + .json pair")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"model card {card_path} is not valid JSON: {error}") from error
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT or "config" not in card:
+        raise CheckpointError(f"{card_path} is not a DiffPool Explorer model card (expected format {CARD_FORMAT!r})")
+    return card
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[DiffPool, FeatureSpec, dict]:
+    """Rebuild a model from its card and weights; nothing is unpickled. Returns (model in eval mode, spec, card)."""
+    weights_path, card_path = checkpoint_paths(path)
+    card = read_card(card_path)
+    if not weights_path.is_file():
+        raise CheckpointError(f"weights {weights_path} not found beside card {card_path}")
+    try:
+        config = DiffPoolConfig.from_dict(card["config"])
+        spec = FeatureSpec.from_dict(card["features"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"model card {card_path} has an invalid config: {error}") from error
+    try:
+        tensors = load_file(str(weights_path), device="cpu")
+    except Exception as error:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"weights file {weights_path} is not a readable safetensors file: {error}") from error
+    state = {k[len(MODEL_PREFIX):]: v for k, v in tensors.items() if k.startswith(MODEL_PREFIX)}
+    model = DiffPool(config)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"weights {weights_path} do not match the card's config: missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]}"
+        )
+    return model.to(device).eval(), spec, card
+
+
+def load_extra_tensors(path: str | Path, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Non-model tensors stored beside the weights (e.g. ``snapshot/...``), filtered by prefix."""
+    weights_path, _ = checkpoint_paths(path)
+    tensors = load_file(str(weights_path), device="cpu")
+    return {k: v for k, v in tensors.items() if not k.startswith(MODEL_PREFIX) and k.startswith(prefix)}
