@@ -175,6 +175,7 @@ class GraphDataset:
     num_node_labels: number of distinct categorical node labels (0 if none).
     node_attribute_dim: number of numeric node attributes (0 if none).
     source: where it came from (folder, zip, "generated").
+    meta: reader facts (e.g. ``a_lines``: adjacency lines read from a TU file).
     """
 
     name: str
@@ -183,6 +184,7 @@ class GraphDataset:
     num_node_labels: int = 0
     node_attribute_dim: int = 0
     source: str = ""
+    meta: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.graphs)
