@@ -1,0 +1,325 @@
+"""Plotly figures for the explorer: plain data in, ``go.Figure`` out.
+
+Every function here is pure (no Streamlit, no model): pass arrays from a
+:class:`core.trace.GraphTrace` or from :mod:`core.analysis` and get a figure back, so other pages
+(upload, teaching) can reuse them.
+
+Colours: cluster ``k`` of any level is always drawn in :func:`cluster_color` ``(k)`` — the same
+fixed qualitative palette in heatmap headers, bar charts, Sankey nodes, graph drawings and the
+pyvis networks of :mod:`viz_app.network`, so a cluster id keeps its colour across figures.
+Graph classes use a separate palette (:func:`class_color`) so they are not confused with clusters.
+
+Example
+-------
+>>> import numpy as np
+>>> fig = cluster_mass_bar(np.array([3.0, 1.0]))
+>>> fig.data[0].marker.color == (cluster_color(0), cluster_color(1))
+True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+#: Fixed qualitative palette for cluster ids (plotly "Dark24" then "Light24"); index = cluster id mod 48.
+CLUSTER_PALETTE: tuple[str, ...] = (
+    "#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86",
+    "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE",
+    "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038",
+    "#FD3216", "#00FE35", "#6A76FC", "#FED4C4", "#FE00CE", "#0DF9FF", "#F6F926", "#FF9616",
+    "#479B55", "#EEA6FB", "#DC587D", "#D626FF", "#6E899C", "#00B5F7", "#B68E00", "#C9FBE5",
+    "#FF0092", "#22FFA7", "#E3EE9E", "#86CE00", "#BC7196", "#7E7DCD", "#FC6955", "#E48F72",
+)
+
+#: Palette for graph classes (plotly "Set2"), distinct from the cluster palette.
+CLASS_PALETTE: tuple[str, ...] = (
+    "#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494", "#b3b3b3",
+)
+
+#: Plotly config used for every chart: keep the modebar so the camera (PNG) button is there.
+PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def cluster_color(cluster: int) -> str:
+    """Hex colour of cluster id ``cluster`` (any level), from :data:`CLUSTER_PALETTE`."""
+    return CLUSTER_PALETTE[int(cluster) % len(CLUSTER_PALETTE)]
+
+
+def class_color(label: int) -> str:
+    """Hex colour of graph class ``label``."""
+    return CLASS_PALETTE[int(label) % len(CLASS_PALETTE)]
+
+
+def figure_html(fig: go.Figure) -> str:
+    """Standalone HTML of a figure that works offline (plotly.js embedded, ~4.6 MB)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True, config=PLOTLY_CONFIG)
+
+
+def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=40, r=20, t=50, b=40))
+    return fig
+
+
+# ---------------------------------------------------------------------------- assignments
+def assignment_heatmap(
+    assignment: np.ndarray,
+    order: np.ndarray | None = None,
+    node_names: Sequence[str] | None = None,
+    level: int = 0,
+) -> go.Figure:
+    """Heatmap of a soft assignment S [n, k], rows in ``order`` (e.g. ``analysis.cluster_order``).
+
+    Trace 0 is the heatmap; trace 1 is a row of coloured squares above the columns, one per
+    cluster in :func:`cluster_color`, so columns match the cluster colours of other figures.
+    """
+    matrix = np.asarray(assignment, dtype=np.float64)
+    n, k = matrix.shape
+    order = np.arange(n) if order is None else np.asarray(order)
+    names = [str(i) for i in range(n)] if node_names is None else [str(x) for x in node_names]
+    rows = [names[i] for i in order]
+    columns = [f"c{c}" for c in range(k)]
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(
+        z=matrix[order], x=columns, y=rows, zmin=0.0, zmax=1.0, colorscale="Blues",
+        colorbar=dict(title="S_ik"),
+        hovertemplate="node %{y} → cluster %{x}<br>S = %{z:.3f}<extra></extra>",
+    ))
+    fig.add_trace(go.Scatter(
+        x=columns, y=[1.02] * k, yaxis="y2", mode="markers", showlegend=False,
+        marker=dict(symbol="square", size=12, color=[cluster_color(c) for c in range(k)]),
+        hovertemplate="cluster %{x}<extra></extra>",
+    ))
+    fig.update_layout(
+        yaxis=dict(autorange="reversed", title=f"level-{level} nodes (grouped by hard cluster)",
+                   showticklabels=n <= 80, domain=[0, 0.94]),
+        yaxis2=dict(domain=[0.95, 1.0], range=[1.0, 1.04], visible=False),
+        xaxis=dict(title=f"level-{level + 1} clusters"),
+    )
+    return _layout(fig, f"Assignment S, level {level} → {level + 1} ({n} nodes × {k} clusters)",
+                   height=max(360, min(900, 12 * n + 140)))
+
+
+def coarsened_adjacency_heatmap(coarsened_adjacency: np.ndarray, level: int = 1) -> go.Figure:
+    """Heatmap of A' = Sᵀ A S [k, k] (diagonal = weight inside a cluster); trace 1 = cluster colour strip."""
+    matrix = np.asarray(coarsened_adjacency, dtype=np.float64)
+    k = matrix.shape[0]
+    labels = [f"c{c}" for c in range(k)]
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(
+        z=matrix, x=labels, y=labels, colorscale="Viridis", colorbar=dict(title="A'"),
+        hovertemplate="%{y} – %{x}<br>weight %{z:.3f}<extra></extra>",
+    ))
+    fig.add_trace(go.Scatter(
+        x=labels, y=[1.02] * k, yaxis="y2", mode="markers", showlegend=False,
+        marker=dict(symbol="square", size=12, color=[cluster_color(c) for c in range(k)]),
+        hovertemplate="cluster %{x}<extra></extra>",
+    ))
+    fig.update_layout(
+        yaxis=dict(autorange="reversed", domain=[0, 0.94]),
+        yaxis2=dict(domain=[0.95, 1.0], range=[1.0, 1.04], visible=False),
+    )
+    return _layout(fig, f"Coarsened adjacency A' at level {level} ({k} clusters)", height=460)
+
+
+def cluster_mass_bar(cluster_mass: np.ndarray, level: int = 1) -> go.Figure:
+    """Bar chart of Σ_i S_ik per cluster, bars in cluster colours."""
+    mass = np.asarray(cluster_mass, dtype=np.float64)
+    k = mass.size
+    fig = go.Figure(go.Bar(
+        x=[f"c{c}" for c in range(k)], y=mass, marker=dict(color=[cluster_color(c) for c in range(k)]),
+        hovertemplate="cluster %{x}<br>mass %{y:.2f} nodes<extra></extra>",
+    ))
+    fig.update_layout(xaxis_title=f"level-{level} cluster", yaxis_title="mass ΣᵢSᵢₖ (soft node count)")
+    return _layout(fig, f"Cluster mass at level {level}", height=340)
+
+
+# ---------------------------------------------------------------------------- entropy
+def entropy_histogram(node_entropy: np.ndarray, num_clusters: int, level: int = 0) -> go.Figure:
+    """Histogram of per-node assignment entropy H(S_i) with a dashed line at the bound log C."""
+    entropy = np.asarray(node_entropy, dtype=np.float64)
+    bound = math.log(max(int(num_clusters), 1))
+    fig = go.Figure(go.Histogram(x=entropy, nbinsx=30, marker_color="#4C78A8", name="nodes"))
+    fig.add_vline(x=bound, line_dash="dash", line_color="#E45756",
+                  annotation_text=f"log C = {bound:.2f}", annotation_position="top left")
+    fig.update_layout(xaxis_title="H(S_i), nats", yaxis_title="nodes", xaxis_range=[0, max(bound * 1.05, 1e-3)])
+    return _layout(fig, f"Node entropy at level {level} → {level + 1} (C = {num_clusters})", height=340)
+
+
+def dataset_entropy_bar(rows: Sequence[dict]) -> go.Figure:
+    """Mean normalised entropy per level over a dataset (rows of ``analysis.dataset_level_entropy``)."""
+    levels = [f"level {r['level']}→{r['level'] + 1}" for r in rows]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(
+        x=levels, y=[r["mean_normalized_entropy"] for r in rows], name="mean H / log C", marker_color="#4C78A8",
+        customdata=[[r["mean_entropy"], r["mean_effective_clusters"], r["collapsed_fraction"]] for r in rows],
+        hovertemplate="%{x}<br>mean H/log C %{y:.3f}<br>mean H %{customdata[0]:.3f} nats"
+                      "<br>effective clusters %{customdata[1]:.2f}<br>collapsed graphs %{customdata[2]:.0%}<extra></extra>",
+    ))
+    fig.update_layout(yaxis=dict(range=[0, 1], title="mean H(S_i) / log C"))
+    return _layout(fig, "Dataset-wide mean entropy per level", height=320)
+
+
+# ---------------------------------------------------------------------------- graphs as scatter
+def graph_figure(
+    positions: np.ndarray,
+    edges: np.ndarray,
+    clusters: np.ndarray | None = None,
+    values: np.ndarray | None = None,
+    hover: Sequence[str] | None = None,
+    title: str = "",
+    value_label: str = "value",
+    colorscale: str = "Inferno",
+    height: int = 420,
+) -> go.Figure:
+    """A graph drawn with plotly at fixed ``positions`` [n, 2].
+
+    Colour nodes either by hard ``clusters`` [n] (cluster palette) or by continuous ``values`` [n]
+    (``colorscale``). Trace 0 = edges (one line trace), trace 1 = nodes.
+    """
+    pos = np.asarray(positions, dtype=np.float64)
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    edges = edges[edges[:, 0] != edges[:, 1]]
+    xs = np.full(3 * len(edges), np.nan)
+    ys = np.full(3 * len(edges), np.nan)
+    if len(edges):
+        xs[0::3], xs[1::3] = pos[edges[:, 0], 0], pos[edges[:, 1], 0]
+        ys[0::3], ys[1::3] = pos[edges[:, 0], 1], pos[edges[:, 1], 1]
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line=dict(color="#BBBBBB", width=0.8),
+                               hoverinfo="skip", showlegend=False))
+    n = pos.shape[0]
+    size = 10 if n <= 300 else 6 if n <= 2000 else 3
+    if clusters is not None:
+        marker = dict(size=size, color=[cluster_color(c) for c in np.asarray(clusters)], line=dict(width=0.5, color="#333"))
+    elif values is not None:
+        marker = dict(size=size, color=np.asarray(values, dtype=np.float64), colorscale=colorscale, showscale=True,
+                      colorbar=dict(title=value_label), line=dict(width=0.5, color="#333"))
+    else:
+        marker = dict(size=size, color="#4C78A8")
+    fig.add_trace(go.Scattergl(
+        x=pos[:, 0], y=pos[:, 1], mode="markers", marker=marker, showlegend=False,
+        text=list(hover) if hover is not None else None, hoverinfo="text" if hover is not None else "x+y",
+    ))
+    fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"),
+                      plot_bgcolor="white")
+    return _layout(fig, title, height=height)
+
+
+# ---------------------------------------------------------------------------- flows
+def sankey_figure(flows: dict, title: str = "Soft mass: nodes → level-1 → level-2 clusters") -> go.Figure:
+    """Sankey diagram from ``analysis.sankey_flows``; cluster nodes in cluster colours, input nodes grey."""
+    labels = flows["labels"]
+    levels = flows["level_of_node"]
+    colors = []
+    counters: dict[int, int] = {}
+    for level in levels:
+        if level == 0:
+            colors.append("#9E9E9E")
+        else:
+            index = counters.get(level, 0)
+            counters[level] = index + 1
+            colors.append(cluster_color(index))
+    link_colors = []
+    for target in flows["targets"]:
+        color = colors[target]
+        link_colors.append(_rgba(color, 0.35) if color.startswith("#") else color)
+    fig = go.Figure(go.Sankey(
+        arrangement="snap",
+        node=dict(label=labels, color=colors, pad=8, thickness=14),
+        link=dict(source=flows["sources"], target=flows["targets"], value=flows["values"], color=link_colors,
+                  hovertemplate="%{source.label} → %{target.label}<br>mass %{value:.3f}<extra></extra>"),
+    ))
+    return _layout(fig, title, height=max(420, min(1000, 9 * sum(1 for l in levels if l == 0) + 200)))
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    value = hex_color.lstrip("#")
+    r, g, b = (int(value[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+# ---------------------------------------------------------------------------- embeddings
+def embedding_scatter(
+    coords: np.ndarray,
+    groups: np.ndarray,
+    group_names: Sequence[str],
+    hover: Sequence[str],
+    title: str,
+    palette: str = "class",
+    customdata: Sequence | None = None,
+) -> go.Figure:
+    """2-D scatter of projected embeddings, one trace per group (legend = ``group_names``).
+
+    palette: "class" (graph classes) or "cluster" (cluster ids). ``customdata`` (e.g. graph ids)
+    is attached per point so a selection can be mapped back.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    groups = np.asarray(groups)
+    color = class_color if palette == "class" else cluster_color
+    custom = None if customdata is None else np.asarray(customdata)
+    hover = np.asarray(list(hover), dtype=object)
+    fig = go.Figure()
+    for g in np.unique(groups):
+        mask = groups == g
+        fig.add_trace(go.Scatter(
+            x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=str(group_names[int(g)]),
+            marker=dict(color=color(int(g)), size=8, line=dict(width=0.5, color="#333")),
+            text=hover[mask].tolist(), hoverinfo="text",
+            customdata=None if custom is None else custom[mask].tolist(),
+        ))
+    fig.update_layout(xaxis_title="dim 1", yaxis_title="dim 2", legend_title="")
+    return _layout(fig, title, height=460)
+
+
+# ---------------------------------------------------------------------------- training / evaluation
+def training_curves(history: Sequence[dict]) -> go.Figure:
+    """Loss (left axis) and accuracy (right axis) per epoch; rows have ``epoch`` and any of
+    ``loss``/``train_loss``, ``train_accuracy``/``train_acc``, ``val_accuracy``/``val_acc``."""
+    epochs = [row.get("epoch", i + 1) for i, row in enumerate(history)]
+    fig = go.Figure()
+
+    def series(*names):
+        for name in names:
+            if history and name in history[0]:
+                return [row.get(name) for row in history]
+        return None
+
+    loss = series("loss", "train_loss")
+    if loss is not None:
+        fig.add_trace(go.Scatter(x=epochs, y=loss, name="loss", line=dict(color="#E45756")))
+    for label, names, color in (("train acc", ("train_accuracy", "train_acc"), "#4C78A8"),
+                                ("val acc", ("val_accuracy", "val_acc", "validation_accuracy"), "#54A24B"),
+                                ("test acc", ("test_accuracy", "test_acc"), "#B279A2")):
+        values = series(*names)
+        if values is not None:
+            fig.add_trace(go.Scatter(x=epochs, y=values, name=label, yaxis="y2", line=dict(color=color)))
+    fig.update_layout(xaxis_title="epoch", yaxis=dict(title="loss"),
+                      yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1]))
+    return _layout(fig, "Training curves", height=340)
+
+
+def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str]) -> go.Figure:
+    """Heatmap of a confusion matrix [C, C] (rows = true class, columns = predicted), counts annotated."""
+    matrix = np.asarray(matrix)
+    names = [str(c) for c in class_names]
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=names, y=names, colorscale="Blues", text=matrix, texttemplate="%{text}",
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{z} graphs<extra></extra>",
+    ))
+    fig.update_layout(xaxis_title="predicted", yaxis=dict(title="true", autorange="reversed"))
+    return _layout(fig, "Confusion matrix", height=380)
+
+
+def per_class_accuracy_bar(accuracy: Sequence[float], class_names: Sequence[str]) -> go.Figure:
+    """Bar chart of accuracy per true class, bars in class colours."""
+    fig = go.Figure(go.Bar(
+        x=[str(c) for c in class_names], y=list(accuracy),
+        marker=dict(color=[class_color(i) for i in range(len(class_names))]),
+        hovertemplate="%{x}: %{y:.1%}<extra></extra>",
+    ))
+    fig.update_layout(yaxis=dict(range=[0, 1], title="accuracy", tickformat=".0%"))
+    return _layout(fig, "Accuracy per class", height=320)

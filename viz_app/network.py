@@ -1,0 +1,235 @@
+"""Interactive network drawings (pyvis / vis-network) as self-contained, offline HTML strings.
+
+Pass the string to ``streamlit.components.v1.html(html, height=...)`` or offer it as a download.
+Everything is inlined (vis-network JS/CSS embedded; pyvis' CDN links for Bootstrap and
+tom-select removed, see PITFALLS.md), physics is off and positions are precomputed and seeded,
+so a drawing is identical on every rerun and opens with no network.
+
+Functions take plain data (positions, edges, colours) or a :class:`core.graphs.Graph` plus a
+:class:`core.trace.GraphTrace`; node colours come from :func:`viz_app.figures.cluster_color` so
+cluster ids match every plotly figure.
+
+Example
+-------
+>>> import numpy as np
+>>> html = network_html(np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[0, 1]]), ["a", "b"])
+>>> "vis-network" in html or "vis.Network" in html, "https://" in html.split("<body>")[0]
+(True, False)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from core import analysis
+from core.graphs import Graph
+from core.trace import GraphTrace
+from viz_app.figures import cluster_color
+
+#: Beyond this many nodes the input graph is drawn on a sample (analysis.sample_nodes).
+MAX_DRAWN_NODES = 2000
+
+#: Height of the drawing inside its iframe (the iframe itself should be ~20 px taller).
+NETWORK_HEIGHT_PX = 580
+
+_EXTERNAL_TAG = re.compile(
+    r"<link[^>]*href=\"https?://[^\"]*\"[^>]*/?>|<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>",
+    re.IGNORECASE,
+)
+_TOOLTIP_CSS = (
+    "<style>div.vis-tooltip{white-space:pre !important;font-family:monospace;font-size:12px}"
+    "#mynetwork{border:none !important}body{margin:0}</style>"
+)
+
+
+@dataclass
+class NetworkDrawing:
+    """A drawn network: the HTML, which nodes are shown (indices into the input), and notes for the user."""
+
+    html: str
+    shown_nodes: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+def _scale(n: int) -> float:
+    """Pixels per layout unit: more room for bigger graphs so nodes do not overlap."""
+    return float(max(250.0, 45.0 * math.sqrt(max(n, 1))))
+
+
+def network_html(
+    positions: np.ndarray,
+    edges: np.ndarray,
+    labels: Sequence[str],
+    colors: Sequence[str] | None = None,
+    titles: Sequence[str] | None = None,
+    sizes: Sequence[float] | None = None,
+    edge_widths: Sequence[float] | None = None,
+    edge_titles: Sequence[str] | None = None,
+    height_px: int = NETWORK_HEIGHT_PX,
+    show_labels: bool | None = None,
+) -> str:
+    """Offline HTML of a network with fixed node ``positions`` [n, 2] (layout units, e.g. [-1, 1]).
+
+    edges: int [E, 2] node pairs (self-loops are skipped: put their weight in the title/label).
+    colors/titles/sizes: per node; edge_widths/edge_titles: per edge. Physics is off.
+    """
+    from pyvis.network import Network
+
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+    n = pos.shape[0]
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    scale = _scale(n)
+    if show_labels is None:
+        show_labels = n <= 60
+    default_size = 12 if n <= 300 else 7 if n <= 1000 else 4
+    net = Network(height=f"{height_px}px", width="100%", cdn_resources="in_line", directed=False)
+    for i in range(n):
+        net.add_node(
+            i,
+            label=str(labels[i]) if show_labels else " ",
+            title=None if titles is None else str(titles[i]),
+            color=colors[i] if colors is not None else "#4C78A8",
+            size=float(sizes[i]) if sizes is not None else default_size,
+            x=float(pos[i, 0] * scale),
+            y=float(pos[i, 1] * scale),
+            physics=False,
+        )
+    for e, (a, b) in enumerate(edges):
+        if a == b:
+            continue
+        options = {}
+        if edge_widths is not None:
+            options["width"] = float(edge_widths[e])
+        if edge_titles is not None:
+            options["title"] = str(edge_titles[e])
+        net.add_edge(int(a), int(b), color="#9E9E9E", **options)
+    net.toggle_physics(False)
+    net.set_options(
+        '{"physics": {"enabled": false}, "edges": {"smooth": false},'
+        ' "interaction": {"hover": true, "tooltipDelay": 80, "hideEdgesOnDrag": %s},'
+        ' "nodes": {"font": {"size": 14}}}' % ("true" if n > 500 else "false")
+    )
+    html = net.generate_html()
+    return make_offline(html)
+
+
+def make_offline(html: str) -> str:
+    """Remove every tag that loads a resource over http(s) and add the tooltip style."""
+    html = _EXTERNAL_TAG.sub("", html)
+    return html.replace("</head>", _TOOLTIP_CSS + "</head>", 1)
+
+
+def _node_tooltip(name: str, assignment: np.ndarray | None, node: int, entropy: float | None, extra: str = "") -> str:
+    lines = [f"node {name}"]
+    if extra:
+        lines.append(extra)
+    if assignment is not None:
+        lines.append("top level-1 clusters:")
+        for cluster, probability in analysis.top_clusters(assignment, node, top=3):
+            lines.append(f"  c{cluster}: {probability:.2f}")
+    if entropy is not None:
+        lines.append(f"entropy H = {entropy:.3f} nats")
+    return "\n".join(lines)
+
+
+def input_graph_network(
+    graph: Graph,
+    trace: GraphTrace | None,
+    positions: np.ndarray,
+    max_nodes: int = MAX_DRAWN_NODES,
+    seed: int = 0,
+    height_px: int = NETWORK_HEIGHT_PX,
+) -> NetworkDrawing:
+    """The input graph, nodes coloured by most likely level-1 cluster, hover = top clusters + entropy.
+
+    positions: [N, 2] for all N nodes (``analysis.layout_positions``). Graphs larger than
+    ``max_nodes`` are drawn on ``analysis.sample_nodes`` (a note says so).
+    """
+    notes: list[str] = []
+    shown = np.arange(graph.num_nodes)
+    if graph.num_nodes > max_nodes:
+        shown = analysis.sample_nodes(graph, max_nodes, seed=seed)
+        notes.append(
+            f"Large graph: drawing {len(shown):,} of {graph.num_nodes:,} nodes "
+            "(hubs and their neighbourhoods, analysis.sample_nodes); statistics use every node."
+        )
+    sub = graph if len(shown) == graph.num_nodes else graph.subgraph(shown)
+    names = graph.names()
+    assignment = trace.levels[0].assignment if trace is not None and trace.levels else None
+    if assignment is not None:
+        hard = assignment.argmax(axis=1)
+        colors = [cluster_color(hard[i]) for i in shown]
+        entropy = trace.levels[0].node_entropy
+    else:
+        colors, entropy = None, None
+        notes.append("This model does not pool (no assignments): nodes are not coloured.")
+    titles = [
+        _node_tooltip(names[i], assignment, int(i), None if entropy is None else float(entropy[i]))
+        for i in shown
+    ]
+    html = network_html(
+        np.asarray(positions)[shown], sub.edges, [names[i] for i in shown], colors, titles, height_px=height_px
+    )
+    return NetworkDrawing(html=html, shown_nodes=shown, notes=notes)
+
+
+def level_positions(trace: GraphTrace, positions: np.ndarray) -> list[np.ndarray]:
+    """Positions of the nodes of every level: [input positions, level-1 clusters, level-2 clusters, ...].
+
+    Each cluster sits at the mass-weighted mean of its members (``analysis.cluster_positions``).
+    """
+    result = [np.asarray(positions, dtype=np.float32)]
+    for level in trace.levels:
+        result.append(analysis.cluster_positions(result[-1], level.assignment))
+    return result
+
+
+def coarsened_level_network(
+    trace: GraphTrace,
+    level: int,
+    positions: np.ndarray,
+    height_px: int = 420,
+    min_edge_weight: float = 1e-3,
+) -> NetworkDrawing:
+    """The coarsened graph after pooling level ``level`` (1 = first pooling), as a network.
+
+    Nodes are the level's clusters (coloured by cluster id), size ∝ cluster mass ΣᵢSᵢₖ of
+    ``trace.levels[level-1]``; edges are A' entries above ``min_edge_weight`` with width ∝ weight;
+    the self-loop weight A'_kk (intra-cluster) is in the label and hover. ``positions`` are the
+    input-node positions [N, 2].
+    """
+    if not 1 <= level <= trace.num_levels:
+        raise ValueError(f"level must be in 1..{trace.num_levels}, got {level}")
+    record = trace.levels[level - 1]
+    cluster_pos = level_positions(trace, positions)[level]
+    mass = record.cluster_mass.astype(np.float64)
+    adjacency = np.asarray(record.coarsened_adjacency, dtype=np.float64)
+    k = adjacency.shape[0]
+    members = np.bincount(record.hard_assignment, minlength=k)
+    max_mass = max(float(mass.max()), 1e-9)
+    sizes = [8.0 + 30.0 * math.sqrt(m / max_mass) for m in mass]
+    labels = [f"c{c} ({adjacency[c, c]:.1f})" for c in range(k)]
+    titles = [
+        f"cluster c{c} (level {level})\nmass ΣS = {mass[c]:.2f}\nhard members: {members[c]}\n"
+        f"self-loop A'[c,c] = {adjacency[c, c]:.3f}"
+        for c in range(k)
+    ]
+    rows, cols = np.triu_indices(k, 1)
+    weights = adjacency[rows, cols]
+    keep = weights > min_edge_weight
+    rows, cols, weights = rows[keep], cols[keep], weights[keep]
+    max_weight = max(float(weights.max()), 1e-9) if weights.size else 1.0
+    widths = [0.5 + 8.0 * w / max_weight for w in weights]
+    edge_titles = [f"A'[c{a}, c{b}] = {w:.3f}" for a, b, w in zip(rows, cols, weights)]
+    empty = int((mass < 0.5).sum())
+    notes = [f"{empty} of {k} clusters hold less than half a node of mass."] if empty else []
+    html = network_html(
+        cluster_pos, np.stack([rows, cols], axis=1), labels, [cluster_color(c) for c in range(k)], titles,
+        sizes=sizes, edge_widths=widths, edge_titles=edge_titles, height_px=height_px, show_labels=True,
+    )
+    return NetworkDrawing(html=html, shown_nodes=np.arange(k), notes=notes)

@@ -1,0 +1,102 @@
+"""Compare: soft-mass Sankey across levels, two models on one graph, and level 1 vs level 2 of one model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core import analysis
+from viz_app import figures, state
+
+selection = state.sidebar()
+trace = state.trace_for(selection)
+graph = selection.graph
+names = graph.names()
+title = graph.name or f"graph {selection.graph_index}"
+positions = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
+
+st.title("Compare")
+if not trace.levels:
+    st.warning("The selected model does not pool (graphsage): pick a pooling model in the sidebar.")
+    st.stop()
+
+# ---------------------------------------------------------------- Sankey
+st.subheader("Where the nodes go", help="Flow width = soft mass: node i sends S₁[i,k] to level-1 cluster k; "
+             "cluster k sends its mass times S₂[k,m] on to level-2 cluster m.")
+max_inputs = 60
+flows = analysis.sankey_flows(trace.levels, max_input_nodes=max_inputs, node_names=names)
+if graph.num_nodes > max_inputs:
+    st.caption(f"{max_inputs} representative input nodes shown; the other {graph.num_nodes - max_inputs} are merged.")
+state.show_figure(figures.sankey_figure(flows), key="sankey", file_stem=f"{title}-sankey")
+
+
+def hard_labels(graph_trace, depth: int) -> np.ndarray:
+    """Hard cluster of every input node after ``depth`` pooling levels (composed S₁…S_depth)."""
+    return analysis.hard_clusters(analysis.composed_assignment(graph_trace.levels[:depth]))
+
+
+def hover_for(labels: np.ndarray) -> list[str]:
+    return [f"{names[i]} → c{labels[i]}" for i in range(len(labels))]
+
+
+# ---------------------------------------------------------------- two models
+st.subheader("Two models on the same graph")
+checkpoints = [c for c in state.list_checkpoints() if c["variant"] != "graphsage"]
+by_path = {c["path"]: c for c in checkpoints}
+paths = list(by_path)
+if len(paths) < 2:
+    st.info("Only one pooling model is available. Train another variant (e.g. random or diffpool-nolp) on the Train page.")
+else:
+    other = next((p for p in paths if p != selection.model_path and by_path[p]["dataset"] == by_path.get(
+        selection.model_path, {}).get("dataset")), next(p for p in paths if p != selection.model_path))
+    col_a, col_b, col_depth = st.columns([2, 2, 1])
+    model_a = col_a.selectbox("Model A", paths, index=paths.index(selection.model_path) if selection.model_path in paths else 0,
+                              format_func=lambda p: state.checkpoint_label(by_path[p]), key="compare_a")
+    model_b = col_b.selectbox("Model B", paths, index=paths.index(other), key="compare_b",
+                              format_func=lambda p: state.checkpoint_label(by_path[p]))
+    traces, problems = {}, []
+    for path in (model_a, model_b):
+        _, spec, card = state.model_bundle(path, selection.device)
+        _, problem = state.check_model(card, spec, selection.dataset)
+        if problem:
+            problems.append(f"{Path(path).name}: {problem}")
+        else:
+            traces[path] = state.trace_for(selection, model_path=path)
+    if problems:
+        st.error("Cannot run on this dataset — " + "; ".join(problems))
+    else:
+        max_depth = min(traces[model_a].num_levels, traces[model_b].num_levels)
+        depth = col_depth.selectbox("Level", list(range(1, max_depth + 1)), key="compare_depth",
+                                    format_func=lambda d: f"level {d}")
+        labels = {path: hard_labels(traces[path], depth) for path in (model_a, model_b)}
+        score = analysis.agreement(labels[model_a], labels[model_b])
+        m1, m2 = st.columns(2)
+        m1.metric("NMI", f"{score['nmi']:.3f}", help="Normalized mutual information of the two hard clusterings: "
+                  "1 = same partition (whatever the cluster ids), 0 = independent.")
+        m2.metric("ARI", f"{score['ari']:.3f}", help="Adjusted Rand index: 1 = identical, ≈0 = chance agreement.")
+        left, right = st.columns(2)
+        for column, path, tag in ((left, model_a, "A"), (right, model_b, "B")):
+            with column:
+                entry = by_path[path]
+                fig = figures.graph_figure(positions, graph.edges, clusters=labels[path], hover=hover_for(labels[path]),
+                                           title=f"{tag}: {entry['variant']} ({entry['name']}), level {depth}")
+                state.show_figure(fig, key=f"compare_{tag}", file_stem=f"{title}-{entry['name']}-level{depth}")
+
+# ---------------------------------------------------------------- level 1 vs level 2
+if trace.num_levels >= 2:
+    st.subheader("Level 1 vs level 2 of the selected model",
+                 help="Each input node coloured by its most likely cluster at level 1 and after two poolings (S₁S₂).")
+    level_1, level_2 = hard_labels(trace, 1), hard_labels(trace, 2)
+    score = analysis.agreement(level_1, level_2)
+    st.caption(f"Agreement of the two partitions of the input nodes: NMI {score['nmi']:.3f}, ARI {score['ari']:.3f} "
+               f"({len(np.unique(level_1))} level-1 vs {len(np.unique(level_2))} level-2 clusters in use).")
+    left, right = st.columns(2)
+    with left:
+        state.show_figure(figures.graph_figure(positions, graph.edges, clusters=level_1, hover=hover_for(level_1),
+                                               title="Level 1 clusters"), key="levels_1", file_stem=f"{title}-level1")
+    with right:
+        state.show_figure(figures.graph_figure(positions, graph.edges, clusters=level_2, hover=hover_for(level_2),
+                                               title="Level 2 clusters (composed)"), key="levels_2",
+                          file_stem=f"{title}-level2")

@@ -1,0 +1,85 @@
+"""Embeddings: 2-D projections of node embeddings per level and of graph embeddings across the dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core import analysis
+from viz_app import figures, state
+
+selection = state.sidebar()
+trace = state.trace_for(selection)
+graph = selection.graph
+names = graph.names()
+class_names = list(selection.dataset.class_names)
+
+st.title("Embeddings")
+method_choice = st.radio("Projection", ["auto", "pca"], horizontal=True, key="emb_method",
+                         format_func=lambda m: "UMAP (PCA below 15 points)" if m == "auto" else "PCA (instant)",
+                         help="UMAP's first fit in a process compiles code (~20 s); results are cached.")
+
+
+def project(points: np.ndarray) -> tuple[np.ndarray, str]:
+    if method_choice == "pca":
+        return analysis.project_2d(points, method="pca")
+    return state.project_points(np.ascontiguousarray(points, dtype=np.float32), seed=0)
+
+
+# ---------------------------------------------------------------- graphs across the dataset
+st.subheader("Graph embeddings across the dataset", help="Readout vector of every graph. Click (or box-select) a "
+             "point to select that graph; the sidebar's graph index is the fallback.")
+summary = state.summary_for(selection)
+stored = state.stored_projection(selection.model_path)
+if stored is not None and method_choice == "auto" and stored["graph_indices"].max(initial=-1) < len(selection.dataset):
+    graph_ids, coords, method = stored["graph_indices"], stored["coords"], stored["method"] + " (precomputed)"
+else:
+    graph_ids = np.arange(len(selection.dataset))
+    coords, method = project(summary["graph_embeddings"])
+predicted = summary["logits"].argmax(axis=1)
+colour_by = st.radio("Colour by", ["true class", "prediction"], horizontal=True, key="emb_colour")
+groups = summary["labels"][graph_ids] if colour_by == "true class" else predicted[graph_ids]
+model_classes = (selection.card or {}).get("class_names") or class_names
+group_names = class_names if colour_by == "true class" else model_classes
+hover = [f"graph {i}: true {class_names[summary['labels'][i]]}, predicted "
+         f"{model_classes[predicted[i]] if predicted[i] < len(model_classes) else predicted[i]}" for i in graph_ids]
+fig = figures.embedding_scatter(coords, groups, group_names, hover, customdata=graph_ids.tolist(),
+                                title=f"Graph embeddings ({method}), selected graph ★")
+mask = graph_ids == selection.graph_index
+if mask.any():
+    fig.add_scatter(x=coords[mask, 0], y=coords[mask, 1], mode="markers", name="selected",
+                    marker=dict(symbol="star", size=18, color="black"), hoverinfo="skip")
+
+
+def _on_select() -> None:
+    event = st.session_state.get("emb_graphs")
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+        getattr(getattr(event, "selection", None), "points", [])
+    for point in points:
+        custom = point.get("customdata")
+        if custom is not None:
+            state.select_graph(int(custom[0] if isinstance(custom, (list, tuple)) else custom))
+            return
+
+
+state.show_figure(fig, key="emb_graphs", file_stem=f"{selection.dataset_name}-graph-embeddings",
+                  on_select=_on_select, selection_mode=("points", "box", "lasso"))
+st.caption(f"Projection method: **{method}** · {len(graph_ids)} graphs · selected graph {selection.graph_index}.")
+
+# ---------------------------------------------------------------- nodes of the selected graph
+st.subheader(f"Node embeddings of graph {selection.graph_index}")
+if not trace.levels:
+    st.info("This model does not pool; only the input level exists.")
+else:
+    level = st.selectbox("Level", list(range(trace.num_levels)), key="emb_level",
+                         format_func=lambda l: "input nodes (level 0)" if l == 0 else f"level-{l} clusters")
+    record = trace.levels[level]
+    clusters = record.hard_assignment
+    coords, method = project(record.node_embeddings)
+    row_names = names if level == 0 else [f"c{c}" for c in range(record.num_nodes)]
+    hover = [f"{row_names[i]} → c{clusters[i]} (p={record.assignment[i].max():.2f})" for i in range(record.num_nodes)]
+    k = record.num_clusters
+    fig = figures.embedding_scatter(coords, clusters, [f"c{c}" for c in range(k)], hover, palette="cluster",
+                                    title=f"Embeddings Z at level {level}, coloured by level-{level + 1} cluster ({method})")
+    state.show_figure(fig, key=f"emb_nodes{level}", file_stem=f"graph{selection.graph_index}-node-embeddings{level}")
+    st.caption(f"Projection method: **{method}** · {record.num_nodes} points.")

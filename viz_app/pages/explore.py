@@ -1,0 +1,121 @@
+"""Explore (home): the input graph coloured by cluster, each coarsened level, assignments and entropy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import streamlit as st
+
+from core import analysis
+from viz_app import figures, state
+
+selection = state.sidebar()
+trace = state.trace_for(selection)
+graph = selection.graph
+names = graph.names()
+title = graph.name or f"graph {selection.graph_index}"
+
+st.title("Explore")
+st.caption(f"**{title}** · {graph.num_nodes} nodes · {graph.num_edges} edges · model "
+           f"`{selection.card.get('variant', '?')}` ({selection.model_path.rsplit('/', 1)[-1]})")
+if not trace.levels:
+    st.warning("This model has no pooling levels (graphsage variant): there are no clusters to show.")
+
+tab_hierarchy, tab_assign, tab_entropy = st.tabs(["Hierarchy", "Assignments", "Entropy"])
+
+with tab_hierarchy:
+    drawing = state.input_network(selection.model_path, selection.device, selection.dataset_name,
+                                  selection.data_dir, selection.graph_index, selection.stamp)
+    left, right = st.columns([3, 2]) if trace.levels else (st.container(), None)
+    with left:
+        st.subheader("Input graph", help="Colour = most likely level-1 cluster (same colours in every figure). "
+                     "Hover a node for its top clusters, probabilities and entropy.")
+        state.show_network(drawing, "net_input", height=600, file_stem=f"{title}-input")
+    if right is not None:
+        with right:
+            level = st.radio("Coarsened level", list(range(1, trace.num_levels + 1)), horizontal=True, key="explore_level",
+                             format_func=lambda l: f"level {l} ({trace.levels[l - 1].num_clusters} clusters)")
+            st.subheader(f"After pooling {level}",
+                         help="Node = cluster; size = cluster mass ΣᵢSᵢₖ (soft node count); edge width = coarsened "
+                              "weight A'ₖₘ (how strongly two clusters are linked); the number in the label is the "
+                              "self-loop A'ₖₖ (weight kept inside the cluster).")
+            coarse = state.level_network(selection.model_path, selection.device, selection.dataset_name,
+                                         selection.data_dir, selection.graph_index, level, selection.stamp)
+            stats = analysis.assignment_stats(trace.levels[level - 1].assignment)
+            st.caption(f"Level {level}: {stats['clusters_used']} of {trace.levels[level - 1].num_clusters} clusters used, "
+                       f"effective clusters {stats['effective_clusters']:.2f}.")
+            state.show_network(coarse, f"net_level{level}", height=440, file_stem=f"{title}-level{level}")
+
+with tab_assign:
+    if trace.levels:
+        level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="assign_level",
+                                   format_func=lambda l: f"level {l} → {l + 1}")
+        record = trace.levels[level_index]
+        row_names = names if level_index == 0 else [f"c{c}" for c in range(record.num_nodes)]
+        order = analysis.cluster_order(record.assignment)
+        state.show_figure(figures.assignment_heatmap(record.assignment, order, row_names, level_index),
+                          key=f"heat_s{level_index}", file_stem=f"{title}-S{level_index}")
+        st.download_button("⬇ assignments S (CSV)", data=state.assignments_csv(row_names, record.assignment),
+                           file_name=f"{title}-S{level_index}.csv".replace(" ", "_").replace("#", ""), mime="text/csv",
+                           key=f"csv_s{level_index}", on_click="ignore")
+        st.caption("Rows are nodes grouped by their most likely cluster (analysis.cluster_order); a clean staircase "
+                   "means confident, distinct clusters.")
+        state.show_figure(figures.coarsened_adjacency_heatmap(record.coarsened_adjacency, level_index + 1),
+                          key=f"heat_a{level_index}", file_stem=f"{title}-A{level_index + 1}")
+        st.caption("A' = SᵀAS: off-diagonal = edge weight between two clusters, diagonal = weight inside a cluster.")
+
+with tab_entropy:
+    if trace.levels:
+        level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="entropy_level",
+                                   format_func=lambda l: f"level {l} → {l + 1}")
+        record = trace.levels[level_index]
+        stats = analysis.assignment_stats(record.assignment)
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("Mean entropy", f"{stats['mean_entropy']:.3f}", help="Mean H(S_i) in nats. Low = each node is "
+                  "sure of its cluster; high (near log C) = nodes are spread over many clusters.")
+        c2.metric("log C bound", f"{stats['max_entropy']:.3f}", help="Entropy of a uniform row over C clusters.")
+        c3.metric("Clusters used", f"{stats['clusters_used']} / {record.num_clusters}",
+                  help="Clusters that are the most likely cluster of at least one node.")
+        c4.metric("Effective clusters", f"{stats['effective_clusters']:.2f}",
+                  help="exp(entropy of the cluster-mass distribution): C when mass is spread evenly, 1 when one cluster holds all.")
+        if stats["collapsed"]:
+            st.warning(f"Cluster collapse at level {level_index} → {level_index + 1}: the mass behaves like fewer than "
+                       "two clusters, so this level pools (almost) the whole graph at once.")
+        if level_index == 0:
+            positions = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
+            edges = graph.edges
+            hover = [f"{names[i]}: H = {record.node_entropy[i]:.3f}" for i in range(graph.num_nodes)]
+        else:
+            from viz_app.network import level_positions
+
+            positions = level_positions(trace, state.graph_layout(selection.dataset_name, selection.data_dir,
+                                                                  selection.graph_index))[level_index]
+            adjacency = trace.levels[level_index - 1].coarsened_adjacency
+            rows, cols = np.nonzero(np.triu(adjacency, 1) > 1e-3)
+            edges = np.stack([rows, cols], axis=1)
+            hover = [f"c{i}: H = {record.node_entropy[i]:.3f}" for i in range(record.num_nodes)]
+        left, right = st.columns(2)
+        with left:
+            state.show_figure(figures.graph_figure(positions, edges, values=record.node_entropy, hover=hover,
+                                                   title=f"Node entropy on the graph (level {level_index})",
+                                                   value_label="H (nats)", colorscale="Inferno"),
+                              key=f"ent_graph{level_index}", file_stem=f"{title}-entropy-graph{level_index}")
+            st.caption("Dark = confident assignment (low entropy); bright = undecided node (high entropy).")
+        with right:
+            state.show_figure(figures.entropy_histogram(record.node_entropy, record.num_clusters, level_index),
+                              key=f"ent_hist{level_index}", file_stem=f"{title}-entropy-hist{level_index}")
+        left, right = st.columns(2)
+        with left:
+            state.show_figure(figures.cluster_mass_bar(stats["cluster_mass"], level_index + 1),
+                              key=f"mass{level_index}", file_stem=f"{title}-mass{level_index + 1}")
+            st.caption("Cluster mass ΣᵢSᵢₖ = soft number of nodes in cluster k; many near-zero bars = unused clusters.")
+        with right:
+            if st.toggle("Dataset-wide entropy (runs the model on every graph)", key="entropy_dataset",
+                         value=len(selection.dataset) <= 600):
+                summary = state.summary_for(selection)
+                state.show_figure(figures.dataset_entropy_bar(summary["entropy"]), key="ent_dataset",
+                                  file_stem=f"{selection.dataset_name}-entropy")
+                rows = summary["entropy"]
+                st.caption(" · ".join(f"level {r['level']}: mean H {r['mean_entropy']:.3f} nats, "
+                                      f"{r['collapsed_fraction']:.0%} of graphs collapsed" for r in rows))

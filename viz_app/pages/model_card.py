@@ -1,0 +1,91 @@
+"""Model card: what the selected model is, how it was trained and how well it does (per class)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from viz_app import figures, state
+
+selection = state.sidebar()
+card = selection.card
+
+st.title(f"Model card — {Path(selection.model_path).name}")
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Variant", card.get("variant", "?"))
+c2.metric("Trained on", str(card.get("dataset", "?")))
+accuracy = card.get("accuracy")
+test_accuracy = accuracy.get("test") if isinstance(accuracy, dict) else accuracy
+c3.metric("Test accuracy (card)", f"{test_accuracy:.1%}" if isinstance(test_accuracy, (int, float)) else "—")
+seconds = card.get("training_seconds")
+c4.metric("Training time", f"{seconds:.0f} s" if isinstance(seconds, (int, float)) else "—")
+if card.get("protocol"):
+    st.markdown(f"**Protocol.** {card['protocol']}")
+cv = card.get("cross_validation")
+if cv:
+    honest, paper = cv.get("honest") or {}, cv.get("paper") or {}
+    st.markdown(f"**Cross-validation.** honest: {honest.get('mean', float('nan')):.1%} ± {honest.get('std', float('nan')):.1%}"
+                + (f" · paper protocol (optimistic): {paper.get('accuracy', paper.get('mean', float('nan'))):.1%}" if paper else "")
+                + f" · folds completed: {cv.get('folds_completed', '?')}")
+    if honest.get("description"):
+        st.caption(honest["description"])
+
+# ---------------------------------------------------------------- evaluation here
+st.subheader("Per-class accuracy and confusion matrix")
+same_dataset = str(card.get("dataset", "")).lower() == selection.dataset_name.lower()
+test_indices = card.get("test_indices") if same_dataset else None
+summary = state.summary_for(selection)
+labels, predicted = summary["labels"], summary["logits"].argmax(axis=1)
+if test_indices:
+    index = np.asarray(test_indices, dtype=np.int64)
+    index = index[index < len(labels)]
+    st.caption(f"Computed now on the card's held-out test fold: {len(index)} graphs of {selection.dataset_name}.")
+else:
+    index = np.arange(len(labels))
+    why = "the card lists no test indices" if same_dataset else f"the model was trained on {card.get('dataset')}"
+    st.caption(f"Computed on the whole dataset ({len(index)} graphs; {why}) — includes training graphs, so optimistic.")
+class_names = list(selection.dataset.class_names)
+num_classes = max(len(class_names), int(predicted.max(initial=0)) + 1)
+names = class_names + [str(c) for c in range(len(class_names), num_classes)]
+matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+np.add.at(matrix, (labels[index], predicted[index]), 1)
+per_class = [matrix[c, c] / matrix[c].sum() if matrix[c].sum() else float("nan") for c in range(num_classes)]
+overall = float(np.trace(matrix) / max(matrix.sum(), 1))
+st.metric("Accuracy (computed here)", f"{overall:.1%}")
+left, right = st.columns(2)
+with left:
+    state.show_figure(figures.per_class_accuracy_bar(per_class, names), key="card_per_class",
+                      file_stem=f"{Path(selection.model_path).name}-per-class")
+with right:
+    state.show_figure(figures.confusion_matrix_figure(matrix, names), key="card_confusion",
+                      file_stem=f"{Path(selection.model_path).name}-confusion")
+
+if card.get("history"):
+    state.show_figure(figures.training_curves(card["history"]), key="card_curves",
+                      file_stem=f"{Path(selection.model_path).name}-curves")
+
+# ---------------------------------------------------------------- configuration
+st.subheader("Configuration")
+left, right = st.columns(2)
+with left:
+    st.markdown("**Model config**")
+    st.dataframe(pd.DataFrame({"value": [json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+                                         for v in card.get("config", {}).values()]},
+                              index=list(card.get("config", {}).keys())), width="stretch")
+with right:
+    st.markdown("**Features**")
+    st.json(card.get("features", {}))
+    st.markdown(f"**Parameters:** {card.get('num_parameters', '?'):,}" if isinstance(card.get("num_parameters"), int)
+                else "**Parameters:** ?")
+    st.markdown(f"**Created:** {card.get('created', '?')} · **seed** {card.get('seed', '?')}")
+st.markdown("**Command**")
+st.code(card.get("command") or "(not recorded)", language="bash")
+if card.get("machine"):
+    with st.expander("Machine"):
+        st.json(card["machine"])
+with st.expander("Full card (JSON)"):
+    st.json({k: v for k, v in card.items() if k != "history"})
