@@ -1,0 +1,161 @@
+"""The pages, run headless with Streamlit's AppTest on small random-weight checkpoints (no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from core.checkpoint import save_checkpoint  # noqa: E402
+from core.features import FeatureSpec  # noqa: E402
+from core.model import DiffPool, DiffPoolConfig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = ROOT / "viz_app" / "pages"
+TIMEOUT = 120
+MODEL = "test-synthetic-diffpool"
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> Path:
+    """A user models folder with an untrained diffpool and random checkpoint for the synthetic dataset."""
+    folder = tmp_path_factory.mktemp("models")
+    spec = FeatureSpec("degree", max_degree=20)
+    for variant in ("diffpool", "random"):
+        torch.manual_seed(0)
+        config = DiffPoolConfig(input_dim=spec.dim, num_classes=3, variant=variant, num_pooling=2,
+                                assign_ratio=0.25, max_nodes=80)
+        save_checkpoint(folder / f"test-synthetic-{variant}", DiffPool(config), spec,
+                        {"dataset": "synthetic-hierarchy", "class_names": ["2 groups", "3 groups", "4 groups"],
+                         "seed": 0, "test_indices": list(range(0, 300, 10)), "protocol": "untrained test model"})
+    return folder
+
+
+@pytest.fixture
+def app_env(models_dir, monkeypatch):
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(models_dir))
+    monkeypatch.delenv("DIFFPOOL_DATA", raising=False)
+    return models_dir
+
+
+def run_page(name: str, select_test_model: bool = True) -> AppTest:
+    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=TIMEOUT)
+    if select_test_model:
+        at.session_state["model"] = str(_models_dir_from_env() / MODEL)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _models_dir_from_env() -> Path:
+    import os
+
+    return Path(os.environ["DIFFPOOL_MODELS"])
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def test_navigation_opens_explore_and_switches_pages(app_env):
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.session_state["model"] = str(app_env / MODEL)
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Explore"
+    at.switch_page("viz_app/pages/model_card.py").run()
+    assert not at.exception
+    assert at.title[0].value.startswith("Model card")
+
+
+def test_explore_shows_widgets_and_follows_the_graph_picker(app_env):
+    at = run_page("explore")
+    for key in ("dataset", "model", "graph", "device", "explore_level", "assign_level", "entropy_level"):
+        assert key in at.session_state, key
+    assert len(at.tabs) == 3
+    assert len(at.get("iframe")) == 2  # input graph + coarsened level
+    first = captions(at)[0]
+    assert "#0" in first
+    at.number_input(key="graph").set_value(7).run()
+    assert not at.exception
+    assert "#7" in captions(at)[0] and captions(at)[0] != first
+    sidebar_text = " ".join(m.value for m in at.sidebar.markdown)
+    assert "true class" in sidebar_text and "predicted" in sidebar_text
+
+
+def test_explore_level_and_model_change_what_is_shown(app_env):
+    at = run_page("explore")
+    level_caption = [c for c in captions(at) if c.startswith("Level 1:")]
+    assert level_caption
+    at.radio(key="explore_level").set_value(2).run()
+    assert not at.exception
+    assert any(c.startswith("Level 2:") for c in captions(at))
+    at.selectbox(key="model").set_value(str(app_env / "test-synthetic-random")).run()
+    assert not at.exception
+    assert "`random`" in captions(at)[0]
+
+
+def test_explore_entropy_tab_reports_collapse_statistics(app_env):
+    at = run_page("explore")
+    labels = [m.label for m in at.metric]
+    assert {"Mean entropy", "log C bound", "Clusters used", "Effective clusters"} <= set(labels)
+    before = [m.value for m in at.metric]
+    at.selectbox(key="entropy_level").set_value(1).run()
+    assert not at.exception
+    assert [m.value for m in at.metric] != before
+
+
+def test_compare_shows_agreement_between_two_models(app_env):
+    at = run_page("compare")
+    labels = [m.label for m in at.metric]
+    assert "NMI" in labels and "ARI" in labels
+    assert any("Agreement of the two partitions" in c for c in captions(at))
+
+
+def test_embeddings_say_which_projection_was_used(app_env):
+    at = AppTest.from_file(str(PAGES / "embeddings.py"), default_timeout=TIMEOUT)
+    at.session_state["model"] = str(app_env / MODEL)
+    at.session_state["emb_method"] = "pca"  # keep the test fast; UMAP is exercised by analysis tests
+    at.run()
+    assert not at.exception
+    assert any("Projection method: **pca**" in c for c in captions(at))
+    at.selectbox(key="emb_level").set_value(1).run()
+    assert not at.exception
+    assert any("5 points" in c or "20 points" in c for c in captions(at))
+
+
+def test_model_card_evaluates_on_the_test_fold(app_env):
+    at = run_page("model_card")
+    assert any("held-out test fold: 30 graphs" in c for c in captions(at))
+    assert "Accuracy (computed here)" in [m.label for m in at.metric]
+
+
+def test_train_page_trains_and_saves_a_selectable_model(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))
+    at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    at.number_input(key="train_epochs").set_value(2)
+    at.selectbox(key="train_pooling").set_value(1)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.success and "Saved" in at.success[0].value
+    assert (tmp_path / "synthetic-hierarchy-diffpool.safetensors").is_file()
+    at.button(key="train_use").click().run()
+    assert at.session_state["model"] == str(tmp_path / "synthetic-hierarchy-diffpool")
+
+
+def test_train_failure_is_reported_and_the_app_keeps_working(app_env, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the models folder should be")
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(blocker))
+    at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.number_input(key="train_epochs").set_value(1)
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.error and "Training failed" in at.error[0].value

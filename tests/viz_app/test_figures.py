@@ -1,0 +1,171 @@
+"""Pure figure and network functions: types, trace counts, shared colours, offline HTML."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from core import analysis
+from core.graphs import Graph
+from core.synthetic import make_sbm_graph
+from core.trace import GraphTrace, LevelTrace
+from viz_app import figures, network
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _level(assignment: np.ndarray, adjacency: np.ndarray, dim: int = 4) -> LevelTrace:
+    rng = np.random.default_rng(0)
+    coarse = (assignment.T @ adjacency @ assignment).astype(np.float32)
+    entropy = -(assignment * np.log(assignment + 1e-15)).sum(axis=1)
+    return LevelTrace(assignment, coarse, rng.random((assignment.shape[1], dim), dtype=np.float32),
+                      rng.random((assignment.shape[0], dim), dtype=np.float32), entropy.astype(np.float32),
+                      0.0, float(entropy.mean()))
+
+
+def make_trace(graph: Graph, clusters=(4, 2), seed: int = 0) -> GraphTrace:
+    """A two-level trace with random soft assignments for ``graph`` (no model needed)."""
+    rng = np.random.default_rng(seed)
+    adjacency = graph.dense_adjacency()
+    levels, a, n = [], adjacency, graph.num_nodes
+    for k in clusters:
+        s = _softmax(rng.normal(size=(n, k)) * 3)
+        levels.append(_level(s, a))
+        a, n = levels[-1].coarsened_adjacency, k
+    return GraphTrace(levels, adjacency, np.zeros((n, 4), np.float32), np.zeros(8, np.float32),
+                      logits=np.array([0.1, 2.0], np.float32), label=1, graph_index=0)
+
+
+@pytest.fixture(scope="module")
+def small_graph() -> Graph:
+    return make_sbm_graph([8, 8, 8], 0.6, 0.05, seed=1)
+
+
+@pytest.fixture(scope="module")
+def small_trace(small_graph) -> GraphTrace:
+    return make_trace(small_graph)
+
+
+def _external_urls(html: str) -> list[str]:
+    """URLs the page would load: src/href attributes of HTML tags (not strings inside inlined JS)."""
+    return re.findall(r"""<(?:script|link|img|iframe)\b[^>]*?(?:src|href)\s*=\s*["']?(https?://[^"'\s>]+)""",
+                      html, flags=re.IGNORECASE)
+
+
+def _nodes(html: str) -> list[dict]:
+    """The vis.DataSet of nodes pyvis wrote into the page."""
+    return json.loads(re.search(r"nodes = new vis\.DataSet\((\[.*?\])\);", html, flags=re.DOTALL).group(1))
+
+
+def test_cluster_colours_are_fixed_and_distinct_for_small_ids():
+    assert figures.cluster_color(3) == figures.CLUSTER_PALETTE[3]
+    assert figures.cluster_color(3 + len(figures.CLUSTER_PALETTE)) == figures.cluster_color(3)
+    assert len({figures.cluster_color(k) for k in range(24)}) == 24
+
+
+def test_assignment_heatmap_rows_follow_cluster_order(small_trace):
+    s = small_trace.levels[0].assignment
+    order = analysis.cluster_order(s)
+    fig = figures.assignment_heatmap(s, order, level=0)
+    assert isinstance(fig, go.Figure) and len(fig.data) == 2
+    assert isinstance(fig.data[0], go.Heatmap)
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), s[order])
+
+
+def test_same_cluster_id_has_same_colour_in_every_figure(small_graph, small_trace):
+    record = small_trace.levels[0]
+    k = record.num_clusters
+    expected = [figures.cluster_color(c) for c in range(k)]
+    heat = figures.assignment_heatmap(record.assignment)
+    mass = figures.cluster_mass_bar(record.cluster_mass)
+    coarse = figures.coarsened_adjacency_heatmap(record.coarsened_adjacency)
+    assert list(heat.data[1].marker.color) == expected
+    assert list(mass.data[0].marker.color) == expected
+    assert list(coarse.data[1].marker.color) == expected
+    sankey = figures.sankey_figure(analysis.sankey_flows(small_trace.levels))
+    level_1 = [c for c, l in zip(sankey.data[0].node.color, analysis.sankey_flows(small_trace.levels)["level_of_node"]) if l == 1]
+    assert level_1 == expected
+    hard = record.hard_assignment
+    drawn = figures.graph_figure(np.zeros((small_graph.num_nodes, 2)), small_graph.edges, clusters=hard)
+    assert list(drawn.data[1].marker.color) == [figures.cluster_color(c) for c in hard]
+    drawing = network.input_graph_network(small_graph, small_trace, np.zeros((small_graph.num_nodes, 2)))
+    assert {n["id"]: n["color"] for n in _nodes(drawing.html)} == {i: figures.cluster_color(c) for i, c in enumerate(hard)}
+
+
+def test_entropy_histogram_marks_log_c(small_trace):
+    fig = figures.entropy_histogram(small_trace.levels[0].node_entropy, 4)
+    assert isinstance(fig.data[0], go.Histogram)
+    assert any(abs(shape.x0 - np.log(4)) < 1e-9 for shape in fig.layout.shapes)
+
+
+def test_sankey_graph_and_evaluation_figures_have_expected_traces(small_graph, small_trace):
+    flows = analysis.sankey_flows(small_trace.levels)
+    assert isinstance(figures.sankey_figure(flows).data[0], go.Sankey)
+    assert len(figures.graph_figure(np.zeros((24, 2)), small_graph.edges, values=np.arange(24.0)).data) == 2
+    assert isinstance(figures.confusion_matrix_figure(np.eye(2, dtype=int), ["a", "b"]).data[0], go.Heatmap)
+    assert len(figures.per_class_accuracy_bar([0.5, 1.0], ["a", "b"]).data) == 1
+    curves = figures.training_curves([{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_acc": 0.4, "test_acc": 0.3}])
+    assert [t.name for t in curves.data] == ["loss", "train acc", "val acc", "test acc"]
+    scatter = figures.embedding_scatter(np.zeros((4, 2)), np.array([0, 1, 1, 0]), ["x", "y"], list("abcd"),
+                                        "t", customdata=[10, 11, 12, 13])
+    assert len(scatter.data) == 2 and list(scatter.data[1].customdata) == [11, 12]
+    rows = [{"level": 0, "mean_normalized_entropy": 0.2, "mean_entropy": 0.3, "mean_effective_clusters": 3.0,
+             "collapsed_fraction": 0.0}]
+    assert len(figures.dataset_entropy_bar(rows).data) == 1
+
+
+def test_figure_html_is_offline(small_trace):
+    html = figures.figure_html(figures.cluster_mass_bar(small_trace.levels[0].cluster_mass))
+    assert _external_urls(html) == []
+    assert "Plotly.newPlot" in html or "plotly" in html.lower()
+
+
+def test_network_html_is_offline_and_contains_every_node(small_graph, small_trace):
+    positions = analysis.layout_positions(small_graph.sparse_adjacency(), seed=0)
+    drawing = network.input_graph_network(small_graph, small_trace, positions)
+    assert _external_urls(drawing.html) == []
+    assert "vis-network" in drawing.html or "vis.Network" in drawing.html
+    assert {n["id"] for n in _nodes(drawing.html)} == set(range(small_graph.num_nodes))
+    assert '"enabled": false' in drawing.html  # physics off
+    assert drawing.notes == []
+
+
+def test_network_positions_are_fixed_across_calls(small_graph, small_trace):
+    positions = analysis.layout_positions(small_graph.sparse_adjacency(), seed=0)
+    first = network.input_graph_network(small_graph, small_trace, positions).html
+    again = network.input_graph_network(small_graph, small_trace,
+                                        analysis.layout_positions(small_graph.sparse_adjacency(), seed=0)).html
+    xy = [(n["x"], n["y"]) for n in _nodes(first)]
+    assert len(xy) == small_graph.num_nodes and xy == [(n["x"], n["y"]) for n in _nodes(again)]
+    assert all(n["physics"] is False for n in _nodes(first))
+
+
+def test_coarsened_network_sizes_follow_mass_and_shows_self_loops(small_graph, small_trace):
+    positions = analysis.layout_positions(small_graph.sparse_adjacency(), seed=0)
+    drawing = network.coarsened_level_network(small_trace, 1, positions)
+    record = small_trace.levels[0]
+    sizes = [n["size"] for n in _nodes(drawing.html)]
+    assert len(sizes) == record.num_clusters
+    assert np.argmax(sizes) == np.argmax(record.cluster_mass)
+    assert f"self-loop A'[c,c] = {record.coarsened_adjacency[0, 0]:.3f}" in _nodes(drawing.html)[0]["title"]
+    assert _external_urls(drawing.html) == []
+    assert network.coarsened_level_network(small_trace, 2, positions).shown_nodes.tolist() == [0, 1]
+    with pytest.raises(ValueError):
+        network.coarsened_level_network(small_trace, 3, positions)
+
+
+def test_big_graph_is_sampled_with_a_note():
+    graph = make_sbm_graph([1100, 1100], 0.01, 0.001, seed=0)
+    trace = make_trace(graph, clusters=(3,))
+    positions = np.random.default_rng(0).random((graph.num_nodes, 2))
+    drawing = network.input_graph_network(graph, trace, positions, max_nodes=500)
+    assert len(drawing.shown_nodes) == 500
+    assert any("500 of 2,200" in note for note in drawing.notes)
+    assert len(_nodes(drawing.html)) == 500
