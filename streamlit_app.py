@@ -6,16 +6,16 @@ import streamlit as st
 
 PAGES = Path(__file__).parent / "viz_app" / "pages"
 
-st.set_page_config(page_title="DiffPool Explorer", page_icon="🧩", layout="wide")
+st.set_page_config(page_title="DiffPool Explorer", page_icon=":material/hub:", layout="wide")
 
 candidates = [
-    ("explore.py", "Explore", "🔎", True),
-    ("compare.py", "Compare", "⚖️", False),
-    ("embeddings.py", "Embeddings", "🗺️", False),
-    ("train.py", "Train", "🏋️", False),
-    ("model_card.py", "Model card", "🪪", False),
-    ("upload.py", "Upload a graph", "📤", False),  # added by the upload page's author, if present
-    ("teaching.py", "Teaching", "🎓", False),  # added by the teaching page's author, if present
+    ("explore.py", "Explore", ":material/travel_explore:", True),
+    ("compare.py", "Compare", ":material/compare_arrows:", False),
+    ("embeddings.py", "Embeddings", ":material/scatter_plot:", False),
+    ("train.py", "Train", ":material/model_training:", False),
+    ("model_card.py", "Model card", ":material/badge:", False),
+    ("upload.py", "Upload a graph", ":material/upload_file:", False),  # added by the upload page's author, if present
+    ("teaching.py", "Teaching", ":material/school:", False),  # added by the teaching page's author, if present
 ]
 pages = [
     st.Page(PAGES / file, title=title, icon=icon, default=default)

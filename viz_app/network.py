@@ -88,26 +88,33 @@ def network_html(
         show_labels = n <= 60
     default_size = 12 if n <= 300 else 7 if n <= 1000 else 4
     net = Network(height=f"{height_px}px", width="100%", cdn_resources="in_line", directed=False)
+    # Fill pyvis' lists directly: Network.add_node/add_edge check duplicates by scanning every
+    # existing node/edge (quadratic), which takes minutes for a few thousand nodes.
     for i in range(n):
-        net.add_node(
-            i,
-            label=str(labels[i]) if show_labels else " ",
-            title=None if titles is None else str(titles[i]),
-            color=colors[i] if colors is not None else "#4C78A8",
-            size=float(sizes[i]) if sizes is not None else default_size,
-            x=float(pos[i, 0] * scale),
-            y=float(pos[i, 1] * scale),
-            physics=False,
-        )
+        node = {
+            "id": i,
+            "label": str(labels[i]) if show_labels else " ",
+            "color": colors[i] if colors is not None else "#4C78A8",
+            "size": float(sizes[i]) if sizes is not None else default_size,
+            "x": float(pos[i, 0] * scale),
+            "y": float(pos[i, 1] * scale),
+            "physics": False,
+            "shape": "dot",
+        }
+        if titles is not None:
+            node["title"] = str(titles[i])
+        net.nodes.append(node)
+        net.node_ids.append(i)
+        net.node_map[i] = node
     for e, (a, b) in enumerate(edges):
         if a == b:
             continue
-        options = {}
+        edge = {"from": int(a), "to": int(b), "color": "#9E9E9E"}
         if edge_widths is not None:
-            options["width"] = float(edge_widths[e])
+            edge["width"] = float(edge_widths[e])
         if edge_titles is not None:
-            options["title"] = str(edge_titles[e])
-        net.add_edge(int(a), int(b), color="#9E9E9E", **options)
+            edge["title"] = str(edge_titles[e])
+        net.edges.append(edge)
     net.toggle_physics(False)
     net.set_options(
         '{"physics": {"enabled": false}, "edges": {"smooth": false},'
@@ -207,6 +214,10 @@ def coarsened_level_network(
         raise ValueError(f"level must be in 1..{trace.num_levels}, got {level}")
     record = trace.levels[level - 1]
     cluster_pos = level_positions(trace, positions)[level]
+    # soft clusters sit near the centre of their members; stretch the arrangement to fill the frame
+    spread = cluster_pos - (cluster_pos.max(axis=0) + cluster_pos.min(axis=0)) / 2
+    extent = float(np.abs(spread).max()) if spread.size else 0.0
+    cluster_pos = spread / extent if extent > 1e-9 else spread
     mass = record.cluster_mass.astype(np.float64)
     adjacency = np.asarray(record.coarsened_adjacency, dtype=np.float64)
     k = adjacency.shape[0]

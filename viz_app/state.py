@@ -465,7 +465,7 @@ def sidebar(need_model: bool = True) -> Selection:
         if probabilities is not None:
             predicted = trace.predicted
             name = model_classes[predicted] if predicted < len(model_classes) else str(predicted)
-            mark = "✅" if predicted == graph.label else "❌"
+            mark = "(correct)" if predicted == graph.label else "(wrong)"
             side.markdown(f"predicted: **{name}** (p = {probabilities[predicted]:.2f}) {mark}")
     elif need_model:
         if model_path is None:

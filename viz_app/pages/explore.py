@@ -112,7 +112,7 @@ with tab_entropy:
             st.caption("Cluster mass ΣᵢSᵢₖ = soft number of nodes in cluster k; many near-zero bars = unused clusters.")
         with right:
             if st.toggle("Dataset-wide entropy (runs the model on every graph)", key="entropy_dataset",
-                         value=len(selection.dataset) <= 600):
+                         value=False, help="Off by default so the page opens fast; cached once computed."):
                 summary = state.summary_for(selection)
                 state.show_figure(figures.dataset_entropy_bar(summary["entropy"]), key="ent_dataset",
                                   file_stem=f"{selection.dataset_name}-entropy")

@@ -1,0 +1,125 @@
+"""End to end in a real browser: `streamlit run streamlit_app.py` + headless Chromium (Playwright).
+
+Skipped when /usr/bin/chromium or playwright is missing. Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_app(port: int, env: dict) -> subprocess.Popen:
+    """Start ``streamlit run streamlit_app.py`` headless on ``port`` and wait for its health endpoint."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+         "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited: {process.stdout.read().decode(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
+                if response.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("streamlit did not become healthy within 60 s")
+
+
+def wait_idle(page, timeout_ms: int = 90_000) -> None:
+    """Wait until a rerun has finished (the app root says notRunning)."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    pytest.importorskip("playwright.sync_api")
+    from tests.viz_app.test_app import MODEL  # noqa: F401  (same model name convention)
+    import torch
+
+    from core.checkpoint import save_checkpoint
+    from core.features import FeatureSpec
+    from core.model import DiffPool, DiffPoolConfig
+
+    folder = tmp_path_factory.mktemp("browser-models")
+    spec = FeatureSpec("degree", max_degree=20)
+    torch.manual_seed(0)
+    config = DiffPoolConfig(input_dim=spec.dim, num_classes=3, num_pooling=2, assign_ratio=0.25, max_nodes=80)
+    save_checkpoint(folder / "browser-synthetic-diffpool", DiffPool(config), spec,
+                    {"dataset": "synthetic-hierarchy", "class_names": ["2 groups", "3 groups", "4 groups"], "seed": 0})
+    env = dict(os.environ, DIFFPOOL_MODELS=str(folder))
+    port = free_port()
+    process = start_app(port, env)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_explore_page_renders_network_and_plotly_and_follows_graph_picker(app_url):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(app_url)
+        wait_idle(page)
+        page.wait_for_selector("iframe", timeout=60_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+        network = page.frame_locator("iframe").first
+        network.locator("#mynetwork canvas").first.wait_for(timeout=30_000)
+        assert network.locator("#mynetwork canvas").count() >= 1
+
+        page.get_by_role("tab", name="Assignments").click()
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
+        page.get_by_role("tab", name="Hierarchy").click()
+
+        heading = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first
+        before = heading.inner_text()
+        assert "#0" in before
+        page.screenshot(path=str(ARTIFACTS / "explore-graph0.png"), full_page=False)
+
+        box = page.locator('[data-testid="stNumberInput"] input').first
+        box.fill("12")
+        box.press("Enter")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=\"stCaptionContainer\"]')].some(e => e.innerText.includes('#12'))",
+            timeout=60_000)
+        wait_idle(page)
+        after = heading.inner_text()
+        assert after != before and "#12" in after
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.wait_for_timeout(1500)  # let the network iframe paint
+        page.screenshot(path=str(ARTIFACTS / "explore-graph12.png"), full_page=False)
+        browser.close()
