@@ -114,18 +114,35 @@ def make_large_sbm_graph(
     )
 
 
+def _community_sizes(
+    num_communities: int,
+    rng: np.random.Generator,
+    community_size: tuple[int, int] | None,
+    nodes_per_graph: tuple[int, int],
+) -> np.ndarray:
+    """Sizes of the communities: drawn from ``community_size`` if given, else an even split of a
+    total drawn from ``nodes_per_graph`` (so the node count says nothing about the class)."""
+    if community_size is not None:
+        return rng.integers(community_size[0], community_size[1] + 1, size=num_communities)
+    total = int(rng.integers(nodes_per_graph[0], nodes_per_graph[1] + 1))
+    sizes = np.full(num_communities, total // num_communities)
+    sizes[rng.permutation(num_communities)[: total % num_communities]] += 1
+    return sizes
+
+
 def _hierarchical_graph(
     num_groups: int,
     rng: np.random.Generator,
     communities_per_group: int,
-    community_size: tuple[int, int],
+    community_size: tuple[int, int] | None,
+    nodes_per_graph: tuple[int, int],
     p_community: float,
     p_group: float,
     p_between: float,
 ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """(N, pairs [E, 2], community [N], group [N]) of one connected graph, nodes in planted order."""
     num_communities = num_groups * communities_per_group
-    sizes = rng.integers(community_size[0], community_size[1] + 1, size=num_communities)
+    sizes = _community_sizes(num_communities, rng, community_size, nodes_per_graph)
     community = np.repeat(np.arange(num_communities), sizes)
     group = community // communities_per_group
     num_nodes = len(community)
@@ -173,15 +190,18 @@ def make_synthetic_hierarchy(
     seed: int = 0,
     num_classes: int = 3,
     communities_per_group: int = 2,
-    community_size: tuple[int, int] = (6, 10),
+    community_size: tuple[int, int] | None = None,
+    nodes_per_graph: tuple[int, int] = (40, 64),
     p_community: float = 0.7,
     p_group: float = 0.15,
     p_between: float = 0.01,
 ) -> GraphDataset:
     """Graphs whose class is their number of top-level groups (class c has c + 2 groups).
 
-    Each group holds ``communities_per_group`` dense communities of ``community_size``
-    (inclusive range) nodes. Edge probability is ``p_community`` inside a community,
+    Each group holds ``communities_per_group`` dense communities. A graph's node count is drawn
+    from ``nodes_per_graph`` (inclusive) for every class and split evenly over its communities,
+    so size alone does not reveal the class — the structure does; pass ``community_size``
+    (inclusive range per community) instead to draw community sizes directly. Edge probability is ``p_community`` inside a community,
     ``p_group`` between communities of one group and ``p_between`` across groups; every
     community is connected, the communities of a group are linked, and one random edge joins
     each pair of consecutive groups, so every graph is connected (redrawing, at most 100
@@ -189,21 +209,24 @@ def make_synthetic_hierarchy(
 
     Classes are balanced (``num_graphs // num_classes`` each, remainder to the first classes)
     in shuffled order; everything is determined by ``seed``. With the defaults a graph has
-    24–80 nodes. Node truth: ``node_data["community"]`` (0..groups*communities_per_group-1,
+    40–64 nodes. Node truth: ``node_data["community"]`` (0..groups*communities_per_group-1,
     numbered group by group) and ``node_data["group"]``. There are no node labels or
     attributes: models use degree features.
     """
     if num_classes < 1 or num_graphs < 1:
         raise ValueError(f"num_graphs and num_classes must be >= 1, got {num_graphs} and {num_classes}")
-    low, high = community_size
+    low, high = community_size if community_size is not None else nodes_per_graph
     if not 1 <= low <= high:
-        raise ValueError(f"community_size must be (low, high) with 1 <= low <= high, got {community_size}")
+        raise ValueError(
+            f"community_size / nodes_per_graph must be (low, high) with 1 <= low <= high, got {(low, high)}"
+        )
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(num_graphs) % num_classes)
     graphs = []
     for index, label in enumerate(labels):
         num_nodes, pairs, community, group = _hierarchical_graph(
-            int(label) + 2, rng, communities_per_group, community_size, p_community, p_group, p_between
+            int(label) + 2, rng, communities_per_group, community_size, nodes_per_graph,
+            p_community, p_group, p_between
         )
         order = rng.permutation(num_nodes)  # new node i is planted node order[i]
         position = np.empty(num_nodes, dtype=np.int64)
@@ -228,4 +251,4 @@ def make_synthetic_hierarchy(
     )
 
 
-__all__ = ["SYNTHETIC_NAME", "make_sbm_graph", "make_synthetic_hierarchy"]
+__all__ = ["SYNTHETIC_NAME", "make_large_sbm_graph", "make_sbm_graph", "make_synthetic_hierarchy"]
