@@ -1,0 +1,120 @@
+"""The upload page ("Bring your own graph") under Streamlit's AppTest.
+
+AppTest cannot drive ``st.file_uploader``: files come in through ``session_state["upload_bytes"]``
+/ ``["upload_name"]`` (which the page reads) or the example selectbox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from core.checkpoint import save_checkpoint  # noqa: E402
+from core.features import FeatureSpec  # noqa: E402
+from core.io import GraphInputError, read_graph  # noqa: E402
+from core.model import DiffPool, DiffPoolConfig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = ROOT / "viz_app" / "pages" / "upload.py"
+EXAMPLES = ROOT / "viz_app" / "examples"
+TIMEOUT = 60
+BROKEN = b"graph [ node [ id 1 ] edge [ source 1 target 9 ] "
+
+
+@pytest.fixture
+def empty_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))
+    return tmp_path
+
+
+def _page() -> AppTest:
+    return AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
+
+
+def _load(at: AppTest, data: bytes, name: str) -> AppTest:
+    at.session_state["upload_bytes"] = data
+    at.session_state["upload_name"] = name
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_valid_file_shows_clusters_comparison_and_exports(empty_models):
+    at = _load(_page(), (EXAMPLES / "karate-club.gml").read_bytes(), "karate-club.gml")
+    assert not at.error
+    assert at.subheader[0].value == "karate-club.gml"
+    assert "Fitted DiffPool" in at.success[0].value
+    assert len(at.get("iframe")) == 2  # input graph + coarsened level
+    table = at.dataframe[0].value
+    assert list(table.index) == ["DiffPool (level 1)", "Louvain", "Spectral (k=4)"]
+    assert {"modularity", "conductance (mean)", "NMI vs Louvain", "ARI vs Louvain"} <= set(table.columns)
+    assert len(at.get("download_button")) >= 3
+
+    at.selectbox(key="upload_truth").select("club").run()
+    assert not at.exception
+    assert "ground truth" in at.dataframe[0].value.index
+    assert any(m.label.startswith("DiffPool (level 1) vs club") for m in at.metric)
+
+
+def test_invalid_file_shows_the_reader_message_and_keeps_the_last_graph(empty_models):
+    with pytest.raises(GraphInputError) as expected:
+        read_graph(BROKEN, filename="broken.gml")
+    at = _load(_page(), (EXAMPLES / "karate-club.gml").read_bytes(), "karate-club.gml")
+    _load(at, BROKEN, "broken.gml")
+    assert [e.value for e in at.error] == [str(expected.value)]
+    assert at.subheader[0].value == "karate-club.gml"  # the last good graph is still displayed
+    assert len(at.dataframe) == 1 and "Fitted DiffPool" in at.success[0].value
+    assert any("Still showing the last graph" in c.value for c in at.caption)
+
+    _load(at, b"a b\nb c\nc a\nc d\n", "tiny.txt")  # a good file clears the error
+    assert not at.error and at.subheader[0].value == "tiny.txt"
+
+
+def test_example_selectbox_and_a_two_level_fit(empty_models):
+    at = _page()
+    at.run()
+    assert not at.exception and at.info  # nothing loaded yet: an invitation, no error
+    at.selectbox(key="upload_example").select("planted-4-blocks.graphml").run()
+    assert not at.exception
+    assert at.subheader[0].value == "planted-4-blocks.graphml"
+    at.selectbox(key="upload_levels").select(2)
+    at.number_input(key="upload_k1").set_value(4)
+    at.number_input(key="upload_k2").set_value(2)
+    at.number_input(key="upload_epochs").set_value(60)
+    at.button[0].click().run()  # the form's submit button
+    assert not at.exception, [e.value for e in at.exception]
+    assert "4 → 2 clusters" in at.success[0].value
+    assert at.radio(key="upload_level").options == ["level 1 (4 clusters)", "level 2 (2 clusters)"]
+    at.selectbox(key="upload_truth").select("block").run()
+    assert "ground truth" in at.dataframe[0].value.index
+
+
+def test_pretrained_lists_only_structure_only_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))
+    for name, spec in (("degree-model", FeatureSpec("degree", max_degree=20)),
+                       ("labels-model", FeatureSpec("labels", num_node_labels=3))):
+        torch.manual_seed(0)
+        config = DiffPoolConfig(input_dim=spec.dim, num_classes=2, num_pooling=1, cluster_counts=[3])
+        save_checkpoint(tmp_path / name, DiffPool(config), spec, {"dataset": "synthetic-hierarchy", "seed": 0})
+    at = _load(_page(), (EXAMPLES / "karate-club.gml").read_bytes(), "karate-club.gml")
+    at.radio(key="upload_method").set_value("Apply a pretrained model").run()
+    assert not at.exception, [e.value for e in at.exception]
+    options = at.selectbox(key="upload_model").options
+    assert any("degree-model" in o for o in options)  # pretrained/ may hold more structure-only models
+    assert not any("labels-model" in o for o in options)
+    at.selectbox(key="upload_model").set_value(str(tmp_path / "degree-model")).run()
+    assert not at.exception
+    assert "degree-model" in at.selectbox(key="upload_model").value
+    assert at.dataframe[0].value.loc["DiffPool (level 1)", "clusters"] <= 3
+
+
+def test_pretrained_without_compatible_models_explains_why(empty_models):
+    at = _load(_page(), (EXAMPLES / "karate-club.gml").read_bytes(), "karate-club.gml")
+    at.radio(key="upload_method").set_value("Apply a pretrained model").run()
+    assert not at.exception
+    assert any("No compatible model" in i.value for i in at.info)

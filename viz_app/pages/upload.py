@@ -1,0 +1,370 @@
+"""Bring your own graph: read a file, get DiffPool clusters (fit or pretrained), compare, export.
+
+Where the file comes from (the most recently changed source wins):
+the file uploader, an example of ``viz_app/examples``, or ``st.session_state["upload_bytes"]`` +
+``["upload_name"]`` (set by tests or other pages; AppTest cannot drive ``st.file_uploader``).
+A file that cannot be read shows its :class:`core.io.GraphInputError` message and leaves the last
+good graph (kept in ``st.session_state["upload_loaded"]``) on screen.
+
+Caching: parsing, layouts, classical clusterings, pretrained traces and network drawings are
+``st.cache_data`` keyed by the file's SHA-256 (+ graph index, settings). Self-supervised fits run
+only on request (they drive a progress bar, which a cached function would replay) and are kept
+per session, keyed the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import analysis
+from core.graphs import GraphDataset
+from core.io import GraphInputError, assignments_to_csv, graph_to_graphml, read_graph
+from viz_app import figures, state
+from viz_app import upload_logic as logic
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+NO_EXAMPLE = "—"
+FIT_METHOD, PRETRAINED_METHOD = "Fit DiffPool to this graph", "Apply a pretrained model"
+#: Fits run automatically with the default settings up to this many nodes (a few seconds at most).
+AUTO_FIT_MAX_NODES = 5000
+
+
+# ---------------------------------------------------------------------------- cached work
+@st.cache_data(show_spinner="Reading the file…", max_entries=8)
+def parse_file(digest: str, name: str, _data: bytes):
+    """``core.io.read_graph`` of the bytes (a Graph, or a GraphDataset for a TU zip)."""
+    return read_graph(_data, filename=name)
+
+
+@st.cache_data(show_spinner="Computing layout…", max_entries=16)
+def graph_layout(graph_key: str, _graph) -> np.ndarray:
+    return analysis.layout_positions(_graph.sparse_adjacency(), seed=state.LAYOUT_SEED)
+
+
+@st.cache_data(show_spinner="Louvain and spectral clustering…", max_entries=16)
+def classical_clusters(graph_key: str, k: int, _graph) -> dict[str, np.ndarray]:
+    return {"Louvain": analysis.louvain_clusters(_graph, seed=0),
+            f"Spectral (k={k})": analysis.spectral_clusters(_graph, k, seed=0)}
+
+
+@st.cache_data(show_spinner="Running the model…", max_entries=16)
+def pretrained_trace(model_path: str, stamp: float, graph_key: str, _graph):
+    from core.inference import trace_graphs
+
+    model, spec, card = state.load_model(model_path, "cpu", stamp)
+    return trace_graphs(model, [_graph], spec, [0], seed=int(card.get("seed", 0) or 0))[0]
+
+
+@st.cache_data(show_spinner="Drawing the network…", max_entries=16)
+def drawings(graph_key: str, method_key: str, _graph, _trace, _positions):
+    """(input-graph drawing, [coarsened drawing per level]) for one graph and one clustering."""
+    from viz_app.network import coarsened_level_network, input_graph_network
+
+    drawn = input_graph_network(_graph, _trace, _positions, max_nodes=logic.MAX_DRAWN_NODES, seed=state.LAYOUT_SEED)
+    levels = [coarsened_level_network(_trace, level, _positions) for level in range(1, _trace.num_levels + 1)]
+    return drawn, levels
+
+
+def fit_trace(graph, graph_key: str, counts: list[int], epochs: int, seed: int) -> dict:
+    """Self-supervised fit (core.fit) with a progress bar; kept in the session per graph + settings."""
+    from core.fit import FitSettings, fit_graph
+
+    fits = st.session_state.setdefault("_upload_fits", {})
+    key = (graph_key, tuple(counts), int(epochs), int(seed))
+    if key not in fits:
+        bar = st.progress(0.0, text="Fitting DiffPool…")
+
+        def on_epoch(epoch: int, total: int, metrics: dict) -> None:
+            if epoch == total or epoch % max(1, total // 50) == 0:
+                bar.progress(min(epoch / total, 1.0), text=f"epoch {epoch}/{total} · loss {metrics['loss']:.4f}")
+
+        result = fit_graph(graph, FitSettings(cluster_counts=list(counts), epochs=int(epochs), seed=int(seed)),
+                           on_epoch=on_epoch)
+        bar.empty()
+        while len(fits) >= 6:  # keep the session small
+            fits.pop(next(iter(fits)))
+        fits[key] = {"trace": result.trace, "history": result.history, "seconds": result.seconds}
+    return fits[key]
+
+
+# ---------------------------------------------------------------------------- which file
+def _current_sources(uploaded, example: str) -> dict[str, tuple[bytes, str] | None]:
+    sources: dict[str, tuple[bytes, str] | None] = {"file": None, "session": None, "example": None}
+    if uploaded is not None:
+        sources["file"] = (uploaded.getvalue(), uploaded.name)
+    if st.session_state.get("upload_bytes") is not None:
+        sources["session"] = (bytes(st.session_state["upload_bytes"]), str(st.session_state.get("upload_name") or "upload.txt"))
+    if example and example != NO_EXAMPLE and (EXAMPLES_DIR / example).is_file():
+        sources["example"] = ((EXAMPLES_DIR / example).read_bytes(), example)
+    return sources
+
+
+def _newest_source(sources: dict) -> tuple[bytes, str] | None:
+    """The source whose content changed since the last run (file > session > example on ties)."""
+    seen = st.session_state.setdefault("_upload_seen", {})
+    newest = None
+    for kind in ("file", "session", "example"):
+        value = sources[kind]
+        signature = None if value is None else (logic.file_digest(value[0]), value[1])
+        if signature is not None and seen.get(kind) != signature and newest is None:
+            newest = value
+        seen[kind] = signature
+    return newest
+
+
+def _load(data: bytes, name: str) -> None:
+    digest = logic.file_digest(data)
+    try:
+        parsed = parse_file(digest, name, data)
+    except GraphInputError as error:
+        st.session_state["upload_error"] = str(error)
+        return
+    st.session_state["upload_error"] = None
+    st.session_state["upload_loaded"] = {"digest": digest, "name": name, "object": parsed}
+    st.session_state["upload_graph_index"] = 0
+
+
+# ---------------------------------------------------------------------------- page
+st.title("Bring your own graph")
+st.caption("Upload a graph, let DiffPool pool it (fit to this graph, or a pretrained structure-only model), see the "
+           "clusters as in the explorer, compare them with Louvain and spectral clustering, and export the results.")
+
+left, right = st.columns([3, 2])
+uploaded = left.file_uploader(
+    "Graph file", type=list(logic.UPLOAD_EXTENSIONS), key="upload_file",
+    help="Edge list (.txt/.edgelist/.tsv/.csv: `source target [weight]`), adjacency matrix (.csv/.npy), GraphML, GML, "
+         "node-link JSON, or a TU dataset .zip; any of them may be gzipped (.gz). Node attributes in GraphML/GML/JSON "
+         "are kept and can serve as ground truth.")
+examples = logic.example_files(EXAMPLES_DIR)
+example = right.selectbox("…or try an example", [NO_EXAMPLE] + examples, key="upload_example",
+                          help="Small graphs shipped in viz_app/examples (karate club carries its real 'club' split; "
+                               "the planted graph carries its 'block').")
+
+candidate = _newest_source(_current_sources(uploaded, example))
+if candidate is not None:
+    _load(*candidate)
+
+loaded = st.session_state.get("upload_loaded")
+if st.session_state.get("upload_error"):
+    st.error(st.session_state["upload_error"])
+    if loaded is not None:
+        st.caption(f"Still showing the last graph that was read successfully: **{loaded['name']}**.")
+if loaded is None:
+    st.info("Upload a graph file or pick an example to start.")
+    st.stop()
+
+obj = loaded["object"]
+if isinstance(obj, GraphDataset):
+    st.info(f"{loaded['name']} is a TU dataset with {len(obj)} graphs: pick one.")
+    index = int(st.number_input("Graph of the dataset", 0, len(obj) - 1, key="upload_graph_index",
+                                help=f"0 … {len(obj) - 1}"))
+    graph = obj[index]
+else:
+    index = 0
+    graph = obj
+graph_key = f"{loaded['digest']}:{index}"
+names = graph.names()
+
+st.subheader(f"{graph.name or loaded['name']}")
+st.caption(f"{graph.num_nodes:,} nodes · {graph.num_edges:,} edges"
+           + (f" · node attributes: {', '.join(graph.node_data)}" if graph.node_data else ""))
+for note in graph.notes:
+    st.info(note)
+if graph.num_nodes < 2:
+    st.warning("Pooling needs at least 2 nodes.")
+    st.stop()
+note = logic.drawing_note(graph.num_nodes)
+if note:
+    st.info(note)
+
+# -- clusters
+method = st.radio("Clusters from", [FIT_METHOD, PRETRAINED_METHOD], horizontal=True, key="upload_method",
+                  help="Fit: DiffPool's pooling trained on this graph alone with its two auxiliary losses (link "
+                       "prediction + entropy), no labels needed. Pretrained: a model trained on a dataset, applied "
+                       "as is; only models whose features need structure alone (degree / constant) can run here.")
+trace = None
+method_key = ""
+if method == FIT_METHOD:
+    with st.form("upload_fit_form"):
+        c1, c2, c3, c4, c5 = st.columns(5)
+        levels = c1.selectbox("Pooling levels", [1, 2], key="upload_levels")
+        defaults = logic.default_cluster_counts(graph.num_nodes, 2)
+        first = c2.number_input("Clusters, level 1", 2, max(2, min(512, graph.num_nodes)),
+                                min(defaults[0], max(2, graph.num_nodes)), key="upload_k1",
+                                help="Number of clusters C of the first pooling level (columns of S).")
+        second = c3.number_input("Clusters, level 2", 2, 256, defaults[1], key="upload_k2",
+                                 help="Used with 2 levels; should be smaller than level 1.")
+        epochs = c4.number_input("Epochs", 1, 2000, 150, key="upload_epochs")
+        seed = c5.number_input("Seed", 0, 10_000, 0, key="upload_seed")
+        submitted = st.form_submit_button("Fit DiffPool", type="primary")
+    counts = [int(first)] + ([int(second)] if levels == 2 else [])
+    requested = st.session_state.setdefault("_upload_requested", {})
+    if submitted:
+        requested[graph_key] = (counts, int(epochs), int(seed))
+    elif graph_key not in requested and graph.num_nodes <= AUTO_FIT_MAX_NODES:
+        requested[graph_key] = (logic.default_cluster_counts(graph.num_nodes, 1), 150, 0)
+    if graph_key in requested:
+        counts, epochs, seed = requested[graph_key]
+        try:
+            fit = fit_trace(graph, graph_key, counts, epochs, seed)
+        except ValueError as error:
+            st.error(f"Cannot fit: {error}")
+        else:
+            trace = fit["trace"]
+            method_key = f"fit:{counts}:{epochs}:{seed}"
+            st.success(f"Fitted DiffPool ({' → '.join(str(c) for c in counts)} clusters, seed {seed}) in "
+                       f"{fit['seconds']:.1f} s over {len(fit['history'])} epochs "
+                       f"(final loss {fit['history'][-1]['loss']:.4f}).")
+    else:
+        st.info(f"This graph has {graph.num_nodes:,} nodes: press **Fit DiffPool** to start (it may take a while).")
+else:
+    checkpoints = state.list_checkpoints()
+    from core.checkpoint import CheckpointError, read_card
+
+    cards = []
+    for entry in checkpoints:
+        try:
+            cards.append(read_card(entry["path"]))
+        except CheckpointError:
+            cards.append({})
+    usable, refused = logic.split_compatible(checkpoints, cards)
+    if not usable:
+        st.info("No compatible model found. A model can run on an uploaded graph only if its node features need "
+                "structure alone (feature kind 'degree' or 'constant') and it pools. "
+                + (f"Found {len(refused)} other model(s): " + "; ".join(f"{e['name']}: {e['reason']}" for e in refused)
+                   if refused else f"No models in pretrained/ or {state.user_models_dir()}.")
+                + " Train one on the Train page (e.g. on synthetic-hierarchy, which uses degree features), or fit "
+                  "DiffPool to this graph instead.")
+    elif graph.num_nodes > logic.MAX_DENSE_NODES:
+        st.warning(f"Pretrained models run on a dense {graph.num_nodes:,}×{graph.num_nodes:,} adjacency; graphs above "
+                   f"{logic.MAX_DENSE_NODES:,} nodes are refused here. Use **{FIT_METHOD}** (sparse first level).")
+    else:
+        by_path = {e["path"]: e for e in usable}
+        model_path = st.selectbox("Model", list(by_path), key="upload_model",
+                                  format_func=lambda p: state.checkpoint_label(by_path[p]) + f" ({by_path[p]['reason']})")
+        trace = pretrained_trace(model_path, state.stamp_of(model_path), graph_key, graph)
+        method_key = f"model:{model_path}:{state.stamp_of(model_path)}"
+        st.caption(f"Model trained on **{by_path[model_path]['dataset']}**: its clusters reflect what it learned there.")
+
+if trace is None or not trace.levels:
+    if trace is not None:
+        st.warning("This model has no pooling levels: there are no clusters to show.")
+    st.stop()
+
+level1 = trace.levels[0]
+hard = level1.hard_assignment
+positions = graph_layout(graph_key, graph)
+stem = Path(graph.name or loaded["name"]).stem or "graph"
+
+tab_net, tab_assign, tab_entropy, tab_flow, tab_compare, tab_export = st.tabs(
+    ["Hierarchy", "Assignments", "Entropy", "Flows", "Compare with classical clustering", "Export"])
+
+with tab_net:
+    drawn, coarse = drawings(graph_key, method_key, graph, trace, positions)
+    c_left, c_right = st.columns([3, 2])
+    with c_left:
+        st.subheader("Input graph", help="Colour = most likely level-1 cluster. Hover a node for its top clusters "
+                                         "and its entropy.")
+        state.show_network(drawn, "upload_net_input", height=600, file_stem=f"{stem}-network")
+    with c_right:
+        level = st.radio("Coarsened level", list(range(1, trace.num_levels + 1)), horizontal=True, key="upload_level",
+                         format_func=lambda l: f"level {l} ({trace.levels[l - 1].num_clusters} clusters)")
+        st.subheader(f"After pooling {level}",
+                     help="Node = cluster; size = cluster mass ΣᵢSᵢₖ (soft node count); edge width = coarsened weight "
+                          "A'ₖₘ = Σᵢⱼ Sᵢₖ Aᵢⱼ Sⱼₘ (how strongly two clusters are linked); the label's number is the "
+                          "self-loop A'ₖₖ (weight kept inside the cluster).")
+        stats = analysis.assignment_stats(trace.levels[level - 1].assignment)
+        st.caption(f"{stats['clusters_used']} of {trace.levels[level - 1].num_clusters} clusters used, "
+                   f"effective clusters {stats['effective_clusters']:.2f}.")
+        state.show_network(coarse[level - 1], f"upload_net_level{level}", height=440, file_stem=f"{stem}-level{level}")
+
+with tab_assign:
+    level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="upload_assign_level",
+                               format_func=lambda l: f"level {l} → {l + 1}")
+    record = trace.levels[level_index]
+    row_names = names if level_index == 0 else [f"c{c}" for c in range(record.num_nodes)]
+    order = analysis.cluster_order(record.assignment)
+    rows = logic.heatmap_rows(record.num_nodes, order)
+    if len(rows) < record.num_nodes:
+        st.caption(f"Showing {len(rows)} of {record.num_nodes:,} rows (an even sample of the cluster-sorted order).")
+    state.show_figure(figures.assignment_heatmap(record.assignment[rows], None, [row_names[i] for i in rows], level_index),
+                      key=f"upload_heat_s{level_index}", file_stem=f"{stem}-S{level_index}")
+    state.show_figure(figures.coarsened_adjacency_heatmap(record.coarsened_adjacency, level_index + 1),
+                      key=f"upload_heat_a{level_index}", file_stem=f"{stem}-A{level_index + 1}")
+    st.caption("A' = SᵀAS: off-diagonal = edge weight between two clusters, diagonal = weight inside a cluster.")
+
+with tab_entropy:
+    level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="upload_entropy_level",
+                               format_func=lambda l: f"level {l} → {l + 1}")
+    record = trace.levels[level_index]
+    stats = analysis.assignment_stats(record.assignment)
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Mean entropy", f"{stats['mean_entropy']:.3f}", help="Mean H(S_i) = −Σₖ Sᵢₖ log Sᵢₖ in nats: 0 = every "
+              "node sure of its cluster, log C = every node spread evenly over all clusters.")
+    m2.metric("log C bound", f"{stats['max_entropy']:.3f}")
+    m3.metric("Clusters used", f"{stats['clusters_used']} / {record.num_clusters}")
+    m4.metric("Effective clusters", f"{stats['effective_clusters']:.2f}",
+              help="exp(entropy of the cluster mass ΣᵢSᵢₖ): C when mass is spread evenly, 1 when one cluster holds all.")
+    if stats["collapsed"]:
+        st.warning("Cluster collapse: the mass behaves like fewer than two clusters.")
+    e_left, e_right = st.columns(2)
+    with e_left:
+        state.show_figure(figures.entropy_histogram(record.node_entropy, record.num_clusters, level_index),
+                          key=f"upload_ent_hist{level_index}", file_stem=f"{stem}-entropy{level_index}")
+    with e_right:
+        state.show_figure(figures.cluster_mass_bar(stats["cluster_mass"], level_index + 1),
+                          key=f"upload_mass{level_index}", file_stem=f"{stem}-mass{level_index + 1}")
+
+with tab_flow:
+    flows = analysis.sankey_flows(trace.levels, max_input_nodes=60, node_names=names)
+    if graph.num_nodes > 60:
+        st.caption("Input nodes: 60 representatives (round-robin over clusters); the rest are merged into "
+                   "'other nodes'. Mass is conserved.")
+    state.show_figure(figures.sankey_figure(flows), key="upload_sankey", file_stem=f"{stem}-sankey")
+
+# -- comparison with classical clustering
+k = level1.num_clusters
+classical = classical_clusters(graph_key, min(k, graph.num_nodes), graph)
+clusterings = {"DiffPool (level 1)": hard, **classical}
+with tab_compare:
+    st.caption(f"Louvain (networkx, modularity-optimising, chooses its own number of clusters) and spectral clustering "
+               f"with the same number of clusters as DiffPool's level 1 (k = {k}). DiffPool uses each node's most "
+               "likely cluster.")
+    candidates = logic.ground_truth_candidates(graph.node_data, graph.num_nodes)
+    truth_name = st.selectbox("Ground-truth node attribute", ["(none)"] + candidates, key="upload_truth",
+                              help="A node attribute from the file (e.g. the karate club's 'club') to score every "
+                                   "clustering against with NMI and ARI.")
+    truth = None if truth_name == "(none)" else logic.attribute_labels(graph.node_data[truth_name])
+    report = analysis.clustering_report(graph, clusterings, truth)
+    table = pd.DataFrame(logic.comparison_rows(report)).set_index("clustering")
+    st.dataframe(table, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                                        for c in table.columns if c != "clusters"})
+    st.caption("Modularity: higher = more edges inside clusters than chance. Conductance: mean over clusters of "
+               "cut / volume, lower = better separated. NMI (0–1) and ARI (≈0 for chance, 1 identical): agreement "
+               "between two partitions.")
+    if truth is not None:
+        versus = [r for r in report["agreement"] if r["b"] == "ground truth"]
+        cols = st.columns(len(versus))
+        for col, row in zip(cols, versus):
+            col.metric(f"{row['a']} vs {truth_name}", f"NMI {row['nmi']:.2f}", f"ARI {row['ari']:.2f}", delta_color="off")
+
+with tab_export:
+    st.download_button("⬇ assignments, level 1 (CSV: soft + hard)", data=assignments_to_csv(names, level1.assignment),
+                       file_name=f"{stem}-diffpool-assignments.csv", mime="text/csv", key="upload_dl_csv",
+                       on_click="ignore", help="node, hard_cluster, confidence, p_0 … p_{C-1}")
+    hard_columns = {"diffpool_level1": hard}
+    if trace.num_levels > 1:
+        hard_columns["diffpool_level2"] = analysis.composed_assignment(trace.levels).argmax(axis=1)
+    hard_columns["louvain"] = classical["Louvain"]
+    hard_columns["spectral"] = classical[f"Spectral (k={min(k, graph.num_nodes)})"]
+    columns = logic.export_cluster_columns(hard_columns, list(graph.node_data))
+    st.download_button("⬇ GraphML with cluster attributes", data=lambda: graph_to_graphml(graph, columns),
+                       file_name=f"{stem}-clusters.graphml", mime="application/xml", key="upload_dl_graphml",
+                       on_click="ignore", help="Node attributes: " + ", ".join(columns) + " (plus the file's own).")
+    st.download_button("⬇ network view (standalone HTML)", data=lambda: drawn.html, file_name=f"{stem}-network.html",
+                       mime="text/html", key="upload_dl_network", on_click="ignore",
+                       help="The input-graph network, vis-network inlined: opens offline in any browser.")
