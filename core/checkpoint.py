@@ -42,17 +42,20 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
 
 
-def _atomic_write(target: Path, write) -> None:
+def _temp_beside(target: Path) -> str:
+    """A new empty temp file next to ``target`` (same filesystem, so ``os.replace`` is atomic)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(handle)
-    try:
-        write(temp)
-        os.replace(temp, target)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    return temp
+
+
+def _publish(temp: str, target: Path) -> None:
+    """Rename ``temp`` to ``target`` with the permissions a plain ``open()`` gives (mkstemp makes 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp, 0o666 & ~umask)
+    os.replace(temp, target)
 
 
 def save_checkpoint(
@@ -78,9 +81,21 @@ def save_checkpoint(
         "num_parameters": model.num_parameters(),
     }
     full_card.update(card or {})
-    _atomic_write(weights_path, lambda temp: save_file(tensors, temp, metadata={"format": CARD_FORMAT}))
     text = json.dumps(full_card, indent=2, sort_keys=True, default=str)
-    _atomic_write(card_path, lambda temp: Path(temp).write_text(text + "\n", encoding="utf-8"))
+    # Both files are written to temp files first and renamed only when both writes succeeded,
+    # so a failure (disk full, bad tensor, interrupt) leaves the previous pair untouched.
+    temps: list[str] = []
+    try:
+        temps.append(_temp_beside(weights_path))
+        save_file(tensors, temps[0], metadata={"format": CARD_FORMAT})
+        temps.append(_temp_beside(card_path))
+        Path(temps[1]).write_text(text + "\n", encoding="utf-8")
+        _publish(temps[0], weights_path)
+        _publish(temps[1], card_path)
+    finally:
+        for temp in temps:
+            if os.path.exists(temp):
+                os.unlink(temp)
     return card_path
 
 
@@ -115,7 +130,13 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         raise CheckpointError(f"weights file {weights_path} is not a readable safetensors file: {error}") from error
     state = {k[len(MODEL_PREFIX):]: v for k, v in tensors.items() if k.startswith(MODEL_PREFIX)}
     model = DiffPool(config)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # shape mismatches raise even with strict=False
+        first_line = str(error).strip().splitlines()[:3]
+        raise CheckpointError(
+            f"weights {weights_path} do not match the config in {card_path}: {' '.join(first_line)}"
+        ) from error
     if missing or unexpected:
         raise CheckpointError(
             f"weights {weights_path} do not match the card's config: missing {sorted(missing)[:5]}, "
@@ -127,5 +148,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
 def load_extra_tensors(path: str | Path, prefix: str = "") -> dict[str, torch.Tensor]:
     """Non-model tensors stored beside the weights (e.g. ``snapshot/...``), filtered by prefix."""
     weights_path, _ = checkpoint_paths(path)
-    tensors = load_file(str(weights_path), device="cpu")
+    if not weights_path.is_file():
+        raise CheckpointError(f"weights {weights_path} not found")
+    try:
+        tensors = load_file(str(weights_path), device="cpu")
+    except Exception as error:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"weights file {weights_path} is not a readable safetensors file: {error}") from error
     return {k: v for k, v in tensors.items() if not k.startswith(MODEL_PREFIX) and k.startswith(prefix)}

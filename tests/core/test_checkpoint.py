@@ -1,0 +1,178 @@
+"""Checkpoints: safetensors + JSON card round trips, error messages, atomic writes, no pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import core.checkpoint as checkpoint_module
+from core.batching import collate, prepare_graphs
+from core.checkpoint import (
+    CheckpointError, checkpoint_paths, load_checkpoint, load_extra_tensors, read_card, save_checkpoint,
+)
+from core.features import FeatureSpec
+from core.inference import predict_logits, trace_graphs
+from core.model import VARIANTS, DiffPool, DiffPoolConfig
+from core.synthetic import make_synthetic_hierarchy
+
+SPEC = FeatureSpec("degree", max_degree=8)
+SEED = 3
+REQUIRED_CARD_KEYS = {
+    "format", "variant", "config", "features", "dataset", "class_names", "accuracy", "protocol", "fold",
+    "test_indices", "seed", "created", "training_seconds", "machine", "command",
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def graphs():
+    return make_synthetic_hierarchy(num_graphs=8, seed=1).graphs
+
+
+def _trained_model(variant: str, graphs) -> DiffPool:
+    """A model with non-trivial weights and batch-norm running statistics (one training step)."""
+    torch.manual_seed(0)
+    config = DiffPoolConfig(input_dim=SPEC.dim, num_classes=3, variant=variant, hidden_dim=8, embedding_dim=8,
+                            assign_hidden_dim=8, max_nodes=80, num_pooling=2, assign_ratio=0.25)
+    model = DiffPool(config)
+    prepared = prepare_graphs(graphs, SPEC, variant, config.cluster_counts, SEED)
+    batch = collate(prepared)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    model.loss(model(batch.x, batch.adj, batch.mask, batch.fixed), batch.labels).backward()
+    optimizer.step()
+    return model.eval()
+
+
+def _save(path, model):
+    return save_checkpoint(path, model, SPEC, {"seed": SEED, "dataset": "synthetic-hierarchy"},
+                           extra_tensors={"snapshot/e0000/g0/l0": torch.ones(3, 2)})
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_round_trip_gives_identical_logits_and_traces(variant, graphs, tmp_path):
+    model = _trained_model(variant, graphs)
+    _save(tmp_path / "model", model)
+    loaded, spec, card = load_checkpoint(tmp_path / "model.safetensors")
+    assert spec == SPEC and card["variant"] == variant and card["seed"] == SEED
+    assert not loaded.training
+
+    np.testing.assert_array_equal(predict_logits(loaded, graphs, spec, seed=SEED),
+                                  predict_logits(model, graphs, SPEC, seed=SEED))
+    traces_before = trace_graphs(model, graphs, SPEC, seed=SEED)
+    for before, after in zip(traces_before, trace_graphs(loaded, graphs, spec, seed=SEED)):
+        np.testing.assert_array_equal(before.logits, after.logits)
+        assert len(before.levels) == len(after.levels)
+        for a, b in zip(before.levels, after.levels):
+            np.testing.assert_array_equal(a.assignment, b.assignment)
+            np.testing.assert_array_equal(a.coarsened_adjacency, b.coarsened_adjacency)
+    assert set(load_extra_tensors(tmp_path / "model")) == {"snapshot/e0000/g0/l0"}
+
+
+def test_training_card_holds_everything_needed_to_judge_and_reproduce(tmp_path):
+    from core.train import TrainSettings, train_single
+
+    dataset = make_synthetic_hierarchy(num_graphs=30, seed=2)
+    path, _ = train_single(dataset, TrainSettings(dataset=dataset.name, folds=3, epochs=1, device="cpu"), tmp_path)
+    card = read_card(path)
+    assert REQUIRED_CARD_KEYS <= card.keys()
+    assert set(card["accuracy"]) == {"test", "validation"}
+    assert card["class_names"] == dataset.class_names and len(card["test_indices"]) == 10
+    assert {"python", "torch", "platform", "device"} <= card["machine"].keys()
+
+
+def test_corrupt_or_truncated_weights_raise_checkpoint_error_naming_the_file(graphs, tmp_path):
+    model = _trained_model("diffpool", graphs)
+    _save(tmp_path / "model", model)
+    weights, _ = checkpoint_paths(tmp_path / "model")
+    original = weights.read_bytes()
+    for damaged in (original[: len(original) // 2], b"\x00garbage" * 10, original[:7]):
+        weights.write_bytes(damaged)
+        with pytest.raises(CheckpointError, match=str(weights)):
+            load_checkpoint(tmp_path / "model")
+        with pytest.raises(CheckpointError, match=str(weights)):
+            load_extra_tensors(tmp_path / "model")
+    weights.unlink()
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "model")
+
+
+def test_bad_cards_raise_checkpoint_error_naming_the_file(graphs, tmp_path):
+    model = _trained_model("diffpool", graphs)
+    _save(tmp_path / "model", model)
+    _, card_path = checkpoint_paths(tmp_path / "model")
+    good = json.loads(card_path.read_text())
+    broken_config = dict(good, config=dict(good["config"], num_layers=1))
+    wrong_shape = dict(good, config=dict(good["config"], hidden_dim=9))
+    for text in ('{"format": "diffpool-explorer/1", "config": {', "[1, 2]", json.dumps({"config": {}}),
+                 json.dumps(broken_config), json.dumps(wrong_shape)):
+        card_path.write_text(text)
+        expected = "do not match" if text == json.dumps(wrong_shape) else str(card_path)
+        with pytest.raises(CheckpointError, match=expected):
+            load_checkpoint(tmp_path / "model")
+    card_path.unlink()
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "model")
+
+
+@pytest.mark.parametrize("failing", ["weights", "card"])
+def test_a_failing_write_leaves_the_previous_checkpoint_intact(failing, graphs, tmp_path, monkeypatch):
+    model = _trained_model("diffpool", graphs)
+    _save(tmp_path / "model", model)
+    weights, card = checkpoint_paths(tmp_path / "model")
+    before = (weights.read_bytes(), card.read_bytes())
+
+    def half_written_then_fail(path, *args, **kwargs):
+        with open(path, "wb") as handle:
+            handle.write(b"partial")
+        raise OSError("disk full (simulated)")
+
+    if failing == "weights":
+        monkeypatch.setattr(checkpoint_module, "save_file", lambda tensors, path, **kw: half_written_then_fail(path))
+    else:
+        monkeypatch.setattr(checkpoint_module.Path, "write_text", lambda self, *a, **k: half_written_then_fail(self))
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    with pytest.raises(OSError, match="simulated"):
+        _save(tmp_path / "model", model)
+    monkeypatch.undo()
+
+    assert (weights.read_bytes(), card.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.safetensors"]  # no temp files
+    load_checkpoint(tmp_path / "model")
+
+
+def test_successful_writes_leave_no_temp_files_and_readable_permissions(graphs, tmp_path):
+    model = _trained_model("graphsage", graphs)
+    _save(tmp_path / "model", model)
+    _save(tmp_path / "model", model)  # overwrite
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.safetensors"]
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in tmp_path.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, f"{path}: mkstemp's 0600 kept"
+
+
+def test_loading_never_unpickles(graphs, tmp_path, monkeypatch):
+    _save(tmp_path / "model", _trained_model("diffpool", graphs))
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("pickle used while loading a checkpoint")
+
+    for target, name in ((pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (torch, "load")):
+        monkeypatch.setattr(target, name, forbidden)
+    model, _, _ = load_checkpoint(tmp_path / "model")
+    assert load_extra_tensors(tmp_path / "model", prefix="snapshot/")
+    assert model.num_parameters() > 0
