@@ -1,0 +1,495 @@
+"""How DiffPool works: one pooling level walked through step by step with a real model's tensors.
+
+Every matrix shown comes from a forward pass of an actual model on the shown graph:
+``core.inference.trace_graphs`` gives S, Z, A', X' (the trace); the pre-softmax assignment scores
+are recomputed here through the model's own assignment block and head (only this page needs
+them, and it checks that their softmax reproduces the trace's S).
+
+Which model: ``$DIFFPOOL_TEACHING_MODEL`` or ``st.session_state["teach_model"]`` when set (tests),
+else the shipped ``pretrained/synthetic-hierarchy-diffpool``, else another checkpoint that can run
+on the graph, else a self-supervised DiffPool fitted to the graph with ``core.fit`` (the page says
+which). Snapshots recorded by ``core.train --snapshot-every`` are replayed in "Pooling as it is
+learned"; diffpool / diffpool-nolp / random checkpoints of the same dataset are set side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core import analysis
+from viz_app import figures, state
+from viz_app import figures_teaching as tfig
+from viz_app.figures import cluster_color
+
+MAX_TEACHING_NODES = 60
+FIT_MODEL = "fit"  # model option: fit a self-supervised DiffPool to the graph (core.fit)
+FIT_CLUSTERS = 3
+TEACHING_MODEL_ENV = "DIFFPOOL_TEACHING_MODEL"
+SBM_SOURCE = "Planted communities (24 nodes)"
+EXAMPLE_SOURCE, EXPLORER_SOURCE, UPLOAD_SOURCE = "A synthetic-hierarchy graph", "Graph selected in the explorer", "Uploaded graph"
+STEPS = ["1 · A and X", "2 · embed: Z", "3 · assign: S", "4 · pool features: X'", "5 · pool edges: A'", "6 · auxiliary losses"]
+POOLING_VARIANTS = ("diffpool", "diffpool-nolp", "random", "diffpool-det")
+
+
+# ---------------------------------------------------------------------------- the graph
+@st.cache_data(show_spinner=False)
+def planted_graph(seed: int = 0):
+    """Three planted communities of 8 nodes (core.synthetic.make_sbm_graph), connected."""
+    from core.synthetic import make_sbm_graph
+
+    for attempt in range(100):
+        graph = make_sbm_graph([8, 8, 8], p_in=0.6, p_out=0.04, seed=seed + attempt)
+        if graph.degrees().min() > 0 and analysis.louvain_clusters(graph).max() >= 1:
+            graph.name = "planted communities (3 × 8 nodes)"
+            return graph
+    return graph
+
+
+def _smallest_index(dataset) -> int:
+    return int(np.argmin([g.num_nodes for g in dataset.graphs]))
+
+
+def choose_graph():
+    """(graph, graph_key, dataset_name or None, index or None) from the user's choice of source."""
+    sources = [SBM_SOURCE, EXAMPLE_SOURCE]
+    dataset_name = st.session_state.get("dataset")
+    explorer_graph = None
+    if dataset_name and "graph" in st.session_state:
+        try:
+            candidate = state.load_dataset(dataset_name, st.session_state.get("data_dir") or None)[int(st.session_state["graph"])]
+        except Exception:  # the explorer's dataset may not be on disk any more; just do not offer it
+            candidate = None
+        if candidate is not None and candidate.num_nodes <= MAX_TEACHING_NODES:
+            explorer_graph = candidate
+            sources.append(EXPLORER_SOURCE)
+    uploaded = None
+    loaded = st.session_state.get("upload_loaded")
+    if loaded is not None:
+        obj = loaded["object"]
+        candidate = obj[int(st.session_state.get("upload_graph_index", 0))] if hasattr(obj, "graphs") else obj
+        if candidate.num_nodes <= MAX_TEACHING_NODES:
+            uploaded = candidate
+            sources.append(UPLOAD_SOURCE)
+    source = st.radio("Graph", sources, horizontal=True, key="teach_source",
+                      help=f"Graphs up to {MAX_TEACHING_NODES} nodes, so every matrix fits on screen.")
+    if source == EXPLORER_SOURCE:
+        index = int(st.session_state["graph"])
+        return explorer_graph, f"{dataset_name}:{index}", dataset_name, index
+    if source == UPLOAD_SOURCE:
+        return uploaded, f"upload:{loaded['digest']}:{st.session_state.get('upload_graph_index', 0)}", None, None
+    if source == SBM_SOURCE:
+        return planted_graph(0), "planted:0", None, None
+    dataset = state.load_dataset(state.SYNTHETIC)
+    st.session_state.setdefault("teach_graph_index", _smallest_index(dataset))
+    index = int(st.number_input("Example graph (synthetic-hierarchy index)", 0, len(dataset) - 1, key="teach_graph_index",
+                                help="Each graph has planted groups of dense communities; node_data holds the truth."))
+    return dataset[index], f"{state.SYNTHETIC}:{index}", state.SYNTHETIC, index
+
+
+# ---------------------------------------------------------------------------- models
+@st.cache_data(show_spinner=False, max_entries=64)
+def runnable(model_path: str, stamp: float, graph_key: str, _graph) -> bool:
+    """Whether a checkpoint pools and can build its features for the graph."""
+    from core.checkpoint import CheckpointError, read_card
+    from core.features import FeatureSpec
+
+    try:
+        card = read_card(model_path)
+        if card.get("variant") not in POOLING_VARIANTS:
+            return False
+        features = FeatureSpec.from_dict(card["features"]).build(_graph)
+        return features.shape[1] == int(card["config"]["input_dim"])
+    except (CheckpointError, KeyError, ValueError, TypeError):
+        return False
+
+
+def model_options(graph, graph_key: str) -> tuple[list[str], dict[str, dict]]:
+    entries = {e["path"]: e for e in state.list_checkpoints()}
+    forced = os.environ.get(TEACHING_MODEL_ENV)
+    if forced and forced not in entries and Path(forced + ".json").is_file():
+        entries[forced] = {"path": forced, "name": Path(forced).name, "variant": "?", "dataset": "?", "accuracy": None,
+                           "source": "env"}
+    paths = [p for p in entries if runnable(p, state.stamp_of(p), graph_key, graph)]
+    shipped_default = str(state.PRETRAINED_DIR / state.DEFAULT_MODEL_STEM)
+    paths.sort(key=lambda p: (p != forced, p != shipped_default, entries[p]["variant"] != "diffpool"))
+    return paths + [FIT_MODEL], entries
+
+
+@st.cache_data(show_spinner="Running the model…", max_entries=32)
+def checkpoint_walkthrough(model_path: str, stamp: float, graph_key: str, _graph) -> dict:
+    """Every tensor of level 0 of a checkpoint's forward pass on the graph (numpy)."""
+    import torch
+
+    from core.inference import trace_graphs
+    from core.model import LEARNED_ASSIGNMENT, mean_adjacency
+
+    model, spec, card = state.load_model(model_path, "cpu", stamp)
+    trace = trace_graphs(model, [_graph], spec, [0], seed=int(card.get("seed", 0) or 0))[0]
+    features = spec.build(_graph)
+    level = trace.levels[0]
+    scores, check = None, None
+    if model.config.variant in LEARNED_ASSIGNMENT:
+        with torch.no_grad():
+            x = torch.from_numpy(features)[None]
+            adjacency = torch.from_numpy(np.asarray(trace.adjacency, dtype=np.float32))[None]
+            mask = torch.ones(1, _graph.num_nodes, dtype=torch.bool)
+            hidden = model.assign_blocks[0](x, mean_adjacency(adjacency), mask)
+            logits = model.assign_heads[0](hidden)
+            scores = logits[0].numpy()
+            check = float((torch.softmax(logits[0], dim=-1).numpy() - level.assignment).__abs__().max())
+    if spec.kind == "degree":
+        feature_names = [f"deg={d}" for d in range(spec.max_degree)] + [f"deg≥{spec.max_degree}", "log(1+deg)"]
+    else:
+        feature_names = [f"x{j}" for j in range(features.shape[1])]
+    accuracy = card.get("accuracy")
+    accuracy = accuracy.get("test") if isinstance(accuracy, dict) else accuracy
+    return dict(trace=trace, features=features, feature_names=feature_names, scores=scores, softmax_check=check,
+                variant=model.config.variant, dataset=card.get("dataset", "?"), accuracy=accuracy,
+                snapshots=card.get("snapshots"), link_weighting="paper",
+                description=f"checkpoint `{Path(model_path).name}` ({model.config.variant}, trained on "
+                            f"{card.get('dataset', '?')}; features: {spec.kind})")
+
+
+@st.cache_data(show_spinner="Fitting a small self-supervised DiffPool to this graph…", max_entries=16)
+def fit_walkthrough(graph_key: str, clusters: int, _graph) -> dict:
+    """Level 0 of a self-supervised fit (core.fit) of the graph; scores recomputed through its assign GNN."""
+    import torch
+
+    from core.fit import FitSettings, _torch_sparse, fit_graph, structural_features
+
+    settings = FitSettings(cluster_counts=[clusters], epochs=150, seed=0)
+    result = fit_graph(_graph, settings)
+    features = structural_features(_graph, settings)
+    level_module = result.model.levels[0]
+    with torch.no_grad():
+        adjacency = _torch_sparse(_graph.sparse_adjacency(), "cpu")
+        degree = torch.sparse.sum(adjacency, dim=1).to_dense().clamp(min=1).unsqueeze(-1)
+        x = torch.from_numpy(features)
+
+        def propagate(h):
+            return torch.sparse.mm(adjacency, h) / degree
+
+        first_input = torch.cat([propagate(x), x], dim=-1)
+        logits = level_module._run(level_module.assign, x, propagate, first_input)
+    level = result.trace.levels[0]
+    scores = logits.numpy()
+    check = float(np.abs(torch.softmax(logits, dim=-1).numpy() - level.assignment).max())
+    names = [f"deg={d}" for d in range(settings.max_degree)] + [f"deg≥{settings.max_degree}", "log(1+deg)"]
+    names += [f"pos{j}" for j in range(features.shape[1] - len(names))]
+    return dict(trace=result.trace, features=features, feature_names=names, scores=scores, softmax_check=check,
+                variant="self-supervised fit", dataset=None, accuracy=None, snapshots=None, link_weighting="fit",
+                description=f"a DiffPool level fitted to this graph alone (core.fit, {clusters} clusters, 150 epochs, "
+                            f"seed 0, {result.seconds:.1f} s): no pretrained checkpoint can run on it")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def graph_positions(graph_key: str, _graph) -> np.ndarray:
+    return analysis.layout_positions(_graph.sparse_adjacency(), seed=state.LAYOUT_SEED)
+
+
+@st.cache_data(show_spinner="Drawing the network…", max_entries=32)
+def step_networks(graph_key: str, model_key: str, _graph, _trace, _positions):
+    """(plain input network, input network coloured by cluster, coarsened network) via viz_app.network."""
+    from viz_app.network import coarsened_level_network, input_graph_network, network_html
+
+    names = _graph.names()
+    plain = network_html(_positions, _graph.edges, names,
+                         titles=[f"node {n}\ndegree {d}" for n, d in zip(names, _graph.degrees())], height_px=420)
+    coloured = input_graph_network(_graph, _trace, _positions, height_px=420)
+    coarse = coarsened_level_network(_trace, 1, _positions, height_px=420)
+    return plain, coloured, coarse
+
+
+def show_html(html: str, height: int) -> None:
+    if hasattr(st, "iframe"):
+        st.iframe(html, height=height)
+    else:
+        import streamlit.components.v1 as components
+
+        components.html(html, height=height)
+
+
+# ---------------------------------------------------------------------------- page
+st.title("How DiffPool works")
+with st.expander("Guided tour — what to look at first", expanded=True):
+    st.markdown(
+        "1. **Step 1**: the input is just a graph (adjacency **A**) and a feature row per node (**X**).\n"
+        "2. **Steps 2–3**: two small graph neural networks read A and X. One makes node *embeddings* **Z**; the other "
+        "gives every node a score per cluster, and a softmax turns each row into probabilities: the assignment **S**. "
+        "Look at S's rows: a confident node has one dark cell.\n"
+        "3. **Steps 4–5**: pooling is two matrix products. Each cluster's features are the S-weighted sum of its "
+        "nodes' embeddings (X' = SᵀZ), and two clusters are linked as strongly as the edges between their members "
+        "(A' = SᵀAS). The coarsened graph is what the next layer sees.\n"
+        "4. **Step 6**: two extra losses shape S during training: neighbours should share clusters (A ≈ SSᵀ) and "
+        "every node should pick one cluster (low entropy).\n"
+        "5. Below: how S changed **while the model learned** (when the checkpoint recorded snapshots) and the same "
+        "graph under the **ablations** (no link loss, random assignments).")
+
+graph, graph_key, graph_dataset, graph_index = choose_graph()
+if graph.num_nodes < 2:
+    st.warning("This graph has fewer than 2 nodes: nothing to pool.")
+    st.stop()
+paths, entries = model_options(graph, graph_key)
+preferred = os.environ.get(TEACHING_MODEL_ENV)
+if st.session_state.get("teach_model") not in paths:
+    st.session_state["teach_model"] = preferred if preferred in paths else paths[0]
+model_choice = st.selectbox(
+    "Model", paths, key="teach_model",
+    format_func=lambda p: "fit a self-supervised DiffPool to this graph (core.fit)" if p == FIT_MODEL
+    else state.checkpoint_label(entries[p]),
+    help="The shipped default is pretrained/synthetic-hierarchy-diffpool; any checkpoint whose features can be built "
+         "for this graph is listed.")
+if model_choice == FIT_MODEL:
+    walk = fit_walkthrough(graph_key, min(FIT_CLUSTERS, graph.num_nodes), graph)
+    model_key = f"fit:{FIT_CLUSTERS}"
+else:
+    walk = checkpoint_walkthrough(model_choice, state.stamp_of(model_choice), graph_key, graph)
+    model_key = f"{model_choice}:{state.stamp_of(model_choice)}"
+trace = walk["trace"]
+level = trace.levels[0]
+n, k = level.assignment.shape
+names = graph.names()
+hard = level.hard_assignment
+row_colors = [cluster_color(c) for c in hard]
+cluster_names = [f"c{c}" for c in range(k)]
+cluster_colors = [cluster_color(c) for c in range(k)]
+st.info(f"Shown: {walk['description']}. Graph **{graph.name or graph_key}**: {n} nodes, {graph.num_edges} edges, "
+        f"pooled into C = {k} clusters.")
+if paths == [FIT_MODEL]:
+    st.caption(f"No checkpoint in pretrained/ or {state.user_models_dir()} can run on this graph yet; the shipped "
+               "default (pretrained/synthetic-hierarchy-diffpool) will be used once it exists.")
+
+positions = graph_positions(graph_key, graph)
+plain_net, cluster_net, coarse_net = step_networks(graph_key, model_key, graph, trace, positions)
+
+step = st.select_slider("Step", STEPS, key="teach_step")
+number = STEPS.index(step) + 1
+st.subheader(step)
+left, right = st.columns([3, 2])
+
+if number == 1:
+    with left:
+        st.latex(r"A \in \mathbb{R}^{n \times n},\quad A_{ij} = 1 \text{ if } i \sim j"
+                 rf"\qquad X \in \mathbb{{R}}^{{n \times F}} \quad (n = {n},\ F = {walk['features'].shape[1]})")
+        st.caption("The input: the adjacency matrix A says who is linked to whom (symmetric, one row and column per "
+                   "node); X gives each node a feature vector. Here the features describe only the structure "
+                   "(a one-hot of the degree and log(1+degree)), so the model works on any graph.")
+        st.plotly_chart(tfig.matrix_heatmap(np.asarray(trace.adjacency), names, names, "A (adjacency)", "Greys",
+                                            zmin=0, decimals=0), key="teach_A")
+        st.plotly_chart(tfig.matrix_heatmap(walk["features"], names, walk["feature_names"], "X (node features)",
+                                            "Purples", decimals=2), key="teach_X")
+    with right:
+        st.markdown("**The graph** (labels = node ids, as in the matrix rows)")
+        show_html(plain_net, 440)
+elif number == 2:
+    with left:
+        st.latex(r"Z = \mathrm{GNN}_{\text{embed}}(A, X) \in \mathbb{R}^{n \times d}"
+                 r"\qquad h_i' = W_{\text{rel}} \tfrac{1}{|N(i)|}\textstyle\sum_{j \in N(i)} h_j + W_{\text{root}}\, h_i")
+        st.caption(f"A graph neural network mixes every node's features with its neighbours' (mean over neighbours, "
+                   f"several layers). Each row of Z (d = {level.node_embeddings.shape[1]} numbers) now describes a node "
+                   "*and its surroundings*: nodes in the same region get similar rows.")
+        st.plotly_chart(tfig.matrix_heatmap(level.node_embeddings, names, [f"z{j}" for j in range(level.node_embeddings.shape[1])],
+                                            "Z (node embeddings; hover for values)", "RdBu", zmid=0, row_colors=None),
+                        key="teach_Z")
+    with right:
+        centred = level.node_embeddings - level.node_embeddings.mean(axis=0)
+        component = np.linalg.svd(centred, full_matrices=False)[0][:, 0] if n > 1 else np.zeros(n)
+        st.plotly_chart(figures.graph_figure(positions, graph.edges, values=component,
+                                             hover=[f"{m}: {v:.2f}" for m, v in zip(names, component)],
+                                             title="Colour = first principal component of Z", value_label="PC1",
+                                             colorscale="RdBu"), key="teach_Z_graph")
+        st.caption("Nearby nodes get similar embeddings: the colour changes smoothly over the graph.")
+elif number == 3:
+    with left:
+        st.latex(r"S = \mathrm{softmax}\big(\mathrm{GNN}_{\text{pool}}(A, X)\big) \in [0,1]^{n \times C},"
+                 r"\qquad S_{ik} = \frac{e^{s_{ik}}}{\sum_{m} e^{s_{im}}}")
+        st.caption(f"A second GNN scores every node for each of the C = {k} clusters (left: raw scores s); the softmax "
+                   "turns each row into probabilities that sum to 1 (right: S). S is the *soft assignment*: "
+                   "Sᵢₖ = how much of node i goes into cluster k.")
+        a, b = st.columns(2)
+        if walk["scores"] is not None:
+            a.plotly_chart(tfig.matrix_heatmap(walk["scores"], names, cluster_names, "scores s (before softmax)", "RdBu",
+                                               zmid=0, decimals=1, col_colors=cluster_colors), key="teach_scores")
+            if walk["softmax_check"] is not None:
+                a.caption(f"softmax(s) reproduces the model's S to within {walk['softmax_check']:.1e}.")
+        else:
+            a.info(f"The {walk['variant']} variant has no assignment GNN: S is fixed before training "
+                   "(a control that shows what learned pooling adds).")
+        b.plotly_chart(tfig.matrix_heatmap(level.assignment, names, cluster_names, "S (soft assignment)", "Blues",
+                                           zmin=0, zmax=1, col_colors=cluster_colors, row_colors=row_colors),
+                       key="teach_S")
+    with right:
+        st.markdown("**Nodes coloured by their most likely cluster** (argmaxₖ Sᵢₖ; hover for the probabilities)")
+        show_html(cluster_net.html, 440)
+elif number == 4:
+    with left:
+        st.latex(r"X' = S^{\top} Z \in \mathbb{R}^{C \times d},\qquad X'_k = \textstyle\sum_i S_{ik}\, Z_i")
+        st.caption("Each cluster becomes one new node whose features are the S-weighted sum of its members' embeddings. "
+                   "A cluster with little mass gets a small, faint row.")
+        st.plotly_chart(tfig.matrix_heatmap(level.pooled_features, cluster_names,
+                                            [f"z{j}" for j in range(level.pooled_features.shape[1])],
+                                            "X' = SᵀZ (pooled features)", "RdBu", zmid=0, row_colors=cluster_colors),
+                        key="teach_Xp")
+    with right:
+        st.plotly_chart(figures.cluster_mass_bar(level.cluster_mass, 1), key="teach_mass")
+        st.caption("Cluster mass ΣᵢSᵢₖ", help="The soft number of nodes in cluster k (a column sum of S). Mass near 0 "
+                   "= an unused cluster; one cluster holding almost all mass = collapse.")
+elif number == 5:
+    with left:
+        st.latex(r"A' = S^{\top} A\, S \in \mathbb{R}^{C \times C},\qquad A'_{km} = \textstyle\sum_{i,j} S_{ik} A_{ij} S_{jm}")
+        st.caption("Two clusters are linked as strongly as the (soft) edges between their members. The diagonal A'ₖₖ "
+                   "counts edges inside cluster k (each counted twice); a good pooling puts most weight there.")
+        st.plotly_chart(tfig.matrix_heatmap(level.coarsened_adjacency, cluster_names, cluster_names,
+                                            "A' = SᵀAS (coarsened adjacency)", "Viridis", zmin=0, decimals=2,
+                                            col_colors=cluster_colors, row_colors=cluster_colors), key="teach_Ap")
+        inside = float(np.trace(level.coarsened_adjacency)) / max(float(level.coarsened_adjacency.sum()), 1e-9)
+        st.metric("Weight inside clusters", f"{inside:.0%}",
+                  help="trace(A') / sum(A'): the share of edge weight that stays inside a cluster. Coarsened edge "
+                       "weights A'ₖₘ (k ≠ m) are the soft number of edges between clusters k and m.")
+    with right:
+        st.markdown("**The coarsened graph** (node size = cluster mass, edge width = A'ₖₘ, label = A'ₖₖ)",
+                    help="Coarsened edge weights: A'ₖₘ = Σᵢⱼ Sᵢₖ Aᵢⱼ Sⱼₘ. This small weighted graph is the input of "
+                         "the next DiffPool layer.")
+        show_html(coarse_net.html, 440)
+else:
+    product = level.assignment @ level.assignment.T
+    adjacency = np.asarray(trace.adjacency, dtype=np.float64)
+    frobenius = float(np.linalg.norm(adjacency - product))
+    with left:
+        st.latex(r"L_{\text{LP}} = \lVert A - S S^{\top} \rVert_F,\qquad L_{\text{E}} = \frac{1}{n} \sum_i H(S_i),"
+                 r"\quad H(S_i) = -\sum_k S_{ik} \log S_{ik}")
+        st.caption("(SSᵀ)ᵢⱼ is the probability that nodes i and j land in the same cluster. Link prediction wants "
+                   "it close to A (neighbours together); the entropy loss wants every row of S to be one-hot.")
+        a, b, c = st.columns(3)
+        a.plotly_chart(tfig.matrix_heatmap(adjacency, names, names, "A", "Greys", zmin=0, zmax=1, annotate=False),
+                       key="teach_loss_A")
+        b.plotly_chart(tfig.matrix_heatmap(product, names, names, "SSᵀ", "Greys", zmin=0, zmax=1, annotate=False),
+                       key="teach_loss_SS")
+        c.plotly_chart(tfig.matrix_heatmap(adjacency - product, names, names, "A − SSᵀ", "RdBu", zmid=0, zmin=-1,
+                                           zmax=1, annotate=False), key="teach_loss_diff")
+        m1, m2, m3 = st.columns(3)
+        m1.metric("‖A − SSᵀ‖_F", f"{frobenius:.3f}", help="Frobenius norm: √(sum of squared cells of A − SSᵀ).")
+        m2.metric("link loss (trace)", f"{level.link_loss:.4f}", help="‖A − SSᵀ‖_F / n², as logged per graph.")
+        m3.metric("mean entropy", f"{level.entropy_loss:.3f} nats",
+                  help=f"Entropy H(S_i) = −Σₖ Sᵢₖ log Sᵢₖ: 0 when node i is sure of its cluster, log C = "
+                       f"{np.log(k):.2f} when it is spread evenly over all C clusters.")
+    with right:
+        st.plotly_chart(tfig.node_entropy_bar(level.node_entropy, names, hard, k), key="teach_entropy")
+        st.caption("Red cells in A − SSᵀ: linked nodes put in different clusters; blue: unlinked nodes put together. "
+                   "Tall bars: undecided nodes.")
+
+# ---------------------------------------------------------------------------- learning replay
+st.divider()
+st.header("Pooling as it is learned")
+snapshots = walk.get("snapshots")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def snapshot_tensors(model_path: str, stamp: float) -> dict[str, np.ndarray]:
+    from core.checkpoint import load_extra_tensors
+
+    return {k: v.numpy() for k, v in load_extra_tensors(model_path, "snapshot/").items()}
+
+
+if not snapshots or model_choice == FIT_MODEL:
+    st.info("This model has no training snapshots. Train with `python -m core.train ... --snapshot-every K "
+            "--watch-graphs 0,1` to record how the assignments of a few graphs change over the epochs.")
+else:
+    tensors = snapshot_tensors(model_choice, state.stamp_of(model_choice))
+    epochs = [int(e) for e in snapshots.get("epochs", [])]
+    watched = [int(g) for g in snapshots.get("graphs", [])]
+    watched_position = st.selectbox("Watched graph", list(range(len(watched))), key="teach_watch",
+                                    format_func=lambda p: f"{walk['dataset']} #{watched[p]}") if len(watched) > 1 else 0
+    watched_index = watched[watched_position]
+    epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="teach_epoch",
+                             help="Epoch 0 is the untrained model; the checkpoint's own weights are its best epoch.")
+    play = st.button("▶ Play", key="teach_play", help="Step through every recorded epoch.")
+    try:
+        watched_graph = state.load_dataset(walk["dataset"], st.session_state.get("data_dir") or None)[watched_index]
+        watched_positions = graph_positions(f"{walk['dataset']}:{watched_index}", watched_graph)
+    except Exception as error:  # e.g. a TU dataset that is not on disk: the heatmap and curves still work
+        watched_graph, watched_positions = None, None
+        st.caption(f"(graph picture unavailable: {error})")
+    losses = snapshots.get("losses", {})
+
+    def level_series(kind: str) -> list[float]:
+        return [float(np.asarray(per_epoch[watched_position])[0]) for per_epoch in losses.get(kind, [])]
+
+    series = {}
+    if losses.get("entropy"):
+        series["mean entropy (nats)"] = level_series("entropy")
+    if losses.get("link"):
+        series["link loss ×100"] = [100 * v for v in level_series("link")]
+    picture, heat, curves = st.empty(), st.empty(), st.empty()
+
+    def draw(at_epoch: int, suffix: str) -> None:
+        assignment = tensors.get(f"snapshot/e{at_epoch:04d}/g{watched_index}/l0")
+        if assignment is None:
+            picture.warning(f"No snapshot of graph {watched_index} at epoch {at_epoch}.")
+            return
+        stats = analysis.assignment_stats(assignment)
+        if watched_graph is not None:
+            picture.plotly_chart(figures.graph_figure(
+                watched_positions, watched_graph.edges, clusters=assignment.argmax(axis=1),
+                hover=[f"{m}: c{c}" for m, c in zip(watched_graph.names(), assignment.argmax(axis=1))],
+                title=f"Epoch {at_epoch}: most likely cluster ({stats['clusters_used']} used, "
+                      f"effective {stats['effective_clusters']:.2f})", height=380), key=f"teach_replay_graph{suffix}")
+        heat.plotly_chart(figures.assignment_heatmap(assignment, analysis.cluster_order(assignment), level=0),
+                          key=f"teach_replay_S{suffix}")
+        if series:
+            curves.plotly_chart(tfig.epoch_curves(epochs[:len(next(iter(series.values())))], series, at_epoch,
+                                                  title="Auxiliary losses of this graph over training"),
+                                key=f"teach_replay_curves{suffix}")
+
+    if play:
+        for frame, at_epoch in enumerate(epochs):
+            draw(at_epoch, f"_play{frame}")
+            time.sleep(0.4)
+    else:
+        draw(int(epoch), "")
+
+# ---------------------------------------------------------------------------- ablations
+st.divider()
+st.header("Ablations side by side")
+if model_choice == FIT_MODEL:
+    st.info("Ablations compare checkpoints of one dataset; pick a checkpoint model above to see them.")
+else:
+    same = {}
+    for path, entry in entries.items():
+        if str(entry.get("dataset")) == str(walk["dataset"]) and entry.get("variant") in ("diffpool", "diffpool-nolp", "random") \
+                and runnable(path, state.stamp_of(path), graph_key, graph):
+            current = same.get(entry["variant"])
+            if current is None or path == model_choice or (entry["source"] == "shipped" and current["source"] != "shipped"):
+                same[entry["variant"]] = entry
+    order = [v for v in ("diffpool", "diffpool-nolp", "random") if v in same]
+    missing = [v for v in ("diffpool", "diffpool-nolp", "random") if v not in same]
+    if missing:
+        st.caption(f"No {', '.join(missing)} checkpoint of {walk['dataset']} found; train one with "
+                   f"`python -m core.train --dataset {walk['dataset']} --variant ...`.")
+    columns = st.columns(max(len(order), 1))
+    for column, variant in zip(columns, order):
+        entry = same[variant]
+        other = checkpoint_walkthrough(entry["path"], state.stamp_of(entry["path"]), graph_key, graph)
+        record = other["trace"].levels[0]
+        stats = analysis.assignment_stats(record.assignment)
+        with column:
+            st.markdown(f"**{variant}** · `{entry['name']}`")
+            st.plotly_chart(figures.graph_figure(positions, graph.edges, clusters=record.hard_assignment,
+                                                 hover=[f"{m}: c{c}" for m, c in zip(names, record.hard_assignment)],
+                                                 title="most likely cluster", height=320), key=f"teach_ablation_{variant}")
+            m1, m2 = st.columns(2)
+            accuracy = other["accuracy"]
+            m1.metric("test accuracy (card)", f"{accuracy:.1%}" if isinstance(accuracy, (int, float)) else "—")
+            m2.metric("mean entropy", f"{stats['mean_entropy']:.3f}",
+                      help="Mean H(S_i) in nats over this graph's nodes; log C = "
+                           f"{stats['max_entropy']:.2f} means fully undecided.")
+            st.caption(f"{stats['clusters_used']} of {record.num_clusters} clusters used · effective clusters "
+                       f"{stats['effective_clusters']:.2f}")
+    st.caption("diffpool-nolp drops the link-prediction loss; random fixes S at random before training (Mesquita et "
+               "al., 2020). Similar accuracy with very different clusters says the clusters are not what the "
+               "classifier relies on.")
