@@ -118,3 +118,11 @@ def test_pretrained_without_compatible_models_explains_why(empty_models):
     at.radio(key="upload_method").set_value("Apply a pretrained model").run()
     assert not at.exception
     assert any("No compatible model" in i.value for i in at.info)
+
+
+def test_navigation_reaches_the_page(empty_models):
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("viz_app/pages/upload.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Bring your own graph"
