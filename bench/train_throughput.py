@@ -112,12 +112,24 @@ def reference_accuracy(model: PyGDiffPool, data: dict, positions: np.ndarray) ->
 
 
 # ---------------------------------------------------------------------------- set-up
-def build(dataset, device: torch.device, seed: int):
-    """Prepared graphs, dense padded tensors and both freshly initialised models with optimisers."""
+def ours_config(spec, dataset, aux_normalization: str | None) -> DiffPoolConfig:
+    """Ours at its defaults; ``aux_normalization`` overrides the auxiliary-loss scaling when the model has one."""
+    extra = {}
+    if aux_normalization and aux_normalization != "default":
+        if "aux_normalization" not in DiffPoolConfig.__dataclass_fields__:
+            if aux_normalization != "pyg":
+                raise SystemExit("this core.model has no aux_normalization setting (its losses are PyG's)")
+        else:
+            extra["aux_normalization"] = aux_normalization
+    return DiffPoolConfig(input_dim=spec.dim, num_classes=dataset.num_classes, max_nodes=dataset.max_nodes, **extra)
+
+
+def build(dataset, device: torch.device, seed: int, aux_normalization: str | None = "pyg"):
+    """Prepared graphs, dense padded tensors and both freshly initialised models."""
     spec = default_feature_spec(dataset)
     prepared = prepare_graphs(dataset.graphs, spec)
     data = dense_dataset(prepared, dataset.max_nodes, device)
-    config = DiffPoolConfig(input_dim=spec.dim, num_classes=dataset.num_classes, max_nodes=dataset.max_nodes)
+    config = ours_config(spec, dataset, aux_normalization)
     torch.manual_seed(seed)
     ours = DiffPool(config).to(device)
     torch.manual_seed(seed)
@@ -143,8 +155,8 @@ def check_same_function(ours: DiffPool, reference: PyGDiffPool, prepared, data: 
     return float((mine - theirs).abs().max() / mine.abs().max().clamp(min=1e-12))
 
 
-def throughput(dataset, device: torch.device, epochs: int, batch_size: int, seed: int) -> dict:
-    spec, prepared, data, config, ours, reference = build(dataset, device, seed)
+def throughput(dataset, device: torch.device, epochs: int, batch_size: int, seed: int, aux: str) -> dict:
+    spec, prepared, data, config, ours, reference = build(dataset, device, seed, aux)
     relative_error = check_same_function(ours, reference, prepared, data, device)
     ours_opt = torch.optim.Adam(ours.parameters(), lr=LEARNING_RATE)
     ref_opt = torch.optim.Adam(reference.parameters(), lr=LEARNING_RATE)
@@ -154,9 +166,10 @@ def throughput(dataset, device: torch.device, epochs: int, batch_size: int, seed
     losses = {"ours": [], "pyg": []}
     for epoch in range(epochs + 1):  # epoch 0 is the warm-up
         for name in ("ours", "pyg"):
+            synchronize(device)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            synchronize(device)
+                resident = torch.cuda.memory_allocated(device)
             start = time.perf_counter()
             if name == "ours":
                 loss = ours_epoch(ours, ours_opt, prepared, batch_size, seed * 1000 + epoch, device)
@@ -168,7 +181,9 @@ def throughput(dataset, device: torch.device, epochs: int, batch_size: int, seed
                 times[name].append(elapsed)
             losses[name].append(loss)
             if device.type == "cuda":
-                peaks[name] = max(peaks[name], torch.cuda.max_memory_allocated(device))
+                # Working memory of the epoch: peak above what was allocated when it began (both models,
+                # their optimiser states and PyG's dense dataset stay resident in this one process).
+                peaks[name] = max(peaks[name], torch.cuda.max_memory_allocated(device) - resident)
             print(f"  {dataset.name} epoch {epoch}{' (warm-up)' if epoch == 0 else ''} {name}: "
                   f"{elapsed:.2f} s, {len(prepared) / elapsed:.0f} graphs/s, loss {loss:.3f}", flush=True)
     rates = {name: [len(prepared) / t for t in times[name]] for name in times}
@@ -182,6 +197,7 @@ def throughput(dataset, device: torch.device, epochs: int, batch_size: int, seed
         "feature_kind": spec.kind,
         "input_dim": spec.dim,
         "cluster_counts": config.cluster_counts,
+        "ours_config": config.to_dict(),
         "num_parameters": ours.num_parameters(),
         "same_function_relative_logit_error": relative_error,
         "epoch_seconds": times,
@@ -190,15 +206,25 @@ def throughput(dataset, device: torch.device, epochs: int, batch_size: int, seed
         "pyg_graphs_per_s": pyg_rate,
         "ratio": ours_rate / pyg_rate,
         "mean_loss_per_epoch": losses,
-        "peak_memory_bytes": peaks if device.type == "cuda" else None,
+        "peak_epoch_memory_bytes": peaks if device.type == "cuda" else None,
+        "pyg_dense_dataset_bytes": sum(t.numel() * t.element_size() for t in data.values()),
     }
 
 
-def accuracy_check(dataset, device: torch.device, epochs: int, batch_size: int, seed: int) -> dict:
-    """Train both on one stratified 90/10 split; final-epoch test accuracy (single split, seeded)."""
+def accuracy_check(dataset, device: torch.device, epochs: int, batch_size: int, seed: int, aux: str) -> dict:
+    """Train both on one stratified 90/10 split; final-epoch test accuracy (single split, seeded).
+
+    When ours' default auxiliary-loss scaling differs from PyG's, ours is also trained at its default.
+    """
     from sklearn.model_selection import train_test_split
 
-    spec, prepared, data, _, ours, reference = build(dataset, device, seed)
+    spec, prepared, data, config, ours, reference = build(dataset, device, seed, aux)
+    default_config = ours_config(spec, dataset, "default")
+    ours_default = None
+    if default_config != config:
+        torch.manual_seed(seed)
+        ours_default = DiffPool(default_config).to(device)
+        default_opt = torch.optim.Adam(ours_default.parameters(), lr=LEARNING_RATE)
     train_idx, test_idx = train_test_split(
         np.arange(len(prepared)), test_size=0.1, stratify=dataset.labels, random_state=seed
     )
@@ -210,8 +236,11 @@ def accuracy_check(dataset, device: torch.device, epochs: int, batch_size: int, 
     for epoch in range(epochs):
         ours_epoch(ours, ours_opt, train_prepared, batch_size, seed * 1000 + epoch, device)
         reference_epoch(reference, ref_opt, data, train_idx, batch_size, seed * 1000 + epoch)
+        if ours_default is not None:
+            ours_epoch(ours_default, default_opt, train_prepared, batch_size, seed * 1000 + epoch, device)
     result = {
         "dataset": dataset.name,
+        "seed": seed,
         "split": "one stratified 90/10 split (sklearn train_test_split, random_state=seed)",
         "epochs": epochs,
         "train_graphs": len(train_idx),
@@ -220,9 +249,15 @@ def accuracy_check(dataset, device: torch.device, epochs: int, batch_size: int, 
         "pyg_test_accuracy": reference_accuracy(reference, data, test_idx),
         "ours_train_accuracy": ours_accuracy(ours, train_prepared, device),
         "pyg_train_accuracy": reference_accuracy(reference, data, train_idx),
+        "ours_aux_normalization": getattr(config, "aux_normalization", "pyg"),
     }
+    if ours_default is not None:
+        result["ours_default_config_test_accuracy"] = ours_accuracy(ours_default, test_prepared, device)
+        result["ours_default_aux_normalization"] = default_config.aux_normalization
     print(f"  accuracy check ({dataset.name}, {epochs} epochs, single 90/10 split, seed {seed}): "
-          f"ours test {result['ours_test_accuracy']:.3f}, PyG test {result['pyg_test_accuracy']:.3f}", flush=True)
+          f"ours test {result['ours_test_accuracy']:.3f}, PyG test {result['pyg_test_accuracy']:.3f}"
+          + (f", ours at default config ({result['ours_default_aux_normalization']} aux) "
+             f"{result['ours_default_config_test_accuracy']:.3f}" if ours_default is not None else ""), flush=True)
     return result
 
 
@@ -232,17 +267,56 @@ def markdown_table(results: list[dict], device: str) -> str:
     header = "| dataset | device | ours graphs/s | PyG graphs/s | ratio ours/PyG |"
     rule = "|---|---|---:|---:|---:|"
     if cuda:
-        header += " peak memory ours / PyG (MiB) |"
-        rule += "---:|"
+        header += " peak epoch memory ours / PyG (MiB) | PyG dense dataset (MiB) |"
+        rule += "---:|---:|"
     lines = [header, rule]
     for r in results:
         line = (f"| {r['dataset']} | {device} | {r['ours_graphs_per_s']:.0f} | {r['pyg_graphs_per_s']:.0f} "
                 f"| {r['ratio']:.2f}× |")
         if cuda:
-            peak = r["peak_memory_bytes"]
-            line += f" {peak['ours'] / 2**20:.0f} / {peak['pyg'] / 2**20:.0f} |"
+            peak = r["peak_epoch_memory_bytes"]
+            line += f" {peak['ours'] / 2**20:.0f} / {peak['pyg'] / 2**20:.0f} | {r['pyg_dense_dataset_bytes'] / 2**20:.0f} |"
         lines.append(line)
     return "\n".join(lines)
+
+
+def git_state() -> dict:
+    """HEAD commit and whether the files the benchmark runs (core/, bench/) differ from it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"head": git("rev-parse", "HEAD"),
+            "uncommitted_changes": git("status", "--porcelain", "--", "core", "bench/pyg_reference.py",
+                                       "bench/train_throughput.py").splitlines()}
+
+
+def accuracy_lines(checks: list[dict]) -> list[str]:
+    """One line per seed (and the mean when there are several)."""
+    if not checks:
+        return []
+    lines = [f"Accuracy — single-split sanity check, not the paper figure (ENZYMES, stratified 90/10 split, "
+             f"{checks[0]['epochs']} epochs, final-epoch test accuracy, {checks[0]['test_graphs']} test graphs):", ""]
+    has_default = "ours_default_config_test_accuracy" in checks[0]
+    default_label = f"ours at model default ({checks[0].get('ours_default_aux_normalization')} aux losses)"
+    for check in checks:
+        line = (f"- seed {check['seed']}: ours ({check['ours_aux_normalization']} aux losses, as PyG) "
+                f"{check['ours_test_accuracy']:.3f}, PyG {check['pyg_test_accuracy']:.3f}")
+        if has_default:
+            line += f", {default_label} {check['ours_default_config_test_accuracy']:.3f}"
+        lines.append(line)
+    if len(checks) > 1:
+        ours = statistics.mean(c["ours_test_accuracy"] for c in checks)
+        pyg = statistics.mean(c["pyg_test_accuracy"] for c in checks)
+        line = f"- mean over {len(checks)} seeds/splits: ours {ours:.3f}, PyG {pyg:.3f}"
+        if has_default:
+            line += f", {default_label} {statistics.mean(c['ours_default_config_test_accuracy'] for c in checks):.3f}"
+        lines.append(line)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -252,6 +326,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--epochs", type=int, default=5, help="timed epochs per model (after one warm-up)")
     parser.add_argument("--acc-epochs", type=int, default=30, help="epochs of the ENZYMES accuracy check (0: skip)")
+    parser.add_argument("--acc-seeds", type=int, default=1,
+                        help="repeat the accuracy check for seeds seed..seed+N-1 (each its own split)")
+    parser.add_argument("--aux-normalization", default="pyg",
+                        help="ours' auxiliary-loss scaling for the comparison: 'pyg' (the reference's loss; default) "
+                             "or 'default' (the model's own default)")
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
@@ -271,11 +350,12 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.datasets:
         dataset = load_dataset(name, data_dir=args.data_dir, download=False)
         print(f"{dataset.name}: {len(dataset)} graphs, max {dataset.max_nodes} nodes", flush=True)
-        results.append(throughput(dataset, device, args.epochs, args.batch_size, args.seed))
-    accuracy = None
+        results.append(throughput(dataset, device, args.epochs, args.batch_size, args.seed, args.aux_normalization))
+    accuracy = []
     if args.acc_epochs > 0:
-        accuracy = accuracy_check(load_dataset("ENZYMES", data_dir=args.data_dir, download=False),
-                                  device, args.acc_epochs, args.batch_size, args.seed)
+        enzymes = load_dataset("ENZYMES", data_dir=args.data_dir, download=False)
+        accuracy = [accuracy_check(enzymes, device, args.acc_epochs, args.batch_size, seed, args.aux_normalization)
+                    for seed in range(args.seed, args.seed + args.acc_seeds)]
 
     table = markdown_table(results, args.device)
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0])), *(argv if argv is not None else sys.argv[1:])])
@@ -302,50 +382,53 @@ def main(argv: list[str] | None = None) -> dict:
         "therefore not in PyG's time, only its O(N_max^2) compute.",
         "The reference computes the same function as ours (checked with copied weights: "
         "same_function_relative_logit_error); its batch norm uses real nodes only, like ours.",
-        "The auxiliary losses of both (PyG's dense_diff_pool definition) are normalised by the padded size "
-        "(link: /B·N²; entropy: mean over B·N rows incl. padding), so the same graphs give smaller aux losses "
-        "in PyG's dataset-padded batches than in ours.",
+        f"Loss: ours runs with aux_normalization={args.aux_normalization!r} ('pyg' = PyG's dense_diff_pool "
+        "definition, the reference's loss). PyG's definition normalises by the padded size (link: ‖·‖_F/(B·N²); "
+        "entropy: mean over B·N rows incl. padding), so it depends on how much padding a batch has.",
         "Accuracy: one stratified 90/10 ENZYMES split, final-epoch test accuracy, seeded; a sanity check, not "
         "the paper's protocol. 60 test graphs: one graph = 1.7 points.",
         "Threads: both models run with the same torch intra-op thread count (machine.torch_threads). On this "
         "shared 2-core machine, 2 threads made many-small-kernel epochs 5-20x slower whenever other jobs held "
         "the cores (OpenMP threads waiting for a busy core), so the default is 1; --threads 0 keeps torch's default.",
+        "CUDA memory: peak allocated during an epoch above what was allocated when it began; PyG's dense "
+        "dataset is resident on the device throughout (its own column), ours holds no dataset on the device.",
         "Shared 2-core machine with other developers' jobs: absolute numbers are noisy; the interleaved ratio "
         "is the figure to read.",
     ]
     report = {
         "command": command,
+        "git": git_state(),
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine,
         "settings": {"batch_size": args.batch_size, "optimizer": "Adam", "lr": LEARNING_RATE, "clip": CLIP,
                      "epochs_timed": args.epochs, "warmup_epochs": 1, "seed": args.seed,
                      "hidden": 30, "assign_ratio": 0.1, "num_pooling": 1, "pred_hidden": [50]},
         "results": results,
-        "accuracy_check": accuracy,
+        "accuracy_checks": accuracy,
         "notes": notes,
     }
     print()
     print(table)
-    if accuracy:
-        print(f"\nAccuracy, single-split sanity check (ENZYMES, {accuracy['epochs']} epochs, stratified 90/10, "
-              f"seed {args.seed}): ours {accuracy['ours_test_accuracy']:.3f}, PyG {accuracy['pyg_test_accuracy']:.3f}")
+    accuracy_text = accuracy_lines(accuracy)
+    if accuracy_text:
+        print("\n" + "\n".join(accuracy_text))
 
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"train_throughput-{args.device}{args.tag}"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    git = report["git"]
     md = [f"# Training throughput: ours vs PyG dense DiffPool ({args.device})", "",
           f"Command: `{command}`  ", f"Date: {report['date']}  ",
+          f"Code: HEAD {git['head'][:10]}" + (f", uncommitted: {'; '.join(git['uncommitted_changes'])}"
+                                              if git["uncommitted_changes"] else "") + "  ",
           f"Machine: {machine['platform']}, {machine['cpu_count']} CPUs ({machine['torch_threads']} torch threads; "
           f"load average {machine['load_average_1_5_15_min_before'][0]} before, "
           f"{machine['load_average_1_5_15_min_after'][0]} after), "
           f"torch {machine['torch']}, torch_geometric {machine['torch_geometric']}"
           + (f", {machine['cuda_device']}" if machine["cuda_device"] else ""), "", table, ""]
-    if accuracy:
-        md += [f"Accuracy — single-split sanity check, not the paper figure (ENZYMES, one stratified 90/10 split, "
-               f"{accuracy['epochs']} epochs, seed {args.seed}, final epoch): ours "
-               f"{accuracy['ours_test_accuracy']:.3f}, PyG {accuracy['pyg_test_accuracy']:.3f} "
-               f"({accuracy['test_graphs']} test graphs).", ""]
+    if accuracy_text:
+        md += accuracy_text + [""]
     md += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
     stem.with_suffix(".md").write_text("\n".join(md))
     print(f"\nwrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
