@@ -8,6 +8,10 @@ Kinds (as in the reference code's feature options):
 - ``degree``: one-hot of min(degree, max_degree) plus log(1 + degree) (max_degree + 2 dims).
   Needs only structure, so a model trained on it applies to any uploaded graph.
 - ``constant``: a single 1 per node.
+- ``degree+spectral``: ``degree`` plus ``spectral_dim`` Laplacian eigenvectors (positional
+  encodings, Dwivedi et al. 2020). Degree alone gives every node of the same local shape the same
+  features, so a GNN cannot send two alike communities to different clusters; the eigenvectors
+  say *where* a node sits. Needs only structure, like ``degree``.
 
 Example
 -------
@@ -25,7 +29,8 @@ import numpy as np
 
 from core.graphs import Graph, GraphDataset
 
-FEATURE_KINDS = ("labels", "attributes", "labels+attributes", "degree", "constant")
+FEATURE_KINDS = ("labels", "attributes", "labels+attributes", "degree", "constant", "degree+spectral")
+STRUCTURAL_KINDS = ("degree", "constant", "degree+spectral")
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class FeatureSpec:
     num_node_labels: int = 0
     attribute_dim: int = 0
     max_degree: int = 20
+    spectral_dim: int = 8
 
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_KINDS:
@@ -52,6 +58,8 @@ class FeatureSpec:
             return self.num_node_labels + self.attribute_dim
         if self.kind == "degree":
             return self.max_degree + 2
+        if self.kind == "degree+spectral":
+            return self.max_degree + 2 + self.spectral_dim
         return 1
 
     def build(self, graph: Graph) -> np.ndarray:
@@ -74,11 +82,13 @@ class FeatureSpec:
                     f"graph {graph.name!r} has {found}"
                 )
             parts.append(attributes.astype(np.float32))
-        if self.kind == "degree":
+        if self.kind in ("degree", "degree+spectral"):
             degree = graph.degrees()
             onehot = np.eye(self.max_degree + 1, dtype=np.float32)[np.minimum(degree, self.max_degree)]
             parts.append(onehot)
             parts.append(np.log1p(degree).astype(np.float32)[:, None])
+        if self.kind == "degree+spectral":
+            parts.append(laplacian_eigenvectors(graph, self.spectral_dim))
         if self.kind == "constant":
             parts.append(np.ones((graph.num_nodes, 1), dtype=np.float32))
         return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
@@ -88,7 +98,39 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> "FeatureSpec":
-        return cls(**{k: data[k] for k in ("kind", "num_node_labels", "attribute_dim", "max_degree") if k in data})
+        fields = ("kind", "num_node_labels", "attribute_dim", "max_degree", "spectral_dim")
+        return cls(**{k: data[k] for k in fields if k in data})
+
+
+def laplacian_eigenvectors(graph: Graph, dim: int) -> np.ndarray:
+    """float32 [N, dim]: eigenvectors 2..dim+1 of the normalised Laplacian, scaled to unit RMS.
+
+    Signs are fixed (largest-magnitude entry positive) so the features depend on the graph, not
+    on the solver; missing columns (N ≤ dim) are zero. Dense ``eigh`` up to 2,000 nodes, else
+    ``eigsh`` on the sparse normalised adjacency.
+    """
+    n = graph.num_nodes
+    out = np.zeros((n, dim), dtype=np.float32)
+    if n < 2 or dim == 0:
+        return out
+    adjacency = graph.sparse_adjacency()
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    inverse_sqrt = np.where(degree > 0, 1.0 / np.sqrt(np.maximum(degree, 1e-12)), 0.0)
+    normalised = adjacency.multiply(inverse_sqrt[:, None]).multiply(inverse_sqrt[None, :]).tocsr()
+    count = min(dim + 1, n)
+    if n <= 2000:
+        values, vectors = np.linalg.eigh(normalised.toarray().astype(np.float64))
+        vectors = vectors[:, ::-1][:, :count]  # largest of D^-1/2 A D^-1/2 = smallest of L
+    else:
+        from scipy.sparse.linalg import eigsh
+
+        values, vectors = eigsh(normalised.astype(np.float64), k=count, which="LA", v0=np.ones(n))
+        vectors = vectors[:, np.argsort(-values)]
+    vectors = vectors[:, 1:count]
+    signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(vectors.shape[1])])
+    signs[signs == 0] = 1.0
+    out[:, : vectors.shape[1]] = (vectors * signs * np.sqrt(n)).astype(np.float32)
+    return out
 
 
 def default_feature_spec(dataset: GraphDataset) -> FeatureSpec:

@@ -13,8 +13,9 @@ Architecture (as in the authors' reference code, ``encoders.SoftPoolingGcnEncode
   followed by a linear layer and a softmax giving ``S_l: [B, n_l, C_l]``;
 - pooling: ``X_{l+1} = S_lᵀ Z_l`` and ``A_{l+1} = S_lᵀ A_l S_l``;
 - readout: max over nodes of every level's ``Z``, concatenated, into an MLP classifier;
-- auxiliary losses per level: link prediction ``‖A − S Sᵀ‖_F / numel(A)`` and the mean
-  row entropy of ``S`` (both exactly as ``torch_geometric.nn.dense_diff_pool``).
+- auxiliary losses per level: link prediction ``‖A − S Sᵀ‖_F`` and the mean row entropy of
+  ``S`` — :func:`dense_diff_pool` computes them exactly as ``torch_geometric.nn.dense_diff_pool``;
+  training scales them per real node/entry by default (``DiffPoolConfig.aux_normalization``).
 
 Variants (``DiffPoolConfig.variant``):
 
@@ -51,6 +52,16 @@ class DiffPoolConfig:
     ``cluster_counts`` is derived from ``max_nodes`` and ``assign_ratio`` when left empty:
     level 1 gets ``int(max_nodes * ratio)`` clusters, each later level ``int(previous * ratio)``,
     never fewer than 2.
+
+    ``aux_normalization`` sets the scale of the auxiliary losses in training:
+
+    - ``"real"`` (default): link loss = Σ_g ‖Â_g − S_g S_gᵀ‖_F² / Σ_g n_g², the mean squared
+      error over the real entries of the batch's graphs with Â_g = A_g / max(1, max A_g) (a
+      coarsened A' holds edge counts; S Sᵀ ≤ 1), and the entropy averaged over real nodes — O(1) like the reference code's link loss (a mean over real entries), and
+      independent of how much padding a batch has.
+    - ``"pyg"``: exactly ``torch_geometric.nn.dense_diff_pool`` (‖·‖_F / numel(A) including
+      padding, entropy averaged over padded rows too). Its link term is ~1e-4 on typical
+      batches, so it barely shapes the assignments.
     """
 
     input_dim: int
@@ -71,10 +82,13 @@ class DiffPoolConfig:
     readout: str = "max"
     link_loss_weight: float = 1.0
     entropy_loss_weight: float = 1.0
+    aux_normalization: str = "real"
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
+        if self.aux_normalization not in ("real", "pyg"):
+            raise ValueError(f"aux_normalization must be 'real' or 'pyg', got {self.aux_normalization!r}")
         if self.readout not in ("max", "mean", "sum"):
             raise ValueError(f"readout must be 'max', 'mean' or 'sum', got {self.readout!r}")
         if self.num_layers < 2:
@@ -132,20 +146,34 @@ def dense_diff_pool(
 
 
 def pool_with_assignment(
-    x: Tensor, adj: Tensor, assignment: Tensor, mask: Tensor | None = None, normalize: bool = True
+    x: Tensor, adj: Tensor, assignment: Tensor, mask: Tensor | None = None, normalize: bool = True,
+    aux_normalization: str = "pyg",
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """:func:`dense_diff_pool` for an assignment that is already row-stochastic ([B, N, C])."""
+    """:func:`dense_diff_pool` for an assignment that is already row-stochastic ([B, N, C]).
+
+    ``aux_normalization="real"`` instead returns the mean squared link error over real entries
+    and the entropy averaged over real nodes (see :class:`DiffPoolConfig`).
+    """
     if mask is not None:
         weight = mask.unsqueeze(-1).to(x.dtype)
         x, assignment = x * weight, assignment * weight
     assignment_t = assignment.transpose(1, 2)
     pooled = assignment_t @ x
     coarsened = assignment_t @ adj @ assignment
+    row_entropy = (-assignment * torch.log(assignment + ENTROPY_EPS)).sum(dim=-1)
+    if aux_normalization == "real":
+        # A coarsened A' holds edge *counts* (≫ 1) while S Sᵀ ≤ 1: compare S Sᵀ with A scaled
+        # into [0, 1] per graph, or the loss would pull every node into one cluster.
+        scale = adj.amax(dim=(1, 2), keepdim=True).clamp(min=1)
+        residual = adj / scale - assignment @ assignment_t
+        real_nodes = mask.sum(dim=1).to(x.dtype) if mask is not None else x.new_full((x.shape[0],), x.shape[1])
+        link_loss = (residual * residual).sum() / (real_nodes * real_nodes).sum().clamp(min=1)
+        entropy_loss = row_entropy.sum() / real_nodes.sum().clamp(min=1)
+        return pooled, coarsened, link_loss, entropy_loss
     link_loss = torch.linalg.vector_norm(adj - assignment @ assignment_t)
     if normalize:
         link_loss = link_loss / adj.numel()
-    entropy_loss = (-assignment * torch.log(assignment + ENTROPY_EPS)).sum(dim=-1).mean()
-    return pooled, coarsened, link_loss, entropy_loss
+    return pooled, coarsened, link_loss, row_entropy.mean()
 
 
 # ---------------------------------------------------------------------------- layers
@@ -323,7 +351,9 @@ class DiffPool(nn.Module):
                 assignment = torch.softmax(self.assign_heads[level](hidden), dim=-1)
             else:
                 assignment = fixed_assignments[level].to(dtype=x.dtype)
-            pooled, coarsened, link_loss, entropy_loss = pool_with_assignment(z, adj, assignment, mask)
+            pooled, coarsened, link_loss, entropy_loss = pool_with_assignment(
+                z, adj, assignment, mask, aux_normalization=c.aux_normalization
+            )
             if c.variant != "diffpool-nolp":
                 link_total = link_total + link_loss
             entropy_total = entropy_total + entropy_loss

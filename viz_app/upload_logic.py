@@ -20,11 +20,13 @@ from typing import Sequence
 
 import numpy as np
 
+from core.features import STRUCTURAL_KINDS
+
 #: Upload-able file extensions (``core.io.read_graph``), each also accepted with ``.gz``.
 UPLOAD_EXTENSIONS = ("txt", "edgelist", "tsv", "csv", "graphml", "gml", "json", "npy", "zip", "gz")
 
 #: Feature kinds that need only the graph's structure (so a model applies to any uploaded graph).
-STRUCTURE_ONLY_FEATURES = ("degree", "constant")
+STRUCTURE_ONLY_FEATURES = STRUCTURAL_KINDS
 
 #: Beyond this many nodes the input graph is drawn on a sample (``analysis.sample_nodes``).
 MAX_DRAWN_NODES = 2000

@@ -142,8 +142,9 @@ def checkpoint_walkthrough(model_path: str, stamp: float, graph_key: str, _graph
             logits = model.assign_heads[0](hidden)
             scores = logits[0].numpy()
             check = float((torch.softmax(logits[0], dim=-1).numpy() - level.assignment).__abs__().max())
-    if spec.kind == "degree":
+    if spec.kind in ("degree", "degree+spectral"):
         feature_names = [f"deg={d}" for d in range(spec.max_degree)] + [f"deg≥{spec.max_degree}", "log(1+deg)"]
+        feature_names += [f"eigvec {j + 2}" for j in range(features.shape[1] - len(feature_names))]
     else:
         feature_names = [f"x{j}" for j in range(features.shape[1])]
     accuracy = card.get("accuracy")
