@@ -14,8 +14,8 @@ candidates = [
     ("embeddings.py", "Embeddings", ":material/scatter_plot:", False),
     ("train.py", "Train", ":material/model_training:", False),
     ("model_card.py", "Model card", ":material/badge:", False),
-    ("upload.py", "Upload a graph", ":material/upload_file:", False),  # added by the upload page's author, if present
-    ("teaching.py", "Teaching", ":material/school:", False),  # added by the teaching page's author, if present
+    ("upload.py", "Upload a graph", ":material/upload_file:", False),
+    ("teaching.py", "Teaching", ":material/school:", False),
 ]
 pages = [
     st.Page(PAGES / file, title=title, icon=icon, default=default)

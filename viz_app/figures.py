@@ -94,8 +94,9 @@ def assignment_heatmap(
         hovertemplate="cluster %{x}<extra></extra>",
     ))
     fig.update_layout(
+        # Category axis: node names such as "12" must keep the cluster-sorted row order, not sort as numbers.
         yaxis=dict(autorange="reversed", title=f"level-{level} nodes (grouped by hard cluster)",
-                   showticklabels=n <= 80, domain=[0, 0.94]),
+                   type="category", showticklabels=n <= 80, domain=[0, 0.94]),
         yaxis2=dict(domain=[0.95, 1.0], range=[1.0, 1.04], visible=False),
         xaxis=dict(title=f"level-{level + 1} clusters"),
     )

@@ -282,9 +282,12 @@ class Selection:
         return self.model_path is not None and self.model_problem is None
 
 
-def _keep_selection() -> None:
-    # Widget state is dropped when a page that did not render the widget runs; re-assigning
-    # the values keeps the selection when the user switches pages.
+def keep_selection() -> None:
+    """Keep the explorer's selection (dataset, model, graph) alive on pages without the sidebar.
+
+    Streamlit drops a widget's state when a page that does not render it runs; re-assigning the
+    values keeps the selection for when the user returns.
+    """
     for key in SELECTION_KEYS:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
@@ -357,7 +360,7 @@ def sidebar(need_model: bool = True) -> Selection:
     """
     import torch
 
-    _keep_selection()
+    keep_selection()
     if "_pending_model" in st.session_state:  # set by the Train page before the widget exists
         st.session_state["model"] = st.session_state.pop("_pending_model")
     side = st.sidebar

@@ -216,7 +216,7 @@ def show_html(html: str, height: int) -> None:
 
 
 # ---------------------------------------------------------------------------- page
-state._keep_selection()  # this page has no sidebar: keep the explorer's selection alive for when the user returns
+state.keep_selection()  # this page has no sidebar: keep the explorer's selection alive for when the user returns
 st.title("How DiffPool works")
 with st.expander("Guided tour — what to look at first", expanded=True):
     st.markdown(

@@ -129,7 +129,7 @@ def _load(data: bytes, name: str) -> None:
 
 
 # ---------------------------------------------------------------------------- page
-state._keep_selection()  # this page has no sidebar: keep the explorer's selection alive for when the user returns
+state.keep_selection()  # this page has no sidebar: keep the explorer's selection alive for when the user returns
 st.title("Bring your own graph")
 st.caption("Upload a graph, let DiffPool pool it (fit to this graph, or a pretrained structure-only model), see the "
            "clusters as in the explorer, compare them with Louvain and spectral clustering, and export the results.")
