@@ -87,7 +87,10 @@ class TrainSettings:
 
     ``max_clusters`` caps the number of level-1 clusters (``max_nodes × assign_ratio`` gives
     574 for D&D); later levels follow from the capped count. ``subset`` keeps the first N
-    graphs of a stratified sample (smoke tests). ``fold_limit`` runs only the first K folds.
+    graphs of a stratified sample (smoke tests). ``fold_limit`` runs only the first K folds;
+    ``only_folds`` runs just those fold indices (parallel workers: one process per fold into the
+    same ``out_dir``; such a run writes its fold files but neither ``summary.json`` nor the card's
+    cross-validation figures, which a run without ``only_folds`` rebuilds from the cache).
     ``watch_graphs`` are dataset indices (default: the first 3 graphs of the fold's training
     set when ``snapshot_every > 0``). ``out_dir`` None: nothing is written.
 
@@ -117,6 +120,7 @@ class TrainSettings:
     seed: int = 0
     protocol: str = "both"
     fold_limit: int | None = None
+    only_folds: list[int] | None = None
     subset: int | None = None
     patience: int | None = None
     snapshot_every: int = 0
@@ -141,6 +145,13 @@ class TrainSettings:
             raise TrainingError(f"epochs must be at least 1, got {self.epochs}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise TrainingError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.only_folds is not None:
+            if self.fold_limit is not None:
+                raise TrainingError("use either fold_limit or only_folds, not both")
+            bad = [f for f in self.only_folds if not 0 <= f < self.folds]
+            if not self.only_folds or bad:
+                raise TrainingError(f"only_folds must be fold indices in 0..{self.folds - 1}, got {self.only_folds}")
+            self.only_folds = sorted(set(int(f) for f in self.only_folds))
         if self.protocol != "paper" and self.val_fraction <= 0:
             raise TrainingError("the honest protocol needs a validation set: use val_fraction > 0 or protocol='paper'")
 
@@ -150,7 +161,7 @@ class TrainSettings:
 
     def fingerprint(self) -> str:
         """Hash of the settings that change a fold's result (cache key for resumable runs)."""
-        ignored = {"fold_limit", "device", "data_dir", "out_dir"}
+        ignored = {"fold_limit", "only_folds", "device", "data_dir", "out_dir"}
         relevant = {k: v for k, v in asdict(self).items() if k not in ignored}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -642,7 +653,7 @@ def cross_validate(
     pool = (stratified_subset(labels_all, settings.subset) if settings.subset else np.arange(len(dataset)))
     labels = labels_all[pool]
     splits = stratified_folds(labels, settings.folds, settings.seed)
-    fold_ids = list(range(settings.folds))[: settings.fold_limit or settings.folds]
+    fold_ids = settings.only_folds or list(range(settings.folds))[: settings.fold_limit or settings.folds]
     out_dir = Path(settings.out_dir) if settings.out_dir else None
     stem = checkpoint_stem(out_dir, dataset, settings) if out_dir else None
 
@@ -728,7 +739,8 @@ def cross_validate(
 
     ordered = [results[f] for f in fold_ids]
     summary = _summary(dataset, settings, ordered, device, time.perf_counter() - start, command, stem)
-    if out_dir is not None and context.is_main:
+    # With only_folds several processes may share out_dir: only a full run writes the summary and card.
+    if out_dir is not None and context.is_main and settings.only_folds is None:
         _write_json(out_dir / "summary.json", summary)
         if stem is not None and all(p.is_file() for p in checkpoint_paths(stem)):
             _add_cv_to_card(stem, summary)
@@ -803,7 +815,7 @@ def _summary(dataset, settings, folds, device, seconds, command, stem) -> dict:
         "timing": {"this_run_seconds": seconds, "training_seconds": sum(f["seconds"] for f in folds)},
         "machine": machine_info(device),
         "command": command or "",
-        "checkpoint": str(checkpoint_paths(stem)[0]) if stem else None,
+        "checkpoint": str(checkpoint_paths(stem)[0]) if stem and checkpoint_paths(stem)[0].is_file() else None,
     }
 
 
@@ -922,6 +934,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--protocol", default=defaults.protocol, choices=PROTOCOLS,
         help="honest: validation-based selection; paper: no validation set, max over epochs; both (default)")
     add("--fold-limit", type=int, default=None, help="run only the first K folds")
+    add("--only-folds", default=None,
+        help="run only these fold indices, e.g. '3,4' (parallel workers sharing --out; writes fold files, "
+             "not summary.json)")
     add("--subset", type=int, default=None, help="use N graphs (stratified, first of each class) - smoke tests")
     add("--batching", default=defaults.batching, choices=BATCHINGS,
         help="size: batches of similar-size graphs (little padding; default); random: uniform batches as in the "
@@ -951,6 +966,12 @@ def _settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespac
             watch = [int(part) for part in args.watch_graphs.split(",") if part.strip()]
         except ValueError:
             parser.error(f"--watch-graphs must be comma-separated integers, got {args.watch_graphs!r}")
+    only = None
+    if args.only_folds:
+        try:
+            only = [int(part) for part in args.only_folds.split(",") if part.strip()]
+        except ValueError:
+            parser.error(f"--only-folds must be comma-separated integers, got {args.only_folds!r}")
     minimums = (("--epochs", args.epochs, 1), ("--folds", args.folds, 2), ("--batch-size", args.batch_size, 1))
     for flag, value, low in minimums:
         if value < low:
@@ -961,7 +982,7 @@ def _settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespac
             lr=args.lr, clip=args.clip, weight_decay=args.weight_decay, hidden_dim=args.hidden_dim,
             embedding_dim=args.embedding_dim, num_pooling=args.num_pooling, assign_ratio=args.assign_ratio,
             max_clusters=args.max_clusters, features=args.features, val_fraction=args.val_fraction, seed=args.seed,
-            protocol=args.protocol, fold_limit=args.fold_limit, subset=args.subset, patience=args.patience,
+            protocol=args.protocol, fold_limit=args.fold_limit, only_folds=only, subset=args.subset, patience=args.patience,
             snapshot_every=args.snapshot_every, watch_graphs=watch, batching=args.batching, device=args.device,
             data_dir=args.data_dir,
             out_dir=args.out,
@@ -1010,7 +1031,7 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         if context.is_main:
             print(format_summary(summary))
-            if settings.out_dir:
+            if settings.out_dir and settings.only_folds is None:
                 print(f"summary: {Path(settings.out_dir) / 'summary.json'}")
         return 0
     finally:
