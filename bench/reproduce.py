@@ -266,7 +266,8 @@ def markdown(report: dict) -> str:
         f"- epochs per fold: {run['epochs']}. {run['epochs_note']}",
         f"- training options: {json.dumps(run['options'], sort_keys=True)}",
         f"- machine: {machine['platform']}, {machine['cpu_count']} cores, Python {machine['python']}, "
-        f"torch {machine['torch']}, device {machine['device']}" + (f" ({machine['gpu']})" if machine.get("gpu") else ""),
+        f"torch {machine['torch']}, device {machine['device']}"
+        + (f" ({machine['gpu']})" if machine.get("gpu") else ""),
         f"- jobs: {run['jobs']} worker processes × {run['threads_per_job']} thread(s)",
         f"- this invocation: `{report['invocation']}`",
         "", "Per-cell commands (equivalent single-process runs; the fold cache is shared):", "",

@@ -815,7 +815,8 @@ def _summary(dataset, settings, folds, device, seconds, command, stem) -> dict:
         "timing": {"this_run_seconds": seconds, "training_seconds": sum(f["seconds"] for f in folds)},
         "machine": machine_info(device),
         "command": command or "",
-        "checkpoint": str(checkpoint_paths(stem)[0]) if stem and checkpoint_paths(stem)[0].is_file() else None,
+        "checkpoint": str(checkpoint_paths(stem)[0]) if stem and checkpoint_paths(stem)[0].is_file()
+        else None,
     }
 
 
