@@ -313,3 +313,15 @@ def test_config_round_trips_through_dict():
     assert DiffPoolConfig.from_dict(config.to_dict()) == config
     assert DiffPoolConfig(input_dim=3, num_classes=2, variant="graphsage").cluster_counts == []
     assert math.isclose(entropy_upper_bound(12), math.log(12))
+
+
+@pytest.mark.skipif("aux_normalization" not in DiffPoolConfig.__dataclass_fields__,
+                    reason="this core.model has only PyG's padding-dependent auxiliary losses")
+def test_real_aux_losses_do_not_depend_on_padding():
+    model = make_model("diffpool", aux_normalization="real", num_pooling=2).eval()
+    graphs = [random_graph(n, seed=n) for n in (5, 9, 3)]
+    with torch.no_grad():
+        tight = run(model, batch_of(graphs, model))
+        loose = run(model, batch_of(graphs, model, pad_to=20))
+    torch.testing.assert_close(loose.link_loss, tight.link_loss, **TOL)
+    torch.testing.assert_close(loose.entropy_loss, tight.entropy_loss, **TOL)
