@@ -205,12 +205,20 @@ class MaskedBatchNorm(nn.Module):
         super().__init__()
         self.norm = nn.BatchNorm1d(dim)
 
+    def _normalise(self, rows: Tensor) -> Tensor:
+        if self.training and rows.shape[0] < 2:
+            # One real node has no batch variance: use the running statistics instead of failing.
+            norm = self.norm
+            return F.batch_norm(rows, norm.running_mean, norm.running_var, norm.weight, norm.bias,
+                                training=False, eps=norm.eps)
+        return self.norm(rows)
+
     def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
         """x: [B, N, D], mask: bool [B, N] or None."""
         if mask is None:
-            return self.norm(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+            return self._normalise(x.reshape(-1, x.shape[-1])).reshape(x.shape)
         out = torch.zeros_like(x)
-        out[mask] = self.norm(x[mask])
+        out[mask] = self._normalise(x[mask])
         return out
 
 

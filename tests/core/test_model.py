@@ -325,3 +325,13 @@ def test_real_aux_losses_do_not_depend_on_padding():
         loose = run(model, batch_of(graphs, model, pad_to=20))
     torch.testing.assert_close(loose.link_loss, tight.link_loss, **TOL)
     torch.testing.assert_close(loose.entropy_loss, tight.entropy_loss, **TOL)
+
+
+def test_training_on_a_batch_with_a_single_real_node_does_not_fail():
+    """Batch norm has no variance over one node; the masked norm falls back to running statistics."""
+    from core.model import DiffPool, DiffPoolConfig
+
+    model = DiffPool(DiffPoolConfig(input_dim=2, num_classes=2, max_nodes=10)).train()
+    output = model(torch.randn(1, 1, 2), torch.zeros(1, 1, 1), torch.ones(1, 1, dtype=torch.bool))
+    model.loss(output, torch.tensor([1])).backward()
+    assert torch.isfinite(output.logits).all()
