@@ -45,8 +45,13 @@ def user_models_dir() -> Path:
     return Path(os.environ.get("DIFFPOOL_MODELS") or "~/.diffpool-explorer/models").expanduser()
 
 
+def shipped_models_dir() -> Path:
+    """``$DIFFPOOL_PRETRAINED`` or the repository's ``pretrained/`` (the shipped models)."""
+    return Path(os.environ.get("DIFFPOOL_PRETRAINED") or PRETRAINED_DIR).expanduser()
+
+
 def model_dirs() -> list[Path]:
-    return [PRETRAINED_DIR, user_models_dir()]
+    return [shipped_models_dir(), user_models_dir()]
 
 
 def _file_stamp(path: Path) -> float:
@@ -79,7 +84,7 @@ def _scan_checkpoints(directories: tuple[str, ...], stamps: tuple) -> list[dict]
                 "variant": card.get("variant", "?"),
                 "dataset": card.get("dataset", "?"),
                 "accuracy": card.get("accuracy"),
-                "source": "shipped" if folder == PRETRAINED_DIR else "yours",
+                "source": "shipped" if folder == shipped_models_dir() else "yours",
             })
     return found
 

@@ -28,7 +28,9 @@ BROKEN = b"graph [ node [ id 1 ] edge [ source 1 target 9 ] "
 
 @pytest.fixture
 def empty_models(tmp_path, monkeypatch):
+    """No user models and no shipped ones (the shipped degree+spectral models fit any graph)."""
     monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))
+    monkeypatch.setenv("DIFFPOOL_PRETRAINED", str(tmp_path / "no-shipped-models"))
     return tmp_path
 
 

@@ -115,7 +115,7 @@ def model_options(graph, graph_key: str) -> tuple[list[str], dict[str, dict]]:
         entries[forced] = {"path": forced, "name": Path(forced).name, "variant": "?", "dataset": "?", "accuracy": None,
                            "source": "env"}
     paths = [p for p in entries if runnable(p, state.stamp_of(p), graph_key, graph)]
-    shipped_default = str(state.PRETRAINED_DIR / state.DEFAULT_MODEL_STEM)
+    shipped_default = str(state.shipped_models_dir() / state.DEFAULT_MODEL_STEM)
     paths.sort(key=lambda p: (p != forced, p != shipped_default, entries[p]["variant"] != "diffpool"))
     return paths + [FIT_MODEL], entries
 
