@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -235,6 +236,25 @@ def summary_for(selection: "Selection") -> dict:
 def project_points(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
     """``analysis.project_2d`` cached by the points' content."""
     return analysis.project_2d(points, seed=seed)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_umap_in_background() -> threading.Thread:
+    """Import umap and run one tiny fit in a daemon thread, once per server process.
+
+    The first UMAP fit in a process costs ~15–20 s of numba compilation (PITFALLS.md); started
+    after the home page has rendered, it is usually done before anyone opens Embeddings.
+    """
+
+    def warm() -> None:
+        try:
+            analysis.project_2d(np.random.default_rng(0).random((20, 4)).astype(np.float32), seed=0, method="umap")
+        except Exception:  # a failed warm-up only means the first real fit pays the cost
+            pass
+
+    thread = threading.Thread(target=warm, name="umap-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def stored_projection(model_path: str) -> dict | None:

@@ -119,3 +119,6 @@ with tab_entropy:
                 rows = summary["entropy"]
                 st.caption(" · ".join(f"level {r['level']}: mean H {r['mean_entropy']:.3f} nats, "
                                       f"{r['collapsed_fraction']:.0%} of graphs collapsed" for r in rows))
+
+# After the first render: compile UMAP in the background so the Embeddings page opens quickly.
+state.warm_umap_in_background()
