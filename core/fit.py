@@ -8,7 +8,7 @@ trained on DiffPool's two auxiliary objectives alone:
   out by its N² non-edges and the loss prefers blurred assignments), and
 - assignment entropy ``mean_i H(S_i) / log C`` (each node should pick one cluster),
 
-with the entropy weight ramped up over the first half of training so that clusters form from
+with the entropy weight ramped up over the first third of training so that clusters form from
 the structure before they are forced to be sharp.
 
 Node features are structural: degree features plus ``positional_dim`` smooth "positional"
@@ -148,27 +148,45 @@ class GraphPooler(nn.Module):
         )
 
 
-def _link_loss_sparse(adjacency: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
-    """Balanced link loss and Sᵀ A S for a sparse A [N, N] and S [N, C]; no N×N intermediate.
+@dataclass
+class _SparseInput:
+    """The first level's adjacency, prepared once: sparse A [N, N], mean-aggregation degrees, and
+    each undirected edge once (``edges`` [2, M], ``edge_weight`` [M] = Â_ij counted twice off the diagonal)."""
+
+    adjacency: Tensor
+    degree: Tensor
+    edges: Tensor
+    edge_weight: Tensor
+
+    @classmethod
+    def build(cls, adjacency: Tensor) -> "_SparseInput":
+        index, values = adjacency.indices(), adjacency.values()
+        upper = index[0] <= index[1]
+        index, values = index[:, upper], values[upper]
+        multiplicity = torch.where(index[0] == index[1], 1.0, 2.0).to(values.dtype)
+        weight = values / values.max().clamp(min=1e-12) * multiplicity
+        degree = torch.sparse.sum(adjacency, dim=1).to_dense().clamp(min=1).unsqueeze(-1)
+        return cls(adjacency, degree, index.contiguous(), weight)
+
+    def propagate(self, h: Tensor) -> Tensor:
+        """Mean over neighbours: (A h) / degree."""
+        return torch.sparse.mm(self.adjacency, h) / self.degree
+
+
+def _link_loss_sparse(sparse: _SparseInput, s: Tensor) -> Tensor:
+    """Balanced link loss for the sparse first level; no N×N intermediate.
 
     With Â = A / max(A) and P = S Sᵀ:
     ``Σ_ij Â_ij (1 − P_ij)² / Σ_ij Â_ij  +  Σ_ij (1 − Â_ij) P_ij² / N²`` — the edges and the
     non-edges of ``‖A − S Sᵀ‖_F²`` weighted to count equally (as graph auto-encoders weight the
-    rare positive entries). The second sum is ``‖SᵀS‖_F² − Σ_edges Â_ij P_ij²``.
+    rare positive entries). The second sum is ``‖SᵀS‖_F² − Σ_edges Â_ij P_ij²``; O(E·C + N·C²).
     """
-    index, values = adjacency.indices(), adjacency.values()
-    # A is symmetric: use each off-diagonal entry once, counted twice (halves the gathers).
-    upper = index[0] <= index[1]
-    index, values = index[:, upper], values[upper]
-    multiplicity = torch.where(index[0] == index[1], 1.0, 2.0).to(values.dtype)
-    scaled = values / values.max().clamp(min=1e-12)
-    edge_similarity = (s[index[0]] * s[index[1]]).sum(dim=-1)
-    scaled = scaled * multiplicity
-    positive = (scaled * (1 - edge_similarity) ** 2).sum() / scaled.sum().clamp(min=1e-12)
+    weight = sparse.edge_weight
+    edge_similarity = (s[sparse.edges[0]] * s[sparse.edges[1]]).sum(dim=-1)
+    positive = (weight * (1 - edge_similarity) ** 2).sum() / weight.sum().clamp(min=1e-12)
     gram = s.T @ s
-    negative = ((gram * gram).sum() - (scaled * edge_similarity**2).sum()) / s.shape[0] ** 2
-    coarsened = s.T @ torch.sparse.mm(adjacency, s)
-    return positive + negative, coarsened
+    negative = ((gram * gram).sum() - (weight * edge_similarity**2).sum()) / s.shape[0] ** 2
+    return positive + negative
 
 
 def _link_loss_dense(adjacency: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
@@ -194,23 +212,25 @@ class FitResult:
     seconds: float
 
 
-def _forward(model: GraphPooler, x: Tensor, adjacency: Tensor, propagated: Tensor, embed_last: bool = True):
-    """Run every level: the first on the sparse input adjacency, later ones dense on A'."""
+def _forward(model: GraphPooler, x: Tensor, sparse: _SparseInput, propagated: Tensor, training: bool = False):
+    """Run every level: the first on the sparse input adjacency, later ones dense on A'.
+
+    ``training`` skips what feeds no loss: the last level's embeddings and coarsened adjacency.
+    """
     levels, link_total, entropy_total, collapse_total = [], x.new_zeros(()), x.new_zeros(()), x.new_zeros(())
-    current_adjacency, current_sparse = adjacency, True
+    current_adjacency = None
     last = len(model.levels) - 1
     for position, level in enumerate(model.levels):
         clusters = level.assign[-1].out_features
-        embed = embed_last or position < last
-        if current_sparse:
-            degree = torch.sparse.sum(current_adjacency, dim=1).to_dense().clamp(min=1).unsqueeze(-1)
-            propagate = lambda h, a=current_adjacency, d=degree: torch.sparse.mm(a, h) / d  # noqa: E731
-            z, s = level(x, propagate, propagated, embed)
-            link, coarsened = _link_loss_sparse(current_adjacency, s)
+        needed = not training or position < last
+        if position == 0:
+            z, s = level(x, sparse.propagate, propagated, needed)
+            link = _link_loss_sparse(sparse, s)
+            coarsened = s.T @ torch.sparse.mm(sparse.adjacency, s) if needed else None
         else:
             degree = current_adjacency.sum(dim=1, keepdim=True).clamp(min=1)
             propagate = lambda h, a=current_adjacency, d=degree: (a @ h) / d  # noqa: E731
-            z, s = level(x, propagate, None, embed)
+            z, s = level(x, propagate, None, needed)
             link, coarsened = _link_loss_dense(current_adjacency, s)
         entropy = _entropy(s)
         collapse = torch.linalg.vector_norm(s.sum(dim=0)) * math.sqrt(clusters) / s.shape[0] - 1
@@ -220,7 +240,7 @@ def _forward(model: GraphPooler, x: Tensor, adjacency: Tensor, propagated: Tenso
         pooled = s.T @ z if z is not None else None
         levels.append(dict(assignment=s, coarsened_adjacency=coarsened, pooled_features=pooled,
                            node_embeddings=z, node_entropy=entropy, link_loss=link))
-        x, current_adjacency, current_sparse = pooled, coarsened, False
+        x, current_adjacency = pooled, coarsened
     return levels, link_total, entropy_total, collapse_total, x
 
 
@@ -238,17 +258,16 @@ def fit_graph(graph: Graph, settings: FitSettings | None = None, on_epoch=None) 
     device = settings.device
     features = torch.from_numpy(structural_features(graph, settings)).to(device)
     adjacency_csr = graph.sparse_adjacency()
-    adjacency = _torch_sparse(adjacency_csr, device)
+    sparse = _SparseInput.build(_torch_sparse(adjacency_csr, device))
     model = GraphPooler(features.shape[1], settings).to(device)
     # The input features never change, so their first propagation is computed once.
-    degree = torch.sparse.sum(adjacency, dim=1).to_dense().clamp(min=1).unsqueeze(-1)
-    propagated = torch.sparse.mm(adjacency, features) / degree
+    propagated = sparse.propagate(features)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.lr)
     history, best_loss, stale = [], math.inf, 0
     for epoch in range(settings.epochs):
         model.train()
-        ramp = min(1.0, epoch / max(1, settings.epochs // 2))
-        levels, link, entropy, collapse, _ = _forward(model, features, adjacency, propagated, embed_last=False)
+        ramp = min(1.0, epoch / max(1, settings.epochs // 3))
+        levels, link, entropy, collapse, _ = _forward(model, features, sparse, propagated, training=True)
         loss = link + settings.entropy_weight * ramp * entropy + settings.collapse_weight * collapse
         optimiser.zero_grad()
         loss.backward()
@@ -265,7 +284,7 @@ def fit_graph(graph: Graph, settings: FitSettings | None = None, on_epoch=None) 
                 break
     model.eval()
     with torch.no_grad():
-        levels, _, _, _, final = _forward(model, features, adjacency, propagated)
+        levels, _, _, _, final = _forward(model, features, sparse, propagated)
     trace = GraphTrace(
         levels=[
             LevelTrace(

@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from core.analysis import agreement
-from core.fit import FitSettings, _link_loss_dense, _link_loss_sparse, _torch_sparse, fit_graph, positional_features
+from core.fit import (
+    FitSettings,
+    _link_loss_dense,
+    _link_loss_sparse,
+    _SparseInput,
+    _torch_sparse,
+    fit_graph,
+    positional_features,
+)
 from core.graphs import Graph
 from core.synthetic import make_large_sbm_graph, make_sbm_graph
 
@@ -30,10 +38,13 @@ def test_sparse_link_loss_equals_dense_formula():
     graph = make_sbm_graph([6, 7], p_in=0.6, p_out=0.1, seed=0)
     graph = Graph.from_edge_list(graph.num_nodes, np.vstack([graph.edges, [[2, 2]]]))  # with a self-loop
     s = torch.softmax(torch.randn(graph.num_nodes, 3, generator=torch.Generator().manual_seed(0)), dim=-1)
-    sparse_loss, sparse_coarse = _link_loss_sparse(_torch_sparse(graph.sparse_adjacency(), "cpu"), s)
-    dense_loss, dense_coarse = _link_loss_dense(torch.from_numpy(graph.dense_adjacency()), s)
-    assert torch.allclose(sparse_loss, dense_loss, atol=1e-5)
-    assert torch.allclose(sparse_coarse, dense_coarse, atol=1e-5)
+    sparse = _SparseInput.build(_torch_sparse(graph.sparse_adjacency(), "cpu"))
+    dense = torch.from_numpy(graph.dense_adjacency())
+    dense_loss, dense_coarse = _link_loss_dense(dense, s)
+    assert torch.allclose(_link_loss_sparse(sparse, s), dense_loss, atol=1e-5)
+    assert torch.allclose(s.T @ torch.sparse.mm(sparse.adjacency, s), dense_coarse, atol=1e-5)
+    h = torch.randn(graph.num_nodes, 4)
+    assert torch.allclose(sparse.propagate(h), (dense @ h) / dense.sum(1, keepdim=True).clamp(min=1), atol=1e-5)
 
 
 def test_two_level_trace_shapes_and_invariants():
