@@ -252,6 +252,10 @@ def warm_umap_in_background() -> threading.Thread:
         except Exception:  # a failed warm-up only means the first real fit pays the cost
             pass
 
+    # umap imports pandas; plotly and streamlit look pandas up in sys.modules without importing
+    # it, and would find it half-initialised if the thread were still importing it. Import it here.
+    import pandas  # noqa: F401
+
     thread = threading.Thread(target=warm, name="umap-warm-up", daemon=True)
     thread.start()
     return thread
