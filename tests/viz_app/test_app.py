@@ -42,10 +42,12 @@ def app_env(models_dir, monkeypatch):
     return models_dir
 
 
-def run_page(name: str, select_test_model: bool = True) -> AppTest:
+def run_page(name: str, select_test_model: bool = True, explore_tab: str | None = None) -> AppTest:
     at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=TIMEOUT)
     if select_test_model:
         at.session_state["model"] = str(_models_dir_from_env() / MODEL)
+    if explore_tab is not None:
+        at.session_state["explore_tab"] = explore_tab  # the Explore tabs are lazy: only the open one renders
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -74,9 +76,10 @@ def test_navigation_opens_explore_and_switches_pages(app_env):
 
 def test_explore_shows_widgets_and_follows_the_graph_picker(app_env):
     at = run_page("explore")
-    for key in ("dataset", "model", "graph", "device", "explore_level", "assign_level", "entropy_level"):
+    for key in ("dataset", "model", "graph", "device", "explore_level"):
         assert key in at.session_state, key
     assert len(at.tabs) == 3
+    assert "assign_level" not in at.session_state  # lazy tabs: the closed ones computed nothing
     assert len(at.get("iframe")) == 2  # input graph + coarsened level
     first = captions(at)[0]
     assert "#0" in first
@@ -99,8 +102,15 @@ def test_explore_level_and_model_change_what_is_shown(app_env):
     assert "`random`" in captions(at)[0]
 
 
+def test_explore_assignments_tab_renders_only_when_open(app_env):
+    at = run_page("explore", explore_tab="Assignments")
+    assert "assign_level" in at.session_state and "explore_level" not in at.session_state
+    assert not at.get("iframe")  # the networks of the Hierarchy tab are not built
+    assert any("A' = SᵀAS" in c for c in captions(at))
+
+
 def test_explore_entropy_tab_reports_collapse_statistics(app_env):
-    at = run_page("explore")
+    at = run_page("explore", explore_tab="Entropy")
     labels = [m.label for m in at.metric]
     assert {"Mean entropy", "log C bound", "Clusters used", "Effective clusters"} <= set(labels)
     before = [m.value for m in at.metric]

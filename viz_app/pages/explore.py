@@ -22,33 +22,36 @@ st.caption(f"**{title}** · {graph.num_nodes} nodes · {graph.num_edges} edges �
 if not trace.levels:
     st.warning("This model has no pooling levels (graphsage variant): there are no clusters to show.")
 
-tab_hierarchy, tab_assign, tab_entropy = st.tabs(["Hierarchy", "Assignments", "Entropy"])
+# Lazy tabs: only the open tab's content is computed and sent, so a graph switch redraws one view.
+tab_hierarchy, tab_assign, tab_entropy = st.tabs(["Hierarchy", "Assignments", "Entropy"], key="explore_tab",
+                                                 on_change="rerun")
 
 with tab_hierarchy:
-    drawing = state.input_network(selection.model_path, selection.device, selection.dataset_name,
-                                  selection.data_dir, selection.graph_index, selection.stamp)
-    left, right = st.columns([3, 2]) if trace.levels else (st.container(), None)
-    with left:
-        st.subheader("Input graph", help="Colour = most likely level-1 cluster (same colours in every figure). "
-                     "Hover a node for its top clusters, probabilities and entropy.")
-        state.show_network(drawing, "net_input", height=600, file_stem=f"{title}-input")
-    if right is not None:
-        with right:
-            level = st.radio("Coarsened level", list(range(1, trace.num_levels + 1)), horizontal=True, key="explore_level",
-                             format_func=lambda l: f"level {l} ({trace.levels[l - 1].num_clusters} clusters)")
-            st.subheader(f"After pooling {level}",
-                         help="Node = cluster; size = cluster mass ΣᵢSᵢₖ (soft node count); edge width = coarsened "
-                              "weight A'ₖₘ (how strongly two clusters are linked); the number in the label is the "
-                              "self-loop A'ₖₖ (weight kept inside the cluster).")
-            coarse = state.level_network(selection.model_path, selection.device, selection.dataset_name,
-                                         selection.data_dir, selection.graph_index, level, selection.stamp)
-            stats = analysis.assignment_stats(trace.levels[level - 1].assignment)
-            st.caption(f"Level {level}: {stats['clusters_used']} of {trace.levels[level - 1].num_clusters} clusters used, "
-                       f"effective clusters {stats['effective_clusters']:.2f}.")
-            state.show_network(coarse, f"net_level{level}", height=440, file_stem=f"{title}-level{level}")
+    if tab_hierarchy.open:
+        drawing = state.input_network(selection.model_path, selection.device, selection.dataset_name,
+                                      selection.data_dir, selection.graph_index, selection.stamp)
+        left, right = st.columns([3, 2]) if trace.levels else (st.container(), None)
+        with left:
+            st.subheader("Input graph", help="Colour = most likely level-1 cluster (same colours in every figure). "
+                         "Hover a node for its top clusters, probabilities and entropy.")
+            state.show_network(drawing, "net_input", height=600, file_stem=f"{title}-input")
+        if right is not None:
+            with right:
+                level = st.radio("Coarsened level", list(range(1, trace.num_levels + 1)), horizontal=True, key="explore_level",
+                                 format_func=lambda l: f"level {l} ({trace.levels[l - 1].num_clusters} clusters)")
+                st.subheader(f"After pooling {level}",
+                             help="Node = cluster; size = cluster mass ΣᵢSᵢₖ (soft node count); edge width = coarsened "
+                                  "weight A'ₖₘ (how strongly two clusters are linked); the number in the label is the "
+                                  "self-loop A'ₖₖ (weight kept inside the cluster).")
+                coarse = state.level_network(selection.model_path, selection.device, selection.dataset_name,
+                                             selection.data_dir, selection.graph_index, level, selection.stamp)
+                stats = analysis.assignment_stats(trace.levels[level - 1].assignment)
+                st.caption(f"Level {level}: {stats['clusters_used']} of {trace.levels[level - 1].num_clusters} clusters used, "
+                           f"effective clusters {stats['effective_clusters']:.2f}.")
+                state.show_network(coarse, f"net_level{level}", height=440, file_stem=f"{title}-level{level}")
 
 with tab_assign:
-    if trace.levels:
+    if tab_assign.open and trace.levels:
         level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="assign_level",
                                    format_func=lambda l: f"level {l} → {l + 1}")
         record = trace.levels[level_index]
@@ -66,7 +69,7 @@ with tab_assign:
         st.caption("A' = SᵀAS: off-diagonal = edge weight between two clusters, diagonal = weight inside a cluster.")
 
 with tab_entropy:
-    if trace.levels:
+    if tab_entropy.open and trace.levels:
         level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="entropy_level",
                                    format_func=lambda l: f"level {l} → {l + 1}")
         record = trace.levels[level_index]
