@@ -127,7 +127,6 @@ def apptest_switch(env: dict) -> list[float]:
 
 
 def build_timings() -> list[dict]:
-    import numpy as np
     import torch
 
     from core import analysis

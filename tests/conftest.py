@@ -17,3 +17,14 @@ def tu_dir() -> Path:
     if not (SHARED_TU / "ENZYMES").is_dir():
         pytest.skip(f"TU test data not found at {SHARED_TU}")
     return SHARED_TU
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny dense batches: on a shared 2-core machine several torch threads are far slower than one."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -5,18 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-import torch
 
 from core.synthetic import make_synthetic_hierarchy
 from core.train import TrainingError, TrainSettings, _settings_from_args, build_parser, cross_validate
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
