@@ -56,8 +56,9 @@ REFERENCE_EPOCHS = 1000
 EPOCHS_NOTE = (
     "The reference code (RexYing/diffpool) trains {ref} epochs per fold; this table uses {epochs}. "
     "The honest protocol picks the epoch on validation, so epochs past the validation optimum add cost, "
-    "not accuracy; 300 epochs gave 61.5 ± 5.7 on ENZYMES here (PITFALLS.md), near the paper's 62.53. "
-    "10 folds × 5 variants × 1000 epochs is >3× the compute of 300."
+    "not accuracy — but fewer epochs than the reference can stop before that optimum (see each cell's "
+    "best epochs in its fold files). For scale: PITFALLS.md reports 61.5 ± 5.7 on ENZYMES for a PyG-style "
+    "DiffPool with a larger setting (hidden 64, 2 levels, ratio 0.25, 300 epochs)."
 )
 
 # Ying et al. 2018, Table 1 (accuracy %, the paper's protocol). DIFFPOOL's row matches the paper's
@@ -265,7 +266,8 @@ def markdown(report: dict) -> str:
         "", "## Run", "",
         f"- epochs per fold: {run['epochs']}. {run['epochs_note']}",
         f"- training options: {json.dumps(run['options'], sort_keys=True)}",
-        f"- machine: {machine['platform']}, {machine['cpu_count']} cores, Python {machine['python']}, "
+        f"- machine of this invocation (with --table-only, not necessarily where the folds trained; each fold "
+        f"file records its device and seconds): {machine['platform']}, {machine['cpu_count']} cores, Python {machine['python']}, "
         f"torch {machine['torch']}, device {machine['device']}"
         + (f" ({machine['gpu']})" if machine.get("gpu") else ""),
         f"- jobs: {run['jobs']} worker processes × {run['threads_per_job']} thread(s)",
