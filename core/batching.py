@@ -206,6 +206,34 @@ def size_batches(
     return batches
 
 
+def bucket_batches(
+    sizes: list[int] | np.ndarray,
+    batch_size: int,
+    seed: int = 0,
+    window: int = 8,
+    max_elements: int = 8_000_000,
+) -> list[list[int]]:
+    """Random batches with little padding: shuffle, then sort by size within windows of
+    ``window × batch_size`` graphs and cut each window into batches (then shuffle the batches).
+
+    Unlike :func:`size_batches` (one global sort), a batch still mixes graphs from across the
+    dataset, so its composition — and batch-norm statistics — stay close to a random batch's,
+    while padding shrinks to each window's local size spread. Batches also respect
+    ``max_elements`` padded entries, so huge graphs still get batches of their own.
+    """
+    sizes = np.asarray(sizes)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(sizes))
+    span = max(1, window * batch_size)
+    batches: list[list[int]] = []
+    for start in range(0, len(order), span):
+        chunk = order[start:start + span]
+        for positions in size_batches(sizes[chunk], batch_size, shuffle=False, max_elements=max_elements):
+            batches.append([int(chunk[p]) for p in positions])
+    rng.shuffle(batches)
+    return batches
+
+
 def collate(graphs: list[PreparedGraph], device: torch.device | str = "cpu", pad_to: int | None = None) -> Batch:
     """Pad ``graphs`` into one dense :class:`Batch` on ``device`` (to ``pad_to`` nodes if given)."""
     count = len(graphs)

@@ -54,7 +54,7 @@ import torch
 from torch import nn
 
 from core import distributed
-from core.batching import PreparedGraph, collate, prepare_graphs, size_batches
+from core.batching import PreparedGraph, bucket_batches, collate, prepare_graphs, size_batches
 from core.checkpoint import checkpoint_paths, read_card, save_checkpoint
 from core.features import FEATURE_KINDS, FeatureSpec, default_feature_spec
 from core.graphs import Graph, GraphDataset
@@ -62,7 +62,7 @@ from core.inference import resolve_device, trace_graphs
 from core.model import VARIANTS, DiffPool, DiffPoolConfig
 
 PROTOCOLS = ("honest", "paper", "both")
-BATCHINGS = ("size", "random")
+BATCHINGS = ("size", "bucket", "random")
 FEATURE_CHOICES = ("auto",) + FEATURE_KINDS
 HONEST_TEXT = (
     "honest: stratified {folds}-fold CV (shuffle, seed {seed}); {val:.0%} of each training fold held out "
@@ -94,12 +94,15 @@ class TrainSettings:
     ``watch_graphs`` are dataset indices (default: the first 3 graphs of the fold's training
     set when ``snapshot_every > 0``). ``out_dir`` None: nothing is written.
 
-    ``batching``: ``"size"`` groups graphs of similar size (:func:`core.batching.size_batches`,
-    little padding; needed for D&D's size tail), ``"random"`` draws batches uniformly as the
-    reference code does (padding to each batch's largest graph). Where graph size predicts the
-    class, size-grouped batches are nearly single-class and batch norm's training statistics
-    differ from its running ones: test accuracy suffers (seen on an earlier synthetic dataset
-    whose size gave the class away: 0.50 with size batches, 0.73 with random ones).
+    ``batching``: ``"bucket"`` (default) shuffles, then sorts by size within windows of 8
+    batches (:func:`core.batching.bucket_batches`): batches mix the whole dataset like random
+    ones, with little padding, and huge graphs (D&D) still get batches of their own.
+    ``"size"`` sorts the whole dataset by size (:func:`core.batching.size_batches`, least
+    padding) — but its batches hold graphs of one size band, so batch norm's statistics differ
+    from batch to batch and from its running ones, and accuracy suffers: ENZYMES, folds 0–1,
+    100 epochs: size 55.8 %, bucket 65.0 %, random 69.2 % (honest protocol, 2026-11-27).
+    ``"random"`` draws batches uniformly as the reference code does (padding to each batch's
+    largest graph; memory-heavy on D&D).
     """
 
     dataset: str = "ENZYMES"
@@ -125,7 +128,7 @@ class TrainSettings:
     patience: int | None = None
     snapshot_every: int = 0
     watch_graphs: list[int] | None = None
-    batching: str = "size"
+    batching: str = "bucket"
     device: str = "auto"
     data_dir: str | None = None
     out_dir: str | None = None
@@ -346,9 +349,12 @@ class FitResult:
 def epoch_batches(sizes: list[int], batch_size: int, seed: int, how: str = "size") -> list[list[int]]:
     """One epoch's batches (positions), identical on every rank for the same ``seed``.
 
-    ``size``: :func:`core.batching.size_batches` with shuffling; ``random``: a seeded permutation
-    cut into runs of ``batch_size``.
+    ``size``: :func:`core.batching.size_batches` with shuffling; ``bucket``:
+    :func:`core.batching.bucket_batches`; ``random``: a seeded permutation cut into runs of
+    ``batch_size``.
     """
+    if how == "bucket":
+        return bucket_batches(sizes, batch_size, seed=seed)
     if how == "random":
         order = np.random.default_rng(seed).permutation(len(sizes))
         return [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
@@ -940,8 +946,9 @@ def build_parser() -> argparse.ArgumentParser:
              "not summary.json)")
     add("--subset", type=int, default=None, help="use N graphs (stratified, first of each class) - smoke tests")
     add("--batching", default=defaults.batching, choices=BATCHINGS,
-        help="size: batches of similar-size graphs (little padding; default); random: uniform batches as in the "
-             "reference code (better when size predicts the class; memory-heavy on DD)")
+        help="bucket (default): random batches sorted by size within windows of 8 batches (little padding, "
+             "random-like accuracy); size: globally size-sorted batches (least padding, lower accuracy); "
+             "random: uniform batches as in the reference code (memory-heavy on DD)")
     add("--patience", type=int, default=None, help="early stopping on validation accuracy (epochs)")
     add("--snapshot-every", type=int, default=0, help="record assignment snapshots every K epochs (fold 0)")
     add("--watch-graphs", default=None, help="dataset indices to snapshot, e.g. '0,1,2'")
