@@ -1,7 +1,8 @@
 """Training throughput of core.model.DiffPool against a PyG dense reference of the same architecture.
 
-Ours: graphs grouped by size (``size_batches(shuffle=True)``), each batch padded only to its own
-largest graph by ``collate`` *inside the timed loop* (no pre-collation: the project's training
+Ours: core.train's default batching (``bucket``: random batches sorted by size within windows of 8
+batches — what training uses, so speed is measured at the accuracy training gets), each batch
+padded only to its own largest graph by ``collate`` *inside the timed loop* (no pre-collation: the project's training
 collates per batch). PyG reference (``bench/pyg_reference.py``): the whole dataset padded to the
 dataset's largest graph once, before timing, held on the device; a batch is a row selection of a
 shuffled permutation (PyG's ``ToDense`` + ``DenseDataLoader`` approach).
@@ -39,12 +40,14 @@ if str(ROOT) not in sys.path:
 
 from bench.pyg_reference import PyGDiffPool, dense_dataset  # noqa: E402
 from core.batching import collate, prepare_graphs, size_batches  # noqa: E402
+from core.train import TrainSettings, epoch_batches  # noqa: E402
 from core.datasets import load_dataset  # noqa: E402
 from core.features import default_feature_spec  # noqa: E402
 from core.model import DiffPool, DiffPoolConfig  # noqa: E402
 
 CLIP = 2.0
 LEARNING_RATE = 1e-3
+BATCHING = TrainSettings().batching
 
 
 def synchronize(device: torch.device) -> None:
@@ -54,10 +57,10 @@ def synchronize(device: torch.device) -> None:
 
 # ---------------------------------------------------------------------------- one epoch each
 def ours_epoch(model: DiffPool, optimizer, prepared, batch_size: int, seed: int, device: torch.device) -> float:
-    """Train one epoch (size-grouped batches, collated here); returns the mean loss."""
+    """Train one epoch with core.train's default batching (collated here); returns the mean loss."""
     model.train()
     total, count = 0.0, 0
-    for positions in size_batches([p.num_nodes for p in prepared], batch_size, shuffle=True, seed=seed):
+    for positions in epoch_batches([p.num_nodes for p in prepared], batch_size, seed, BATCHING):
         batch = collate([prepared[i] for i in positions], device)
         output = model(batch.x, batch.adj, batch.mask)
         loss = model.loss(output, batch.labels)
@@ -375,7 +378,7 @@ def main(argv: list[str] | None = None) -> dict:
         "Training throughput = dataset graphs / wall-clock seconds of one training epoch (forward, loss, "
         "backward, clip 2.0, Adam step), median over the timed epochs; epochs interleaved ours/PyG after one "
         "warm-up each; CUDA synchronised before every clock read.",
-        "Ours: size_batches(shuffle=True) + collate per batch INSIDE the timed loop (CPU collation, then copy to "
+        f"Ours: core.train's default batching ('{BATCHING}') + collate per batch INSIDE the timed loop (CPU collation, then copy to "
         "the device); no pre-collation.",
         "PyG: the dataset is padded to its max node count once, before timing, and kept on the device; each "
         "batch is an index selection of a shuffled order (ToDense + DenseDataLoader style). Padding cost is "
