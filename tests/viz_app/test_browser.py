@@ -123,3 +123,48 @@ def test_explore_page_renders_network_and_plotly_and_follows_graph_picker(app_ur
         page.wait_for_timeout(1500)  # let the network iframe paint
         page.screenshot(path=str(ARTIFACTS / "explore-graph12.png"), full_page=False)
         browser.close()
+
+
+def _open(p, url: str):
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(url)
+    wait_idle(page)
+    return browser, page
+
+
+def test_teaching_page_shows_real_matrices_and_steps(app_url):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser, page = _open(p, app_url + "teaching")
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.get_by_text("How DiffPool works").count() >= 1
+        assert page.locator(".katex").count() >= 1  # the step's formula (st.latex)
+        page.screenshot(path=str(ARTIFACTS / "teaching.png"), full_page=False)
+        browser.close()
+
+
+def test_upload_page_clusters_a_file_and_survives_a_broken_one(app_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    broken = tmp_path / "broken.graphml"
+    broken.write_text("<graphml><graph><node id='a'/><edge source='a' target='zz'/></graph></graphml>")
+    with sync_playwright() as p:
+        browser, page = _open(p, app_url + "upload")
+        uploader = '[data-testid="stFileUploader"] input[type=file]'
+        page.set_input_files(uploader, str(ROOT / "viz_app" / "examples" / "karate-club.gml"))
+        page.get_by_text("Fitted DiffPool").first.wait_for(timeout=90_000)
+        wait_idle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.frame_locator("iframe").first.locator("#mynetwork canvas").first.wait_for(timeout=30_000)
+
+        page.set_input_files(uploader, str(broken))
+        page.get_by_text("is not a declared <node>").first.wait_for(timeout=60_000)
+        wait_idle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.get_by_role("heading", name="karate-club.gml").count() == 1  # the last good graph stays
+        page.screenshot(path=str(ARTIFACTS / "upload-after-broken-file.png"), full_page=False)
+        browser.close()
