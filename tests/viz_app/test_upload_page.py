@@ -46,17 +46,32 @@ def _load(at: AppTest, data: bytes, name: str) -> AppTest:
     return at
 
 
+def _open_tab(at: AppTest, name: str) -> AppTest:
+    """The upload page's tabs are lazy: only the open one renders."""
+    at.session_state["upload_tab"] = name
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+COMPARE = "Compare with classical clustering"
+
+
 def test_valid_file_shows_clusters_comparison_and_exports(empty_models):
     at = _load(_page(), (EXAMPLES / "karate-club.gml").read_bytes(), "karate-club.gml")
     assert not at.error
     assert at.subheader[0].value == "karate-club.gml"
     assert "Fitted DiffPool" in at.success[0].value
     assert len(at.get("iframe")) == 2  # input graph + coarsened level
+    assert not at.dataframe  # Louvain/spectral not computed until their tab is opened
+    _open_tab(at, COMPARE)
     table = at.dataframe[0].value
     assert list(table.index) == ["DiffPool (level 1)", "Louvain", "Spectral (k=4)"]
     assert {"modularity", "conductance (mean)", "NMI vs Louvain", "ARI vs Louvain"} <= set(table.columns)
+    _open_tab(at, "Export")
     assert len(at.get("download_button")) >= 3
 
+    _open_tab(at, COMPARE)
     at.selectbox(key="upload_truth").select("club").run()
     assert not at.exception
     assert "ground truth" in at.dataframe[0].value.index
@@ -67,6 +82,7 @@ def test_invalid_file_shows_the_reader_message_and_keeps_the_last_graph(empty_mo
     with pytest.raises(GraphInputError) as expected:
         read_graph(BROKEN, filename="broken.gml")
     at = _load(_page(), (EXAMPLES / "karate-club.gml").read_bytes(), "karate-club.gml")
+    at.session_state["upload_tab"] = COMPARE
     _load(at, BROKEN, "broken.gml")
     assert [e.value for e in at.error] == [str(expected.value)]
     assert at.subheader[0].value == "karate-club.gml"  # the last good graph is still displayed
@@ -92,6 +108,7 @@ def test_example_selectbox_and_a_two_level_fit(empty_models):
     assert not at.exception, [e.value for e in at.exception]
     assert "4 → 2 clusters" in at.success[0].value
     assert at.radio(key="upload_level").options == ["level 1 (4 clusters)", "level 2 (2 clusters)"]
+    _open_tab(at, COMPARE)
     at.selectbox(key="upload_truth").select("block").run()
     assert "ground truth" in at.dataframe[0].value.index
 
@@ -112,6 +129,7 @@ def test_pretrained_lists_only_structure_only_models(tmp_path, monkeypatch):
     at.selectbox(key="upload_model").set_value(str(tmp_path / "degree-model")).run()
     assert not at.exception
     assert "degree-model" in at.selectbox(key="upload_model").value
+    _open_tab(at, COMPARE)
     assert at.dataframe[0].value.loc["DiffPool (level 1)", "clusters"] <= 3
 
 

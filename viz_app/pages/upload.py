@@ -261,111 +261,121 @@ hard = level1.hard_assignment
 positions = graph_layout(graph_key, graph)
 stem = Path(graph.name or loaded["name"]).stem or "graph"
 
+# Lazy tabs: only the open tab runs, so a big upload never waits for Louvain unless asked.
 tab_net, tab_assign, tab_entropy, tab_flow, tab_compare, tab_export = st.tabs(
-    ["Hierarchy", "Assignments", "Entropy", "Flows", "Compare with classical clustering", "Export"])
+    ["Hierarchy", "Assignments", "Entropy", "Flows", "Compare with classical clustering", "Export"],
+    key="upload_tab", on_change="rerun")
 
 with tab_net:
-    drawn, coarse = drawings(graph_key, method_key, graph, trace, positions)
-    c_left, c_right = st.columns([3, 2])
-    with c_left:
-        st.subheader("Input graph", help="Colour = most likely level-1 cluster. Hover a node for its top clusters "
-                                         "and its entropy.")
-        state.show_network(drawn, "upload_net_input", height=600, file_stem=f"{stem}-network")
-    with c_right:
-        level = st.radio("Coarsened level", list(range(1, trace.num_levels + 1)), horizontal=True, key="upload_level",
-                         format_func=lambda l: f"level {l} ({trace.levels[l - 1].num_clusters} clusters)")
-        st.subheader(f"After pooling {level}",
-                     help="Node = cluster; size = cluster mass ΣᵢSᵢₖ (soft node count); edge width = coarsened weight "
-                          "A'ₖₘ = Σᵢⱼ Sᵢₖ Aᵢⱼ Sⱼₘ (how strongly two clusters are linked); the label's number is the "
-                          "self-loop A'ₖₖ (weight kept inside the cluster).")
-        stats = analysis.assignment_stats(trace.levels[level - 1].assignment)
-        st.caption(f"{stats['clusters_used']} of {trace.levels[level - 1].num_clusters} clusters used, "
-                   f"effective clusters {stats['effective_clusters']:.2f}.")
-        state.show_network(coarse[level - 1], f"upload_net_level{level}", height=440, file_stem=f"{stem}-level{level}")
+    if tab_net.open:
+        drawn, coarse = drawings(graph_key, method_key, graph, trace, positions)
+        c_left, c_right = st.columns([3, 2])
+        with c_left:
+            st.subheader("Input graph", help="Colour = most likely level-1 cluster. Hover a node for its top clusters "
+                                             "and its entropy.")
+            state.show_network(drawn, "upload_net_input", height=600, file_stem=f"{stem}-network")
+        with c_right:
+            level = st.radio("Coarsened level", list(range(1, trace.num_levels + 1)), horizontal=True, key="upload_level",
+                             format_func=lambda l: f"level {l} ({trace.levels[l - 1].num_clusters} clusters)")
+            st.subheader(f"After pooling {level}",
+                         help="Node = cluster; size = cluster mass ΣᵢSᵢₖ (soft node count); edge width = coarsened weight "
+                              "A'ₖₘ = Σᵢⱼ Sᵢₖ Aᵢⱼ Sⱼₘ (how strongly two clusters are linked); the label's number is the "
+                              "self-loop A'ₖₖ (weight kept inside the cluster).")
+            stats = analysis.assignment_stats(trace.levels[level - 1].assignment)
+            st.caption(f"{stats['clusters_used']} of {trace.levels[level - 1].num_clusters} clusters used, "
+                       f"effective clusters {stats['effective_clusters']:.2f}.")
+            state.show_network(coarse[level - 1], f"upload_net_level{level}", height=440, file_stem=f"{stem}-level{level}")
 
 with tab_assign:
-    level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="upload_assign_level",
-                               format_func=lambda l: f"level {l} → {l + 1}")
-    record = trace.levels[level_index]
-    row_names = names if level_index == 0 else [f"c{c}" for c in range(record.num_nodes)]
-    order = analysis.cluster_order(record.assignment)
-    rows = logic.heatmap_rows(record.num_nodes, order)
-    if len(rows) < record.num_nodes:
-        st.caption(f"Showing {len(rows)} of {record.num_nodes:,} rows (an even sample of the cluster-sorted order).")
-    state.show_figure(figures.assignment_heatmap(record.assignment[rows], None, [row_names[i] for i in rows], level_index),
-                      key=f"upload_heat_s{level_index}", file_stem=f"{stem}-S{level_index}")
-    state.show_figure(figures.coarsened_adjacency_heatmap(record.coarsened_adjacency, level_index + 1),
-                      key=f"upload_heat_a{level_index}", file_stem=f"{stem}-A{level_index + 1}")
-    st.caption("A' = SᵀAS: off-diagonal = edge weight between two clusters, diagonal = weight inside a cluster.")
+    if tab_assign.open:
+        level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="upload_assign_level",
+                                   format_func=lambda l: f"level {l} → {l + 1}")
+        record = trace.levels[level_index]
+        row_names = names if level_index == 0 else [f"c{c}" for c in range(record.num_nodes)]
+        order = analysis.cluster_order(record.assignment)
+        rows = logic.heatmap_rows(record.num_nodes, order)
+        if len(rows) < record.num_nodes:
+            st.caption(f"Showing {len(rows)} of {record.num_nodes:,} rows (an even sample of the cluster-sorted order).")
+        state.show_figure(figures.assignment_heatmap(record.assignment[rows], None, [row_names[i] for i in rows], level_index),
+                          key=f"upload_heat_s{level_index}", file_stem=f"{stem}-S{level_index}")
+        state.show_figure(figures.coarsened_adjacency_heatmap(record.coarsened_adjacency, level_index + 1),
+                          key=f"upload_heat_a{level_index}", file_stem=f"{stem}-A{level_index + 1}")
+        st.caption("A' = SᵀAS: off-diagonal = edge weight between two clusters, diagonal = weight inside a cluster.")
 
 with tab_entropy:
-    level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="upload_entropy_level",
-                               format_func=lambda l: f"level {l} → {l + 1}")
-    record = trace.levels[level_index]
-    stats = analysis.assignment_stats(record.assignment)
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Mean entropy", f"{stats['mean_entropy']:.3f}", help="Mean H(S_i) = −Σₖ Sᵢₖ log Sᵢₖ in nats: 0 = every "
-              "node sure of its cluster, log C = every node spread evenly over all clusters.")
-    m2.metric("log C bound", f"{stats['max_entropy']:.3f}")
-    m3.metric("Clusters used", f"{stats['clusters_used']} / {record.num_clusters}")
-    m4.metric("Effective clusters", f"{stats['effective_clusters']:.2f}",
-              help="exp(entropy of the cluster mass ΣᵢSᵢₖ): C when mass is spread evenly, 1 when one cluster holds all.")
-    if stats["collapsed"]:
-        st.warning("Cluster collapse: the mass behaves like fewer than two clusters.")
-    e_left, e_right = st.columns(2)
-    with e_left:
-        state.show_figure(figures.entropy_histogram(record.node_entropy, record.num_clusters, level_index),
-                          key=f"upload_ent_hist{level_index}", file_stem=f"{stem}-entropy{level_index}")
-    with e_right:
-        state.show_figure(figures.cluster_mass_bar(stats["cluster_mass"], level_index + 1),
-                          key=f"upload_mass{level_index}", file_stem=f"{stem}-mass{level_index + 1}")
+    if tab_entropy.open:
+        level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="upload_entropy_level",
+                                   format_func=lambda l: f"level {l} → {l + 1}")
+        record = trace.levels[level_index]
+        stats = analysis.assignment_stats(record.assignment)
+        m1, m2, m3, m4 = st.columns(4)
+        m1.metric("Mean entropy", f"{stats['mean_entropy']:.3f}", help="Mean H(S_i) = −Σₖ Sᵢₖ log Sᵢₖ in nats: 0 = every "
+                  "node sure of its cluster, log C = every node spread evenly over all clusters.")
+        m2.metric("log C bound", f"{stats['max_entropy']:.3f}")
+        m3.metric("Clusters used", f"{stats['clusters_used']} / {record.num_clusters}")
+        m4.metric("Effective clusters", f"{stats['effective_clusters']:.2f}",
+                  help="exp(entropy of the cluster mass ΣᵢSᵢₖ): C when mass is spread evenly, 1 when one cluster holds all.")
+        if stats["collapsed"]:
+            st.warning("Cluster collapse: the mass behaves like fewer than two clusters.")
+        e_left, e_right = st.columns(2)
+        with e_left:
+            state.show_figure(figures.entropy_histogram(record.node_entropy, record.num_clusters, level_index),
+                              key=f"upload_ent_hist{level_index}", file_stem=f"{stem}-entropy{level_index}")
+        with e_right:
+            state.show_figure(figures.cluster_mass_bar(stats["cluster_mass"], level_index + 1),
+                              key=f"upload_mass{level_index}", file_stem=f"{stem}-mass{level_index + 1}")
 
 with tab_flow:
-    flows = analysis.sankey_flows(trace.levels, max_input_nodes=60, node_names=names)
-    if graph.num_nodes > 60:
-        st.caption("Input nodes: 60 representatives (round-robin over clusters); the rest are merged into "
-                   "'other nodes'. Mass is conserved.")
-    state.show_figure(figures.sankey_figure(flows), key="upload_sankey", file_stem=f"{stem}-sankey")
+    if tab_flow.open:
+        flows = analysis.sankey_flows(trace.levels, max_input_nodes=60, node_names=names)
+        if graph.num_nodes > 60:
+            st.caption("Input nodes: 60 representatives (round-robin over clusters); the rest are merged into "
+                       "'other nodes'. Mass is conserved.")
+        state.show_figure(figures.sankey_figure(flows), key="upload_sankey", file_stem=f"{stem}-sankey")
 
-# -- comparison with classical clustering
+# -- comparison with classical clustering (computed only when the Compare or Export tab is open)
 k = level1.num_clusters
-classical = classical_clusters(graph_key, min(k, graph.num_nodes), graph)
-clusterings = {"DiffPool (level 1)": hard, **classical}
 with tab_compare:
-    st.caption(f"Louvain (networkx, modularity-optimising, chooses its own number of clusters) and spectral clustering "
-               f"with the same number of clusters as DiffPool's level 1 (k = {k}). DiffPool uses each node's most "
-               "likely cluster.")
-    candidates = logic.ground_truth_candidates(graph.node_data, graph.num_nodes)
-    truth_name = st.selectbox("Ground-truth node attribute", ["(none)"] + candidates, key="upload_truth",
-                              help="A node attribute from the file (e.g. the karate club's 'club') to score every "
-                                   "clustering against with NMI and ARI.")
-    truth = None if truth_name == "(none)" else logic.attribute_labels(graph.node_data[truth_name])
-    report = analysis.clustering_report(graph, clusterings, truth)
-    table = pd.DataFrame(logic.comparison_rows(report)).set_index("clustering")
-    st.dataframe(table, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                                        for c in table.columns if c != "clusters"})
-    st.caption("Modularity: higher = more edges inside clusters than chance. Conductance: mean over clusters of "
-               "cut / volume, lower = better separated. NMI (0–1) and ARI (≈0 for chance, 1 identical): agreement "
-               "between two partitions.")
-    if truth is not None:
-        versus = [r for r in report["agreement"] if r["b"] == "ground truth"]
-        cols = st.columns(len(versus))
-        for col, row in zip(cols, versus):
-            col.metric(f"{row['a']} vs {truth_name}", f"NMI {row['nmi']:.2f}", f"ARI {row['ari']:.2f}", delta_color="off")
+    if tab_compare.open:
+        classical = classical_clusters(graph_key, min(k, graph.num_nodes), graph)
+        clusterings = {"DiffPool (level 1)": hard, **classical}
+        st.caption(f"Louvain (networkx, modularity-optimising, chooses its own number of clusters) and spectral clustering "
+                   f"with the same number of clusters as DiffPool's level 1 (k = {k}). DiffPool uses each node's most "
+                   "likely cluster.")
+        candidates = logic.ground_truth_candidates(graph.node_data, graph.num_nodes)
+        truth_name = st.selectbox("Ground-truth node attribute", ["(none)"] + candidates, key="upload_truth",
+                                  help="A node attribute from the file (e.g. the karate club's 'club') to score every "
+                                       "clustering against with NMI and ARI.")
+        truth = None if truth_name == "(none)" else logic.attribute_labels(graph.node_data[truth_name])
+        report = analysis.clustering_report(graph, clusterings, truth)
+        table = pd.DataFrame(logic.comparison_rows(report)).set_index("clustering")
+        st.dataframe(table, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                                            for c in table.columns if c != "clusters"})
+        st.caption("Modularity: higher = more edges inside clusters than chance. Conductance: mean over clusters of "
+                   "cut / volume, lower = better separated. NMI (0–1) and ARI (≈0 for chance, 1 identical): agreement "
+                   "between two partitions.")
+        if truth is not None:
+            versus = [r for r in report["agreement"] if r["b"] == "ground truth"]
+            cols = st.columns(len(versus))
+            for col, row in zip(cols, versus):
+                col.metric(f"{row['a']} vs {truth_name}", f"NMI {row['nmi']:.2f}", f"ARI {row['ari']:.2f}", delta_color="off")
 
 with tab_export:
-    st.download_button("⬇ assignments, level 1 (CSV: soft + hard)", data=assignments_to_csv(names, level1.assignment),
-                       file_name=f"{stem}-diffpool-assignments.csv", mime="text/csv", key="upload_dl_csv",
-                       on_click="ignore", help="node, hard_cluster, confidence, p_0 … p_{C-1}")
-    hard_columns = {"diffpool_level1": hard}
-    if trace.num_levels > 1:
-        hard_columns["diffpool_level2"] = analysis.composed_assignment(trace.levels).argmax(axis=1)
-    hard_columns["louvain"] = classical["Louvain"]
-    hard_columns["spectral"] = classical[f"Spectral (k={min(k, graph.num_nodes)})"]
-    columns = logic.export_cluster_columns(hard_columns, list(graph.node_data))
-    st.download_button("⬇ GraphML with cluster attributes", data=lambda: graph_to_graphml(graph, columns),
-                       file_name=f"{stem}-clusters.graphml", mime="application/xml", key="upload_dl_graphml",
-                       on_click="ignore", help="Node attributes: " + ", ".join(columns) + " (plus the file's own).")
-    st.download_button("⬇ network view (standalone HTML)", data=lambda: drawn.html, file_name=f"{stem}-network.html",
-                       mime="text/html", key="upload_dl_network", on_click="ignore",
-                       help="The input-graph network, vis-network inlined: opens offline in any browser.")
+    if tab_export.open:
+        classical = classical_clusters(graph_key, min(k, graph.num_nodes), graph)
+        drawn, _ = drawings(graph_key, method_key, graph, trace, positions)
+        st.download_button("⬇ assignments, level 1 (CSV: soft + hard)", data=assignments_to_csv(names, level1.assignment),
+                           file_name=f"{stem}-diffpool-assignments.csv", mime="text/csv", key="upload_dl_csv",
+                           on_click="ignore", help="node, hard_cluster, confidence, p_0 … p_{C-1}")
+        hard_columns = {"diffpool_level1": hard}
+        if trace.num_levels > 1:
+            hard_columns["diffpool_level2"] = analysis.composed_assignment(trace.levels).argmax(axis=1)
+        hard_columns["louvain"] = classical["Louvain"]
+        hard_columns["spectral"] = classical[f"Spectral (k={min(k, graph.num_nodes)})"]
+        columns = logic.export_cluster_columns(hard_columns, list(graph.node_data))
+        st.download_button("⬇ GraphML with cluster attributes", data=lambda: graph_to_graphml(graph, columns),
+                           file_name=f"{stem}-clusters.graphml", mime="application/xml", key="upload_dl_graphml",
+                           on_click="ignore", help="Node attributes: " + ", ".join(columns) + " (plus the file's own).")
+        st.download_button("⬇ network view (standalone HTML)", data=lambda: drawn.html, file_name=f"{stem}-network.html",
+                           mime="text/html", key="upload_dl_network", on_click="ignore",
+                           help="The input-graph network, vis-network inlined: opens offline in any browser.")
