@@ -356,16 +356,15 @@ def check_model(card: dict, spec, dataset: GraphDataset) -> tuple[str | None, st
 
 
 def _default_model(checkpoints: list[dict], dataset_name: str) -> str | None:
-    for entry in checkpoints:
-        if entry["source"] == "shipped" and entry["name"] == DEFAULT_MODEL_STEM:
-            return entry["path"]
-    for entry in checkpoints:
-        if str(entry["dataset"]).lower() == dataset_name.lower() and entry["variant"] == "diffpool":
-            return entry["path"]
-    for entry in checkpoints:
-        if str(entry["dataset"]).lower() == dataset_name.lower():
-            return entry["path"]
-    return checkpoints[0]["path"] if checkpoints else None
+    """The model to show for ``dataset_name``: a shipped one trained on it (diffpool first), then
+    any trained on it, then the shipped default, then anything."""
+
+    def rank(entry: dict) -> tuple:
+        same_dataset = str(entry["dataset"]).lower() == dataset_name.lower()
+        return (not same_dataset, entry["variant"] != "diffpool", entry["source"] != "shipped",
+                entry["name"] != DEFAULT_MODEL_STEM)
+
+    return min(checkpoints, key=rank)["path"] if checkpoints else None
 
 
 def _download(name: str, data_dir: str | None) -> None:
@@ -426,8 +425,12 @@ def sidebar(need_model: bool = True) -> Selection:
     checkpoints = list_checkpoints()
     paths = [c["path"] for c in checkpoints]
     by_path = {c["path"]: c for c in checkpoints}
-    if st.session_state.get("model") not in paths:
+    current = by_path.get(st.session_state.get("model"))
+    dataset_changed = st.session_state.get("_model_dataset") not in (None, dataset_name)
+    if current is None or (dataset_changed and str(current["dataset"]).lower() != dataset_name.lower()):
+        # A new dataset brings its own model when one was trained on it.
         st.session_state["model"] = _default_model(checkpoints, dataset_name)
+    st.session_state["_model_dataset"] = dataset_name
     model_path = None
     if paths:
         model_path = side.selectbox("Model", paths, key="model", format_func=lambda p: checkpoint_label(by_path[p]),

@@ -169,3 +169,13 @@ def test_train_failure_is_reported_and_the_app_keeps_working(app_env, tmp_path, 
     at.button[0].click().run()
     assert not at.exception
     assert at.error and "Training failed" in at.error[0].value
+
+
+def test_switching_to_a_tu_dataset_brings_its_shipped_model(app_env, tu_dir):
+    at = run_page("explore", select_test_model=False)
+    assert at.selectbox(key="model").value.endswith("synthetic-hierarchy-diffpool")
+    at.text_input(key="data_dir").set_value(str(tu_dir)).run()
+    at.selectbox(key="dataset").set_value("ENZYMES").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="model").value.endswith("enzymes-diffpool")
+    assert "ENZYMES #0" in captions(at)[0]
