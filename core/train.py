@@ -953,8 +953,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--snapshot-every", type=int, default=0, help="record assignment snapshots every K epochs (fold 0)")
     add("--watch-graphs", default=None, help="dataset indices to snapshot, e.g. '0,1,2'")
     add("--threads", type=int, default=None,
-        help="CPU threads for torch (default: torch's choice). Dense DiffPool batches are small: on a busy "
-             "machine 1 thread can be much faster than several (oversubscription)")
+        help="CPU threads for torch (default 1 on CPU; 0 = torch's own choice). Dense DiffPool batches are "
+             "small: several threads gain little, and on a busy machine they wait on each other (a 2-epoch "
+             "ENZYMES run took 73 s with torch's default on a loaded 2-core machine, ~5 s with 1 thread); "
+             "raise it for D&D-sized graphs on an idle machine")
     add("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -1016,7 +1018,9 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.threads:
+    if args.threads is None and device.type == "cpu":
+        torch.set_num_threads(1)
+    elif args.threads:
         torch.set_num_threads(args.threads)
     context = distributed.init_from_env(device)
     try:
