@@ -65,6 +65,15 @@ def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
 
 
 # ---------------------------------------------------------------------------- assignments
+def _add_cluster_strip(fig: go.Figure, columns: Sequence[str]) -> None:
+    """A row of squares above the heatmap columns, one per cluster in :func:`cluster_color`."""
+    fig.add_trace(go.Scatter(
+        x=list(columns), y=[1.02] * len(columns), yaxis="y2", mode="markers", showlegend=False,
+        marker=dict(symbol="square", size=12, color=[cluster_color(c) for c in range(len(columns))]),
+        hovertemplate="cluster %{x}<extra></extra>",
+    ))
+
+
 def assignment_heatmap(
     assignment: np.ndarray,
     order: np.ndarray | None = None,
@@ -88,11 +97,7 @@ def assignment_heatmap(
         colorbar=dict(title="S_ik"),
         hovertemplate="node %{y} → cluster %{x}<br>S = %{z:.3f}<extra></extra>",
     ))
-    fig.add_trace(go.Scatter(
-        x=columns, y=[1.02] * k, yaxis="y2", mode="markers", showlegend=False,
-        marker=dict(symbol="square", size=12, color=[cluster_color(c) for c in range(k)]),
-        hovertemplate="cluster %{x}<extra></extra>",
-    ))
+    _add_cluster_strip(fig, columns)
     fig.update_layout(
         # Category axis: node names such as "12" must keep the cluster-sorted row order, not sort as numbers.
         yaxis=dict(autorange="reversed", title=f"level-{level} nodes (grouped by hard cluster)",
@@ -114,11 +119,7 @@ def coarsened_adjacency_heatmap(coarsened_adjacency: np.ndarray, level: int = 1)
         z=matrix, x=labels, y=labels, colorscale="Viridis", colorbar=dict(title="A'"),
         hovertemplate="%{y} – %{x}<br>weight %{z:.3f}<extra></extra>",
     ))
-    fig.add_trace(go.Scatter(
-        x=labels, y=[1.02] * k, yaxis="y2", mode="markers", showlegend=False,
-        marker=dict(symbol="square", size=12, color=[cluster_color(c) for c in range(k)]),
-        hovertemplate="cluster %{x}<extra></extra>",
-    ))
+    _add_cluster_strip(fig, labels)
     fig.update_layout(
         yaxis=dict(autorange="reversed", domain=[0, 0.94]),
         yaxis2=dict(domain=[0.95, 1.0], range=[1.0, 1.04], visible=False),
