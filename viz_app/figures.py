@@ -211,6 +211,57 @@ def graph_figure(
     return _layout(fig, title, height=height)
 
 
+def coarse_graph_figure(
+    cluster_positions: np.ndarray,
+    coarsened_adjacency: np.ndarray,
+    cluster_mass: np.ndarray,
+    level: int,
+    hard_members: np.ndarray | None = None,
+    min_edge_weight: float = 1e-3,
+    height: int = 440,
+) -> go.Figure:
+    """The coarsened graph after pooling ``level`` as a plotly network (no iframe, so it redraws fast).
+
+    Node = cluster (cluster colour), marker size ∝ √(cluster mass ΣᵢSᵢₖ), label ``c{k} (A'ₖₖ)``
+    with the self-loop (intra-cluster) weight; edge width ∝ A'ₖₘ (edges binned into 5 widths,
+    one trace each). Traces: edge bins first, the node trace last.
+    """
+    pos = np.asarray(cluster_positions, dtype=np.float64).reshape(-1, 2)
+    adjacency = np.asarray(coarsened_adjacency, dtype=np.float64)
+    mass = np.asarray(cluster_mass, dtype=np.float64)
+    k = adjacency.shape[0]
+    rows, cols = np.triu_indices(k, 1)
+    weights = adjacency[rows, cols]
+    keep = weights > min_edge_weight
+    rows, cols, weights = rows[keep], cols[keep], weights[keep]
+    fig = go.Figure()
+    if weights.size:
+        bins = np.minimum((weights / weights.max() * 5).astype(int), 4)
+        for b in range(5):
+            chosen = bins == b
+            if not chosen.any():
+                continue
+            xs = np.full(3 * int(chosen.sum()), np.nan)
+            ys = np.full(3 * int(chosen.sum()), np.nan)
+            xs[0::3], xs[1::3] = pos[rows[chosen], 0], pos[cols[chosen], 0]
+            ys[0::3], ys[1::3] = pos[rows[chosen], 1], pos[cols[chosen], 1]
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
+                                     line=dict(color="#9E9E9E", width=0.8 + 2.0 * b)))
+    members = np.zeros(k, dtype=int) if hard_members is None else np.asarray(hard_members)
+    sizes = 12.0 + 40.0 * np.sqrt(mass / max(float(mass.max()), 1e-9))
+    hover = [f"cluster c{c} (level {level})<br>mass ΣS = {mass[c]:.2f}<br>hard members: {members[c]}"
+             f"<br>self-loop A'[c,c] = {adjacency[c, c]:.3f}" for c in range(k)]
+    fig.add_trace(go.Scatter(
+        x=pos[:, 0], y=pos[:, 1], mode="markers+text", showlegend=False,
+        text=[f"c{c} ({adjacency[c, c]:.1f})" for c in range(k)], textposition="bottom center",
+        marker=dict(size=sizes, color=[cluster_color(c) for c in range(k)], line=dict(width=1, color="#333")),
+        hovertext=hover, hoverinfo="text",
+    ))
+    fig.update_layout(xaxis=dict(visible=False, range=[-1.35, 1.35]),
+                      yaxis=dict(visible=False, scaleanchor="x", range=[-1.35, 1.35]), plot_bgcolor="white")
+    return _layout(fig, f"Coarsened graph after pooling {level} ({k} clusters)", height=height)
+
+
 # ---------------------------------------------------------------------------- flows
 def sankey_figure(flows: dict, title: str = "Soft mass: nodes → level-1 → level-2 clusters") -> go.Figure:
     """Sankey diagram from ``analysis.sankey_flows``; cluster nodes in cluster colours, input nodes grey."""

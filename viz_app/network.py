@@ -196,6 +196,18 @@ def level_positions(trace: GraphTrace, positions: np.ndarray) -> list[np.ndarray
     return result
 
 
+def coarse_layout(trace: GraphTrace, level: int, positions: np.ndarray) -> np.ndarray:
+    """[C_level, 2] positions of the clusters after pooling ``level`` (1 = first pooling).
+
+    Each cluster sits at the mass-weighted centre of its members; soft clusters crowd the
+    middle, so the arrangement is centred and stretched to fill [-1, 1].
+    """
+    cluster_pos = level_positions(trace, positions)[level]
+    spread = cluster_pos - (cluster_pos.max(axis=0) + cluster_pos.min(axis=0)) / 2
+    extent = float(np.abs(spread).max()) if spread.size else 0.0
+    return spread / extent if extent > 1e-9 else spread
+
+
 def coarsened_level_network(
     trace: GraphTrace,
     level: int,
@@ -213,11 +225,7 @@ def coarsened_level_network(
     if not 1 <= level <= trace.num_levels:
         raise ValueError(f"level must be in 1..{trace.num_levels}, got {level}")
     record = trace.levels[level - 1]
-    cluster_pos = level_positions(trace, positions)[level]
-    # soft clusters sit near the centre of their members; stretch the arrangement to fill the frame
-    spread = cluster_pos - (cluster_pos.max(axis=0) + cluster_pos.min(axis=0)) / 2
-    extent = float(np.abs(spread).max()) if spread.size else 0.0
-    cluster_pos = spread / extent if extent > 1e-9 else spread
+    cluster_pos = coarse_layout(trace, level, positions)
     mass = record.cluster_mass.astype(np.float64)
     adjacency = np.asarray(record.coarsened_adjacency, dtype=np.float64)
     k = adjacency.shape[0]

@@ -187,15 +187,6 @@ def input_network(model_path: str, device: str, dataset_name: str, data_dir: str
     return input_graph_network(graph, trace, graph_layout(dataset_name, data_dir, index), seed=LAYOUT_SEED)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def level_network(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int, level: int, stamp: float):
-    """:class:`viz_app.network.NetworkDrawing` of the coarsened graph after pooling ``level``."""
-    from viz_app.network import coarsened_level_network
-
-    trace = graph_trace(model_path, device, dataset_name, data_dir, index, stamp)
-    return coarsened_level_network(trace, level, graph_layout(dataset_name, data_dir, index))
-
-
 @st.cache_data(show_spinner="Running the model over the dataset…", max_entries=8)
 def dataset_summary(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float) -> dict:
     """Whole-dataset results of a model: logits [G, C], graph_embeddings [G, g], entropy rows per level.

@@ -80,7 +80,8 @@ def test_explore_shows_widgets_and_follows_the_graph_picker(app_env):
         assert key in at.session_state, key
     assert len(at.tabs) == 3
     assert "assign_level" not in at.session_state  # lazy tabs: the closed ones computed nothing
-    assert len(at.get("iframe")) == 2  # input graph + coarsened level
+    assert len(at.get("iframe")) == 1  # the input graph (pyvis); the coarsened level is a plotly figure
+    assert any("Coarsened graph after pooling 1" in str(chart.proto.spec) for chart in at.get("plotly_chart"))
     first = captions(at)[0]
     assert "#0" in first
     at.number_input(key="graph").set_value(7).run()

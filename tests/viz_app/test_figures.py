@@ -169,3 +169,17 @@ def test_big_graph_is_sampled_with_a_note():
     assert len(drawing.shown_nodes) == 500
     assert any("500 of 2,200" in note for note in drawing.notes)
     assert len(_nodes(drawing.html)) == 500
+
+
+def test_coarse_graph_figure_sizes_by_mass_and_bins_edges_by_weight():
+    adjacency = np.array([[3.0, 2.0, 0.0], [2.0, 1.0, 0.5], [0.0, 0.5, 4.0]])
+    mass = np.array([4.0, 1.0, 0.25])
+    positions = np.array([[-1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    fig = figures.coarse_graph_figure(positions, adjacency, mass, level=1, hard_members=np.array([4, 1, 0]))
+    nodes = fig.data[-1]
+    assert list(nodes.text) == ["c0 (3.0)", "c1 (1.0)", "c2 (4.0)"]  # self-loop weight in the label
+    assert nodes.marker.size[0] > nodes.marker.size[1] > nodes.marker.size[2]
+    assert list(nodes.marker.color) == [figures.cluster_color(c) for c in range(3)]
+    edge_widths = sorted(trace.line.width for trace in fig.data[:-1])
+    assert len(edge_widths) == 2 and edge_widths[0] < edge_widths[1]  # the 2.0 edge drawn wider than the 0.5 edge
+    assert "hard members: 4" in nodes.hovertext[0]

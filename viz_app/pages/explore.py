@@ -8,6 +8,7 @@ import streamlit as st
 
 from core import analysis
 from viz_app import figures, state
+from viz_app.network import coarse_layout
 
 selection = state.sidebar()
 trace = state.trace_for(selection)
@@ -42,12 +43,17 @@ with tab_hierarchy:
                              help="Node = cluster; size = cluster mass ΣᵢSᵢₖ (soft node count); edge width = coarsened "
                                   "weight A'ₖₘ (how strongly two clusters are linked); the number in the label is the "
                                   "self-loop A'ₖₖ (weight kept inside the cluster).")
-                coarse = state.level_network(selection.model_path, selection.device, selection.dataset_name,
-                                             selection.data_dir, selection.graph_index, level, selection.stamp)
-                stats = analysis.assignment_stats(trace.levels[level - 1].assignment)
-                st.caption(f"Level {level}: {stats['clusters_used']} of {trace.levels[level - 1].num_clusters} clusters used, "
+                record = trace.levels[level - 1]
+                stats = analysis.assignment_stats(record.assignment)
+                st.caption(f"Level {level}: {stats['clusters_used']} of {record.num_clusters} clusters used, "
                            f"effective clusters {stats['effective_clusters']:.2f}.")
-                state.show_network(coarse, f"net_level{level}", height=440, file_stem=f"{title}-level{level}")
+                # Plotly rather than a second pyvis iframe: a graph switch then re-sends one network, not two.
+                layout = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
+                members = np.bincount(record.hard_assignment, minlength=record.num_clusters)
+                state.show_figure(figures.coarse_graph_figure(coarse_layout(trace, level, layout),
+                                                              record.coarsened_adjacency, stats["cluster_mass"],
+                                                              level, members),
+                                  key=f"coarse_level{level}", file_stem=f"{title}-level{level}")
 
 with tab_assign:
     if tab_assign.open and trace.levels:
