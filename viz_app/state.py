@@ -526,6 +526,21 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in text).strip("-") or "figure"
 
 
+def coarsened_level_header(trace, key: str) -> int:
+    """Level picker, heading and cluster-use caption above a coarsened-graph view; returns the level (1-based)."""
+    level = st.radio("Coarsened level", list(range(1, trace.num_levels + 1)), horizontal=True, key=key,
+                     format_func=lambda l: f"level {l} ({trace.levels[l - 1].num_clusters} clusters)")
+    st.subheader(f"After pooling {level}",
+                 help="Node = cluster; size = cluster mass ΣᵢSᵢₖ (soft node count); edge width = coarsened weight "
+                      "A'ₖₘ = Σᵢⱼ Sᵢₖ Aᵢⱼ Sⱼₘ (how strongly two clusters are linked); the label's number is the "
+                      "self-loop A'ₖₖ (weight kept inside the cluster).")
+    record = trace.levels[level - 1]
+    stats = analysis.assignment_stats(record.assignment)
+    st.caption(f"Level {level}: {stats['clusters_used']} of {record.num_clusters} clusters used, "
+               f"effective clusters {stats['effective_clusters']:.2f}.")
+    return level
+
+
 def show_figure(fig, key: str, file_stem: str | None = None, **chart_kwargs):
     """``st.plotly_chart`` (modebar kept: its camera button saves a PNG) plus an offline HTML download.
 

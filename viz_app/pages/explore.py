@@ -37,21 +37,13 @@ with tab_hierarchy:
             state.show_network(drawing, "net_input", height=600, file_stem=f"{title}-input")
         if right is not None:
             with right:
-                level = st.radio("Coarsened level", list(range(1, trace.num_levels + 1)), horizontal=True, key="explore_level",
-                                 format_func=lambda l: f"level {l} ({trace.levels[l - 1].num_clusters} clusters)")
-                st.subheader(f"After pooling {level}",
-                             help="Node = cluster; size = cluster mass ΣᵢSᵢₖ (soft node count); edge width = coarsened "
-                                  "weight A'ₖₘ (how strongly two clusters are linked); the number in the label is the "
-                                  "self-loop A'ₖₖ (weight kept inside the cluster).")
+                level = state.coarsened_level_header(trace, key="explore_level")
                 record = trace.levels[level - 1]
-                stats = analysis.assignment_stats(record.assignment)
-                st.caption(f"Level {level}: {stats['clusters_used']} of {record.num_clusters} clusters used, "
-                           f"effective clusters {stats['effective_clusters']:.2f}.")
                 # Plotly rather than a second pyvis iframe: a graph switch then re-sends one network, not two.
                 layout = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
                 members = np.bincount(record.hard_assignment, minlength=record.num_clusters)
                 state.show_figure(figures.coarse_graph_figure(coarse_layout(trace, level, layout),
-                                                              record.coarsened_adjacency, stats["cluster_mass"],
+                                                              record.coarsened_adjacency, record.cluster_mass,
                                                               level, members),
                                   key=f"coarse_level{level}", file_stem=f"{title}-level{level}")
 

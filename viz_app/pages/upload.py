@@ -275,15 +275,7 @@ with tab_net:
                                              "and its entropy.")
             state.show_network(drawn, "upload_net_input", height=600, file_stem=f"{stem}-network")
         with c_right:
-            level = st.radio("Coarsened level", list(range(1, trace.num_levels + 1)), horizontal=True, key="upload_level",
-                             format_func=lambda l: f"level {l} ({trace.levels[l - 1].num_clusters} clusters)")
-            st.subheader(f"After pooling {level}",
-                         help="Node = cluster; size = cluster mass ΣᵢSᵢₖ (soft node count); edge width = coarsened weight "
-                              "A'ₖₘ = Σᵢⱼ Sᵢₖ Aᵢⱼ Sⱼₘ (how strongly two clusters are linked); the label's number is the "
-                              "self-loop A'ₖₖ (weight kept inside the cluster).")
-            stats = analysis.assignment_stats(trace.levels[level - 1].assignment)
-            st.caption(f"{stats['clusters_used']} of {trace.levels[level - 1].num_clusters} clusters used, "
-                       f"effective clusters {stats['effective_clusters']:.2f}.")
+            level = state.coarsened_level_header(trace, key="upload_level")
             state.show_network(coarse[level - 1], f"upload_net_level{level}", height=440, file_stem=f"{stem}-level{level}")
 
 with tab_assign:
