@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.adjacency import SparseAdjacency
 from core.trace import GraphTrace, LevelTrace
 
 VARIANTS = ("diffpool", "diffpool-nolp", "diffpool-det", "graphsage", "random")
@@ -124,8 +125,10 @@ class DiffPoolConfig:
 
 
 # ---------------------------------------------------------------------------- operators
-def mean_adjacency(adj: Tensor) -> Tensor:
+def mean_adjacency(adj: Tensor | SparseAdjacency) -> Tensor | SparseAdjacency:
     """Row-normalised adjacency ``A / max(rowsum, 1)`` (GraphSAGE mean aggregation); [B, N, N]."""
+    if isinstance(adj, SparseAdjacency):
+        return adj.mean()
     return adj / adj.sum(dim=-1, keepdim=True).clamp(min=1)
 
 
@@ -146,34 +149,60 @@ def dense_diff_pool(
 
 
 def pool_with_assignment(
-    x: Tensor, adj: Tensor, assignment: Tensor, mask: Tensor | None = None, normalize: bool = True,
-    aux_normalization: str = "pyg",
+    x: Tensor, adj: Tensor | SparseAdjacency, assignment: Tensor, mask: Tensor | None = None,
+    normalize: bool = True, aux_normalization: str = "pyg",
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """:func:`dense_diff_pool` for an assignment that is already row-stochastic ([B, N, C]).
 
     ``aux_normalization="real"`` instead returns the mean squared link error over real entries
     and the entropy averaged over real nodes (see :class:`DiffPoolConfig`).
+
+    ``adj`` may be a :class:`~core.adjacency.SparseAdjacency`: then ``Sᵀ A S`` is computed as
+    ``Sᵀ (A S)`` and the link loss from the expansion
+    ``‖Â − S Sᵀ‖_F² = ‖Â‖_F² − 2 tr(Sᵀ Â S) + ‖Sᵀ S‖_F²`` per graph — the same values
+    (up to float rounding) without any N×N matrix.
     """
     if mask is not None:
         weight = mask.unsqueeze(-1).to(x.dtype)
         x, assignment = x * weight, assignment * weight
     assignment_t = assignment.transpose(1, 2)
     pooled = assignment_t @ x
-    coarsened = assignment_t @ adj @ assignment
+    sparse = isinstance(adj, SparseAdjacency)
+    coarsened = assignment_t @ (adj @ assignment) if sparse else assignment_t @ adj @ assignment
     row_entropy = (-assignment * torch.log(assignment + ENTROPY_EPS)).sum(dim=-1)
     if aux_normalization == "real":
         # A coarsened A' holds edge *counts* (≫ 1) while S Sᵀ ≤ 1: compare S Sᵀ with A scaled
         # into [0, 1] per graph, or the loss would pull every node into one cluster.
-        scale = adj.amax(dim=(1, 2), keepdim=True).clamp(min=1)
-        residual = adj / scale - assignment @ assignment_t
+        if sparse:
+            scale = adj.graph_max().clamp(min=1)
+            squared_error = _squared_link_error(adj, assignment, coarsened, scale).sum()
+        else:
+            scale = adj.amax(dim=(1, 2), keepdim=True).clamp(min=1)
+            residual = adj / scale - assignment @ assignment_t
+            squared_error = (residual * residual).sum()
         real_nodes = mask.sum(dim=1).to(x.dtype) if mask is not None else x.new_full((x.shape[0],), x.shape[1])
-        link_loss = (residual * residual).sum() / (real_nodes * real_nodes).sum().clamp(min=1)
+        link_loss = squared_error / (real_nodes * real_nodes).sum().clamp(min=1)
         entropy_loss = row_entropy.sum() / real_nodes.sum().clamp(min=1)
         return pooled, coarsened, link_loss, entropy_loss
-    link_loss = torch.linalg.vector_norm(adj - assignment @ assignment_t)
+    if sparse:
+        link_loss = _squared_link_error(adj, assignment, coarsened).sum().clamp(min=0).sqrt()
+    else:
+        link_loss = torch.linalg.vector_norm(adj - assignment @ assignment_t)
     if normalize:
-        link_loss = link_loss / adj.numel()
+        batch, size = adj.shape[0], adj.shape[1]
+        link_loss = link_loss / (batch * size * size)
     return pooled, coarsened, link_loss, row_entropy.mean()
+
+
+def _squared_link_error(
+    adj: SparseAdjacency, assignment: Tensor, coarsened: Tensor, scale: Tensor | None = None
+) -> Tensor:
+    """``‖A_b / scale_b − S_b S_bᵀ‖_F²`` per graph ([B]) from ``coarsened = Sᵀ A S``; O(E + N·C²)."""
+    gram = assignment.transpose(1, 2) @ assignment
+    cross = coarsened.diagonal(dim1=1, dim2=2).sum(dim=-1)
+    if scale is not None:
+        cross = cross / scale
+    return adj.graph_square_sums(scale) - 2 * cross + (gram * gram).sum(dim=(1, 2))
 
 
 # ---------------------------------------------------------------------------- layers
@@ -337,7 +366,9 @@ class DiffPool(nn.Module):
         """Classify a padded batch.
 
         Args:
-            x: [B, N, F] node features.  adj: [B, N, N] adjacency.  mask: bool [B, N] or None.
+            x: [B, N, F] node features.  adj: [B, N, N] adjacency, dense or a
+                :class:`~core.adjacency.SparseAdjacency` (same results, O(E) products).
+                mask: bool [B, N] or None.
             fixed_assignments: for ``diffpool-det`` / ``random``, one row-stochastic
                 [B, n_l, C_l] tensor per level (padded rows zero).
             keep_levels: also return every level's S, A', X', Z (for traces).
@@ -345,7 +376,7 @@ class DiffPool(nn.Module):
         c = self.config
         if c.variant in FIXED_ASSIGNMENT and (fixed_assignments is None or len(fixed_assignments) < c.num_pooling):
             raise ValueError(f"variant {c.variant!r} needs fixed_assignments for {c.num_pooling} level(s)")
-        input_adjacency = adj
+        input_adjacency = adj.to_dense() if keep_levels and isinstance(adj, SparseAdjacency) else adj
         link_total = x.new_zeros(())
         entropy_total = x.new_zeros(())
         adj_mean = mean_adjacency(adj)

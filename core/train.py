@@ -54,7 +54,7 @@ import torch
 from torch import nn
 
 from core import distributed
-from core.batching import PreparedGraph, bucket_batches, collate, prepare_graphs, size_batches
+from core.batching import ADJACENCY_FORMATS, SPARSE_FROM_NODES, PreparedGraph, bucket_batches, collate, prepare_graphs, size_batches
 from core.checkpoint import checkpoint_paths, read_card, save_checkpoint
 from core.features import FEATURE_KINDS, FeatureSpec, default_feature_spec
 from core.graphs import Graph, GraphDataset
@@ -129,6 +129,7 @@ class TrainSettings:
     snapshot_every: int = 0
     watch_graphs: list[int] | None = None
     batching: str = "bucket"
+    adjacency: str = "auto"
     device: str = "auto"
     data_dir: str | None = None
     out_dir: str | None = None
@@ -140,6 +141,9 @@ class TrainSettings:
             raise TrainingError(f"unknown features {self.features!r}; choose one of {', '.join(FEATURE_CHOICES)}")
         if self.batching not in BATCHINGS:
             raise TrainingError(f"unknown batching {self.batching!r}; choose one of {', '.join(BATCHINGS)}")
+        if self.adjacency not in ADJACENCY_FORMATS:
+            raise TrainingError(
+                f"unknown adjacency {self.adjacency!r}; choose one of {', '.join(ADJACENCY_FORMATS)}")
         if self.protocol not in PROTOCOLS:
             raise TrainingError(f"unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
         if self.folds < 2:
@@ -164,7 +168,8 @@ class TrainSettings:
 
     def fingerprint(self) -> str:
         """Hash of the settings that change a fold's result (cache key for resumable runs)."""
-        ignored = {"fold_limit", "only_folds", "device", "data_dir", "out_dir"}
+        # adjacency (dense/sparse) changes how products are computed, not their values.
+        ignored = {"fold_limit", "only_folds", "adjacency", "device", "data_dir", "out_dir"}
         relevant = {k: v for k, v in asdict(self).items() if k not in ignored}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -377,7 +382,7 @@ def train_step(model: nn.Module, loss_module: DiffPool, optimizer: torch.optim.O
 @torch.no_grad()
 def evaluate_accuracy(
     model: DiffPool, graphs: list[PreparedGraph], device: torch.device, batch_size: int = 64,
-    context: distributed.DistContext | None = None,
+    context: distributed.DistContext | None = None, adjacency: str = "auto",
 ) -> float | None:
     """Accuracy of ``model`` (eval mode) on ``graphs``; sharded over ranks and all-reduced. None if empty."""
     if not graphs:
@@ -388,7 +393,7 @@ def evaluate_accuracy(
     mine = batches[context.rank::context.world_size] if context.is_distributed else batches
     correct = 0.0
     for positions in mine:
-        batch = collate([graphs[i] for i in positions], device)
+        batch = collate([graphs[i] for i in positions], device, adjacency=adjacency)
         logits = model(batch.x, batch.adj, batch.mask, batch.fixed).logits
         correct += float((logits.argmax(dim=-1) == batch.labels).sum())
     total_correct, = distributed.all_reduce_sums([correct], device)
@@ -459,7 +464,7 @@ def _fit_prepared(
         correct_sum = torch.zeros((), device=device, dtype=torch.float64)
         seen = 0
         for positions in mine:
-            batch = collate([train[i] for i in positions], device)
+            batch = collate([train[i] for i in positions], device, adjacency=settings.adjacency)
             loss, correct = train_step(trainer, model, optimizer, batch, settings.clip)
             loss_sum += loss.double() * len(batch)
             correct_sum += correct.double()
@@ -467,8 +472,8 @@ def _fit_prepared(
         distributed.broadcast_buffers(model)
         loss_total, correct_total, seen_total = distributed.all_reduce_sums(
             [loss_sum.item(), correct_sum.item(), seen], device)
-        val_acc = evaluate_accuracy(model, val, device, context=context)
-        test_acc = evaluate_accuracy(model, test, device, context=context)
+        val_acc = evaluate_accuracy(model, val, device, context=context, adjacency=settings.adjacency)
+        test_acc = evaluate_accuracy(model, test, device, context=context, adjacency=settings.adjacency)
         row = {
             "epoch": epoch,
             "train_loss": loss_total / max(seen_total, 1),
@@ -949,6 +954,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="bucket (default): random batches sorted by size within windows of 8 batches (little padding, "
              "random-like accuracy); size: globally size-sorted batches (least padding, lower accuracy); "
              "random: uniform batches as in the reference code (memory-heavy on DD)")
+    add("--adjacency", default=defaults.adjacency, choices=ADJACENCY_FORMATS,
+        help="first-level adjacency of a batch: dense [B, N, N], sparse edge list (O(E) products, same "
+             f"results), or auto (default: sparse for batches of {SPARSE_FROM_NODES}+ padded nodes)")
     add("--patience", type=int, default=None, help="early stopping on validation accuracy (epochs)")
     add("--snapshot-every", type=int, default=0, help="record assignment snapshots every K epochs (fold 0)")
     add("--watch-graphs", default=None, help="dataset indices to snapshot, e.g. '0,1,2'")
@@ -994,7 +1002,8 @@ def _settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespac
             max_clusters=args.max_clusters, features=args.features, val_fraction=args.val_fraction, seed=args.seed,
             protocol=args.protocol, fold_limit=args.fold_limit, only_folds=only, subset=args.subset,
             patience=args.patience,
-            snapshot_every=args.snapshot_every, watch_graphs=watch, batching=args.batching, device=args.device,
+            snapshot_every=args.snapshot_every, watch_graphs=watch, batching=args.batching,
+            adjacency=args.adjacency, device=args.device,
             data_dir=args.data_dir,
             out_dir=args.out,
         )

@@ -52,3 +52,21 @@ def test_cli_only_folds_parses_a_comma_separated_list():
     assert _settings_from_args(parser, args).only_folds == [1, 4]
     with pytest.raises(SystemExit):
         _settings_from_args(parser, parser.parse_args(["--dataset", "ENZYMES", "--only-folds", "a"]))
+
+
+def test_a_sparse_run_gives_the_dense_runs_fold_and_shares_its_cache(synthetic, tmp_path):
+    dense = _settings(tmp_path, adjacency="dense", only_folds=[0])
+    sparse = dataclasses.replace(dense, adjacency="sparse", out_dir=str(tmp_path / "sparse"))
+    assert dense.fingerprint() == sparse.fingerprint()  # same maths: a cached fold serves both
+    first = cross_validate(synthetic, dense, progress=False)["folds"][0]
+    second = cross_validate(synthetic, sparse, progress=False)["folds"][0]
+    assert not second["cached"]
+    assert second["history"][0]["train_loss"] == pytest.approx(first["history"][0]["train_loss"], rel=1e-4)
+    assert second["val_acc"] == first["val_acc"] and second["test_acc"] == first["test_acc"]
+
+
+def test_unknown_adjacency_format_is_refused():
+    with pytest.raises(TrainingError, match="unknown adjacency 'csr'"):
+        TrainSettings(adjacency="csr")
+    parser = build_parser()
+    assert _settings_from_args(parser, parser.parse_args(["--dataset", "ENZYMES", "--adjacency", "sparse"])).adjacency == "sparse"
