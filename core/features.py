@@ -134,8 +134,13 @@ def laplacian_eigenvectors(graph: Graph, dim: int) -> np.ndarray:
 
 
 def default_feature_spec(dataset: GraphDataset) -> FeatureSpec:
-    """The reference code's choice: node labels and attributes when present, else degree."""
+    """The reference code's choice: node labels and attributes when present, else degree.
+
+    A node-label file with a single value (COLLAB converted from the DGCNN format tags every
+    node 0) says nothing about the nodes, so it counts as absent.
+    """
     k, d = dataset.num_node_labels, dataset.node_attribute_dim
+    k = k if k > 1 else 0
     if k and d:
         return FeatureSpec("labels+attributes", num_node_labels=k, attribute_dim=d)
     if k:
