@@ -43,7 +43,7 @@ def trace_graphs(
     prepared = prepare_graphs(graphs, spec, config.variant, config.cluster_counts, seed, indices)
     traces: list[GraphTrace | None] = [None] * len(graphs)
     for positions in size_batches([p.num_nodes for p in prepared], batch_size):
-        batch = collate([prepared[i] for i in positions], device)
+        batch = collate([prepared[i] for i in positions], device, adjacency="auto")
         output = model(batch.x, batch.adj, batch.mask, batch.fixed, keep_levels=True)
         labels = [graphs[i].label for i in positions]
         for position, trace in zip(positions, traces_from_output(output, batch.num_nodes, labels, batch.indices, meta)):
@@ -65,6 +65,6 @@ def predict_logits(
     prepared = prepare_graphs(graphs, spec, config.variant, config.cluster_counts, seed, indices)
     logits = np.zeros((len(graphs), config.num_classes), dtype=np.float32)
     for positions in size_batches([p.num_nodes for p in prepared], batch_size):
-        batch = collate([prepared[i] for i in positions], device)
+        batch = collate([prepared[i] for i in positions], device, adjacency="auto")
         logits[positions] = model(batch.x, batch.adj, batch.mask, batch.fixed).logits.cpu().numpy()
     return logits
