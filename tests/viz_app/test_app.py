@@ -180,3 +180,16 @@ def test_switching_to_a_tu_dataset_brings_its_shipped_model(app_env, tu_dir):
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="model").value.endswith("enzymes-diffpool")
     assert "ENZYMES #0" in captions(at)[0]
+
+
+def test_dd_brings_its_model_and_draws_its_largest_graph_on_a_sample(app_env, tu_dir):
+    at = run_page("explore", select_test_model=False)
+    at.text_input(key="data_dir").set_value(str(tu_dir)).run()
+    at.selectbox(key="dataset").set_value("DD").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="model").value.endswith("dd-diffpool")
+    at.number_input(key="graph").set_value(20).run()  # 5,748 nodes, D&D's largest
+    assert not at.exception, [e.value for e in at.exception]
+    assert "DD #20" in captions(at)[0]
+    page_text = " ".join(m.value for m in at.markdown) + " ".join(captions(at)) + " ".join(i.value for i in at.info)
+    assert "2,000" in page_text and "5,748" in page_text  # says that the drawing is a sample
