@@ -541,6 +541,24 @@ def coarsened_level_header(trace, key: str) -> int:
     return level
 
 
+def show_coarsened_level(trace, positions: np.ndarray, key: str, file_stem: str) -> int:
+    """Level picker, heading, caption and the coarsened graph as a plotly network; returns the level.
+
+    Plotly rather than a second pyvis iframe: a graph switch then re-sends one network, not two.
+    Clusters sit at the mass-weighted centre of their members in ``positions`` (the input layout).
+    """
+    from viz_app import figures
+    from viz_app.network import coarse_layout
+
+    level = coarsened_level_header(trace, key=key)
+    record = trace.levels[level - 1]
+    members = np.bincount(record.hard_assignment, minlength=record.num_clusters)
+    show_figure(figures.coarse_graph_figure(coarse_layout(trace, level, positions), record.coarsened_adjacency,
+                                            record.cluster_mass, level, members),
+                key=f"{key}_figure{level}", file_stem=f"{file_stem}-level{level}")
+    return level
+
+
 def show_figure(fig, key: str, file_stem: str | None = None, **chart_kwargs):
     """``st.plotly_chart`` (modebar kept: its camera button saves a PNG) plus an offline HTML download.
 

@@ -62,7 +62,8 @@ def test_valid_file_shows_clusters_comparison_and_exports(empty_models):
     assert not at.error
     assert at.subheader[0].value == "karate-club.gml"
     assert "Fitted DiffPool" in at.success[0].value
-    assert len(at.get("iframe")) == 2  # input graph + coarsened level
+    assert len(at.get("iframe")) == 1  # the input graph (pyvis); the coarsened level is a plotly figure
+    assert any("Coarsened graph after pooling 1" in str(chart.proto.spec) for chart in at.get("plotly_chart"))
     assert not at.dataframe  # Louvain/spectral not computed until their tab is opened
     _open_tab(at, COMPARE)
     table = at.dataframe[0].value

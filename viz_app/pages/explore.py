@@ -8,7 +8,6 @@ import streamlit as st
 
 from core import analysis
 from viz_app import figures, state
-from viz_app.network import coarse_layout
 
 selection = state.sidebar()
 trace = state.trace_for(selection)
@@ -37,15 +36,8 @@ with tab_hierarchy:
             state.show_network(drawing, "net_input", height=600, file_stem=f"{title}-input")
         if right is not None:
             with right:
-                level = state.coarsened_level_header(trace, key="explore_level")
-                record = trace.levels[level - 1]
-                # Plotly rather than a second pyvis iframe: a graph switch then re-sends one network, not two.
                 layout = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
-                members = np.bincount(record.hard_assignment, minlength=record.num_clusters)
-                state.show_figure(figures.coarse_graph_figure(coarse_layout(trace, level, layout),
-                                                              record.coarsened_adjacency, record.cluster_mass,
-                                                              level, members),
-                                  key=f"coarse_level{level}", file_stem=f"{title}-level{level}")
+                state.show_coarsened_level(trace, layout, key="explore_level", file_stem=title)
 
 with tab_assign:
     if tab_assign.open and trace.levels:

@@ -60,13 +60,11 @@ def pretrained_trace(model_path: str, stamp: float, graph_key: str, _graph):
 
 
 @st.cache_data(show_spinner="Drawing the network…", max_entries=16)
-def drawings(graph_key: str, method_key: str, _graph, _trace, _positions):
-    """(input-graph drawing, [coarsened drawing per level]) for one graph and one clustering."""
-    from viz_app.network import coarsened_level_network, input_graph_network
+def input_drawing(graph_key: str, method_key: str, _graph, _trace, _positions):
+    """The input-graph network drawing for one graph and one clustering."""
+    from viz_app.network import input_graph_network
 
-    drawn = input_graph_network(_graph, _trace, _positions, max_nodes=logic.MAX_DRAWN_NODES, seed=state.LAYOUT_SEED)
-    levels = [coarsened_level_network(_trace, level, _positions) for level in range(1, _trace.num_levels + 1)]
-    return drawn, levels
+    return input_graph_network(_graph, _trace, _positions, max_nodes=logic.MAX_DRAWN_NODES, seed=state.LAYOUT_SEED)
 
 
 def fit_trace(graph, graph_key: str, counts: list[int], epochs: int, seed: int) -> dict:
@@ -268,15 +266,14 @@ tab_net, tab_assign, tab_entropy, tab_flow, tab_compare, tab_export = st.tabs(
 
 with tab_net:
     if tab_net.open:
-        drawn, coarse = drawings(graph_key, method_key, graph, trace, positions)
+        drawn = input_drawing(graph_key, method_key, graph, trace, positions)
         c_left, c_right = st.columns([3, 2])
         with c_left:
             st.subheader("Input graph", help="Colour = most likely level-1 cluster. Hover a node for its top clusters "
                                              "and its entropy.")
             state.show_network(drawn, "upload_net_input", height=600, file_stem=f"{stem}-network")
         with c_right:
-            level = state.coarsened_level_header(trace, key="upload_level")
-            state.show_network(coarse[level - 1], f"upload_net_level{level}", height=440, file_stem=f"{stem}-level{level}")
+            state.show_coarsened_level(trace, positions, key="upload_level", file_stem=stem)
 
 with tab_assign:
     if tab_assign.open:
@@ -355,7 +352,7 @@ with tab_compare:
 with tab_export:
     if tab_export.open:
         classical = classical_clusters(graph_key, min(k, graph.num_nodes), graph)
-        drawn, _ = drawings(graph_key, method_key, graph, trace, positions)
+        drawn = input_drawing(graph_key, method_key, graph, trace, positions)
         st.download_button("⬇ assignments, level 1 (CSV: soft + hard)", data=assignments_to_csv(names, level1.assignment),
                            file_name=f"{stem}-diffpool-assignments.csv", mime="text/csv", key="upload_dl_csv",
                            on_click="ignore", help="node, hard_cluster, confidence, p_0 … p_{C-1}")
