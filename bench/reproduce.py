@@ -87,7 +87,7 @@ PASSTHROUGH = (
     ("--batch-size", "batch_size", int), ("--lr", "lr", float), ("--hidden-dim", "hidden_dim", int),
     ("--num-pooling", "num_pooling", int), ("--assign-ratio", "assign_ratio", float),
     ("--max-clusters", "max_clusters", int), ("--features", "features", str), ("--subset", "subset", int),
-    ("--adjacency", "adjacency", str),
+    ("--adjacency", "adjacency", str), ("--readout", "readout", str),
 )
 
 # Rough CPU seconds per training graph-epoch (1 thread, core.train defaults) when no fold on disk gives a

@@ -63,6 +63,9 @@ from core.model import VARIANTS, DiffPool, DiffPoolConfig
 
 PROTOCOLS = ("honest", "paper", "both")
 BATCHINGS = ("size", "bucket", "random")
+READOUTS = ("max", "mean", "sum")
+# Settings introduced after fold caches were written, with the value those caches used.
+ADDED_LATER = {"readout": "max"}
 FEATURE_CHOICES = ("auto",) + FEATURE_KINDS
 HONEST_TEXT = (
     "honest: stratified {folds}-fold CV (shuffle, seed {seed}); {val:.0%} of each training fold held out "
@@ -118,6 +121,7 @@ class TrainSettings:
     num_pooling: int = 1
     assign_ratio: float = 0.1
     max_clusters: int | None = None
+    readout: str = "max"
     features: str = "auto"
     val_fraction: float = 0.1
     seed: int = 0
@@ -141,6 +145,8 @@ class TrainSettings:
             raise TrainingError(f"unknown features {self.features!r}; choose one of {', '.join(FEATURE_CHOICES)}")
         if self.batching not in BATCHINGS:
             raise TrainingError(f"unknown batching {self.batching!r}; choose one of {', '.join(BATCHINGS)}")
+        if self.readout not in READOUTS:
+            raise TrainingError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
         if self.adjacency not in ADJACENCY_FORMATS:
             raise TrainingError(
                 f"unknown adjacency {self.adjacency!r}; choose one of {', '.join(ADJACENCY_FORMATS)}")
@@ -171,6 +177,10 @@ class TrainSettings:
         # adjacency (dense/sparse) changes how products are computed, not their values.
         ignored = {"fold_limit", "only_folds", "adjacency", "device", "data_dir", "out_dir"}
         relevant = {k: v for k, v in asdict(self).items() if k not in ignored}
+        # Settings added after tables were cached count only when changed, so old fold caches stay valid.
+        for key, default in ADDED_LATER.items():
+            if relevant.get(key) == default:
+                relevant.pop(key)
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -206,6 +216,7 @@ def model_config_for(dataset: GraphDataset, spec: FeatureSpec, settings: TrainSe
         embedding_dim=settings.embedding_dim,
         assign_hidden_dim=settings.hidden_dim,
         num_pooling=0 if settings.variant == "graphsage" else settings.num_pooling,
+        readout=settings.readout,
         assign_ratio=settings.assign_ratio,
         max_nodes=dataset.max_nodes,
         cluster_counts=[] if settings.variant == "graphsage" else cluster_counts_for(dataset.max_nodes, settings),
@@ -939,6 +950,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="clusters per level = previous × ratio; level 1 from the dataset's largest graph")
     add("--max-clusters", type=int, default=None,
         help="cap on level-1 clusters (max_nodes × ratio gives 574 for DD); later levels follow from it")
+    add("--readout", default=defaults.readout, choices=READOUTS,
+        help="graph vector from node embeddings at every level: max (default, reference code), mean or sum "
+             "(sum sees graph size and label counts: D&D)")
     add("--features", default=defaults.features, choices=FEATURE_CHOICES,
         help="node features; auto = labels and attributes when present, else degree")
     add("--val-fraction", type=float, default=defaults.val_fraction)
@@ -999,7 +1013,7 @@ def _settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespac
             dataset=name, variant=args.variant, folds=args.folds, epochs=args.epochs, batch_size=args.batch_size,
             lr=args.lr, clip=args.clip, weight_decay=args.weight_decay, hidden_dim=args.hidden_dim,
             embedding_dim=args.embedding_dim, num_pooling=args.num_pooling, assign_ratio=args.assign_ratio,
-            max_clusters=args.max_clusters, features=args.features, val_fraction=args.val_fraction, seed=args.seed,
+            max_clusters=args.max_clusters, readout=args.readout, features=args.features, val_fraction=args.val_fraction, seed=args.seed,
             protocol=args.protocol, fold_limit=args.fold_limit, only_folds=only, subset=args.subset,
             patience=args.patience,
             snapshot_every=args.snapshot_every, watch_graphs=watch, batching=args.batching,

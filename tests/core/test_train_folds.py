@@ -70,3 +70,19 @@ def test_unknown_adjacency_format_is_refused():
         TrainSettings(adjacency="csr")
     parser = build_parser()
     assert _settings_from_args(parser, parser.parse_args(["--dataset", "ENZYMES", "--adjacency", "sparse"])).adjacency == "sparse"
+
+
+def test_readout_reaches_the_model_and_only_a_changed_one_changes_the_cache_key(synthetic, tmp_path):
+    from core.train import feature_spec_for, model_config_for
+
+    default = _settings(tmp_path)
+    summed = dataclasses.replace(default, readout="sum")
+    assert default.fingerprint() != summed.fingerprint()
+    # Caches written before the setting existed keep their key: the default is left out of the hash.
+    assert default.fingerprint() == dataclasses.replace(default, readout="max").fingerprint()
+    spec = feature_spec_for(synthetic)
+    assert model_config_for(synthetic, spec, summed).readout == "sum"
+    with pytest.raises(TrainingError, match="unknown readout 'median'"):
+        TrainSettings(readout="median")
+    parser = build_parser()
+    assert _settings_from_args(parser, parser.parse_args(["--dataset", "ENZYMES", "--readout", "mean"])).readout == "mean"
