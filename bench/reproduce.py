@@ -271,7 +271,8 @@ def markdown(report: dict) -> str:
         f"file records its device and seconds): {machine['platform']}, {machine['cpu_count']} cores, Python {machine['python']}, "
         f"torch {machine['torch']}, device {machine['device']}"
         + (f" ({machine['gpu']})" if machine.get("gpu") else ""),
-        f"- jobs: {run['jobs']} worker processes × {run['threads_per_job']} thread(s)",
+        (f"- jobs: {run['jobs']} worker processes × {run['threads_per_job']} thread(s)" if run["jobs"] is not None
+         else "- jobs: none (--table-only: this invocation trained nothing)"),
         f"- this invocation: `{report['invocation']}`",
         "", "Per-cell commands (equivalent single-process runs; the fold cache is shared):", "",
     ]
@@ -309,7 +310,7 @@ def build_report(cells: list[Cell], args: argparse.Namespace, argv: list[str]) -
                     "paper_protocol: max over epochs of mean test-fold accuracy (optimistic)",
         "run": {"folds": args.folds, "epochs": args.epochs, "reference_epochs": REFERENCE_EPOCHS,
                 "epochs_note": EPOCHS_NOTE.format(ref=REFERENCE_EPOCHS, epochs=args.epochs),
-                "jobs": args.jobs, "threads_per_job": args.threads_per_job,
+                "jobs": None if args.table_only else args.jobs, "threads_per_job": args.threads_per_job,
                 "options": {a: getattr(args, a) for _, a, _ in PASSTHROUGH if getattr(args, a) is not None}},
         "machine": machine_summary(args.device),
         "invocation": "python bench/reproduce.py " + " ".join(shlex.quote(a) for a in argv),
