@@ -90,11 +90,12 @@ PASSTHROUGH = (
     ("--adjacency", "adjacency", str), ("--readout", "readout", str),
 )
 
-# Rough CPU seconds per training graph-epoch (1 thread, core.train defaults) when no fold on disk gives a
-# measurement. ENZYMES was measured (2026-11-27, busy 2-core machine: ~0.35 s per epoch of 540
-# graphs); the rest are extrapolated from ENZYMES by mean nodes² (dense adjacency): order of magnitude only.
-SECONDS_PER_GRAPH_EPOCH_CPU = {"ENZYMES": 7e-4, "PROTEINS": 1.0e-3, "DD": 5e-2, "COLLAB": 3.6e-3,
-                               "REDDIT-MULTI-12K": 1e-1}
+# Rough CPU seconds per training graph-epoch (1 thread, core.train defaults, diffpool) when no fold on
+# disk gives a measurement, all measured on the 2-core CPU machine (2026-11-27): ENZYMES and PROTEINS
+# from their 100-epoch folds, D&D from its 50-epoch full-graph folds (sparse adjacency, 100 clusters),
+# COLLAB and the REDDIT-MULTI-12K stand-in by bench/epoch_cost.py (bench/results/epoch_cost.md).
+SECONDS_PER_GRAPH_EPOCH_CPU = {"ENZYMES": 7e-4, "PROTEINS": 1.4e-3, "DD": 5.2e-3, "COLLAB": 8.1e-3,
+                               "REDDIT-MULTI-12K": 4.0e-3}
 NUM_GRAPHS = {"ENZYMES": 600, "PROTEINS": 1113, "DD": 1178, "COLLAB": 5000, "REDDIT-MULTI-12K": 11929}
 
 

@@ -249,7 +249,8 @@ def collate(
     ``adjacency``: ``"dense"`` gives a [B, N, N] tensor; ``"sparse"`` a :class:`SparseAdjacency`
     (O(E) memory and products; the model computes the same results from either); ``"auto"``
     picks sparse once the batch is padded to :data:`SPARSE_FROM_NODES` nodes or more, where it
-    is faster (D&D: 2.6× per training epoch on one CPU thread; equal on ENZYMES-sized graphs).
+    is faster (per training epoch on one CPU thread: D&D 2.4×, PROTEINS 1.4×, ENZYMES 1.0×;
+    bench/results/adjacency_formats.md).
     """
     if adjacency not in ADJACENCY_FORMATS:
         raise ValueError(f"adjacency must be one of {', '.join(ADJACENCY_FORMATS)}, got {adjacency!r}")
