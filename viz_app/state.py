@@ -348,12 +348,13 @@ def check_model(card: dict, spec, dataset: GraphDataset) -> tuple[str | None, st
 
 def _default_model(checkpoints: list[dict], dataset_name: str) -> str | None:
     """The model to show for ``dataset_name``: a shipped one trained on it (diffpool first), then
-    any trained on it, then the shipped default, then anything."""
+    any trained on it, then the shipped default, then anything; ties go to the shortest name
+    (``dd-diffpool`` before ``dd-diffpool-sum``)."""
 
     def rank(entry: dict) -> tuple:
         same_dataset = str(entry["dataset"]).lower() == dataset_name.lower()
         return (not same_dataset, entry["variant"] != "diffpool", entry["source"] != "shipped",
-                entry["name"] != DEFAULT_MODEL_STEM)
+                entry["name"] != DEFAULT_MODEL_STEM, len(entry["name"]), entry["name"])
 
     return min(checkpoints, key=rank)["path"] if checkpoints else None
 
