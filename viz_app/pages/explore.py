@@ -62,18 +62,7 @@ with tab_entropy:
         level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="entropy_level",
                                    format_func=lambda l: f"level {l} → {l + 1}")
         record = trace.levels[level_index]
-        stats = analysis.assignment_stats(record.assignment)
-        c1, c2, c3, c4 = st.columns(4)
-        c1.metric("Mean entropy", f"{stats['mean_entropy']:.3f}", help="Mean H(S_i) in nats. Low = each node is "
-                  "sure of its cluster; high (near log C) = nodes are spread over many clusters.")
-        c2.metric("log C bound", f"{stats['max_entropy']:.3f}", help="Entropy of a uniform row over C clusters.")
-        c3.metric("Clusters used", f"{stats['clusters_used']} / {record.num_clusters}",
-                  help="Clusters that are the most likely cluster of at least one node.")
-        c4.metric("Effective clusters", f"{stats['effective_clusters']:.2f}",
-                  help="exp(entropy of the cluster-mass distribution): C when mass is spread evenly, 1 when one cluster holds all.")
-        if stats["collapsed"]:
-            st.warning(f"Cluster collapse at level {level_index} → {level_index + 1}: the mass behaves like fewer than "
-                       "two clusters, so this level pools (almost) the whole graph at once.")
+        stats = state.show_entropy_metrics(record, level_index)
         if level_index == 0:
             positions = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
             edges = graph.edges

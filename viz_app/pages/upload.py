@@ -296,16 +296,7 @@ with tab_entropy:
         level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="upload_entropy_level",
                                    format_func=lambda l: f"level {l} → {l + 1}")
         record = trace.levels[level_index]
-        stats = analysis.assignment_stats(record.assignment)
-        m1, m2, m3, m4 = st.columns(4)
-        m1.metric("Mean entropy", f"{stats['mean_entropy']:.3f}", help="Mean H(S_i) = −Σₖ Sᵢₖ log Sᵢₖ in nats: 0 = every "
-                  "node sure of its cluster, log C = every node spread evenly over all clusters.")
-        m2.metric("log C bound", f"{stats['max_entropy']:.3f}")
-        m3.metric("Clusters used", f"{stats['clusters_used']} / {record.num_clusters}")
-        m4.metric("Effective clusters", f"{stats['effective_clusters']:.2f}",
-                  help="exp(entropy of the cluster mass ΣᵢSᵢₖ): C when mass is spread evenly, 1 when one cluster holds all.")
-        if stats["collapsed"]:
-            st.warning("Cluster collapse: the mass behaves like fewer than two clusters.")
+        stats = state.show_entropy_metrics(record, level_index)
         e_left, e_right = st.columns(2)
         with e_left:
             state.show_figure(figures.entropy_histogram(record.node_entropy, record.num_clusters, level_index),
