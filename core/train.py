@@ -54,7 +54,9 @@ import torch
 from torch import nn
 
 from core import distributed
-from core.batching import ADJACENCY_FORMATS, SPARSE_FROM_NODES, PreparedGraph, bucket_batches, collate, prepare_graphs, size_batches
+from core.batching import (
+    ADJACENCY_FORMATS, SPARSE_FROM_NODES, PreparedGraph, bucket_batches, collate, prepare_graphs, size_batches,
+)
 from core.checkpoint import checkpoint_paths, read_card, save_checkpoint
 from core.features import FEATURE_KINDS, FeatureSpec, default_feature_spec
 from core.graphs import Graph, GraphDataset
@@ -1013,7 +1015,8 @@ def _settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespac
             dataset=name, variant=args.variant, folds=args.folds, epochs=args.epochs, batch_size=args.batch_size,
             lr=args.lr, clip=args.clip, weight_decay=args.weight_decay, hidden_dim=args.hidden_dim,
             embedding_dim=args.embedding_dim, num_pooling=args.num_pooling, assign_ratio=args.assign_ratio,
-            max_clusters=args.max_clusters, readout=args.readout, features=args.features, val_fraction=args.val_fraction, seed=args.seed,
+            max_clusters=args.max_clusters, readout=args.readout, features=args.features,
+            val_fraction=args.val_fraction, seed=args.seed,
             protocol=args.protocol, fold_limit=args.fold_limit, only_folds=only, subset=args.subset,
             patience=args.patience,
             snapshot_every=args.snapshot_every, watch_graphs=watch, batching=args.batching,
