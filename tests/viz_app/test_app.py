@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -152,10 +153,13 @@ def test_train_page_trains_and_saves_a_selectable_model(app_env, tmp_path, monke
     assert not at.exception
     at.number_input(key="train_epochs").set_value(2)
     at.selectbox(key="train_pooling").set_value(1)
+    at.selectbox(key="train_readout").set_value("sum")
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.success and "Saved" in at.success[0].value
     assert (tmp_path / "synthetic-hierarchy-diffpool.safetensors").is_file()
+    card = json.loads((tmp_path / "synthetic-hierarchy-diffpool.json").read_text())
+    assert card["config"]["readout"] == "sum"
     at.button(key="train_use").click().run()
     assert at.session_state["model"] == str(tmp_path / "synthetic-hierarchy-diffpool")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.model import VARIANTS
+from core.train import READOUTS
 from viz_app import figures, state
 
 selection = state.sidebar(need_model=False)
@@ -30,9 +31,13 @@ with st.form("train_form"):
     pooling = c6.selectbox("Pooling levels", [1, 2], index=1, key="train_pooling")
     ratio = c7.select_slider("Assign ratio", [0.1, 0.25, 0.5], value=0.25, key="train_ratio",
                              help="Clusters at a level = ratio × nodes of the previous level (max nodes at level 1).")
-    c8, c9 = st.columns(2)
+    c8, c9, c10 = st.columns(3)
     batch = c8.select_slider("Batch size", [8, 20, 32, 64], value=20, key="train_batch")
-    seed = c9.number_input("Seed", 0, 10_000, 0, key="train_seed")
+    readout = c9.selectbox("Readout", list(READOUTS), key="train_readout",
+                           help="How a level's node embeddings become one graph vector. max (the reference code's) "
+                                "sees which kinds of nodes occur; sum also sees how many and how large the graph "
+                                "is — better on D&D (73 vs 68 %), worse on ENZYMES (see the README's results).")
+    seed = c10.number_input("Seed", 0, 10_000, 0, key="train_seed")
     submitted = st.form_submit_button("Train", type="primary")
 
 progress_slot, chart_slot, status_slot = st.empty(), st.empty(), st.empty()
@@ -47,7 +52,7 @@ if submitted:
 
     settings = TrainSettings(dataset=dataset_name, variant=variant, epochs=int(epochs), lr=float(lr),
                              hidden_dim=int(hidden), embedding_dim=int(hidden), num_pooling=int(pooling),
-                             assign_ratio=float(ratio), batch_size=int(batch), seed=int(seed), folds=10,
+                             assign_ratio=float(ratio), batch_size=int(batch), readout=readout, seed=int(seed), folds=10,
                              device=selection.device, data_dir=selection.data_dir)
     history: list[dict] = []
     bar = progress_slot.progress(0.0, text="Preparing…")
