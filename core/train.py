@@ -1037,7 +1037,6 @@ def main(argv: list[str] | None = None) -> int:
     if distributed.launched_by_torchrun():
         launcher = f"torchrun --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', os.environ['WORLD_SIZE'])}"
     command = f"{launcher} -m core.train " + " ".join(shlex.quote(a) for a in argv)
-    from core.datasets import DatasetError, load_dataset
 
     try:
         device = resolve_device(settings.device)
@@ -1049,32 +1048,46 @@ def main(argv: list[str] | None = None) -> int:
     elif args.threads:
         torch.set_num_threads(args.threads)
     context = distributed.init_from_env(device)
+    status = None
     try:
-        try:
-            dataset = load_dataset(settings.dataset, data_dir=settings.data_dir, download=not args.no_download,
-                                   progress=not args.quiet and context.is_main)
-        except DatasetError as error:
-            if context.is_main:
-                print(f"error: {error}", file=sys.stderr)
-            return 2
-        try:
-            summary = cross_validate(dataset, settings, progress=not args.quiet, command=command)
-        except TrainingError as error:
-            if context.is_main:
-                print(f"error: {error}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            if context.is_main:
-                where = f"; finished folds are cached in {Path(settings.out_dir) / 'folds'}" if settings.out_dir else ""
-                print(f"\ninterrupted{where}", file=sys.stderr)
-            return 130
-        if context.is_main:
-            print(format_summary(summary))
-            if settings.out_dir and settings.only_folds is None:
-                print(f"summary: {Path(settings.out_dir) / 'summary.json'}")
-        return 0
+        status = _run_cross_validation(args, settings, context, command)
+        return status
     finally:
-        distributed.shutdown()
+        # Ranks wait for each other before leaving the group only after an orderly finish: gloo
+        # can abort ("terminate called without an active exception") when one rank tears the
+        # group down while its peer is still using it; after an interrupt or a crash the peers
+        # may never arrive, so they leave at once.
+        distributed.shutdown(wait_for_peers=status is not None and status != 130)
+
+
+def _run_cross_validation(args: argparse.Namespace, settings: TrainSettings, context: distributed.DistContext,
+                          command: str) -> int:
+    """Load the dataset, cross-validate, print the summary; the CLI's exit status."""
+    from core.datasets import DatasetError, load_dataset
+
+    try:
+        dataset = load_dataset(settings.dataset, data_dir=settings.data_dir, download=not args.no_download,
+                               progress=not args.quiet and context.is_main)
+    except DatasetError as error:
+        if context.is_main:
+            print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        summary = cross_validate(dataset, settings, progress=not args.quiet, command=command)
+    except TrainingError as error:
+        if context.is_main:
+            print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if context.is_main:
+            where = f"; finished folds are cached in {Path(settings.out_dir) / 'folds'}" if settings.out_dir else ""
+            print(f"\ninterrupted{where}", file=sys.stderr)
+        return 130
+    if context.is_main:
+        print(format_summary(summary))
+        if settings.out_dir and settings.only_folds is None:
+            print(f"summary: {Path(settings.out_dir) / 'summary.json'}")
+    return 0
 
 
 if __name__ == "__main__":

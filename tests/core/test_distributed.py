@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,6 +134,27 @@ def test_two_gloo_ranks_match_single_process_gradient_averaging(tmp_path):
     assert logs[0]["history"] == logs[1]["history"]
     assert len(logs[0]["history"]) == 2
     assert logs[0]["callback_epochs"] == [1, 2] and logs[1]["callback_epochs"] == []
+
+
+@pytest.mark.slow
+def test_torchrun_cli_trains_on_two_ranks_and_only_rank_zero_writes(tmp_path):
+    """The user's command: ``torchrun --nproc_per_node=2 -m core.train ...`` (gloo on CPU)."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master-port={_free_port()}",
+               "-m", "core.train", "--dataset", "synthetic-hierarchy", "--folds", "2", "--epochs", "2",
+               "--out", str(out), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "SIGABRT" not in done.stderr and "terminate called" not in done.stderr
+    assert done.stdout.count("honest accuracy:") == 1  # rank 0 prints, rank 1 stays quiet
+    assert sorted(p.name for p in out.glob("*.safetensors")) == ["synthetic-hierarchy-diffpool.safetensors"]
+    card = json.loads((out / "synthetic-hierarchy-diffpool.json").read_text())
+    assert card["command"].startswith("torchrun --nproc_per_node=2 -m core.train")
+    assert card["machine"]["world_size"] == 2
+    assert card["cross_validation"]["folds_completed"] == 2
+    assert sorted(p.name for p in (out / "folds").iterdir()) == ["fold-0.json", "fold-1.json"]
 
 
 def test_single_process_context_is_rank_zero_of_one(monkeypatch):
