@@ -131,13 +131,15 @@ def make_offline(html: str) -> str:
     return html.replace("</head>", _TOOLTIP_CSS + "</head>", 1)
 
 
-def _node_tooltip(name: str, assignment: np.ndarray | None, node: int, entropy: float | None, extra: str = "") -> str:
+def _node_tooltip(name: str, assignment_row: np.ndarray | None, entropy: float | None, extra: str = "") -> str:
+    """Hover text of one node; ``assignment_row``: its level-1 row of S [k] (None: no pooling)."""
     lines = [f"node {name}"]
     if extra:
         lines.append(extra)
-    if assignment is not None:
+    if assignment_row is not None:
         lines.append("top level-1 clusters:")
-        for cluster, probability in analysis.top_clusters(assignment, node, top=3):
+        # One row at a time: validating the whole S per node made 2,000 tooltips cost ~2 s.
+        for cluster, probability in analysis.top_clusters(assignment_row[None, :], 0, top=3):
             lines.append(f"  c{cluster}: {probability:.2f}")
     if entropy is not None:
         lines.append(f"entropy H = {entropy:.3f} nats")
@@ -176,7 +178,8 @@ def input_graph_network(
         colors, entropy = None, None
         notes.append("This model does not pool (no assignments): nodes are not coloured.")
     titles = [
-        _node_tooltip(names[i], assignment, int(i), None if entropy is None else float(entropy[i]))
+        _node_tooltip(names[i], None if assignment is None else assignment[i],
+                      None if entropy is None else float(entropy[i]))
         for i in shown
     ]
     html = network_html(

@@ -593,15 +593,20 @@ def show_figure(fig, key: str, file_stem: str | None = None, **chart_kwargs):
     return result
 
 
+def embed_html(html: str, height: int) -> None:
+    """Show a self-contained HTML drawing (pyvis) in an iframe of ``height`` pixels."""
+    if hasattr(st, "iframe"):  # Streamlit >= 1.5x: components.html is deprecated in favour of st.iframe
+        st.iframe(html, height=height)
+    else:
+        import streamlit.components.v1 as components
+
+        components.html(html, height=height)
+
+
 def show_network(drawing, key: str, height: int, file_stem: str) -> None:
     """Embed a :class:`viz_app.network.NetworkDrawing` and offer it as standalone HTML."""
     for note in drawing.notes:
         st.caption(note)
-    if hasattr(st, "iframe"):  # Streamlit >= 1.5x: components.html is deprecated in favour of st.iframe
-        st.iframe(drawing.html, height=height)
-    else:
-        import streamlit.components.v1 as components
-
-        components.html(drawing.html, height=height)
+    embed_html(drawing.html, height)
     st.download_button("⬇ network HTML", data=lambda: drawing.html, file_name=f"{_slug(file_stem)}.html", mime="text/html",
                        key=f"{key}__html", on_click="ignore", help="Standalone network page (vis-network inlined, offline).")

@@ -137,6 +137,19 @@ def test_network_html_is_offline_and_contains_every_node(small_graph, small_trac
     assert drawing.notes == []
 
 
+def test_input_network_hover_lists_each_nodes_own_top_clusters_and_entropy(small_graph, small_trace):
+    record = small_trace.levels[0]
+    nodes = _nodes(network.input_graph_network(small_graph, small_trace, np.zeros((small_graph.num_nodes, 2))).html)
+    for node in nodes:
+        i = node["id"]
+        best = np.argsort(-record.assignment[i], kind="stable")[:3]
+        expected = [f"  c{c}: {record.assignment[i, c]:.2f}" for c in best]
+        lines = node["title"].split("\n")
+        assert lines[lines.index("top level-1 clusters:") + 1:][:3] == expected, i
+        assert f"entropy H = {record.node_entropy[i]:.3f} nats" in node["title"]
+        assert node["color"] == figures.cluster_color(int(np.argmax(record.assignment[i])))
+
+
 def test_network_positions_are_fixed_across_calls(small_graph, small_trace):
     positions = analysis.layout_positions(small_graph.sparse_adjacency(), seed=0)
     first = network.input_graph_network(small_graph, small_trace, positions).html

@@ -206,15 +206,6 @@ def step_networks(graph_key: str, model_key: str, _graph, _trace, _positions):
     return plain, coloured, coarse
 
 
-def show_html(html: str, height: int) -> None:
-    if hasattr(st, "iframe"):
-        st.iframe(html, height=height)
-    else:
-        import streamlit.components.v1 as components
-
-        components.html(html, height=height)
-
-
 # ---------------------------------------------------------------------------- page
 state.keep_selection()  # this page has no sidebar: keep the explorer's selection alive for when the user returns
 st.title("How DiffPool works")
@@ -287,7 +278,7 @@ if number == 1:
                                             "Purples", decimals=2), key="teach_X")
     with right:
         st.markdown("**The graph** (labels = node ids, as in the matrix rows)")
-        show_html(plain_net, 440)
+        state.embed_html(plain_net, 440)
 elif number == 2:
     with left:
         st.latex(r"Z = \mathrm{GNN}_{\text{embed}}(A, X) \in \mathbb{R}^{n \times d}"
@@ -327,7 +318,7 @@ elif number == 3:
                        key="teach_S")
     with right:
         st.markdown("**Nodes coloured by their most likely cluster** (argmaxₖ Sᵢₖ; hover for the probabilities)")
-        show_html(cluster_net.html, 440)
+        state.embed_html(cluster_net.html, 440)
 elif number == 4:
     with left:
         st.latex(r"X' = S^{\top} Z \in \mathbb{R}^{C \times d},\qquad X'_k = \textstyle\sum_i S_{ik}\, Z_i")
@@ -357,7 +348,7 @@ elif number == 5:
         st.markdown("**The coarsened graph** (node size = cluster mass, edge width = A'ₖₘ, label = A'ₖₖ)",
                     help="Coarsened edge weights: A'ₖₘ = Σᵢⱼ Sᵢₖ Aᵢⱼ Sⱼₘ. This small weighted graph is the input of "
                          "the next DiffPool layer.")
-        show_html(coarse_net.html, 440)
+        state.embed_html(coarse_net.html, 440)
 else:
     product = level.assignment @ level.assignment.T
     adjacency = np.asarray(trace.adjacency, dtype=np.float64)
