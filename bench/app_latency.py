@@ -3,8 +3,8 @@
     python bench/app_latency.py [--skip-browser]
 
 1. cold start: launch ``streamlit run streamlit_app.py`` and a headless Chromium, time until the
-   first figure (the pyvis canvas inside its iframe) is drawn; reported from process launch and
-   from page open.
+   first figure (the pyvis canvas inside its iframe) is drawn; median of 3 launches, plus the
+   first launch's split (server ready, page open → figure).
 2. graph switch (browser), 7 graphs never shown before: type a new graph index, time until the
    rerun has finished and until the input-graph iframe holds the new, drawn network. Measured
    twice in one run: with the app's config (``runner.postScriptGC = false``) and with
@@ -71,7 +71,7 @@ _FRESH_NETWORK = """() => {
 }"""
 
 
-def browser_timings(env: dict, post_script_gc: bool | None = None) -> dict:
+def browser_timings(env: dict, post_script_gc: bool | None = None, switch_indices=SWITCH_INDICES) -> dict:
     """Cold start and graph switches in Chromium.
 
     ``post_script_gc``: override Streamlit's ``runner.postScriptGC`` (None: the repository's
@@ -110,7 +110,7 @@ def browser_timings(env: dict, post_script_gc: bool | None = None) -> dict:
             wait_idle(page)
             srcdoc = page.locator('[data-testid="stMain"] iframe').first.get_attribute("srcdoc") or ""
             switches, drawn = [], []
-            for index in SWITCH_INDICES:
+            for index in switch_indices:
                 page.evaluate("() => { document.querySelector('[data-testid=\"stMain\"] iframe')"
                               ".contentWindow.__stale = true; }")
                 box = page.locator('[data-testid="stNumberInput"] input').first
@@ -217,15 +217,20 @@ def main() -> None:
         # Streamlit's default (a full collection after every rerun).
         result["browser"] = browser_timings(env)
         result["browser_post_script_gc"] = browser_timings(env, post_script_gc=True)
+        # Cold start is one sample per launch: two more launches for a median of three.
+        result["cold_starts_s"] = [result["browser"]["cold_start_to_first_figure_s"]] + [
+            browser_timings(env, switch_indices=())["cold_start_to_first_figure_s"] for _ in range(2)]
 
     lines = ["| measurement | seconds | target |", "|---|---|---|"]
     if "browser" in result:
         b, collected = result["browser"], result["browser_post_script_gc"]
         median = statistics.median
         count = len(b["browser_switch_s"])
-        lines += [f"| cold start: launch → first figure (browser) | {b['cold_start_to_first_figure_s']:.2f} | ≤ 5 |",
-                  f"| of which: server ready | {b['server_ready_s']:.2f} | |",
-                  f"| page open → first figure | {b['page_open_to_first_figure_s']:.2f} | |",
+        colds = result["cold_starts_s"]
+        lines += [f"| cold start: launch → first figure (browser, median of {len(colds)} launches; "
+                  f"{min(colds):.2f}–{max(colds):.2f}) | {median(colds):.2f} | ≤ 5 |",
+                  f"| first launch: server ready | {b['server_ready_s']:.2f} | |",
+                  f"| first launch: page open → first figure | {b['page_open_to_first_figure_s']:.2f} | |",
                   f"| graph switch → rerun finished (browser, median of {count}) | "
                   f"{median(b['browser_switch_s']):.2f} | ≤ 1 |",
                   f"| graph switch → new network drawn (browser, median of {count}) | "

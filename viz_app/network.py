@@ -19,6 +19,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -56,6 +57,15 @@ class NetworkDrawing:
     notes: list[str] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=1)
+def _template_environment():
+    """One Jinja environment for pyvis' template: it caches the compiled template (~70 ms a drawing otherwise)."""
+    from jinja2 import Environment, FileSystemLoader
+    from pyvis.network import Network
+
+    return Environment(loader=FileSystemLoader(Network().template_dir))
+
+
 def _scale(n: int) -> float:
     """Pixels per layout unit: more room for bigger graphs so nodes do not overlap."""
     return float(max(250.0, 45.0 * math.sqrt(max(n, 1))))
@@ -88,6 +98,7 @@ def network_html(
         show_labels = n <= 60
     default_size = 12 if n <= 300 else 7 if n <= 1000 else 4
     net = Network(height=f"{height_px}px", width="100%", cdn_resources="in_line", directed=False)
+    net.templateEnv = _template_environment()  # compiled once per process, not once per drawing
     # Fill pyvis' lists directly: Network.add_node/add_edge check duplicates by scanning every
     # existing node/edge (quadratic), which takes minutes for a few thousand nodes.
     for i in range(n):
