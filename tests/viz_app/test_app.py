@@ -197,3 +197,14 @@ def test_dd_brings_its_model_and_draws_its_largest_graph_on_a_sample(app_env, tu
     assert "DD #20" in captions(at)[0]
     page_text = " ".join(m.value for m in at.markdown) + " ".join(captions(at)) + " ".join(i.value for i in at.info)
     assert "2,000" in page_text and "5,748" in page_text  # says that the drawing is a sample
+
+
+def test_app_config_turns_off_streamlits_gc_after_every_rerun():
+    """`streamlit run` from the repository reads .streamlit/config.toml; the full gc.collect() Streamlit
+    runs after each rerun cost ~0.6 s of every graph switch (bench/results/app_latency.md)."""
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["runner"]["postScriptGC"] is False
+    from streamlit import config as st_config
+
+    assert "runner.postScriptGC" in st_config._config_options_template  # the option still exists
