@@ -527,8 +527,25 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in text).strip("-") or "figure"
 
 
+def fit_level_widget(key: str, trace, first) -> None:
+    """Reset the level widget ``key`` to ``first`` when the model's levels changed since it was drawn.
+
+    A level picker keeps its key across models, so after a switch from a 2-level model to a
+    1-level one its stored choice can point at a level that no longer exists, and a radio whose
+    option labels changed (they carry the cluster counts) is left with nothing ticked in the
+    browser. Setting the value (rather than deleting it) makes Streamlit send it to the page.
+    """
+    shape = tuple(level.num_clusters for level in trace.levels)
+    marker = f"{key}__levels"
+    if st.session_state.get(marker) != shape:
+        if marker in st.session_state and key in st.session_state:
+            st.session_state[key] = first
+        st.session_state[marker] = shape
+
+
 def coarsened_level_header(trace, key: str) -> int:
     """Level picker, heading and cluster-use caption above a coarsened-graph view; returns the level (1-based)."""
+    fit_level_widget(key, trace, 1)
     level = st.radio("Coarsened level", list(range(1, trace.num_levels + 1)), horizontal=True, key=key,
                      format_func=lambda l: f"level {l} ({trace.levels[l - 1].num_clusters} clusters)")
     st.subheader(f"After pooling {level}",

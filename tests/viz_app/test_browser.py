@@ -72,6 +72,9 @@ def app_url(tmp_path_factory):
     config = DiffPoolConfig(input_dim=spec.dim, num_classes=3, num_pooling=2, assign_ratio=0.25, max_nodes=80)
     save_checkpoint(folder / "browser-synthetic-diffpool", DiffPool(config), spec,
                     {"dataset": "synthetic-hierarchy", "class_names": ["2 groups", "3 groups", "4 groups"], "seed": 0})
+    one_level = DiffPoolConfig(input_dim=spec.dim, num_classes=3, num_pooling=1, assign_ratio=0.25, max_nodes=80)
+    save_checkpoint(folder / "browser-synthetic-diffpool-one-level", DiffPool(one_level), spec,
+                    {"dataset": "synthetic-hierarchy", "class_names": ["2 groups", "3 groups", "4 groups"], "seed": 0})
     env = dict(os.environ, DIFFPOOL_MODELS=str(folder))
     port = free_port()
     process = start_app(port, env)
@@ -122,6 +125,29 @@ def test_explore_page_renders_network_and_plotly_and_follows_graph_picker(app_ur
         assert page.locator('[data-testid="stException"]').count() == 0
         page.wait_for_timeout(1500)  # let the network iframe paint
         page.screenshot(path=str(ARTIFACTS / "explore-graph12.png"), full_page=False)
+        browser.close()
+
+
+def test_level_picker_stays_ticked_when_the_model_has_fewer_levels(app_url):
+    """A radio keyed across models kept the old labels' choice: after switching from a 2-level to a
+    1-level model the page showed level 1 with nothing ticked."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser, page = _open(p, app_url)
+        page.frame_locator("iframe").first.locator("#mynetwork canvas").first.wait_for(timeout=60_000)
+        radios = page.locator('[data-testid="stMain"] [data-testid="stRadio"] input[type="radio"]')
+        assert radios.count() == 2 and radios.nth(0).is_checked()
+        page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').nth(1).click()
+        page.get_by_role("option").filter(has_text="one-level").first.click()
+        wait_idle(page)
+        page.wait_for_function("() => document.querySelectorAll("
+                               "'[data-testid=\"stMain\"] [data-testid=\"stRadio\"] input[type=\"radio\"]').length == 1",
+                               timeout=60_000)
+        wait_idle(page)
+        assert radios.count() == 1 and radios.nth(0).is_checked()
+        assert page.locator('[data-testid="stMain"] h3').filter(has_text="After pooling 1").count() == 1
+        assert page.locator('[data-testid="stException"]').count() == 0
         browser.close()
 
 

@@ -71,6 +71,7 @@ st.subheader(f"Node embeddings of graph {selection.graph_index}")
 if not trace.levels:
     st.info("This model does not pool; only the input level exists.")
 else:
+    state.fit_level_widget("emb_level", trace, 0)
     level = st.selectbox("Level", list(range(trace.num_levels)), key="emb_level",
                          format_func=lambda l: "input nodes (level 0)" if l == 0 else f"level-{l} clusters")
     record = trace.levels[level]

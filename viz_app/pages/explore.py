@@ -41,6 +41,7 @@ with tab_hierarchy:
 
 with tab_assign:
     if tab_assign.open and trace.levels:
+        state.fit_level_widget("assign_level", trace, 0)
         level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="assign_level",
                                    format_func=lambda l: f"level {l} → {l + 1}")
         record = trace.levels[level_index]
@@ -59,6 +60,7 @@ with tab_assign:
 
 with tab_entropy:
     if tab_entropy.open and trace.levels:
+        state.fit_level_widget("entropy_level", trace, 0)
         level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="entropy_level",
                                    format_func=lambda l: f"level {l} → {l + 1}")
         record = trace.levels[level_index]

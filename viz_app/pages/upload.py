@@ -277,6 +277,7 @@ with tab_net:
 
 with tab_assign:
     if tab_assign.open:
+        state.fit_level_widget("upload_assign_level", trace, 0)
         level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="upload_assign_level",
                                    format_func=lambda l: f"level {l} → {l + 1}")
         record = trace.levels[level_index]
@@ -293,6 +294,7 @@ with tab_assign:
 
 with tab_entropy:
     if tab_entropy.open:
+        state.fit_level_widget("upload_entropy_level", trace, 0)
         level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="upload_entropy_level",
                                    format_func=lambda l: f"level {l} → {l + 1}")
         record = trace.levels[level_index]
