@@ -137,6 +137,8 @@ def test_level_picker_stays_ticked_when_the_model_has_fewer_levels(app_url):
         browser, page = _open(p, app_url)
         page.frame_locator("iframe").first.locator("#mynetwork canvas").first.wait_for(timeout=60_000)
         radios = page.locator('[data-testid="stMain"] [data-testid="stRadio"] input[type="radio"]')
+        radios.nth(1).wait_for(timeout=60_000)  # the picker is drawn after the input graph's iframe
+        wait_idle(page)
         assert radios.count() == 2 and radios.nth(0).is_checked()
         page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').nth(1).click()
         page.get_by_role("option").filter(has_text="one-level").first.click()
