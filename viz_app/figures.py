@@ -211,6 +211,10 @@ def graph_figure(
     return _layout(fig, title, height=height)
 
 
+#: Clusters holding less soft mass than this (in nodes) count as empty in the coarsened-graph view.
+EMPTY_CLUSTER_MASS = 0.05
+
+
 def coarse_graph_figure(
     cluster_positions: np.ndarray,
     coarsened_adjacency: np.ndarray,
@@ -219,20 +223,24 @@ def coarse_graph_figure(
     hard_members: np.ndarray | None = None,
     min_edge_weight: float = 1e-3,
     height: int = 440,
+    hide_empty: bool = False,
 ) -> go.Figure:
     """The coarsened graph after pooling ``level`` as a plotly network (no iframe, so it redraws fast).
 
     Node = cluster (cluster colour), marker size ∝ √(cluster mass ΣᵢSᵢₖ), label ``c{k} (A'ₖₖ)``
     with the self-loop (intra-cluster) weight; edge width ∝ A'ₖₘ (edges binned into 5 widths,
-    one trace each). Traces: edge bins first, the node trace last.
+    one trace each). Traces: edge bins first, the node trace last. ``hide_empty`` leaves out
+    clusters with mass < :data:`EMPTY_CLUSTER_MASS` (and their edges); the title says how many.
+    Cluster ids and colours stay those of the full level either way.
     """
     pos = np.asarray(cluster_positions, dtype=np.float64).reshape(-1, 2)
     adjacency = np.asarray(coarsened_adjacency, dtype=np.float64)
     mass = np.asarray(cluster_mass, dtype=np.float64)
     k = adjacency.shape[0]
+    shown = mass >= EMPTY_CLUSTER_MASS if hide_empty else np.ones(k, dtype=bool)
     rows, cols = np.triu_indices(k, 1)
     weights = adjacency[rows, cols]
-    keep = weights > min_edge_weight
+    keep = (weights > min_edge_weight) & shown[rows] & shown[cols]
     rows, cols, weights = rows[keep], cols[keep], weights[keep]
     fig = go.Figure()
     if weights.size:
@@ -249,17 +257,20 @@ def coarse_graph_figure(
                                      line=dict(color="#9E9E9E", width=0.8 + 2.0 * b)))
     members = np.zeros(k, dtype=int) if hard_members is None else np.asarray(hard_members)
     sizes = 12.0 + 40.0 * np.sqrt(mass / max(float(mass.max()), 1e-9))
+    ids = np.flatnonzero(shown)
     hover = [f"cluster c{c} (level {level})<br>mass ΣS = {mass[c]:.2f}<br>hard members: {members[c]}"
-             f"<br>self-loop A'[c,c] = {adjacency[c, c]:.3f}" for c in range(k)]
+             f"<br>self-loop A'[c,c] = {adjacency[c, c]:.3f}" for c in ids]
     fig.add_trace(go.Scatter(
-        x=pos[:, 0], y=pos[:, 1], mode="markers+text", showlegend=False,
-        text=[f"c{c} ({adjacency[c, c]:.1f})" for c in range(k)], textposition="bottom center",
-        marker=dict(size=sizes, color=[cluster_color(c) for c in range(k)], line=dict(width=1, color="#333")),
+        x=pos[ids, 0], y=pos[ids, 1], mode="markers+text", showlegend=False,
+        text=[f"c{c} ({adjacency[c, c]:.1f})" for c in ids], textposition="bottom center",
+        marker=dict(size=sizes[ids], color=[cluster_color(c) for c in ids], line=dict(width=1, color="#333")),
         hovertext=hover, hoverinfo="text",
     ))
     fig.update_layout(xaxis=dict(visible=False, range=[-1.35, 1.35]),
                       yaxis=dict(visible=False, scaleanchor="x", range=[-1.35, 1.35]), plot_bgcolor="white")
-    return _layout(fig, f"Coarsened graph after pooling {level} ({k} clusters)", height=height)
+    hidden = k - len(ids)
+    title = f"Coarsened graph after pooling {level} " + (f"({k - hidden}/{k} drawn)" if hidden else f"({k} clusters)")
+    return _layout(fig, title, height=height)
 
 
 # ---------------------------------------------------------------------------- flows

@@ -199,6 +199,27 @@ def test_dd_brings_its_model_and_draws_its_largest_graph_on_a_sample(app_env, tu
     assert "2,000" in page_text and "5,748" in page_text  # says that the drawing is a sample
 
 
+def test_empty_clusters_are_left_out_of_the_coarsened_graph_until_asked_for(app_env, tu_dir):
+    at = run_page("explore", select_test_model=False)
+    at.text_input(key="data_dir").set_value(str(tu_dir)).run()
+    at.selectbox(key="dataset").set_value("PROTEINS").run()  # proteins-diffpool: most of its 62 clusters stay empty
+    assert not at.exception, [e.value for e in at.exception]
+    toggle = at.toggle(key="explore_level_show_empty")
+    empty = int(toggle.label.split()[2])
+    assert toggle.value is False and 0 < empty < 62
+
+    def coarse_title() -> tuple[str, int]:
+        spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                    if "Coarsened graph" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+        return spec["layout"]["title"]["text"], len(spec["data"][-1]["text"])  # one label per drawn cluster
+
+    title, drawn = coarse_title()
+    assert f"({62 - empty}/62 drawn)" in title and drawn == 62 - empty
+    toggle.set_value(True).run()
+    title, drawn = coarse_title()
+    assert "(62 clusters)" in title and drawn == 62
+
+
 def test_app_config_turns_off_streamlits_gc_after_every_rerun():
     """`streamlit run` from the repository reads .streamlit/config.toml; the full gc.collect() Streamlit
     runs after each rerun cost ~0.6 s of every graph switch (bench/results/app_latency.md)."""

@@ -196,3 +196,18 @@ def test_coarse_graph_figure_sizes_by_mass_and_bins_edges_by_weight():
     edge_widths = sorted(trace.line.width for trace in fig.data[:-1])
     assert len(edge_widths) == 2 and edge_widths[0] < edge_widths[1]  # the 2.0 edge drawn wider than the 0.5 edge
     assert "hard members: 4" in nodes.hovertext[0]
+
+
+def test_coarse_graph_figure_can_hide_empty_clusters_keeping_ids_and_colours():
+    adjacency = np.array([[3.0, 2.0, 0.01], [2.0, 1.0, 0.02], [0.01, 0.02, 0.0]])
+    mass = np.array([4.0, 1.0, figures.EMPTY_CLUSTER_MASS / 2])
+    positions = np.array([[-1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    full = figures.coarse_graph_figure(positions, adjacency, mass, level=1)
+    assert len(full.data[-1].x) == 3 and len(full.data) == 1 + 2  # 3 nodes; edge bins for 2.0 and the small ones
+    fig = figures.coarse_graph_figure(positions, adjacency, mass, level=1, hide_empty=True)
+    nodes = fig.data[-1]
+    assert list(nodes.text) == ["c0 (3.0)", "c1 (1.0)"]
+    assert list(nodes.marker.color) == [figures.cluster_color(0), figures.cluster_color(1)]
+    drawn = np.concatenate([trace.x for trace in fig.data[:-1]])
+    assert not np.any(np.isclose(drawn, 1.0))  # no edge reaches the hidden cluster at x = 1
+    assert fig.layout.title.text.endswith("after pooling 1 (2/3 drawn)")
