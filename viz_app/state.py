@@ -329,6 +329,11 @@ def check_model(card: dict, spec, dataset: GraphDataset) -> tuple[str | None, st
     features that cannot be built or a class-count mismatch are problems (the model cannot run)."""
     warning = problem = None
     if card.get("dataset") and str(card["dataset"]).lower() != dataset.name.lower():
+        if spec is not None and spec.kind in ("labels", "attributes", "labels+attributes"):
+            # Node label ids and attribute columns are each dataset's own coding (label 2 is an
+            # amino-acid type in D&D, a helix in PROTEINS): a matching width would run, meaninglessly.
+            return None, (f"it reads {card['dataset']}'s node {spec.kind.replace('+', ' and ')}, which "
+                          f"{dataset.name} codes differently")
         warning = f"This model was trained on **{card['dataset']}**, not {dataset.name}; its clusters may mean little here."
     try:
         features = spec.build(dataset[0])

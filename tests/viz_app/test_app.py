@@ -220,6 +220,36 @@ def test_empty_clusters_are_left_out_of_the_coarsened_graph_until_asked_for(app_
     assert "(62 clusters)" in title and drawn == 62
 
 
+def test_label_based_models_do_not_run_on_another_dataset_structure_only_ones_warn(tu_dir):
+    from core.datasets import load_dataset
+    from core.features import FeatureSpec
+    from viz_app.state import check_model
+
+    proteins = load_dataset("PROTEINS", data_dir=tu_dir, download=False)
+    wide_labels = FeatureSpec("labels", num_node_labels=89)  # D&D's coding; PROTEINS' 3 labels fit its width
+    card = {"dataset": "DD", "config": {"input_dim": wide_labels.dim, "num_classes": 2}}
+    warning, problem = check_model(card, wide_labels, proteins)
+    assert problem == "it reads DD's node labels, which PROTEINS codes differently" and warning is None
+    assert check_model({**card, "dataset": "PROTEINS"}, wide_labels, proteins)[1] is None  # width aside, same coding
+    structure = FeatureSpec("degree", max_degree=20)
+    warning, problem = check_model({"dataset": "synthetic-hierarchy", "config": {"input_dim": structure.dim,
+                                                                                "num_classes": 3}}, structure, proteins)
+    assert problem is None and "trained on **synthetic-hierarchy**" in warning
+
+
+def test_compare_offers_only_models_that_can_run_on_the_dataset(app_env, tu_dir):
+    at = run_page("compare", select_test_model=False)
+    at.text_input(key="data_dir").set_value(str(tu_dir)).run()
+    at.selectbox(key="dataset").set_value("PROTEINS").run()
+    assert not at.exception, [e.value for e in at.exception]
+    options = at.selectbox(key="compare_b").options
+    assert options and not any(name in option for option in options for name in ("on DD", "on ENZYMES"))
+    assert at.selectbox(key="compare_a").value.endswith("proteins-diffpool")
+    assert at.selectbox(key="compare_b").value != at.selectbox(key="compare_a").value
+    assert any("not PROTEINS" in w.value for w in at.warning)  # model B was trained elsewhere: said so
+    assert any("level-1 clusters" in str(c.proto.spec) for c in at.get("plotly_chart"))
+
+
 def test_app_config_turns_off_streamlits_gc_after_every_rerun():
     """`streamlit run` from the repository reads .streamlit/config.toml; the full gc.collect() Streamlit
     runs after each rerun cost ~0.6 s of every graph switch (bench/results/app_latency.md)."""

@@ -29,7 +29,9 @@ max_inputs = 60
 flows = analysis.sankey_flows(trace.levels, max_input_nodes=max_inputs, node_names=names)
 if graph.num_nodes > max_inputs:
     st.caption(f"{max_inputs} representative input nodes shown; the other {graph.num_nodes - max_inputs} are merged.")
-state.show_figure(figures.sankey_figure(flows), key="sankey", file_stem=f"{title}-sankey")
+arrow = " → ".join(["nodes"] + [f"level-{l}" for l in range(1, trace.num_levels + 1)])
+state.show_figure(figures.sankey_figure(flows, title=f"Soft mass: {arrow} clusters"), key="sankey",
+                  file_stem=f"{title}-sankey")
 
 
 def hard_labels(graph_trace, depth: int) -> np.ndarray:
@@ -43,19 +45,47 @@ def hover_for(labels: np.ndarray) -> list[str]:
 
 # ---------------------------------------------------------------- two models
 st.subheader("Two models on the same graph")
+
+
+def runnable_here(path: str) -> tuple[bool, str | None]:
+    """(can run on the selected dataset, warning such as "trained on another dataset")."""
+    try:
+        _, spec, card = state.model_bundle(path, selection.device)
+    except Exception:  # an unreadable checkpoint is reported where it is selected, not here
+        return False, None
+    warning, problem = state.check_model(card, spec, selection.dataset)
+    return problem is None, warning
+
+
 checkpoints = [c for c in state.list_checkpoints() if c["variant"] != "graphsage"]
-by_path = {c["path"]: c for c in checkpoints}
+runnable = {c["path"]: runnable_here(c["path"]) for c in checkpoints}
+same_dataset = [c for c in checkpoints if str(c["dataset"]).lower() == selection.dataset_name.lower()]
+# Models trained on this dataset first; models from other datasets only when they can run on it.
+ordered = same_dataset + [c for c in checkpoints if c not in same_dataset and runnable[c["path"]][0]]
+by_path = {c["path"]: c for c in ordered}
 paths = list(by_path)
 if len(paths) < 2:
-    st.info("Only one pooling model is available. Train another variant (e.g. random or diffpool-nolp) on the Train page.")
+    st.info("Only one pooling model can run on this dataset. Train another variant (e.g. random or "
+            "diffpool-nolp) on the Train page to compare two.")
 else:
-    other = next((p for p in paths if p != selection.model_path and by_path[p]["dataset"] == by_path.get(
-        selection.model_path, {}).get("dataset")), next(p for p in paths if p != selection.model_path))
+    other = next((p for p in paths if p != selection.model_path and p in [c["path"] for c in same_dataset]),
+                 next(p for p in paths if p != selection.model_path))
+    # Model A follows the sidebar's model: when that changes (new dataset, new pick) both pickers
+    # restart from it; values are set through session state so the page shows them too.
+    default_a = selection.model_path if selection.model_path in paths else paths[0]
+    if st.session_state.get("compare__selected") != selection.model_path or \
+            st.session_state.get("compare_a") not in paths or st.session_state.get("compare_b") not in paths:
+        st.session_state["compare__selected"] = selection.model_path
+        st.session_state["compare_a"], st.session_state["compare_b"] = default_a, other
     col_a, col_b, col_depth = st.columns([2, 2, 1])
-    model_a = col_a.selectbox("Model A", paths, index=paths.index(selection.model_path) if selection.model_path in paths else 0,
-                              format_func=lambda p: state.checkpoint_label(by_path[p]), key="compare_a")
-    model_b = col_b.selectbox("Model B", paths, index=paths.index(other), key="compare_b",
-                              format_func=lambda p: state.checkpoint_label(by_path[p]))
+    model_a = col_a.selectbox("Model A", paths, format_func=lambda p: state.checkpoint_label(by_path[p]),
+                              key="compare_a")
+    model_b = col_b.selectbox("Model B", paths, format_func=lambda p: state.checkpoint_label(by_path[p]),
+                              key="compare_b")
+    for path in dict.fromkeys((model_a, model_b)):
+        warning = runnable.get(path, (True, None))[1]
+        if warning:
+            st.warning(f"{Path(path).name}: {warning}")
     traces, problems = {}, []
     for path in (model_a, model_b):
         _, spec, card = state.model_bundle(path, selection.device)
