@@ -374,7 +374,9 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str]) -> g
         z=matrix, x=names, y=names, colorscale="Blues", text=matrix, texttemplate="%{text}",
         hovertemplate="true %{y}<br>predicted %{x}<br>%{z} graphs<extra></extra>",
     ))
-    fig.update_layout(xaxis_title="predicted", yaxis=dict(title="true", autorange="reversed"))
+    # Class names such as "1", "2" (PROTEINS) would otherwise make plotly draw numeric axes with half steps.
+    fig.update_layout(xaxis=dict(title="predicted", type="category"),
+                      yaxis=dict(title="true", autorange="reversed", type="category"))
     return _layout(fig, "Confusion matrix", height=380)
 
 
@@ -385,5 +387,5 @@ def per_class_accuracy_bar(accuracy: Sequence[float], class_names: Sequence[str]
         marker=dict(color=[class_color(i) for i in range(len(class_names))]),
         hovertemplate="%{x}: %{y:.1%}<extra></extra>",
     ))
-    fig.update_layout(yaxis=dict(range=[0, 1], title="accuracy", tickformat=".0%"))
+    fig.update_layout(xaxis=dict(type="category"), yaxis=dict(range=[0, 1], title="accuracy", tickformat=".0%"))
     return _layout(fig, "Accuracy per class", height=320)

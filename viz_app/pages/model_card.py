@@ -20,7 +20,9 @@ c1.metric("Variant", card.get("variant", "?"))
 c2.metric("Trained on", str(card.get("dataset", "?")))
 accuracy = card.get("accuracy")
 test_accuracy = accuracy.get("test") if isinstance(accuracy, dict) else accuracy
-c3.metric("Test accuracy (card)", f"{test_accuracy:.1%}" if isinstance(test_accuracy, (int, float)) else "—")
+c3.metric("Test accuracy (this model's fold)", f"{test_accuracy:.1%}" if isinstance(test_accuracy, (int, float)) else "—",
+          help="Accuracy of these weights on the test fold they were held out from. The cross-validation "
+               "figure below (all folds) is the one to compare with papers.")
 seconds = card.get("training_seconds")
 c4.metric("Training time", f"{seconds:.0f} s" if isinstance(seconds, (int, float)) else "—")
 if card.get("protocol"):
@@ -31,7 +33,7 @@ if cv:
     st.markdown(f"**Cross-validation.** honest: {honest.get('mean', float('nan')):.1%} ± {honest.get('std', float('nan')):.1%}"
                 + (f" · paper protocol (optimistic): {paper.get('accuracy', paper.get('mean', float('nan'))):.1%}" if paper else "")
                 + f" · folds completed: {cv.get('folds_completed', '?')}")
-    if honest.get("description"):
+    if honest.get("description") and honest["description"] not in str(card.get("protocol", "")):
         st.caption(honest["description"])
 
 # ---------------------------------------------------------------- evaluation here
