@@ -578,7 +578,7 @@ def show_coarsened_level(trace, positions: np.ndarray, key: str, file_stem: str)
     members = np.bincount(record.hard_assignment, minlength=record.num_clusters)
     empty = int((np.asarray(record.cluster_mass) < figures.EMPTY_CLUSTER_MASS).sum())
     show_empty = empty == 0 or st.toggle(
-        f"Show the {empty} empty clusters", key=f"{key}_show_empty", value=False,
+        f"Show the {empty} empty cluster{'s' if empty > 1 else ''}", key=f"{key}_show_empty", value=False,
         help=f"Clusters holding less than {figures.EMPTY_CLUSTER_MASS} of a node's worth of assignment mass "
              "(ΣᵢSᵢₖ). They exist in the model but no node is pooled into them.")
     show_figure(figures.coarse_graph_figure(coarse_layout(trace, level, positions), record.coarsened_adjacency,
