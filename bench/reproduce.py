@@ -87,7 +87,8 @@ PASSTHROUGH = (
     ("--batch-size", "batch_size", int), ("--lr", "lr", float), ("--hidden-dim", "hidden_dim", int),
     ("--num-pooling", "num_pooling", int), ("--assign-ratio", "assign_ratio", float),
     ("--max-clusters", "max_clusters", int), ("--features", "features", str), ("--subset", "subset", int),
-    ("--adjacency", "adjacency", str), ("--readout", "readout", str),
+    ("--adjacency", "adjacency", str), ("--readout", "readout", str), ("--dropout", "dropout", float),
+    ("--weight-decay", "weight_decay", float),
 )
 
 # Rough CPU seconds per training graph-epoch (1 thread, core.train defaults, diffpool) when no fold on

@@ -98,6 +98,12 @@ def test_dry_run_prints_one_worker_command_per_fold_and_an_estimate(tu_dir, tmp_
     assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
 
 
+def test_regularisation_options_reach_every_worker_command(tu_dir, tmp_path, capsys):
+    assert reproduce.main(_args(tu_dir, tmp_path, "--dry-run", "--dropout", "0.5", "--weight-decay", "0.001")) == 0
+    commands = [line for line in capsys.readouterr().out.splitlines() if line.startswith("python -m core.train")]
+    assert commands and all("--dropout 0.5" in c and "--weight-decay 0.001" in c for c in commands)
+
+
 def test_unknown_dataset_is_rejected_with_the_accepted_names(capsys):
     with pytest.raises(SystemExit):
         reproduce.main(["--datasets", "MUTAG", "--dry-run"])

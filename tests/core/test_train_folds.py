@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 
 from core.synthetic import make_synthetic_hierarchy
 from core.train import TrainingError, TrainSettings, _settings_from_args, build_parser, cross_validate
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -70,6 +74,26 @@ def test_unknown_adjacency_format_is_refused():
         TrainSettings(adjacency="csr")
     parser = build_parser()
     assert _settings_from_args(parser, parser.parse_args(["--dataset", "ENZYMES", "--adjacency", "sparse"])).adjacency == "sparse"
+
+
+def test_dropout_reaches_the_model_and_fold_caches_written_before_it_keep_their_key(synthetic, tmp_path):
+    from core.train import feature_spec_for, model_config_for
+
+    default = _settings(tmp_path)
+    dropped = dataclasses.replace(default, dropout=0.5)
+    assert default.fingerprint() != dropped.fingerprint()
+    assert model_config_for(synthetic, feature_spec_for(synthetic), dropped).dropout == 0.5
+    # The committed result tables were cached before dropout (and readout) existed: rebuilding their
+    # settings from the run's card must give the fingerprint stored in each fold file.
+    runs = ROOT / "bench" / "results" / "reproduce" / "ENZYMES-diffpool"
+    card = json.loads((runs / "ENZYMES-diffpool.json").read_text())
+    fold = json.loads((runs / "folds" / "fold-0.json").read_text())
+    assert "dropout" not in card["settings"]
+    assert TrainSettings(**card["settings"]).fingerprint() == fold["fingerprint"]
+    with pytest.raises(TrainingError, match="dropout must be in"):
+        TrainSettings(dropout=1.0)
+    parser = build_parser()
+    assert _settings_from_args(parser, parser.parse_args(["--dataset", "ENZYMES", "--dropout", "0.3"])).dropout == 0.3
 
 
 def test_readout_reaches_the_model_and_only_a_changed_one_changes_the_cache_key(synthetic, tmp_path):
