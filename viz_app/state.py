@@ -548,6 +548,13 @@ def fit_level_widget(key: str, trace, first) -> None:
         st.session_state[marker] = shape
 
 
+def pooling_level_select(trace, key: str) -> int:
+    """The "Pooling level" picker (0-based level index, shown as ``level l → l+1``) for one trace."""
+    fit_level_widget(key, trace, 0)
+    return st.selectbox("Pooling level", list(range(trace.num_levels)), key=key,
+                        format_func=lambda l: f"level {l} → {l + 1}")
+
+
 def coarsened_level_header(trace, key: str) -> int:
     """Level picker, heading and cluster-use caption above a coarsened-graph view; returns the level (1-based)."""
     fit_level_widget(key, trace, 1)

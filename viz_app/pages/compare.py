@@ -47,21 +47,20 @@ def hover_for(labels: np.ndarray) -> list[str]:
 st.subheader("Two models on the same graph")
 
 
-def runnable_here(path: str) -> tuple[bool, str | None]:
-    """(can run on the selected dataset, warning such as "trained on another dataset")."""
+def diagnose(path: str) -> tuple[str | None, str | None]:
+    """(warning, problem) of running the model at ``path`` on the selected dataset."""
     try:
         _, spec, card = state.model_bundle(path, selection.device)
-    except Exception:  # an unreadable checkpoint is reported where it is selected, not here
-        return False, None
-    warning, problem = state.check_model(card, spec, selection.dataset)
-    return problem is None, warning
+    except Exception as error:
+        return None, f"cannot load it: {error}"
+    return state.check_model(card, spec, selection.dataset)
 
 
 checkpoints = [c for c in state.list_checkpoints() if c["variant"] != "graphsage"]
-runnable = {c["path"]: runnable_here(c["path"]) for c in checkpoints}
+diagnosis = {c["path"]: diagnose(c["path"]) for c in checkpoints}
 same_dataset = [c for c in checkpoints if str(c["dataset"]).lower() == selection.dataset_name.lower()]
 # Models trained on this dataset first; models from other datasets only when they can run on it.
-ordered = same_dataset + [c for c in checkpoints if c not in same_dataset and runnable[c["path"]][0]]
+ordered = same_dataset + [c for c in checkpoints if c not in same_dataset and diagnosis[c["path"]][1] is None]
 by_path = {c["path"]: c for c in ordered}
 paths = list(by_path)
 if len(paths) < 2:
@@ -82,14 +81,11 @@ else:
                               key="compare_a")
     model_b = col_b.selectbox("Model B", paths, format_func=lambda p: state.checkpoint_label(by_path[p]),
                               key="compare_b")
+    traces, problems = {}, []
     for path in dict.fromkeys((model_a, model_b)):
-        warning = runnable.get(path, (True, None))[1]
+        warning, problem = diagnosis[path]
         if warning:
             st.warning(f"{Path(path).name}: {warning}")
-    traces, problems = {}, []
-    for path in (model_a, model_b):
-        _, spec, card = state.model_bundle(path, selection.device)
-        _, problem = state.check_model(card, spec, selection.dataset)
         if problem:
             problems.append(f"{Path(path).name}: {problem}")
         else:

@@ -41,9 +41,7 @@ with tab_hierarchy:
 
 with tab_assign:
     if tab_assign.open and trace.levels:
-        state.fit_level_widget("assign_level", trace, 0)
-        level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="assign_level",
-                                   format_func=lambda l: f"level {l} → {l + 1}")
+        level_index = state.pooling_level_select(trace, "assign_level")
         record = trace.levels[level_index]
         row_names = names if level_index == 0 else [f"c{c}" for c in range(record.num_nodes)]
         order = analysis.cluster_order(record.assignment)
@@ -60,9 +58,7 @@ with tab_assign:
 
 with tab_entropy:
     if tab_entropy.open and trace.levels:
-        state.fit_level_widget("entropy_level", trace, 0)
-        level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="entropy_level",
-                                   format_func=lambda l: f"level {l} → {l + 1}")
+        level_index = state.pooling_level_select(trace, "entropy_level")
         record = trace.levels[level_index]
         stats = state.show_entropy_metrics(record, level_index)
         if level_index == 0:

@@ -277,9 +277,7 @@ with tab_net:
 
 with tab_assign:
     if tab_assign.open:
-        state.fit_level_widget("upload_assign_level", trace, 0)
-        level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="upload_assign_level",
-                                   format_func=lambda l: f"level {l} → {l + 1}")
+        level_index = state.pooling_level_select(trace, "upload_assign_level")
         record = trace.levels[level_index]
         row_names = names if level_index == 0 else [f"c{c}" for c in range(record.num_nodes)]
         order = analysis.cluster_order(record.assignment)
@@ -294,9 +292,7 @@ with tab_assign:
 
 with tab_entropy:
     if tab_entropy.open:
-        state.fit_level_widget("upload_entropy_level", trace, 0)
-        level_index = st.selectbox("Pooling level", list(range(trace.num_levels)), key="upload_entropy_level",
-                                   format_func=lambda l: f"level {l} → {l + 1}")
+        level_index = state.pooling_level_select(trace, "upload_entropy_level")
         record = trace.levels[level_index]
         stats = state.show_entropy_metrics(record, level_index)
         e_left, e_right = st.columns(2)
