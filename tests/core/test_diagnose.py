@@ -1,0 +1,114 @@
+"""Known-answer tests of the pooling diagnosis (core/diagnose.py)."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from core.diagnose import diagnose_level, diagnose_trace, partition_modularity, verdict_shares
+
+
+def _planted(groups: int, size: int, p_in: float, p_out: float, seed: int):
+    graph = nx.planted_partition_graph(groups, size, p_in, p_out, seed=seed)
+    return nx.to_numpy_array(graph), np.repeat(np.arange(groups), size)
+
+
+def test_one_hot_planted_partition_is_healthy_with_ratio_near_one():
+    adjacency, truth = _planted(4, 25, 0.5, 0.02, seed=1)
+    result = diagnose_level(adjacency, np.eye(4)[truth], truth=truth)
+    assert result["verdict"] == "healthy"
+    assert result["modularity_ratio"] == pytest.approx(1.0, abs=0.05)
+    assert result["truth_nmi"] == pytest.approx(1.0)
+    assert result["connected_share"] == pytest.approx(1.0)
+    assert result["clusters_used"] == 4 and result["entropy_normalised"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("concentration", [None, 50.0, 8.0])
+def test_uniform_and_near_uniform_rows_are_uniform_whatever_the_mass(concentration):
+    adjacency, _ = _planted(4, 25, 0.5, 0.02, seed=1)
+    if concentration is None:
+        assignment = np.full((100, 8), 1 / 8)
+    else:
+        assignment = np.random.default_rng(0).dirichlet(np.full(8, concentration), 100)
+    result = diagnose_level(adjacency, assignment)
+    assert result["verdict"] == "uniform"
+    assert result["effective_clusters"] > 7.5  # mass alone reads these rows as healthy
+
+
+def test_all_mass_in_one_cluster_is_collapsed():
+    adjacency, _ = _planted(4, 25, 0.5, 0.02, seed=1)
+    assignment = np.zeros((100, 6))
+    assignment[:, 2] = 0.95
+    assignment[:, [0, 1, 3, 4, 5]] = 0.01
+    result = diagnose_level(adjacency, assignment)
+    assert result["verdict"] == "collapsed"
+    assert result["clusters_used"] == 1
+
+
+def test_confident_27_35_split_at_two_clusters_is_not_collapsed():
+    graph = nx.planted_partition_graph(2, 31, 0.4, 0.03, seed=2)
+    sides = np.r_[np.zeros(27, int), np.ones(35, int)]
+    assignment = np.eye(2)[sides] * 0.98 + 0.01
+    result = diagnose_level(nx.to_numpy_array(graph), assignment)
+    assert result["verdict"] != "collapsed"
+    assert result["entropy_normalised"] < 0.15
+
+
+def test_clusters_that_copy_scattered_node_labels_are_feature_driven():
+    adjacency, _ = _planted(4, 25, 0.5, 0.02, seed=1)
+    node_labels = np.random.default_rng(3).integers(0, 3, 100)
+    with_labels = diagnose_level(adjacency, np.eye(3)[node_labels], node_labels=node_labels)
+    assert with_labels["verdict"] == "feature-driven"
+    assert with_labels["label_nmi"] == pytest.approx(1.0)
+    # the same partition without labels to blame is still not structure
+    assert diagnose_level(adjacency, np.eye(3)[node_labels])["verdict"] == "fragmented"
+
+
+def test_sparse_and_dense_adjacency_give_the_same_numbers():
+    adjacency, truth = _planted(3, 20, 0.4, 0.05, seed=4)
+    assignment = np.random.default_rng(1).dirichlet(np.ones(5) * 0.3, 60)
+    dense = diagnose_level(adjacency, assignment)
+    sparse = diagnose_level(sp.csr_matrix(adjacency), assignment)
+    for key in ("modularity", "modularity_louvain", "connected_share", "entropy_normalised", "conductance"):
+        assert dense[key] == pytest.approx(sparse[key])
+
+
+def test_modularity_matches_networkx():
+    graph = nx.karate_club_graph()
+    labels = np.array([0 if graph.nodes[i]["club"] == "Mr. Hi" else 1 for i in graph])
+    expected = nx.community.modularity(graph, [set(np.flatnonzero(labels == c)) for c in (0, 1)], weight=None)
+    ours = partition_modularity(sp.csr_matrix(nx.to_numpy_array(graph, weight=None)), labels)
+    assert ours == pytest.approx(expected)
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="square"):
+        diagnose_level(np.zeros((3, 4)), np.full((3, 2), 0.5))
+    with pytest.raises(ValueError, match="rows"):
+        diagnose_level(np.zeros((3, 3)), np.full((4, 2), 0.5))
+    with pytest.raises(ValueError, match="sum to 1"):
+        diagnose_level(np.zeros((3, 3)), np.full((3, 2), 0.7))
+
+
+def test_trace_levels_are_judged_on_their_own_graphs_and_truth_through_composition():
+    from core.trace import GraphTrace, LevelTrace
+
+    adjacency, truth = _planted(4, 10, 0.8, 0.01, seed=5)
+    level0 = np.eye(4)[truth]
+    level1 = np.eye(2)[[0, 0, 1, 1]]
+    coarse0 = level0.T @ adjacency @ level0
+    levels = [
+        LevelTrace(assignment=s, coarsened_adjacency=c, pooled_features=np.zeros((s.shape[1], 1)),
+                   node_embeddings=np.zeros((s.shape[0], 1)), node_entropy=np.zeros(s.shape[0]),
+                   link_loss=0.0, entropy_loss=0.0)
+        for s, c in ((level0, coarse0), (level1, level1.T @ coarse0 @ level1))
+    ]
+    trace = GraphTrace(levels=levels, adjacency=adjacency, final_embeddings=np.zeros((2, 1)),
+                       graph_embedding=np.zeros(1))
+    result = diagnose_trace(trace, truth=truth // 2)
+    assert [r["level"] for r in result] == [0, 1]
+    assert result[1]["num_nodes"] == 4 and result[1]["truth_nmi"] == pytest.approx(1.0)
+    shares = verdict_shares([result, result])
+    assert shares[0]["graphs"] == 2 and sum(shares[0]["shares"].values()) == pytest.approx(1.0)
