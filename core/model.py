@@ -54,6 +54,10 @@ class DiffPoolConfig:
     level 1 gets ``int(max_nodes * ratio)`` clusters, each later level ``int(previous * ratio)``,
     never fewer than 2.
 
+    ``structure_loss_weight`` > 0 adds DMoN's modularity objective and collapse regulariser
+    (:func:`structure_loss`) at every pooling level, so that learned clusters follow the graph's
+    communities rather than node-label buckets (0 = the reference objective).
+
     ``aux_normalization`` sets the scale of the auxiliary losses in training:
 
     - ``"real"`` (default): link loss = Σ_g ‖Â_g − S_g S_gᵀ‖_F² / Σ_g n_g², the mean squared
@@ -84,6 +88,7 @@ class DiffPoolConfig:
     link_loss_weight: float = 1.0
     entropy_loss_weight: float = 1.0
     aux_normalization: str = "real"
+    structure_loss_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -192,6 +197,38 @@ def pool_with_assignment(
         batch, size = adj.shape[0], adj.shape[1]
         link_loss = link_loss / (batch * size * size)
     return pooled, coarsened, link_loss, row_entropy.mean()
+
+
+def structure_loss(adj: Tensor | SparseAdjacency, assignment: Tensor, coarsened: Tensor,
+                   mask: Tensor | None = None) -> Tensor:
+    """DMoN's objective (Tsitsulin et al., JMLR 2023) for a batch: −modularity + collapse regulariser.
+
+    For each graph b with adjacency A (degrees d, 2m = Σd) and assignment S:
+    ``Q_b = (tr(Sᵀ A S) − ‖Sᵀ d‖² / 2m) / 2m`` is the soft modularity of S (the matrix
+    convention: a self-loop weight counts once), and ``R_b = ‖Σᵢ Sᵢ‖ √C / n_b − 1`` is 0 when the
+    n_b real nodes are spread evenly over the C clusters and √C − 1 when all sit in one. Returns
+    the scalar mean over graphs of ``−Q_b + R_b``. Graphs without edges contribute ``R_b`` only.
+
+    adj: [B, N, N] dense or SparseAdjacency; assignment: [B, N, C] (padded rows are ignored);
+    coarsened: [B, C, C] = Sᵀ A S of the masked assignment; mask: bool [B, N] or None.
+    """
+    if mask is not None:
+        assignment = assignment * mask.unsqueeze(-1).to(assignment.dtype)
+        real = mask.sum(dim=1).to(assignment.dtype).clamp(min=1)
+    else:
+        real = assignment.new_full((assignment.shape[0],), assignment.shape[1])
+    if isinstance(adj, SparseAdjacency):
+        degrees = (adj @ assignment.new_ones(assignment.shape[0], assignment.shape[1], 1)).squeeze(-1)
+    else:
+        degrees = adj.sum(dim=-1)
+    two_m = degrees.sum(dim=-1)
+    safe = two_m.clamp(min=1e-9)
+    inside = coarsened.diagonal(dim1=1, dim2=2).sum(dim=-1)
+    expected = ((assignment.transpose(1, 2) @ degrees.unsqueeze(-1)).squeeze(-1) ** 2).sum(dim=-1) / safe
+    modularity = torch.where(two_m > 0, (inside - expected) / safe, torch.zeros_like(two_m))
+    clusters = assignment.shape[-1]
+    collapse = torch.linalg.vector_norm(assignment.sum(dim=1), dim=-1) * clusters ** 0.5 / real - 1
+    return (collapse - modularity).mean()
 
 
 def _squared_link_error(
@@ -316,6 +353,7 @@ class ForwardOutput:
     levels: list[dict] = field(default_factory=list)
     final_embeddings: Tensor | None = None
     input_adjacency: Tensor | None = None
+    structure_loss: Tensor | None = None
 
 
 class DiffPool(nn.Module):
@@ -379,6 +417,7 @@ class DiffPool(nn.Module):
         input_adjacency = adj.to_dense() if keep_levels and isinstance(adj, SparseAdjacency) else adj
         link_total = x.new_zeros(())
         entropy_total = x.new_zeros(())
+        structure_total = x.new_zeros(()) if c.structure_loss_weight > 0 else None
         adj_mean = mean_adjacency(adj)
         z = self.embed_blocks[0](x, adj_mean, mask)
         graph_vectors = [readout(z, mask, c.readout)]
@@ -396,6 +435,8 @@ class DiffPool(nn.Module):
             if c.variant != "diffpool-nolp":
                 link_total = link_total + link_loss
             entropy_total = entropy_total + entropy_loss
+            if structure_total is not None:
+                structure_total = structure_total + structure_loss(adj, assignment, coarsened, mask)
             if keep_levels:
                 masked = assignment if mask is None else assignment * mask.unsqueeze(-1).to(x.dtype)
                 levels.append(dict(assignment=masked, coarsened_adjacency=coarsened,
@@ -410,6 +451,7 @@ class DiffPool(nn.Module):
             logits, link_total, entropy_total, graph_embedding, levels,
             final_embeddings=z if keep_levels else None,
             input_adjacency=input_adjacency if keep_levels else None,
+            structure_loss=structure_total,
         )
 
     def loss(self, output: ForwardOutput, labels: Tensor) -> Tensor:
@@ -418,6 +460,8 @@ class DiffPool(nn.Module):
         total = F.cross_entropy(output.logits, labels)
         if c.variant in LEARNED_ASSIGNMENT:
             total = total + c.link_loss_weight * output.link_loss + c.entropy_loss_weight * output.entropy_loss
+            if output.structure_loss is not None:
+                total = total + c.structure_loss_weight * output.structure_loss
         return total
 
     def num_parameters(self) -> int:

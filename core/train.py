@@ -67,7 +67,7 @@ PROTOCOLS = ("honest", "paper", "both")
 BATCHINGS = ("size", "bucket", "random")
 READOUTS = ("max", "mean", "sum")
 # Settings introduced after fold caches were written, with the value those caches used.
-ADDED_LATER = {"readout": "max", "dropout": 0.0}
+ADDED_LATER = {"readout": "max", "dropout": 0.0, "structure_weight": 0.0}
 FEATURE_CHOICES = ("auto",) + FEATURE_KINDS
 HONEST_TEXT = (
     "honest: stratified {folds}-fold CV (shuffle, seed {seed}); {val:.0%} of each training fold held out "
@@ -125,6 +125,7 @@ class TrainSettings:
     max_clusters: int | None = None
     readout: str = "max"
     dropout: float = 0.0
+    structure_weight: float = 0.0
     features: str = "auto"
     val_fraction: float = 0.1
     seed: int = 0
@@ -150,6 +151,8 @@ class TrainSettings:
             raise TrainingError(f"unknown batching {self.batching!r}; choose one of {', '.join(BATCHINGS)}")
         if self.readout not in READOUTS:
             raise TrainingError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
+        if self.structure_weight < 0:
+            raise TrainingError(f"structure_weight must be >= 0, got {self.structure_weight}")
         if not 0.0 <= self.dropout < 1.0:
             raise TrainingError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.adjacency not in ADJACENCY_FORMATS:
@@ -223,6 +226,7 @@ def model_config_for(dataset: GraphDataset, spec: FeatureSpec, settings: TrainSe
         num_pooling=0 if settings.variant == "graphsage" else settings.num_pooling,
         readout=settings.readout,
         dropout=settings.dropout,
+        structure_loss_weight=settings.structure_weight,
         assign_ratio=settings.assign_ratio,
         max_nodes=dataset.max_nodes,
         cluster_counts=[] if settings.variant == "graphsage" else cluster_counts_for(dataset.max_nodes, settings),
@@ -961,6 +965,9 @@ def build_parser() -> argparse.ArgumentParser:
              "(sum sees graph size and label counts: D&D)")
     add("--dropout", type=float, default=defaults.dropout,
         help="dropout after each hidden GraphSAGE layer while training (0 = off, the reference default)")
+    add("--structure-weight", type=float, default=defaults.structure_weight,
+        help="weight of DMoN's modularity objective + collapse regulariser added at every pooling level, so "
+             "clusters follow the graph's communities (0 = the reference objective, default)")
     add("--features", default=defaults.features, choices=FEATURE_CHOICES,
         help="node features; auto = labels and attributes when present, else degree")
     add("--val-fraction", type=float, default=defaults.val_fraction)
@@ -1021,7 +1028,8 @@ def _settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespac
             dataset=name, variant=args.variant, folds=args.folds, epochs=args.epochs, batch_size=args.batch_size,
             lr=args.lr, clip=args.clip, weight_decay=args.weight_decay, hidden_dim=args.hidden_dim,
             embedding_dim=args.embedding_dim, num_pooling=args.num_pooling, assign_ratio=args.assign_ratio,
-            max_clusters=args.max_clusters, readout=args.readout, dropout=args.dropout, features=args.features,
+            max_clusters=args.max_clusters, readout=args.readout, dropout=args.dropout,
+            structure_weight=args.structure_weight, features=args.features,
             val_fraction=args.val_fraction, seed=args.seed,
             protocol=args.protocol, fold_limit=args.fold_limit, only_folds=only, subset=args.subset,
             patience=args.patience,
