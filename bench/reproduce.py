@@ -88,7 +88,8 @@ PASSTHROUGH = (
     ("--num-pooling", "num_pooling", int), ("--assign-ratio", "assign_ratio", float),
     ("--max-clusters", "max_clusters", int), ("--features", "features", str), ("--subset", "subset", int),
     ("--adjacency", "adjacency", str), ("--readout", "readout", str), ("--dropout", "dropout", float),
-    ("--weight-decay", "weight_decay", float),
+    ("--weight-decay", "weight_decay", float), ("--structure-weight", "structure_weight", float),
+    ("--positional", "positional", int),
 )
 
 # Rough CPU seconds per training graph-epoch (1 thread, core.train defaults, diffpool) when no fold on

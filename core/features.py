@@ -8,6 +8,11 @@ Kinds (as in the reference code's feature options):
 - ``degree``: one-hot of min(degree, max_degree) plus log(1 + degree) (max_degree + 2 dims).
   Needs only structure, so a model trained on it applies to any uploaded graph.
 - ``constant``: a single 1 per node.
+
+Any kind may add ``positional_dim`` Laplacian eigenvectors (see ``degree+spectral``) after its own
+columns: ``FeatureSpec("labels+attributes", ..., positional_dim=8)`` keeps what the nodes are and
+adds where they sit, which is what lets a pooling GNN form connected clusters instead of buckets
+of alike nodes (``python -m core.train --positional 8``).
 - ``degree+spectral``: ``degree`` plus ``spectral_dim`` Laplacian eigenvectors (positional
   encodings, Dwivedi et al. 2020). Degree alone gives every node of the same local shape the same
   features, so a GNN cannot send two alike communities to different clusters; the eigenvectors
@@ -42,14 +47,21 @@ class FeatureSpec:
     attribute_dim: int = 0
     max_degree: int = 20
     spectral_dim: int = 8
+    positional_dim: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_KINDS:
             raise ValueError(f"unknown feature kind {self.kind!r}; choose one of {', '.join(FEATURE_KINDS)}")
+        if self.positional_dim < 0:
+            raise ValueError(f"positional_dim must be >= 0, got {self.positional_dim}")
 
     @property
     def dim(self) -> int:
-        """Feature dimension F."""
+        """Feature dimension F (the kind's columns plus ``positional_dim``)."""
+        return self._kind_dim + self.positional_dim
+
+    @property
+    def _kind_dim(self) -> int:
         if self.kind == "labels":
             return self.num_node_labels
         if self.kind == "attributes":
@@ -91,6 +103,8 @@ class FeatureSpec:
             parts.append(laplacian_eigenvectors(graph, self.spectral_dim))
         if self.kind == "constant":
             parts.append(np.ones((graph.num_nodes, 1), dtype=np.float32))
+        if self.positional_dim:
+            parts.append(laplacian_eigenvectors(graph, self.positional_dim))
         return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
     def to_dict(self) -> dict:
@@ -98,7 +112,7 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> "FeatureSpec":
-        fields = ("kind", "num_node_labels", "attribute_dim", "max_degree", "spectral_dim")
+        fields = ("kind", "num_node_labels", "attribute_dim", "max_degree", "spectral_dim", "positional_dim")
         return cls(**{k: data[k] for k in fields if k in data})
 
 

@@ -67,7 +67,7 @@ PROTOCOLS = ("honest", "paper", "both")
 BATCHINGS = ("size", "bucket", "random")
 READOUTS = ("max", "mean", "sum")
 # Settings introduced after fold caches were written, with the value those caches used.
-ADDED_LATER = {"readout": "max", "dropout": 0.0, "structure_weight": 0.0}
+ADDED_LATER = {"readout": "max", "dropout": 0.0, "structure_weight": 0.0, "positional": 0}
 FEATURE_CHOICES = ("auto",) + FEATURE_KINDS
 HONEST_TEXT = (
     "honest: stratified {folds}-fold CV (shuffle, seed {seed}); {val:.0%} of each training fold held out "
@@ -126,6 +126,7 @@ class TrainSettings:
     readout: str = "max"
     dropout: float = 0.0
     structure_weight: float = 0.0
+    positional: int = 0
     features: str = "auto"
     val_fraction: float = 0.1
     seed: int = 0
@@ -151,6 +152,8 @@ class TrainSettings:
             raise TrainingError(f"unknown batching {self.batching!r}; choose one of {', '.join(BATCHINGS)}")
         if self.readout not in READOUTS:
             raise TrainingError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
+        if self.positional < 0:
+            raise TrainingError(f"positional must be >= 0, got {self.positional}")
         if self.structure_weight < 0:
             raise TrainingError(f"structure_weight must be >= 0, got {self.structure_weight}")
         if not 0.0 <= self.dropout < 1.0:
@@ -192,8 +195,11 @@ class TrainSettings:
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def feature_spec_for(dataset: GraphDataset, kind: str = "auto") -> FeatureSpec:
-    """The :class:`FeatureSpec` for ``kind`` on ``dataset`` (``auto`` = :func:`default_feature_spec`)."""
+def feature_spec_for(dataset: GraphDataset, kind: str = "auto", positional: int = 0) -> FeatureSpec:
+    """The :class:`FeatureSpec` for ``kind`` on ``dataset`` (``auto`` = :func:`default_feature_spec`),
+    with ``positional`` Laplacian eigenvectors appended (0 = none)."""
+    if positional:
+        return dataclasses.replace(feature_spec_for(dataset, kind), positional_dim=int(positional))
     if kind == "auto":
         return default_feature_spec(dataset)
     if kind in ("labels", "labels+attributes") and not dataset.num_node_labels:
@@ -679,7 +685,7 @@ def cross_validate(
     context = distributed.current_context()
     device = _training_device(settings.device, context)
     start = time.perf_counter()
-    spec = feature_spec_for(dataset, settings.features)
+    spec = feature_spec_for(dataset, settings.features, settings.positional)
     config = model_config_for(dataset, spec, settings)
     labels_all = dataset.labels
     pool = (stratified_subset(labels_all, settings.subset) if settings.subset else np.arange(len(dataset)))
@@ -898,7 +904,7 @@ def train_single(
     single = dataclasses.replace(settings, fold_limit=1, out_dir=None)
     context = distributed.current_context()
     device = _training_device(single.device, context)
-    spec = feature_spec_for(dataset, single.features)
+    spec = feature_spec_for(dataset, single.features, single.positional)
     labels_all = dataset.labels
     pool = stratified_subset(labels_all, single.subset) if single.subset else np.arange(len(dataset))
     train_pos, test_pos = stratified_folds(labels_all[pool], single.folds, single.seed)[0]
@@ -968,6 +974,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--structure-weight", type=float, default=defaults.structure_weight,
         help="weight of DMoN's modularity objective + collapse regulariser added at every pooling level, so "
              "clusters follow the graph's communities (0 = the reference objective, default)")
+    add("--positional", type=int, default=defaults.positional,
+        help="append this many Laplacian eigenvectors to the node features (where a node sits in its graph; "
+             "lets pooling form connected clusters; 0 = none, default)")
     add("--features", default=defaults.features, choices=FEATURE_CHOICES,
         help="node features; auto = labels and attributes when present, else degree")
     add("--val-fraction", type=float, default=defaults.val_fraction)
@@ -1029,7 +1038,7 @@ def _settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespac
             lr=args.lr, clip=args.clip, weight_decay=args.weight_decay, hidden_dim=args.hidden_dim,
             embedding_dim=args.embedding_dim, num_pooling=args.num_pooling, assign_ratio=args.assign_ratio,
             max_clusters=args.max_clusters, readout=args.readout, dropout=args.dropout,
-            structure_weight=args.structure_weight, features=args.features,
+            structure_weight=args.structure_weight, positional=args.positional, features=args.features,
             val_fraction=args.val_fraction, seed=args.seed,
             protocol=args.protocol, fold_limit=args.fold_limit, only_folds=only, subset=args.subset,
             patience=args.patience,
