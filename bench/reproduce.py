@@ -39,7 +39,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from core.datasets import canonical_name  # noqa: E402
-from core.model import VARIANTS  # noqa: E402
+from core.model import NO_POOLING_VARIANTS, VARIANTS  # noqa: E402
 from core.train import (  # noqa: E402
     TrainSettings,
     _load_cached_fold,
@@ -51,6 +51,7 @@ from core.train import (  # noqa: E402
 
 DATASETS = ("ENZYMES", "PROTEINS", "DD", "COLLAB", "REDDIT-MULTI-12K")
 DEFAULT_DATASETS = ("ENZYMES", "PROTEINS")
+DEFAULT_VARIANTS = VARIANTS
 DEFAULT_EPOCHS = 300
 REFERENCE_EPOCHS = 1000
 EPOCHS_NOTE = (
@@ -68,6 +69,16 @@ PAPER: dict[str, dict[str, float]] = {
     "graphsage": {"ENZYMES": 54.25, "DD": 75.42, "REDDIT-MULTI-12K": 42.24, "COLLAB": 68.25, "PROTEINS": 70.48},
     "diffpool-det": {"ENZYMES": 58.33, "DD": 75.47, "COLLAB": 82.13},
     "diffpool-nolp": {"ENZYMES": 61.95, "DD": 79.98, "COLLAB": 76.53},
+    # The other rows of the paper's table (ENZYMES, D&D, PROTEINS columns), as given in issue #17.
+    "set2set": {"ENZYMES": 60.15, "DD": 78.12, "PROTEINS": 74.29},
+    "sortpool": {"ENZYMES": 57.12, "DD": 79.37, "PROTEINS": 75.54},
+    "ecc": {"ENZYMES": 53.50, "DD": 74.10, "PROTEINS": 72.65},
+}
+# Rows of the paper's table with no model here: (paper figures, why there is none).
+PAPER_ONLY: dict[str, tuple[dict[str, float], str]] = {
+    "patchy-san": ({"DD": 76.27, "PROTEINS": 75.00},
+                   "not implemented: it orders each receptive field by a canonical graph labelling (NAUTY), "
+                   "which needs a compiled dependency (pynauty) that the pure-torch runtime avoids; see README"),
 }
 PAPER_SOURCE: dict[str, str] = {
     "diffpool": "Ying et al. 2018, Table 1 (checked against the paper's Papers-with-Code results)",
@@ -75,12 +86,23 @@ PAPER_SOURCE: dict[str, str] = {
     "diffpool-det": "Ying et al. 2018, Table 1 (DIFFPOOL-DET) — as quoted, unverified",
     "diffpool-nolp": "Ying et al. 2018, Table 1 (DIFFPOOL-NOLP) — as quoted, unverified",
     "random": "not in the paper (random-assignment control, cf. Mesquita et al. NeurIPS 2020)",
+    "set2set": "Ying et al. 2018, Table 1 (SET2SET) — as quoted in issue #17, unverified",
+    "sortpool": "Ying et al. 2018, Table 1 (SORTPOOL, i.e. DGCNN) — as quoted in issue #17, unverified",
+    "ecc": "Ying et al. 2018, Table 1 (ECC) — as quoted in issue #17, unverified",
+    "patchy-san": "Ying et al. 2018, Table 1 (PATCHY-SAN) — as quoted in issue #17, unverified",
+    "baseline": "not in the paper; Errica et al. 2020's structure-agnostic baseline (their figure beside ours)",
 }
 # Errica et al., ICLR 2020 (diningphil/gnn-comparison README, updated table): mean ± std, %.
 ERRICA: dict[str, tuple[float, float]] = {
     "ENZYMES": (59.5, 5.6), "DD": (75.0, 3.5), "PROTEINS": (73.7, 3.5), "COLLAB": (68.9, 2.0),
 }
 ERRICA_SOURCE = "Errica et al., ICLR 2020 (fair re-evaluation; diningphil/gnn-comparison README)"
+# Errica et al. 2020's structure-agnostic baseline (means, %; as quoted in issue #11/#17).
+ERRICA_BASELINE: dict[str, float] = {"ENZYMES": 65.2, "PROTEINS": 75.8, "DD": 78.4}
+# The paper's "Gain" column: a method's mean, over datasets, of (its accuracy − GraphSAGE's). From the
+# paper's own figures DiffPool's is 6.27 over its five datasets; here it is recomputed per row over the
+# table's datasets, from our honest figures and, beside them, from the paper's.
+GAIN_REFERENCE = "graphsage"
 
 # Training options passed through to core.train: (flag, attribute, type).
 PASSTHROUGH = (
@@ -167,6 +189,8 @@ def cell_result(cell: Cell, args: argparse.Namespace) -> dict:
     folds = cached_folds(cell, settings)
     paper = PAPER.get(cell.variant, {}).get(cell.dataset)
     errica = ERRICA.get(cell.dataset) if cell.variant == "diffpool" else None
+    if cell.variant == "baseline" and cell.dataset in ERRICA_BASELINE:
+        errica = (ERRICA_BASELINE[cell.dataset], None)
     result = {
         "dataset": cell.dataset, "variant": cell.variant, "out_dir": str(cell.out_dir),
         "fingerprint": settings.fingerprint(),
@@ -175,6 +199,7 @@ def cell_result(cell: Cell, args: argparse.Namespace) -> dict:
         "honest": None, "paper_protocol": None,
         "paper": paper, "paper_source": PAPER_SOURCE.get(cell.variant),
         "errica": None if errica is None else {"mean": errica[0], "std": errica[1], "source": ERRICA_SOURCE},
+        "difference_vs_errica": None,
         "difference_vs_paper": None,
         "training_seconds": sum(f["seconds"] for f in folds.values()),
         "seconds_per_epoch": None,
@@ -191,6 +216,8 @@ def cell_result(cell: Cell, args: argparse.Namespace) -> dict:
                                 "per_fold": [100 * a for a in honest["per_fold"]], "epochs": honest["epochs"]}
             if paper is not None:
                 result["difference_vs_paper"] = result["honest"]["mean"] - paper
+            if errica is not None:
+                result["difference_vs_errica"] = result["honest"]["mean"] - errica[0]
         if protocols["paper"] is not None:
             result["paper_protocol"] = {"accuracy": 100 * protocols["paper"]["accuracy"],
                                         "epoch": protocols["paper"]["epoch"]}
@@ -200,7 +227,7 @@ def cell_result(cell: Cell, args: argparse.Namespace) -> dict:
 def _cell_text(result: dict) -> str:
     honest = result["honest"]
     if honest is None:
-        return f"0/{result['folds_total']} folds"
+        return f"not run yet (0/{result['folds_total']} folds)"
     text = f"{honest['mean']:.1f} ± {honest['std']:.1f}"
     if not result["complete"]:
         text += f" ({result['folds_completed']}/{result['folds_total']} folds)"
@@ -209,11 +236,58 @@ def _cell_text(result: dict) -> str:
 
 def _paper_text(result: dict) -> str:
     if result["paper"] is None:
+        errica = result.get("errica")
+        if result["variant"] == "baseline" and errica is not None:
+            delta = result.get("difference_vs_errica")
+            return f"{errica['mean']:.1f} Errica" + ("" if delta is None else f" (Δ {delta:+.1f})")
         return "—"
     text = f"{result['paper']:.2f}"
     if result["difference_vs_paper"] is not None:
         text += f" (Δ {result['difference_vs_paper']:+.1f})"
     return text
+
+
+def average_gains(cells: list[dict], datasets: list[str], variants: list[str]) -> dict[str, dict]:
+    """Per variant, the paper's "Gain": mean over ``datasets`` of (accuracy − GraphSAGE's accuracy), in points.
+
+    ``ours``: from our honest means, only when the variant's and GraphSAGE's cells are complete on
+    every dataset (else None, with ``missing`` naming what is not); ``paper``: from the paper's
+    figures over the datasets where it gives both (``paper_datasets``).
+
+    >>> cells = [dict(dataset=d, variant=v, complete=True, honest={"mean": m}, paper=p)
+    ...          for d, v, m, p in [("A", "graphsage", 50, 54), ("A", "x", 60, 62), ("B", "graphsage", 70, 70),
+    ...                             ("B", "x", 74, None)]]
+    >>> g = average_gains(cells, ["A", "B"], ["x"])["x"]; g["ours"], g["paper"], g["paper_datasets"]
+    (7.0, 8.0, ['A'])
+    """
+    by_key = {(c["dataset"], c["variant"]): c for c in cells}
+    gains = {}
+    for variant in variants:
+        if variant == GAIN_REFERENCE:
+            continue
+        missing = [f"{d} {v}" for d in datasets for v in (variant, GAIN_REFERENCE)
+                   if not (by_key.get((d, v)) or {}).get("complete")]
+        ours = None
+        if not missing:
+            ours = sum(by_key[(d, variant)]["honest"]["mean"] - by_key[(d, GAIN_REFERENCE)]["honest"]["mean"]
+                       for d in datasets) / len(datasets)
+        both = [d for d in datasets if by_key.get((d, variant), {}).get("paper") is not None
+                and by_key.get((d, GAIN_REFERENCE), {}).get("paper") is not None]
+        paper = None
+        if both:
+            paper = sum(by_key[(d, variant)]["paper"] - by_key[(d, GAIN_REFERENCE)]["paper"] for d in both) / len(both)
+        gains[variant] = {"ours": ours, "missing": missing, "paper": paper, "paper_datasets": both}
+    return gains
+
+
+def _gain_text(gain: dict | None) -> str:
+    if gain is None:
+        return "(reference)"
+    ours = "not all cells run" if gain["ours"] is None else f"{gain['ours']:+.1f}"
+    paper = "—" if gain["paper"] is None else f"{gain['paper']:+.2f}"
+    if gain["paper"] is not None and len(gain["paper_datasets"]) < 3:
+        paper += f" ({', '.join(gain['paper_datasets'])})"
+    return f"{ours} | {paper}"
 
 
 def markdown(report: dict) -> str:
@@ -234,17 +308,37 @@ def markdown(report: dict) -> str:
         "",
         "## Honest accuracy (ours) | paper (Δ)",
         "",
-        "| variant | " + " | ".join(f"{d} ours | {d} paper (Δ)" for d in datasets) + " |",
-        "|---|" + "---|---|" * len(datasets),
+        "| variant | " + " | ".join(f"{d} ours | {d} paper (Δ)" for d in datasets)
+        + " | gain vs graphsage: ours | gain: paper |",
+        "|---|" + "---|---|" * len(datasets) + "---|---|",
     ]
+    gains = average_gains(report["cells"], datasets, variants) if GAIN_REFERENCE in variants else {}
     for variant in variants:
         cells = []
         for dataset in datasets:
             result = by_key[(dataset, variant)]
             cells += [_cell_text(result), _paper_text(result)]
-        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
-    lines += ["", "## DiffPool: fair re-evaluation (Errica et al., ICLR 2020)", "",
-              "| dataset | ours (honest) | Errica et al. 2020 | paper |", "|---|---|---|---|"]
+        gain = _gain_text(gains.get(variant)) if GAIN_REFERENCE in variants else "— | —"
+        lines.append(f"| {variant} | " + " | ".join(cells) + f" | {gain} |")
+    for method, (figures, why) in PAPER_ONLY.items():
+        cells = []
+        for dataset in datasets:
+            figure = figures.get(dataset)
+            cells += ["not implemented", "—" if figure is None else f"{figure:.2f}"]
+        lines.append(f"| {method} | " + " | ".join(cells) + " | — | — |")
+    lines += [
+        "",
+        "Gain (the paper's \"Gain\" column): a row's mean over the table's datasets of (its accuracy − GraphSAGE's), "
+        "in points; ours from the honest means (only when every cell of the row and of graphsage is complete), "
+        "the paper's from its own figures over the datasets where it gives both. The paper's 6.27 for DiffPool is "
+        "this mean over its five datasets (D&D, ENZYMES, PROTEINS, COLLAB, REDDIT-MULTI-12K). The baseline row's "
+        "published figure is Errica et al. 2020's (not in the DiffPool paper).",
+    ]
+    for method, (_, why) in PAPER_ONLY.items():
+        lines.append(f"- **{method}**: {why}.")
+    if "diffpool" in variants:
+        lines += ["", "## DiffPool: fair re-evaluation (Errica et al., ICLR 2020)", "",
+                  "| dataset | ours (honest) | Errica et al. 2020 | paper |", "|---|---|---|---|"]
     for dataset in datasets if "diffpool" in variants else []:
         result = by_key[(dataset, "diffpool")]
         errica = result["errica"]
@@ -419,7 +513,8 @@ def build_argument_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--datasets", nargs="+", default=list(DEFAULT_DATASETS),
         help=f"columns (default: {' '.join(DEFAULT_DATASETS)}; accepted: {' '.join(DATASETS)}, D&D)")
-    add("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS, help="rows (default: all)")
+    add("--variants", "--models", dest="variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=VARIANTS,
+        help=f"rows (default: {' '.join(DEFAULT_VARIANTS)}; also: {' '.join(NO_POOLING_VARIANTS)})")
     add("--folds", type=int, default=10, help="K of stratified K-fold (default %(default)s)")
     add("--epochs", type=int, default=DEFAULT_EPOCHS,
         help=f"epochs per fold (default %(default)s; the reference code uses {REFERENCE_EPOCHS})")

@@ -25,6 +25,25 @@ Variants (``DiffPoolConfig.variant``):
   (``core.batching.deterministic_assignments``), passed in the batch.
 - ``random``: assignments fixed beforehand at random (a control, Mesquita et al. 2020).
 - ``graphsage``: no pooling, one block and a global readout.
+
+The other rows of the paper's table, and Errica et al.'s structure-agnostic baseline, share the
+same forward signature, training loop, checkpoints and traces, but have **no pooling levels**
+(their traces have ``levels == []``, like ``graphsage``); ``DiffPool(config)`` builds them from
+``config.variant`` (see :class:`NoPoolingModel` and the classes below it):
+
+- ``set2set``: the GraphSAGE block, then a Set2Set readout (Vinyals et al. 2016): an LSTM
+  attends over the nodes ``set2set_steps`` times.
+- ``sortpool``: DGCNN (Zhang et al. 2018): four GCN layers ``tanh(D̃⁻¹ Ã H W)``
+  (``Ã = A + I``; widths 32, 32, 32, 1), nodes sorted by the last channel, the top
+  ``sortpool_k`` kept (zero rows below a smaller graph), then 1-D convolutions and an MLP.
+- ``ecc``: edge-conditioned convolutions (Simonovsky & Komodakis 2017): the weight applied
+  to a neighbour is generated from the edge's features by a filter network. With categorical
+  edge features one-hot over ``T`` edge types, the filter network outputs one matrix per type.
+  None of ENZYMES, PROTEINS or D&D has edge labels (and the TU reader loads none), so every
+  edge carries one constant feature: the filter network then yields a single matrix and ECC
+  reduces to a mean-aggregation graph convolution. Global mean readout (as ECC's classifier).
+- ``baseline``: Errica et al. 2020's structure-agnostic baseline: a node-wise MLP, a sum over
+  the nodes, an MLP classifier. It never reads the edges.
 """
 
 from __future__ import annotations
@@ -40,10 +59,16 @@ from torch import Tensor, nn
 from core.adjacency import SparseAdjacency
 from core.trace import GraphTrace, LevelTrace
 
-VARIANTS = ("diffpool", "diffpool-nolp", "diffpool-det", "graphsage", "random")
+NO_POOLING_VARIANTS = ("set2set", "sortpool", "ecc", "baseline")
+VARIANTS = ("diffpool", "diffpool-nolp", "diffpool-det", "graphsage", "random") + NO_POOLING_VARIANTS
 LEARNED_ASSIGNMENT = ("diffpool", "diffpool-nolp")
 FIXED_ASSIGNMENT = ("diffpool-det", "random")
 ENTROPY_EPS = 1e-15
+# Variants whose readout is part of the method (``--readout`` does not apply to them).
+FIXED_READOUT = {"set2set": "set2set", "sortpool": "sortpool", "ecc": "mean", "baseline": "sum"}
+# DGCNN's reference code: k = the size below which 60 % of the graphs fall, at least 10.
+SORTPOOL_PERCENTILE = 0.6
+SORTPOOL_MIN_K = 10
 
 
 @dataclass
@@ -89,17 +114,30 @@ class DiffPoolConfig:
     entropy_loss_weight: float = 1.0
     aux_normalization: str = "real"
     structure_loss_weight: float = 0.0
+    set2set_steps: int = 3
+    sortpool_k: int = 0
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
         if self.aux_normalization not in ("real", "pyg"):
             raise ValueError(f"aux_normalization must be 'real' or 'pyg', got {self.aux_normalization!r}")
-        if self.readout not in ("max", "mean", "sum"):
+        if self.variant in FIXED_READOUT:
+            # These models read a graph out one way only; record that way in the card.
+            self.readout = FIXED_READOUT[self.variant]
+        elif self.readout not in ("max", "mean", "sum"):
             raise ValueError(f"readout must be 'max', 'mean' or 'sum', got {self.readout!r}")
         if self.num_layers < 2:
             raise ValueError(f"num_layers must be at least 2, got {self.num_layers}")
-        if self.variant == "graphsage":
+        if self.variant == "sortpool" and self.sortpool_k <= 0:
+            # No size distribution known here: core.train passes sortpool_k_for(the dataset's sizes).
+            self.sortpool_k = max(SORTPOOL_MIN_K, math.ceil(SORTPOOL_PERCENTILE * self.max_nodes))
+        if self.variant == "sortpool" and self.sortpool_k < SORTPOOL_MIN_K:
+            raise ValueError(f"sortpool_k must be at least {SORTPOOL_MIN_K} (the 1-D convolutions need it), "
+                             f"got {self.sortpool_k}")
+        if self.set2set_steps < 1:
+            raise ValueError(f"set2set_steps must be at least 1, got {self.set2set_steps}")
+        if self.variant == "graphsage" or self.variant in NO_POOLING_VARIANTS:
             self.num_pooling = 0
             self.cluster_counts = []
         elif not self.cluster_counts:
@@ -357,7 +395,17 @@ class ForwardOutput:
 
 
 class DiffPool(nn.Module):
-    """DiffPool graph classifier (see the module docstring)."""
+    """DiffPool graph classifier (see the module docstring).
+
+    ``DiffPool(config)`` with a variant in :data:`NO_POOLING_VARIANTS` returns the matching
+    :class:`NoPoolingModel` subclass instead, so training, inference and checkpoints build every
+    variant the same way.
+    """
+
+    def __new__(cls, config: DiffPoolConfig, *args, **kwargs):
+        if cls is DiffPool and config.variant in NO_POOLING_VARIANTS:
+            cls = NO_POOLING_MODELS[config.variant]
+        return super().__new__(cls)
 
     def __init__(self, config: DiffPoolConfig) -> None:
         super().__init__()
@@ -466,6 +514,286 @@ class DiffPool(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+# ---------------------------------------------------------------------------- variants without pooling
+def sortpool_k_for(sizes, percentile: float = SORTPOOL_PERCENTILE, minimum: int = SORTPOOL_MIN_K) -> int:
+    """DGCNN's ``k``: the graph size at rank ``ceil(percentile · G)`` of the G sorted sizes, at least ``minimum``.
+
+    With ``percentile = 0.6`` (the reference code's default) 60 % of the graphs have at most k
+    nodes and lose none of them to the sort pooling.
+
+    >>> sortpool_k_for([5, 12, 20, 30, 41])
+    20
+    >>> sortpool_k_for([3, 4, 5])
+    10
+    """
+    ordered = sorted(int(n) for n in sizes)
+    if not ordered:
+        raise ValueError("sortpool_k_for needs the size of at least one graph")
+    return max(int(minimum), ordered[max(0, math.ceil(percentile * len(ordered)) - 1)])
+
+
+def _classifier_mlp(in_dim: int, hidden_dims: list[int], num_classes: int, dropout: float = 0.0) -> nn.Sequential:
+    """Linear + ReLU (+ dropout) per hidden width, then a linear layer to the classes."""
+    layers: list[nn.Module] = []
+    for hidden in hidden_dims:
+        layers += [nn.Linear(in_dim, hidden), nn.ReLU()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        in_dim = hidden
+    layers.append(nn.Linear(in_dim, num_classes))
+    return nn.Sequential(*layers)
+
+
+def _real_node_weight(x: Tensor, mask: Tensor) -> Tensor:
+    """float [B, N, 1]: 1 on real nodes, 0 on padding."""
+    return mask.unsqueeze(-1).to(x.dtype)
+
+
+class NoPoolingModel(DiffPool):
+    """Base of the variants without pooling levels: node embeddings -> graph vector -> logits.
+
+    A subclass builds its layers and ``self.classifier`` and defines
+    ``embed_nodes(x [B, N, F], adj, mask [B, N]) -> z [B, N, D]`` (zero on padded rows) and
+    ``read_out(z, mask) -> [B, G]``. The forward pass has DiffPool's signature; it returns zero
+    auxiliary losses, no levels, and ``z`` as the final node embeddings (for traces), so
+    training, checkpoints and views treat these models like ``graphsage``.
+    """
+
+    def __init__(self, config: DiffPoolConfig) -> None:
+        nn.Module.__init__(self)  # DiffPool.__init__ would build the pooling blocks
+        self.config = config
+
+    def embed_nodes(self, x: Tensor, adj: Tensor | SparseAdjacency, mask: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def read_out(self, z: Tensor, mask: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self,
+        x: Tensor,
+        adj: Tensor | SparseAdjacency,
+        mask: Tensor | None = None,
+        fixed_assignments: list[Tensor] | None = None,
+        keep_levels: bool = False,
+    ) -> ForwardOutput:
+        """x: [B, N, F], adj: [B, N, N] (dense or sparse), mask: bool [B, N] or None (all real).
+
+        ``fixed_assignments`` is ignored (no pooling levels).
+        """
+        if mask is None:
+            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        z = self.embed_nodes(x, adj, mask)
+        graph_embedding = self.read_out(z, mask)
+        logits = self.classifier(graph_embedding)
+        zero = x.new_zeros(())
+        input_adjacency = None
+        if keep_levels:
+            input_adjacency = adj.to_dense() if isinstance(adj, SparseAdjacency) else adj
+        return ForwardOutput(logits, zero, zero, graph_embedding, [],
+                             final_embeddings=z if keep_levels else None, input_adjacency=input_adjacency)
+
+
+class Set2Set(nn.Module):
+    """Set2Set readout (Vinyals et al. 2016), over the real nodes of a padded batch.
+
+    ``steps`` times: ``q = LSTM(q*)``, ``a = softmax_i(⟨z_i, q⟩)`` over real nodes,
+    ``r = Σ_i a_i z_i``, ``q* = [q, r]``. Input z: [B, N, D]; output q*: [B, 2D].
+    """
+
+    def __init__(self, dim: int, steps: int) -> None:
+        super().__init__()
+        self.dim, self.steps = dim, steps
+        self.lstm = nn.LSTMCell(2 * dim, dim)
+
+    def forward(self, z: Tensor, mask: Tensor) -> Tensor:
+        batch = z.shape[0]
+        hidden = z.new_zeros(batch, self.dim)
+        cell = z.new_zeros(batch, self.dim)
+        q_star = z.new_zeros(batch, 2 * self.dim)
+        for _ in range(self.steps):
+            hidden, cell = self.lstm(q_star, (hidden, cell))
+            scores = (z * hidden.unsqueeze(1)).sum(dim=-1).masked_fill(~mask, float("-inf"))
+            attention = torch.softmax(scores, dim=1)
+            attended = (attention.unsqueeze(-1) * z).sum(dim=1)
+            q_star = torch.cat([hidden, attended], dim=-1)
+        return q_star
+
+
+class Set2SetModel(NoPoolingModel):
+    """``set2set``: the GraphSAGE block of ``graphsage`` (concatenated layers, width D), then
+    :class:`Set2Set` ([B, 2D]) and the MLP classifier."""
+
+    def __init__(self, config: DiffPoolConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.block = GNNBlock(c.input_dim, c.hidden_dim, c.embedding_dim, c.num_layers, c)
+        self.set2set = Set2Set(c.block_output_dim, c.set2set_steps)
+        self.classifier = _classifier_mlp(2 * c.block_output_dim, c.pred_hidden_dims, c.num_classes)
+        self._init_weights()
+
+    def embed_nodes(self, x, adj, mask):
+        return self.block(x, mean_adjacency(adj), mask)
+
+    def read_out(self, z, mask):
+        return self.set2set(z, mask)
+
+
+DGCNN_CHANNELS = (32, 32, 32, 1)
+DGCNN_CONV_CHANNELS = (16, 32)
+DGCNN_CONV2_KERNEL = 5
+DGCNN_HIDDEN = 128
+DGCNN_DROPOUT = 0.5
+
+
+class SortPoolModel(NoPoolingModel):
+    """``sortpool``: DGCNN (Zhang et al. 2018), with the reference code's widths.
+
+    - graph convolutions ``H' = tanh(D̃⁻¹ Ã H W + b)``, ``Ã = A + I``, widths 32, 32, 32, 1;
+      their outputs concatenated: z [B, N, 97];
+    - sort pooling: real nodes sorted by the last channel (descending), the first
+      ``k = config.sortpool_k`` rows kept, zero rows below a graph with fewer nodes: [B, k, 97];
+    - Conv1d(1→16, kernel = stride = 97) (one step per node), ReLU, MaxPool1d(2),
+      Conv1d(16→32, kernel 5), ReLU, flattened: the graph embedding [B, 32·(⌊k/2⌋ − 4)];
+    - MLP 128 with ReLU and dropout 0.5, then the classes.
+    """
+
+    def __init__(self, config: DiffPoolConfig) -> None:
+        super().__init__(config)
+        c = config
+        dims = [c.input_dim, *DGCNN_CHANNELS]
+        self.convs = nn.ModuleList(nn.Linear(dims[i], dims[i + 1]) for i in range(len(DGCNN_CHANNELS)))
+        width = sum(DGCNN_CHANNELS)
+        first, second = DGCNN_CONV_CHANNELS
+        self.node_conv = nn.Conv1d(1, first, kernel_size=width, stride=width)
+        self.pool = nn.MaxPool1d(2, 2)
+        self.sequence_conv = nn.Conv1d(first, second, kernel_size=DGCNN_CONV2_KERNEL, stride=1)
+        length = c.sortpool_k // 2 - DGCNN_CONV2_KERNEL + 1
+        self.classifier = _classifier_mlp(second * length, [DGCNN_HIDDEN], c.num_classes, dropout=DGCNN_DROPOUT)
+        self._init_weights()
+
+    def embed_nodes(self, x, adj, mask):
+        weight = _real_node_weight(x, mask)
+        degree = adj.row_sums() if isinstance(adj, SparseAdjacency) else adj.sum(dim=-1)
+        scale = (degree + 1).unsqueeze(-1).to(x.dtype)
+        outputs, h = [], x
+        for linear in self.convs:
+            h = torch.tanh(linear((adj @ h + h) / scale)) * weight
+            outputs.append(h)
+        return torch.cat(outputs, dim=-1)
+
+    def read_out(self, z, mask):
+        k = self.config.sortpool_k
+        batch, nodes, width = z.shape
+        key = z[..., -1].masked_fill(~mask, float("-inf"))
+        order = torch.sort(key, dim=1, descending=True, stable=True).indices
+        ranked = torch.gather(z, 1, order.unsqueeze(-1).expand(-1, -1, width))
+        if nodes < k:
+            ranked = torch.cat([ranked, z.new_zeros(batch, k - nodes, width)], dim=1)
+        sequence = ranked[:, :k].reshape(batch, 1, k * width)
+        out = self.pool(F.relu(self.node_conv(sequence)))
+        out = F.relu(self.sequence_conv(out))
+        return out.reshape(batch, -1)
+
+
+class EdgeConditionedConv(nn.Module):
+    """Edge-conditioned convolution (Simonovsky & Komodakis 2017) for categorical edge features.
+
+    ``h'_i = W_root h_i + b + (1/deg_i) Σ_j Θ(e_ij) h_j``, with ``Θ(e) = FGN(e)`` reshaped to
+    [in, out] by the filter-generating network FGN (Linear–ReLU–Linear). Edge features are
+    one-hot over ``edge_types`` types, so FGN yields one matrix per type and the sum runs as
+    ``Σ_t (Ā_t H) Θ_t`` with ``Ā_t`` the type-t part of the row-normalised adjacency.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, edge_types: int = 1, filter_hidden: int = 16) -> None:
+        super().__init__()
+        self.in_dim, self.out_dim, self.edge_types = in_dim, out_dim, edge_types
+        self.filter_net = nn.Sequential(
+            nn.Linear(edge_types, filter_hidden), nn.ReLU(), nn.Linear(filter_hidden, in_dim * out_dim))
+        self.lin_root = nn.Linear(in_dim, out_dim, bias=True)
+
+    def filters(self) -> Tensor:
+        """Θ_t for every edge type: [T, in, out]."""
+        one_hot = torch.eye(self.edge_types, device=self.lin_root.weight.device, dtype=self.lin_root.weight.dtype)
+        return self.filter_net(one_hot).reshape(self.edge_types, self.in_dim, self.out_dim)
+
+    def forward(self, x: Tensor, typed_mean_adjacency: list) -> Tensor:
+        """x: [B, N, in]; typed_mean_adjacency: T row-normalised [B, N, N] parts (dense or sparse)."""
+        if len(typed_mean_adjacency) != self.edge_types:
+            raise ValueError(f"expected {self.edge_types} edge-type adjacencies, got {len(typed_mean_adjacency)}")
+        out = self.lin_root(x)
+        for adjacency, theta in zip(typed_mean_adjacency, self.filters()):
+            out = out + (adjacency @ x) @ theta
+        return out
+
+
+class ECCModel(NoPoolingModel):
+    """``ecc``: ``num_layers`` edge-conditioned convolutions (ReLU and masked batch norm after all
+    but the last, outputs concatenated as in the GraphSAGE block), global mean readout, MLP.
+
+    Every edge has one constant feature (the datasets here have no edge labels), so there is one
+    edge type; see :class:`EdgeConditionedConv` for typed edges.
+    """
+
+    def __init__(self, config: DiffPoolConfig) -> None:
+        super().__init__(config)
+        c = config
+        dims = [c.input_dim] + [c.hidden_dim] * (c.num_layers - 1) + [c.embedding_dim]
+        self.convs = nn.ModuleList(EdgeConditionedConv(dims[i], dims[i + 1]) for i in range(c.num_layers))
+        self.norms = nn.ModuleList(
+            MaskedBatchNorm(c.hidden_dim) if c.batch_norm else nn.Identity() for _ in range(c.num_layers - 1))
+        self.classifier = _classifier_mlp(c.block_output_dim, c.pred_hidden_dims, c.num_classes)
+        self._init_weights()
+
+    def embed_nodes(self, x, adj, mask):
+        weight = _real_node_weight(x, mask)
+        typed = [mean_adjacency(adj)]
+        outputs = []
+        for i, conv in enumerate(self.convs):
+            x = conv(x, typed)
+            if i < len(self.convs) - 1:
+                x = F.relu(x)
+                norm = self.norms[i]
+                x = norm(x, mask) if isinstance(norm, MaskedBatchNorm) else x
+                if self.config.dropout > 0:
+                    x = F.dropout(x, self.config.dropout, self.training)
+            x = x * weight
+            outputs.append(x)
+        return torch.cat(outputs, dim=-1)
+
+    def read_out(self, z, mask):
+        return readout(z, mask, "mean")
+
+
+class StructureAgnosticBaseline(NoPoolingModel):
+    """``baseline`` (Errica et al. 2020): ``logits = MLP(Σ_i ReLU(W x_i + b))`` — never reads the edges.
+
+    A node-wise layer of ``hidden_dim`` units, a sum over the real nodes (so the model sees how
+    many nodes of each kind a graph has), and the MLP classifier.
+    """
+
+    def __init__(self, config: DiffPoolConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.node_mlp = nn.Sequential(nn.Linear(c.input_dim, c.hidden_dim), nn.ReLU())
+        self.classifier = _classifier_mlp(c.hidden_dim, c.pred_hidden_dims, c.num_classes)
+        self._init_weights()
+
+    def embed_nodes(self, x, adj, mask):
+        return self.node_mlp(x) * _real_node_weight(x, mask)
+
+    def read_out(self, z, mask):
+        return readout(z, mask, "sum")
+
+
+NO_POOLING_MODELS: dict[str, type[NoPoolingModel]] = {
+    "set2set": Set2SetModel,
+    "sortpool": SortPoolModel,
+    "ecc": ECCModel,
+    "baseline": StructureAgnosticBaseline,
+}
 
 
 # ---------------------------------------------------------------------------- traces

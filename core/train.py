@@ -61,7 +61,7 @@ from core.checkpoint import checkpoint_paths, read_card, save_checkpoint
 from core.features import FEATURE_KINDS, FeatureSpec, default_feature_spec
 from core.graphs import Graph, GraphDataset
 from core.inference import resolve_device, trace_graphs
-from core.model import VARIANTS, DiffPool, DiffPoolConfig
+from core.model import VARIANTS, DiffPool, DiffPoolConfig, sortpool_k_for
 
 PROTOCOLS = ("honest", "paper", "both")
 BATCHINGS = ("size", "bucket", "random")
@@ -236,6 +236,7 @@ def model_config_for(dataset: GraphDataset, spec: FeatureSpec, settings: TrainSe
         assign_ratio=settings.assign_ratio,
         max_nodes=dataset.max_nodes,
         cluster_counts=[] if settings.variant == "graphsage" else cluster_counts_for(dataset.max_nodes, settings),
+        sortpool_k=sortpool_k_for([g.num_nodes for g in dataset.graphs]) if settings.variant == "sortpool" else 0,
     )
 
 

@@ -29,7 +29,7 @@ def test_tiny_run_writes_a_table_with_one_row_per_variant_and_the_paper_figures(
     report = json.loads((finished_run / "results" / "reproduce.json").read_text())
     assert report["datasets"] == ["ENZYMES"] and report["variants"] == ["diffpool", "graphsage"]
     header = next(line for line in markdown.splitlines() if line.startswith("| variant | ENZYMES ours"))
-    assert header == "| variant | ENZYMES ours | ENZYMES paper (Δ) |"
+    assert header == "| variant | ENZYMES ours | ENZYMES paper (Δ) | gain vs graphsage: ours | gain: paper |"
     rows = [line for line in markdown.splitlines() if line.startswith(("| diffpool |", "| graphsage |"))]
     assert len(rows) == 4  # honest table + paper-protocol table
     assert "62.53" in rows[0] and "54.25" in rows[1]
@@ -45,6 +45,30 @@ def test_tiny_run_writes_a_table_with_one_row_per_variant_and_the_paper_figures(
     assert report["run"]["epochs"] == 1 and report["run"]["reference_epochs"] == 1000
     assert {"platform", "cpu_count", "torch", "device"} <= report["machine"].keys()
     assert "k/N folds" in markdown and "1000 epochs" in markdown
+    by_variant = {c["variant"]: c for c in report["cells"]}
+    gain = by_variant["diffpool"]["honest"]["mean"] - by_variant["graphsage"]["honest"]["mean"]
+    assert f"| {gain:+.1f} | {62.53 - 54.25:+.2f} (ENZYMES) |" in rows[0]
+    assert rows[1].endswith("| (reference) |")
+
+
+def test_table_lists_the_papers_other_rows_and_says_which_are_not_run(finished_run, tu_dir, tmp_path, capsys):
+    args = _args(tu_dir, finished_run, "--table-only", "--results-dir", str(tmp_path))
+    args[args.index("--variants"):args.index("graphsage") + 1] = [
+        "--models", "diffpool", "graphsage", "set2set", "sortpool", "ecc", "baseline"]
+    assert reproduce.main(args) == 0
+    markdown = (tmp_path / "reproduce.md").read_text()
+    rows: dict[str, str] = {}
+    for line in markdown.splitlines():  # the first table (honest) comes first
+        if line.startswith("| ") and " | " in line:
+            rows.setdefault(line.split(" | ")[0][2:], line)
+    assert "60.15" in rows["set2set"] and "57.12" in rows["sortpool"] and "53.50" in rows["ecc"]
+    for variant in ("set2set", "sortpool", "ecc", "baseline"):
+        assert "not run yet (0/2 folds)" in rows[variant] and "not all cells run" in rows[variant]
+    assert "65.2 Errica" in rows["baseline"]
+    assert "not implemented" in rows["patchy-san"] and "pynauty" in markdown
+    report = json.loads((tmp_path / "reproduce.json").read_text())
+    baseline = next(c for c in report["cells"] if c["variant"] == "baseline")
+    assert baseline["errica"]["mean"] == 65.2 and baseline["honest"] is None
 
 
 def test_rerun_reuses_every_cached_fold_without_training(finished_run, tu_dir, monkeypatch, capsys):
