@@ -21,6 +21,7 @@ Example
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 import urllib.error
 import urllib.request
@@ -145,7 +146,7 @@ class _TUFiles:
         elif source.is_file():
             try:
                 self.zip = zipfile.ZipFile(source)
-            except zipfile.BadZipFile as error:
+            except (zipfile.BadZipFile, IndexError, EOFError, struct.error) as error:  # damaged archive
                 raise DatasetError(
                     f"{source} is not a readable zip ({error}); delete it and download it again, "
                     "or unzip it into a folder of TU text files"

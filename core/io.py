@@ -41,7 +41,9 @@ import json
 import math
 import os
 import re
+import struct
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from array import array
@@ -364,6 +366,24 @@ def _check_weight(value, name: str, where: str) -> float:
     return weight
 
 
+def _as_list_attribute(builder: "_GraphBuilder", key: str) -> None:
+    """Make ``key`` list-valued on every node that has it (a lone value becomes a 1-item list).
+
+    Formats give several values per node in their own way (GML repeats the key, GEXF has
+    ``liststring`` types, JSON uses arrays); once one node has several, all nodes get lists so
+    the attribute has one shape (see :mod:`core.overlap` for using it as ground truth).
+    """
+    values = builder.attributes.get(key, {})
+    for index, value in values.items():
+        if value is not None and not isinstance(value, list):
+            values[index] = [value]
+
+
+def _list_note(keys: list[str], how: str) -> str:
+    return (f"attribute(s) {', '.join(keys)} {how}: kept as a list of values per node "
+            "(e.g. overlapping communities)")
+
+
 def _assemble(
     num_nodes: int,
     sources: np.ndarray,
@@ -482,8 +502,47 @@ def _is_header(fields: list[str], next_fields: list[str] | None) -> bool:
     )
 
 
+def _numeric_grid_shape(text: str, separator: str | None, limit: int = 10_000) -> tuple[int, int] | None:
+    """(rows, columns) when the data lines look like a numeric matrix (every row all numbers, one
+    width, >= 3 columns), else None. Looks at the first ``limit`` rows only."""
+    width = None
+    rows = 0
+    for _, line in _data_lines(text):
+        fields = _split(line, separator)
+        if len(fields) < 3 or not all(_is_number(f) for f in fields) or (width is not None and len(fields) != width):
+            return None
+        width = len(fields)
+        rows += 1
+        if rows >= limit:
+            break
+    return (rows, width) if width else None
+
+
+def _not_square_message(name: str, shape: tuple[int, int]) -> str:
+    rows, columns = shape
+    return (f"{name}: the file is a numeric table of {rows} rows x {columns} columns: not an edge list "
+            f"(2-3 columns with weights > 0), and not an adjacency matrix, which must be square "
+            f"(N rows x N columns, saved as .csv or .npy)")
+
+
 def _read_edge_list(text: str, name: str, limits: ReadLimits, preferred_separator: str | None) -> Graph:
-    """Lines ``source target [weight]``; whitespace, comma or tab separated; undirected."""
+    """Lines ``source target [weight]``; whitespace, comma or tab separated; undirected.
+
+    A numeric table that fails as an edge list (zero "weights", four columns) is reported as a
+    matrix that is not square rather than by its first bad field.
+    """
+    try:
+        return _parse_edge_list(text, name, limits, preferred_separator)
+    except GraphInputError as error:
+        first = next(_data_lines(text), None)
+        shape = _numeric_grid_shape(text, _pick_separator(first[1], preferred_separator)) if first else None
+        if shape is not None and shape[0] != shape[1]:
+            reason = str(error).removeprefix(f"{name}: ")
+            raise GraphInputError(f"{_not_square_message(name, shape)}; read as an edge list: {reason}") from None
+        raise
+
+
+def _parse_edge_list(text: str, name: str, limits: ReadLimits, preferred_separator: str | None) -> Graph:
     builder = _GraphBuilder(name, limits)
     lines = _data_lines(text)
     first = next(lines, None)
@@ -648,7 +707,8 @@ def _read_npy(raw: bytes, name: str, limits: ReadLimits) -> Graph:
             raise GraphInputError(f"{name}: unsupported .npy format version {version}; save with np.save")
     except GraphInputError:
         raise
-    except (ValueError, EOFError, SyntaxError) as exc:
+    except (ValueError, EOFError, SyntaxError, tokenize.TokenError, MemoryError) as exc:
+        # numpy parses the header as a Python literal; a damaged one fails inside the tokenizer.
         raise GraphInputError(f"{name}: not a valid .npy file ({exc})") from exc
     if dtype.hasobject:
         raise GraphInputError(
@@ -826,8 +886,9 @@ def _read_gml(text: str, name: str, limits: ReadLimits) -> Graph:
             parsed = _parse_gml_as_multigraph(text, name)
         else:
             raise GraphInputError(f"{name}: GML error: {exc} (positions are (line, column))") from exc
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise GraphInputError(f"{name}: GML error: {exc}") from exc
+    except (ValueError, TypeError, RecursionError, IndexError, KeyError, AttributeError) as exc:
+        # networkx's tokenizer trips on some damaged multi-line strings (IndexError) and records.
+        raise GraphInputError(f"{name}: GML error: {type(exc).__name__}: {exc}") from exc
     if parsed.number_of_nodes() > limits.max_nodes:
         raise GraphInputError(
             f"{name}: {parsed.number_of_nodes()} nodes, more than {limits.max_nodes} "
@@ -837,6 +898,7 @@ def _read_gml(text: str, name: str, limits: ReadLimits) -> Graph:
     use_labels = all(label is not None for label in labels) and len({str(x) for x in labels}) == len(labels)
     builder = _GraphBuilder(name, limits)
     skipped: set[str] = set()
+    repeated: set[str] = set()  # keys a node repeats (GML's way to give several values)
     index_of = {}
     for position, (node, data) in enumerate(parsed.nodes(data=True)):
         node_name = str(data["label"]) if use_labels else str(node)
@@ -845,15 +907,21 @@ def _read_gml(text: str, name: str, limits: ReadLimits) -> Graph:
         for key, value in data.items():
             if use_labels and key == "label":
                 continue
-            if isinstance(value, (list, dict)):
-                skipped.add(key)
+            if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (list, dict)) for v in value)):
+                skipped.add(key)  # nested records (e.g. yEd's graphics [ x 1 y 2 ]) are drawing data
                 continue
+            if isinstance(value, list):
+                repeated.add(key)
             builder.attribute(index, key, value)
+    for key in repeated - skipped:
+        _as_list_attribute(builder, key)
     edges = parsed.edges(data=True)
     for position, (source, target, data) in enumerate(edges):
         builder.edge(index_of[source], index_of[target], data.get("weight"), f"edge #{position} ({source!r} - {target!r})")
     if skipped:
         builder.notes.append(f"nested attribute(s) ignored: {', '.join(sorted(skipped))}")
+    if repeated:
+        builder.notes.append(_list_note(sorted(repeated), "repeated per node"))
     if use_labels:
         builder.attributes["id"] = dict(enumerate(str(n) for n in parsed.nodes))
     return builder.build(parsed.is_directed())
@@ -867,7 +935,7 @@ def _parse_gml_as_multigraph(text: str, name: str):
         if not count:
             raise nx.NetworkXError("input contains no graph")
         return nx.parse_gml(patched, label=None)
-    except (nx.NetworkXError, ValueError) as exc:
+    except (nx.NetworkXError, ValueError, TypeError, RecursionError, IndexError, KeyError, AttributeError) as exc:
         raise GraphInputError(f"{name}: GML error: {exc}") from exc
 
 
@@ -903,6 +971,7 @@ def _read_node_link_json(text: str, name: str, limits: ReadLimits) -> Graph:
         raise GraphInputError(f'{name}: "{link_key}" must be a list; {shape_hint}')
 
     builder = _GraphBuilder(name, limits)
+    repeated: set[str] = set()
     for position, node in enumerate(data["nodes"]):
         where = f"nodes[{position}]"
         if not isinstance(node, dict) or "id" not in node:
@@ -910,7 +979,13 @@ def _read_node_link_json(text: str, name: str, limits: ReadLimits) -> Graph:
         index = builder.new_node(_json_node_name(node["id"], name, where), where)
         for key, value in node.items():
             if key != "id":
+                if isinstance(value, list) and not any(isinstance(v, (list, dict)) for v in value):
+                    repeated.add(key)
                 builder.attribute(index, key, value)
+    for key in repeated:
+        _as_list_attribute(builder, key)
+    if repeated:
+        builder.notes.append(_list_note(sorted(repeated), "given as arrays"))
     for position, link in enumerate(links):
         where = f"{link_key}[{position}]"
         if not isinstance(link, dict):
@@ -942,7 +1017,9 @@ def _read_tu_zip(source, raw: bytes, name: str, limits: ReadLimits) -> "GraphDat
             raise
         except zipfile.BadZipFile as exc:
             raise GraphInputError(f"{name}: not a valid zip file ({exc})") from exc
-        except (ValueError, OSError, KeyError, EOFError) as exc:
+        except (ValueError, OSError, KeyError, EOFError, IndexError, NotImplementedError, RuntimeError, zlib.error,
+                struct.error) as exc:
+            # zipfile lets a damaged archive surface as any of these (RuntimeError: encrypted member).
             # A temp file's path means nothing to the user; show the upload's name instead.
             reason = str(exc).replace(str(path), name)
             raise GraphInputError(f"{name}: not a readable TU dataset zip ({reason})") from exc
