@@ -11,9 +11,14 @@ extension                              read as
 ``.graphml``                           GraphML (parsed with defusedxml)
 ``.gml``                               GML
 ``.json``                              networkx node-link JSON ("links" or "edges")
+``.gexf``                              GEXF, Gephi's format (defusedxml; ``core.io_formats``)
+``.net``                               Pajek network, with ``*Partition``/``*Vector`` blocks
+``.mtx``                               Matrix Market (SuiteSparse, SNAP), square matrices
 ``.zip``                               a whole TU dataset -> returns a GraphDataset
 any of the above + ``.gz``             gzip, decompressed with a size cap
 =====================================  ==============================================
+
+SNAP edge lists (``#`` comment header, tab-separated ids) are edge lists.
 
 Every problem raises :class:`GraphInputError` (a ``ValueError``) saying what is wrong, where
 (line, entry, element) and, for limits, how to raise them. What the reader changed (made the
@@ -71,7 +76,9 @@ __all__ = [
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 
 EDGE_LIST_EXTENSIONS = (".txt", ".edgelist", ".tsv")
-SUPPORTED_EXTENSIONS = (".txt", ".edgelist", ".tsv", ".csv", ".npy", ".graphml", ".gml", ".json", ".zip")
+SUPPORTED_EXTENSIONS = (
+    ".txt", ".edgelist", ".tsv", ".csv", ".npy", ".graphml", ".gml", ".json", ".gexf", ".net", ".mtx", ".zip",
+)
 # Loading any of these means unpickling, which can run arbitrary code from the file.
 PICKLE_EXTENSIONS = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 # First-line words that mark an edge-list header even when node ids are not numbers.
@@ -165,6 +172,10 @@ def read_graph(source: Source, filename: str | None = None, limits: ReadLimits |
         graph = _read_npy(raw, display_name, limits)
     elif extension == ".graphml":
         graph = _read_graphml(raw, display_name, limits)
+    elif extension == ".gexf":
+        from core.io_formats import read_gexf  # lazy: io_formats builds on this module
+
+        graph = read_gexf(raw, display_name, limits)
     else:
         text = _decode_utf8(raw, display_name)
         if not text.strip():
@@ -173,6 +184,11 @@ def read_graph(source: Source, filename: str | None = None, limits: ReadLimits |
             graph = _read_gml(text, display_name, limits)
         elif extension == ".json":
             graph = _read_node_link_json(text, display_name, limits)
+        elif extension in (".net", ".mtx"):
+            from core.io_formats import read_matrix_market, read_pajek
+
+            reader = read_pajek if extension == ".net" else read_matrix_market
+            graph = reader(text, display_name, limits)
         elif extension == ".csv":
             graph = _read_csv(text, display_name, limits)
         else:

@@ -52,7 +52,16 @@ def _valid_files() -> dict[str, bytes]:
     nx.write_graphml(plain, buffer)
     files["g.graphml"] = buffer.getvalue()
     files["t.zip"] = tiny_tu_zip()
-    for name in ("g.txt", "gml.gml", "g.graphml"):
+    buffer = io.BytesIO()
+    nx.write_gexf(plain, buffer)
+    files["g.gexf"] = buffer.getvalue().replace(b'type="string"', b'type="liststring"', 1)
+    pajek = io.BytesIO()
+    nx.write_pajek(plain, pajek)
+    files["g.net"] = pajek.getvalue() + b"*Partition club\n*Vertices 12\n" + b"1\n2\n" * 6
+    files["g.mtx"] = (b"%%MatrixMarket matrix coordinate real symmetric\n% karate\n12 12 " + str(len(edges)).encode()
+                      + b"\n" + "".join(f"{max(u, v) + 1} {min(u, v) + 1} {w}\n" for u, v, w in edges).encode())
+    files["snap.txt"] = ("# Undirected graph\n# FromNodeId\tToNodeId\n" + "".join(f"{u}\t{v}\n" for u, v, _ in edges)).encode()
+    for name in ("g.txt", "gml.gml", "g.graphml", "g.gexf", "g.net", "g.mtx", "snap.txt"):
         files[name + ".gz"] = gzip.compress(files[name], mtime=0)
     return files
 
@@ -106,7 +115,7 @@ def test_every_seed_file_is_valid():
 
 
 @pytest.mark.parametrize("filename", sorted(VALID))
-@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations=st.lists(mutation, min_size=1, max_size=4))
 def test_damaged_files_raise_only_graph_input_error(filename, operations):
     check_reader(filename, mutate(VALID[filename], operations))
