@@ -815,7 +815,7 @@ def _save_fold_checkpoint(
 def _add_cv_to_card(stem: Path, summary: dict) -> None:
     """Record the cross-validation figures in the card (JSON only; the weights are untouched)."""
     _, card_path = checkpoint_paths(stem)
-    card = read_card(card_path)
+    card = read_card(card_path).to_dict()
     card["cross_validation"] = {"honest": summary["honest"], "paper": summary["paper"] and {
         k: v for k, v in summary["paper"].items() if k != "curve"}, "folds_completed": summary["folds_completed"]}
     _write_json(card_path, card)
