@@ -944,6 +944,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     add("--data-dir", default=None, help="folder holding <NAME>/ or <NAME>.zip (default $DIFFPOOL_DATA or the cache)")
     add("--no-download", action="store_true", help="never download a missing dataset")
+    add("--accept-damaged-data", action="store_true",
+        help="train on a dataset whose edge file looks truncated (refused by default; see the check line)")
     add("--out", default=None, help="output folder: summary.json, folds/, the fold-0 checkpoint")
     add("--batch-size", type=int, default=defaults.batch_size)
     add("--lr", type=float, default=defaults.lr)
@@ -1073,11 +1075,15 @@ def _run_cross_validation(args: argparse.Namespace, settings: TrainSettings, con
 
     try:
         dataset = load_dataset(settings.dataset, data_dir=settings.data_dir, download=not args.no_download,
-                               progress=not args.quiet and context.is_main)
+                               progress=not args.quiet and context.is_main,
+                               accept_damaged=args.accept_damaged_data)
     except DatasetError as error:
         if context.is_main:
             print(f"error: {error}", file=sys.stderr)
         return 2
+    check = (getattr(dataset, "meta", None) or {}).get("check")
+    if check and context.is_main:
+        print(f"dataset check: {check['summary']}", file=sys.stderr if args.quiet else sys.stdout)
     try:
         summary = cross_validate(dataset, settings, progress=not args.quiet, command=command)
     except TrainingError as error:
