@@ -90,21 +90,29 @@ def save_checkpoint(
     }
     full_card.update(card or {})
     text = json.dumps(full_card, indent=2, sort_keys=True, default=str)
-    # Both files are written to temp files first and renamed only when both writes succeeded,
-    # so a failure (disk full, bad tensor, interrupt) leaves the previous pair untouched.
+    write_pair_atomically(weights_path, tensors, {"format": CARD_FORMAT}, card_path, text)
+    return card_path
+
+
+def write_pair_atomically(weights_path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str],
+                          json_path: Path, text: str) -> None:
+    """Write a safetensors file and its JSON companion; the tensors are renamed into place first.
+
+    Both go to temp files beside their targets and are renamed only when both writes succeeded,
+    so a failure (disk full, bad tensor, interrupt) leaves the previous pair untouched.
+    """
     temps: list[str] = []
     try:
         temps.append(_temp_beside(weights_path))
-        save_file(tensors, temps[0], metadata={"format": CARD_FORMAT})
-        temps.append(_temp_beside(card_path))
+        save_file(tensors, temps[0], metadata=metadata)
+        temps.append(_temp_beside(json_path))
         Path(temps[1]).write_text(text + "\n", encoding="utf-8")
         _publish(temps[0], weights_path)
-        _publish(temps[1], card_path)
+        _publish(temps[1], json_path)
     finally:
         for temp in temps:
             if os.path.exists(temp):
                 os.unlink(temp)
-    return card_path
 
 
 # ---------------------------------------------------------------------------- the card

@@ -758,14 +758,19 @@ def _local(tag) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
+def _parse_boolean(text: str) -> bool:
+    """XML booleans: true/false/1/0 (any case); ValueError otherwise."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError(f"{text!r} is not a boolean")
+
+
 def _graphml_value(text: str, attr_type: str):
     if attr_type == "boolean":
-        lowered = text.strip().lower()
-        if lowered in ("true", "1"):
-            return True
-        if lowered in ("false", "0"):
-            return False
-        raise ValueError(f"{text!r} is not a boolean")
+        return _parse_boolean(text)
     if attr_type in ("int", "long"):
         return int(text.strip())
     if attr_type in ("float", "double"):
@@ -773,21 +778,26 @@ def _graphml_value(text: str, attr_type: str):
     return text
 
 
-def _read_graphml(raw: bytes, name: str, limits: ReadLimits) -> Graph:
-    """GraphML via defusedxml: entity declarations and external references are refused."""
+def _parse_xml(raw: bytes, name: str, format_name: str):
+    """The root element of an XML file, parsed with defusedxml (entities and external references refused)."""
     import defusedxml.ElementTree as safe_etree
     from defusedxml import DefusedXmlException
 
     try:
-        root = safe_etree.fromstring(raw)
+        return safe_etree.fromstring(raw)
     except DefusedXmlException as exc:
         raise GraphInputError(
             f"{name}: refused for security: the XML declares entities or external references ({exc}); "
             "these allow 'billion laughs' memory bombs and reading other files. Remove the <!DOCTYPE>/"
-            "<!ENTITY> declarations (GraphML never needs them)"
+            f"<!ENTITY> declarations ({format_name} never needs them)"
         ) from exc
     except safe_etree.ParseError as exc:
         raise GraphInputError(f"{name}: not well-formed XML: {exc}") from exc
+
+
+def _read_graphml(raw: bytes, name: str, limits: ReadLimits) -> Graph:
+    """GraphML via defusedxml: entity declarations and external references are refused."""
+    root = _parse_xml(raw, name, "GraphML")
     if _local(root.tag) != "graphml":
         raise GraphInputError(f"{name}: the root element is <{_local(root.tag)}>, expected <graphml>")
 

@@ -29,7 +29,10 @@ from array import array
 import numpy as np
 
 from core.graphs import Graph
-from core.io import GraphInputError, ReadLimits, _as_list_attribute, _GraphBuilder, _limit_hint, _list_note, _local
+from core.io import (
+    GraphInputError, ReadLimits, _as_list_attribute, _GraphBuilder, _limit_hint, _list_note, _local, _parse_boolean,
+    _parse_xml,
+)
 
 __all__ = ["read_gexf", "read_pajek", "read_matrix_market"]
 
@@ -70,29 +73,13 @@ def _gexf_value(text: str, kind: str):
             raise ValueError(f"{text!r} is not finite")
         return value
     if kind == "boolean":
-        lowered = text.strip().lower()
-        if lowered in ("true", "1"):
-            return True
-        if lowered in ("false", "0"):
-            return False
-        raise ValueError(f"{text!r} is not a boolean")
+        return _parse_boolean(text)
     return text
 
 
 def read_gexf(raw: bytes, name: str, limits: ReadLimits) -> Graph:
     """GEXF 1.1-1.3 (static graphs) via defusedxml; dynamic ``<spells>`` are ignored with a note."""
-    import defusedxml.ElementTree as safe_etree
-    from defusedxml import DefusedXmlException
-
-    try:
-        root = safe_etree.fromstring(raw)
-    except DefusedXmlException as exc:
-        raise GraphInputError(
-            f"{name}: refused for security: the XML declares entities or external references ({exc}); "
-            "GEXF never needs <!DOCTYPE>/<!ENTITY> declarations - remove them"
-        ) from exc
-    except safe_etree.ParseError as exc:
-        raise GraphInputError(f"{name}: not well-formed XML: {exc}") from exc
+    root = _parse_xml(raw, name, "GEXF")
     if _local(root.tag) != "gexf":
         raise GraphInputError(f"{name}: the root element is <{_local(root.tag)}>, expected <gexf>")
     graph_element = next((child for child in root if _local(child.tag) == "graph"), None)

@@ -57,7 +57,7 @@ from core import distributed
 from core.batching import (
     ADJACENCY_FORMATS, SPARSE_FROM_NODES, PreparedGraph, bucket_batches, collate, prepare_graphs, size_batches,
 )
-from core.checkpoint import checkpoint_paths, read_card, save_checkpoint
+from core.checkpoint import checkpoint_paths, read_card, save_checkpoint, write_pair_atomically
 from core.features import FEATURE_KINDS, FeatureSpec, default_feature_spec
 from core.graphs import Graph, GraphDataset
 from core.inference import resolve_device, trace_graphs
@@ -486,10 +486,6 @@ def delete_fit_state(stem: Path) -> None:
 def _save_fit_state(stem: Path, fingerprint: str, epoch: int, model: DiffPool, optimizer: torch.optim.Optimizer,
                     progress: dict, snapshots: dict[str, torch.Tensor]) -> None:
     """Write the state after ``epoch`` atomically: tensors first, then the JSON that names their epoch."""
-    from safetensors.torch import save_file
-
-    from core.checkpoint import _publish, _temp_beside
-
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if progress["best_state"] is not None:
         tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in progress["best_state"].items()})
@@ -518,18 +514,8 @@ def _save_fit_state(stem: Path, fingerprint: str, epoch: int, model: DiffPool, o
         "snapshot_meta": progress["snapshot_meta"],
     }
     weights_path, json_path = _state_paths(stem)
-    temps: list[str] = []
-    try:
-        temps.append(_temp_beside(weights_path))
-        save_file(tensors, temps[0], metadata={"epoch": str(epoch), "fingerprint": fingerprint})
-        temps.append(_temp_beside(json_path))
-        Path(temps[1]).write_text(json.dumps(meta, default=str) + "\n", encoding="utf-8")
-        _publish(temps[0], weights_path)
-        _publish(temps[1], json_path)
-    finally:
-        for temp in temps:
-            if os.path.exists(temp):
-                os.unlink(temp)
+    write_pair_atomically(weights_path, tensors, {"epoch": str(epoch), "fingerprint": fingerprint},
+                          json_path, json.dumps(meta, default=str))
 
 
 def _load_fit_state(stem: Path, fingerprint: str) -> tuple[dict, dict[str, torch.Tensor]] | None:
@@ -1281,7 +1267,9 @@ def _run_cross_validation(args: argparse.Namespace, settings: TrainSettings, con
         return 2
     except KeyboardInterrupt:
         if context.is_main:
-            where = f"; finished folds are cached in {Path(settings.out_dir) / 'folds'}" if settings.out_dir else ""
+            where = (f"; finished folds are cached in {Path(settings.out_dir) / 'folds'} and the unfinished one "
+                     f"resumes from its last save (every {settings.save_every} epochs): rerun the same command"
+                     if settings.out_dir else "")
             print(f"\ninterrupted{where}", file=sys.stderr)
         return 130
     if context.is_main:

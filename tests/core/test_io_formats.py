@@ -59,29 +59,6 @@ def test_gexf_list_types_defaults_and_directed_edges():
     assert any("community declared as list types" in note for note in graph.notes)
 
 
-@pytest.mark.parametrize(
-    "body, message",
-    [
-        (GEXF_HEAD + b'<nodes><node id="1"/><node id="1"/></nodes></graph></gexf>', "declared twice"),
-        (GEXF_HEAD + b'<nodes><node id="1"/></nodes><edges><edge source="1" target="9"/></edges></graph></gexf>',
-         "target '9' is not the id of a <node>"),
-        (GEXF_HEAD + b'<nodes><node id="1"><attvalues><attvalue for="a" value="old"/></attvalues></node></nodes>'
-         b'</graph></gexf>', "attribute 'age' = 'old' is not of type integer"),
-        (GEXF_HEAD + b'<nodes><node id="1"><attvalues><attvalue for="q" value="1"/></attvalues></node></nodes>'
-         b'</graph></gexf>', "names no declared node <attribute>"),
-        (GEXF_HEAD + b'<nodes><node id="1"/><node id="2"/></nodes><edges><edge source="1" target="2" weight="-1"/>'
-         b'</edges></graph></gexf>', "weight must be finite and > 0"),
-        (b'<graphml/>', "expected <gexf>"),
-        (b'<gexf><graph><nodes><node id="1"', "not well-formed XML"),
-        (b'<?xml version="1.0"?><!DOCTYPE g [<!ENTITY a "aaaa">]><gexf>&a;</gexf>', "refused for security"),
-    ],
-)
-def test_malformed_gexf_says_what_and_where(body, message):
-    with pytest.raises(GraphInputError) as error:
-        read_graph(body, filename="bad.gexf")
-    assert message in str(error.value)
-
-
 # ---------------------------------------------------------------------------- Pajek
 def test_pajek_from_networkx_round_trips_edges_and_weights():
     source = nx.les_miserables_graph()
@@ -125,26 +102,6 @@ def test_pajek_partitions_vectors_labels_arcs_and_edge_lists():
     assert any("reciprocal" in note for note in graph.notes)
 
 
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        (b"*Vertices 2\n*Edges\n1 3\n", "line 3: vertex 3 is outside 1..2"),
-        (b"*Vertices two\n", "line 1: *Vertices needs a vertex count"),
-        (b"*Edges\n1 2\n", "line 1: *edges before *Vertices N"),
-        (b"*Vertices 2\n*Edges\n1 2 heavy\n", "line 3: weight 'heavy' is not a number"),
-        (b"*Vertices 2\n*Edges\n1 2\n*Partition p\n*Vertices 2\n1\n", "'p' has 1 values, expected 2"),
-        (b"*Vertices 2\n*Edges\n1 2\n*Partition p\n*Vertices 2\n1\nx\n", "line 7: 'p' value 'x' is not an integer"),
-        (b"*Vertices 2\n*Matrix\n0 1\n1 0\n", "*Matrix sections are not supported"),
-        (b"*Vertices 9000000\n", "more than 200000"),
-        (b"hello\n", "no *Vertices N line"),
-    ],
-)
-def test_malformed_pajek_says_what_and_where(text, message):
-    with pytest.raises(GraphInputError) as error:
-        read_graph(text, filename="bad.net")
-    assert message in str(error.value)
-
-
 # ---------------------------------------------------------------------------- Matrix Market
 @pytest.mark.parametrize("dense", [False, True])
 def test_matrix_market_from_scipy_matches_the_matrix(dense):
@@ -167,27 +124,6 @@ def test_matrix_market_general_pattern_is_symmetrised_once():
     graph = read_graph(text, filename="g.mtx")
     assert graph.num_edges == 2 and any("directed" in note for note in graph.notes)
     assert any("1 explicit zero entry dropped" in note for note in graph.notes)
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        (b"%%MatrixMarket matrix coordinate real general\n2 3 1\n1 2 1\n", "2 x 3; an adjacency matrix must be square"),
-        (b"%%MatrixMarket matrix coordinate complex general\n2 2 1\n1 2 1 0\n", "complex matrices are not supported"),
-        (b"%%MatrixMarket matrix coordinate real general\n2 2 2\n1 2 1\n", "announces 2 entries but the file holds 1"),
-        (b"%%MatrixMarket matrix coordinate real general\n2 2 1\n1 5 1\n", "line 3: entry (1, 5) is outside"),
-        (b"%%MatrixMarket matrix coordinate real general\n2 2 1\n1 2 -4\n", "line 3: weight must be finite and > 0"),
-        (b"%%MatrixMarket matrix coordinate pattern general\n2 2 1\n1 2 7\n", "line 3: a pattern entry is 'i j'"),
-        (b"%%MatrixMarket matrix coordinate real general\n2 2 1\n1 2 1\n2 1 1\n", "line 4: more entries than"),
-        (b"%%MatrixMarket matrix coordinate pattern general\n9000000 9000000 1\n1 2\n", "more than 200000"),
-        (b"%%MatrixMarket matrix coordinate pattern general\n5 5 99999999\n1 2\n", "more than 4000000 edge records"),
-        (b"1 2\n", "line 1: expected the banner"),
-    ],
-)
-def test_malformed_matrix_market_says_what_and_where(text, message):
-    with pytest.raises(GraphInputError) as error:
-        read_graph(text, filename="bad.mtx")
-    assert message in str(error.value)
 
 
 # ---------------------------------------------------------------------------- SNAP and gzip
@@ -219,3 +155,46 @@ def test_every_new_format_is_read_gzipped_and_limits_hold(name):
         read_graph(data, filename=name, limits=ReadLimits(max_nodes=5))
     with pytest.raises(GraphInputError, match="max_edges"):
         read_graph(data, filename=name, limits=ReadLimits(max_edges=5))
+
+
+# ---------------------------------------------------------------------------- malformed files
+@pytest.mark.parametrize(
+    "extension, text, message",
+    [
+        ("gexf", GEXF_HEAD + b'<nodes><node id="1"/><node id="1"/></nodes></graph></gexf>', "declared twice"),
+        ("gexf", GEXF_HEAD + b'<nodes><node id="1"/></nodes><edges><edge source="1" target="9"/></edges></graph></gexf>',
+         "target '9' is not the id of a <node>"),
+        ("gexf", GEXF_HEAD + b'<nodes><node id="1"><attvalues><attvalue for="a" value="old"/></attvalues></node></nodes>'
+         b'</graph></gexf>', "attribute 'age' = 'old' is not of type integer"),
+        ("gexf", GEXF_HEAD + b'<nodes><node id="1"><attvalues><attvalue for="q" value="1"/></attvalues></node></nodes>'
+         b'</graph></gexf>', "names no declared node <attribute>"),
+        ("gexf", GEXF_HEAD + b'<nodes><node id="1"/><node id="2"/></nodes><edges><edge source="1" target="2" weight="-1"/>'
+         b'</edges></graph></gexf>', "weight must be finite and > 0"),
+        ("gexf", b'<graphml/>', "expected <gexf>"),
+        ("gexf", b'<gexf><graph><nodes><node id="1"', "not well-formed XML"),
+        ("gexf", b'<?xml version="1.0"?><!DOCTYPE g [<!ENTITY a "aaaa">]><gexf>&a;</gexf>', "refused for security"),
+        ("net", b"*Vertices 2\n*Edges\n1 3\n", "line 3: vertex 3 is outside 1..2"),
+        ("net", b"*Vertices two\n", "line 1: *Vertices needs a vertex count"),
+        ("net", b"*Edges\n1 2\n", "line 1: *edges before *Vertices N"),
+        ("net", b"*Vertices 2\n*Edges\n1 2 heavy\n", "line 3: weight 'heavy' is not a number"),
+        ("net", b"*Vertices 2\n*Edges\n1 2\n*Partition p\n*Vertices 2\n1\n", "'p' has 1 values, expected 2"),
+        ("net", b"*Vertices 2\n*Edges\n1 2\n*Partition p\n*Vertices 2\n1\nx\n", "line 7: 'p' value 'x' is not an integer"),
+        ("net", b"*Vertices 2\n*Matrix\n0 1\n1 0\n", "*Matrix sections are not supported"),
+        ("net", b"*Vertices 9000000\n", "more than 200000"),
+        ("net", b"hello\n", "no *Vertices N line"),
+        ("mtx", b"%%MatrixMarket matrix coordinate real general\n2 3 1\n1 2 1\n", "2 x 3; an adjacency matrix must be square"),
+        ("mtx", b"%%MatrixMarket matrix coordinate complex general\n2 2 1\n1 2 1 0\n", "complex matrices are not supported"),
+        ("mtx", b"%%MatrixMarket matrix coordinate real general\n2 2 2\n1 2 1\n", "announces 2 entries but the file holds 1"),
+        ("mtx", b"%%MatrixMarket matrix coordinate real general\n2 2 1\n1 5 1\n", "line 3: entry (1, 5) is outside"),
+        ("mtx", b"%%MatrixMarket matrix coordinate real general\n2 2 1\n1 2 -4\n", "line 3: weight must be finite and > 0"),
+        ("mtx", b"%%MatrixMarket matrix coordinate pattern general\n2 2 1\n1 2 7\n", "line 3: a pattern entry is 'i j'"),
+        ("mtx", b"%%MatrixMarket matrix coordinate real general\n2 2 1\n1 2 1\n2 1 1\n", "line 4: more entries than"),
+        ("mtx", b"%%MatrixMarket matrix coordinate pattern general\n9000000 9000000 1\n1 2\n", "more than 200000"),
+        ("mtx", b"%%MatrixMarket matrix coordinate pattern general\n5 5 99999999\n1 2\n", "more than 4000000 edge records"),
+        ("mtx", b"1 2\n", "line 1: expected the banner"),
+    ],
+)
+def test_malformed_files_say_what_and_where(extension, text, message):
+    with pytest.raises(GraphInputError) as error:
+        read_graph(text, filename=f"bad.{extension}")
+    assert message in str(error.value)
