@@ -27,7 +27,9 @@ graph undirected, merged duplicate edges, kept self-loops, skipped a header line
 
 Node ids are kept as strings in ``graph.node_names`` (first-seen order) and renumbered
 0..N-1; every node attribute the file carried goes to ``graph.node_data[attribute]`` (a list of
-N values, ``None`` where a node lacks it). ``node_attributes`` is left ``None``:
+N values, ``None`` where a node lacks it; an attribute with several values per node - a GML key
+repeated in a node, a JSON array, a GEXF ``list*`` type - is a list on every node that has it,
+see :mod:`core.overlap`). ``node_attributes`` is left ``None``:
 :func:`numeric_node_attributes` lists the attributes the app may offer as features.
 
 Example
@@ -793,6 +795,8 @@ def _parse_xml(raw: bytes, name: str, format_name: str):
         ) from exc
     except safe_etree.ParseError as exc:
         raise GraphInputError(f"{name}: not well-formed XML: {exc}") from exc
+    except (LookupError, ValueError) as exc:  # e.g. <?xml encoding="atf-8"?>: an unknown encoding
+        raise GraphInputError(f"{name}: unreadable XML declaration or encoding: {exc}; save the file as UTF-8") from exc
 
 
 def _read_graphml(raw: bytes, name: str, limits: ReadLimits) -> Graph:

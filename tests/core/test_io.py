@@ -605,3 +605,10 @@ def test_non_square_numeric_matrix_is_named_as_such(filename, text, shape):
         read_graph(text, filename=filename)
     message = str(error.value)
     assert shape in message and "must be square" in message
+
+
+def test_xml_with_an_unknown_encoding_is_a_graph_input_error():
+    # found by tests/core/test_io_fuzz.py: one flipped byte in the XML declaration
+    for filename in ("g.graphml", "g.gexf"):
+        with pytest.raises(GraphInputError, match="encoding"):
+            read_graph(b'<?xml version="1.0" encoding="atf-8"?><graphml/>', filename=filename)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 
 import networkx as nx
 import numpy as np
@@ -21,6 +22,8 @@ from core.graphs import Graph, GraphDataset
 from core.io import GraphInputError, ReadLimits, read_graph
 from tests.core.test_io import tiny_tu_zip
 
+# Cases per format; CI runs 200 x 21 files (~20 s); DIFFPOOL_FUZZ_EXAMPLES=5000 for a long hunt.
+EXAMPLES = int(os.environ.get("DIFFPOOL_FUZZ_EXAMPLES", "200"))
 LIMITS = ReadLimits(max_nodes=500, max_edges=5_000, max_bytes=200_000)
 
 
@@ -115,7 +118,7 @@ def test_every_seed_file_is_valid():
 
 
 @pytest.mark.parametrize("filename", sorted(VALID))
-@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations=st.lists(mutation, min_size=1, max_size=4))
 def test_damaged_files_raise_only_graph_input_error(filename, operations):
     check_reader(filename, mutate(VALID[filename], operations))
