@@ -1058,6 +1058,9 @@ def train_single(
     Returns (path of the ``.safetensors`` file, summary of that one run). Fold results are not
     cached, so a second call trains again.
     """
+    if Path(out_dir).resolve().is_relative_to(RESULTS_DIR.resolve()):
+        raise TrainingError(f"{out_dir} is inside {RESULTS_DIR}, which holds benchmark JSON and tables only; "
+                            "write models to another folder (e.g. models/)")
     single = dataclasses.replace(settings, fold_limit=1, out_dir=None)
     context = distributed.current_context()
     device = _training_device(single.device, context)

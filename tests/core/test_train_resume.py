@@ -11,7 +11,9 @@ import pytest
 import core.train as train_module
 from core.checkpoint import checkpoint_paths
 from core.synthetic import make_synthetic_hierarchy
-from core.train import TrainSettings, checkpoint_stem, cross_validate, fit_state_stem, writes_weights
+from core.train import (
+    TrainingError, TrainSettings, checkpoint_stem, cross_validate, fit_state_stem, train_single, writes_weights,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -108,3 +110,6 @@ def test_no_weights_are_written_under_bench_results_or_with_no_checkpoint(synthe
     assert (tmp_path / "bench" / "results" / "cell" / "folds" / "fold-0.json").is_file()
     assert not writes_weights(_settings(tmp_path, "elsewhere", write_checkpoint=False))
     assert writes_weights(_settings(tmp_path, "elsewhere"))
+    with pytest.raises(TrainingError, match="holds benchmark JSON and tables only"):
+        train_single(synthetic, inside, tmp_path / "bench" / "results" / "models")
+    assert not (tmp_path / "bench" / "results" / "models").exists()
