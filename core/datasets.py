@@ -20,7 +20,9 @@ Example
 
 from __future__ import annotations
 
+import math
 import os
+import struct
 import tempfile
 import urllib.error
 import urllib.request
@@ -60,6 +62,11 @@ class DatasetError(ValueError):
 
 class TUFormatError(DatasetError):
     """A TU file is malformed (message: file, 1-based line, what is wrong)."""
+
+
+class DamagedDatasetError(TUFormatError):
+    """A dataset that reads but is plainly damaged (e.g. a truncated edge file); pass
+    ``accept_damaged=True`` (CLI ``--accept-damaged-data``) to use it anyway."""
 
 
 class DatasetNotFoundError(DatasetError):
@@ -145,7 +152,7 @@ class _TUFiles:
         elif source.is_file():
             try:
                 self.zip = zipfile.ZipFile(source)
-            except zipfile.BadZipFile as error:
+            except (zipfile.BadZipFile, IndexError, EOFError, struct.error) as error:  # damaged archive
                 raise DatasetError(
                     f"{source} is not a readable zip ({error}); delete it and download it again, "
                     "or unzip it into a folder of TU text files"
@@ -312,7 +319,10 @@ def _map_to_index(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------------------- reader
 def read_tu(
-    source: str | os.PathLike, name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    source: str | os.PathLike,
+    name: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    accept_damaged: bool = False,
 ) -> GraphDataset:
     """Read a TU dataset from a folder or a ``.zip`` (files at the top or under ``NAME/``).
 
@@ -327,19 +337,94 @@ def read_tu(
     Returns a :class:`GraphDataset`: graph labels mapped to 0..C-1 by sorted original value
     (``class_names`` keeps the originals as strings), node labels likewise to 0..k-1, edges
     symmetrised and deduplicated per graph (self-loops kept), ``graph.name = "NAME #i"``.
-    ``dataset.meta`` records ``a_lines`` (adjacency lines read), ``num_nodes`` and ``self_loops``.
+    ``dataset.meta`` records ``a_lines`` (adjacency lines read), ``num_nodes``, ``self_loops``
+    and ``check`` (:func:`check_dataset`'s counts; ``check["summary"]`` is the one-line report).
 
     Raises
     ------
     TUFormatError: a malformed or inconsistent file (message: file and 1-based line).
+    DamagedDatasetError: the edge file is plainly truncated (see :func:`check_dataset`), unless
+        ``accept_damaged``.
     DatasetNotFoundError: ``source`` does not exist.
     """
     source = Path(source).expanduser()
     files = _TUFiles(source, canonical_name(name) if name else None, max_bytes)
     try:
-        return _read_files(files)
+        dataset = _read_files(files)
+        a_file = files.filename("A")
     finally:
         files.close()
+    check = check_dataset(dataset)
+    dataset.meta["check"] = check
+    if check["truncated"] and not accept_damaged:
+        raise DamagedDatasetError(
+            f"{dataset.name}: {a_file} looks truncated: {check['truncated']}. Re-download the dataset; "
+            "or pass accept_damaged=True (CLI: --accept-damaged-data) to use it as it is. "
+            f"Check: {check['summary']}"
+        )
+    return dataset
+
+
+# ---------------------------------------------------------------------------- sanity check
+#: A graph is "isolated-node-heavy" when more than this fraction of its nodes have no edge.
+ISOLATED_HEAVY_FRACTION = 0.5
+
+
+def check_dataset(dataset: GraphDataset) -> dict:
+    """Counts of anomalies in a loaded dataset, a one-line summary, and a truncation verdict.
+
+    Returns a dict: ``graphs``, ``edgeless`` (graphs with no edge), ``trailing_edgeless`` (the
+    run of edgeless graphs at the end: where a cut edge file shows, since TU edges are listed
+    graph by graph), ``isolated_heavy`` (graphs with > 50 % isolated nodes), ``isolated_nodes``,
+    ``single_node``, ``self_loops``, ``merged_entries`` (graphs whose edge lines had duplicates
+    or missing reverse directions), ``classes_without_graphs`` (class ids never used: labels
+    that do not match the class list), ``summary`` (one line) and ``truncated`` (why the edge
+    file looks cut, or "" when it does not).
+
+    The verdict is "truncated" when the edgeless graphs form a trailing run of at least
+    max(2, 1 % of the graphs) while fewer than half of the other graphs are edgeless (a dataset
+    of edgeless graphs on purpose has them everywhere), or when every graph is edgeless.
+    """
+    graphs = list(dataset.graphs)
+    count = len(graphs)
+    edge_counts = np.array([g.num_edges for g in graphs], dtype=np.int64)
+    edgeless = edge_counts == 0
+    trailing = 0
+    while trailing < count and edgeless[count - 1 - trailing]:
+        trailing += 1
+    isolated_heavy = isolated_nodes = single_node = merged = 0
+    for graph in graphs:
+        if graph.num_nodes == 1:
+            single_node += 1
+        isolated = int(np.count_nonzero(graph.degrees() == 0)) if graph.num_nodes else 0
+        isolated_nodes += isolated
+        if graph.num_nodes >= 2 and isolated > ISOLATED_HEAVY_FRACTION * graph.num_nodes:
+            isolated_heavy += 1
+        if any("duplicate lines" in note for note in graph.notes):
+            merged += 1
+    used = {int(g.label) for g in graphs if g.label is not None}
+    unused = sorted(set(range(len(dataset.class_names or []))) - used)
+    self_loops = int((getattr(dataset, "meta", None) or {}).get("self_loops", 0))
+    others = count - trailing
+    truncated = ""
+    if count >= 2 and int(edgeless.sum()) == count:
+        truncated = f"all {count} graphs have no edges (the edge file is empty or unreadable)"
+    elif trailing >= max(2, math.ceil(0.01 * count)) and int(edgeless[:others].sum()) < 0.5 * max(others, 1):
+        truncated = (f"the last {trailing} of {count} graphs have no edges (edges stop at graph {others}) while "
+                     f"{int(edgeless[:others].sum())} of the {others} before them are edgeless")
+    parts = [f"{count} graphs", f"{int(edgeless.sum())} edgeless"]
+    if trailing:
+        parts.append(f"{trailing} of them at the end")
+    parts += [f"{isolated_heavy} isolated-node-heavy (>{ISOLATED_HEAVY_FRACTION:.0%} isolated)",
+              f"{isolated_nodes} isolated nodes", f"{single_node} single-node", f"{self_loops} self-loops",
+              f"{merged} with merged edge lines", f"{len(unused)} unused classes"]
+    summary = f"{dataset.name}: " + ", ".join(parts) + (" - LOOKS TRUNCATED" if truncated else "")
+    return {
+        "graphs": count, "edgeless": int(edgeless.sum()), "trailing_edgeless": trailing,
+        "isolated_heavy": isolated_heavy, "isolated_nodes": isolated_nodes, "single_node": single_node,
+        "self_loops": self_loops, "merged_entries": merged, "classes_without_graphs": unused,
+        "truncated": truncated, "summary": summary,
+    }
 
 
 def _read_files(files: _TUFiles) -> GraphDataset:
@@ -456,6 +541,7 @@ def load_dataset(
     progress: bool = True,
     url: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    accept_damaged: bool = False,
 ) -> GraphDataset:
     """Load a named dataset: a TU dataset from disk (downloading it once if needed) or the synthetic one.
 
@@ -464,6 +550,8 @@ def load_dataset(
     fetches ``url`` (default :func:`tu_url`) into :func:`default_cache_dir` as ``<NAME>.zip``.
 
     ``"synthetic-hierarchy"`` returns :func:`core.synthetic.make_synthetic_hierarchy` ().
+    A TU dataset is checked (:func:`check_dataset`); a plainly truncated one raises
+    :class:`DamagedDatasetError` unless ``accept_damaged``.
     """
     if name.lower() == SYNTHETIC_NAME:
         from core.synthetic import make_synthetic_hierarchy
@@ -487,7 +575,7 @@ def load_dataset(
                 "For another TU dataset pass url= or put its folder/zip in the data directory"
             )
         local = download_dataset(name, address, progress=progress)
-    return read_tu(local, name=name, max_bytes=max_bytes)
+    return read_tu(local, name=name, max_bytes=max_bytes, accept_damaged=accept_damaged)
 
 
 def download_dataset(name: str, url: str | None = None, cache_dir: Path | None = None, progress: bool = True) -> Path:

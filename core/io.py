@@ -11,9 +11,14 @@ extension                              read as
 ``.graphml``                           GraphML (parsed with defusedxml)
 ``.gml``                               GML
 ``.json``                              networkx node-link JSON ("links" or "edges")
+``.gexf``                              GEXF, Gephi's format (defusedxml; ``core.io_formats``)
+``.net``                               Pajek network, with ``*Partition``/``*Vector`` blocks
+``.mtx``                               Matrix Market (SuiteSparse, SNAP), square matrices
 ``.zip``                               a whole TU dataset -> returns a GraphDataset
 any of the above + ``.gz``             gzip, decompressed with a size cap
 =====================================  ==============================================
+
+SNAP edge lists (``#`` comment header, tab-separated ids) are edge lists.
 
 Every problem raises :class:`GraphInputError` (a ``ValueError``) saying what is wrong, where
 (line, entry, element) and, for limits, how to raise them. What the reader changed (made the
@@ -22,7 +27,9 @@ graph undirected, merged duplicate edges, kept self-loops, skipped a header line
 
 Node ids are kept as strings in ``graph.node_names`` (first-seen order) and renumbered
 0..N-1; every node attribute the file carried goes to ``graph.node_data[attribute]`` (a list of
-N values, ``None`` where a node lacks it). ``node_attributes`` is left ``None``:
+N values, ``None`` where a node lacks it; an attribute with several values per node - a GML key
+repeated in a node, a JSON array, a GEXF ``list*`` type - is a list on every node that has it,
+see :mod:`core.overlap`). ``node_attributes`` is left ``None``:
 :func:`numeric_node_attributes` lists the attributes the app may offer as features.
 
 Example
@@ -41,7 +48,9 @@ import json
 import math
 import os
 import re
+import struct
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from array import array
@@ -69,7 +78,9 @@ __all__ = [
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 
 EDGE_LIST_EXTENSIONS = (".txt", ".edgelist", ".tsv")
-SUPPORTED_EXTENSIONS = (".txt", ".edgelist", ".tsv", ".csv", ".npy", ".graphml", ".gml", ".json", ".zip")
+SUPPORTED_EXTENSIONS = (
+    ".txt", ".edgelist", ".tsv", ".csv", ".npy", ".graphml", ".gml", ".json", ".gexf", ".net", ".mtx", ".zip",
+)
 # Loading any of these means unpickling, which can run arbitrary code from the file.
 PICKLE_EXTENSIONS = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 # First-line words that mark an edge-list header even when node ids are not numbers.
@@ -163,6 +174,10 @@ def read_graph(source: Source, filename: str | None = None, limits: ReadLimits |
         graph = _read_npy(raw, display_name, limits)
     elif extension == ".graphml":
         graph = _read_graphml(raw, display_name, limits)
+    elif extension == ".gexf":
+        from core.io_formats import read_gexf  # lazy: io_formats builds on this module
+
+        graph = read_gexf(raw, display_name, limits)
     else:
         text = _decode_utf8(raw, display_name)
         if not text.strip():
@@ -171,6 +186,11 @@ def read_graph(source: Source, filename: str | None = None, limits: ReadLimits |
             graph = _read_gml(text, display_name, limits)
         elif extension == ".json":
             graph = _read_node_link_json(text, display_name, limits)
+        elif extension in (".net", ".mtx"):
+            from core.io_formats import read_matrix_market, read_pajek
+
+            reader = read_pajek if extension == ".net" else read_matrix_market
+            graph = reader(text, display_name, limits)
         elif extension == ".csv":
             graph = _read_csv(text, display_name, limits)
         else:
@@ -364,6 +384,24 @@ def _check_weight(value, name: str, where: str) -> float:
     return weight
 
 
+def _as_list_attribute(builder: "_GraphBuilder", key: str) -> None:
+    """Make ``key`` list-valued on every node that has it (a lone value becomes a 1-item list).
+
+    Formats give several values per node in their own way (GML repeats the key, GEXF has
+    ``liststring`` types, JSON uses arrays); once one node has several, all nodes get lists so
+    the attribute has one shape (see :mod:`core.overlap` for using it as ground truth).
+    """
+    values = builder.attributes.get(key, {})
+    for index, value in values.items():
+        if value is not None and not isinstance(value, list):
+            values[index] = [value]
+
+
+def _list_note(keys: list[str], how: str) -> str:
+    return (f"attribute(s) {', '.join(keys)} {how}: kept as a list of values per node "
+            "(e.g. overlapping communities)")
+
+
 def _assemble(
     num_nodes: int,
     sources: np.ndarray,
@@ -482,8 +520,47 @@ def _is_header(fields: list[str], next_fields: list[str] | None) -> bool:
     )
 
 
+def _numeric_grid_shape(text: str, separator: str | None, limit: int = 10_000) -> tuple[int, int] | None:
+    """(rows, columns) when the data lines look like a numeric matrix (every row all numbers, one
+    width, >= 3 columns), else None. Looks at the first ``limit`` rows only."""
+    width = None
+    rows = 0
+    for _, line in _data_lines(text):
+        fields = _split(line, separator)
+        if len(fields) < 3 or not all(_is_number(f) for f in fields) or (width is not None and len(fields) != width):
+            return None
+        width = len(fields)
+        rows += 1
+        if rows >= limit:
+            break
+    return (rows, width) if width else None
+
+
+def _not_square_message(name: str, shape: tuple[int, int]) -> str:
+    rows, columns = shape
+    return (f"{name}: the file is a numeric table of {rows} rows x {columns} columns: not an edge list "
+            f"(2-3 columns with weights > 0), and not an adjacency matrix, which must be square "
+            f"(N rows x N columns, saved as .csv or .npy)")
+
+
 def _read_edge_list(text: str, name: str, limits: ReadLimits, preferred_separator: str | None) -> Graph:
-    """Lines ``source target [weight]``; whitespace, comma or tab separated; undirected."""
+    """Lines ``source target [weight]``; whitespace, comma or tab separated; undirected.
+
+    A numeric table that fails as an edge list (zero "weights", four columns) is reported as a
+    matrix that is not square rather than by its first bad field.
+    """
+    try:
+        return _parse_edge_list(text, name, limits, preferred_separator)
+    except GraphInputError as error:
+        first = next(_data_lines(text), None)
+        shape = _numeric_grid_shape(text, _pick_separator(first[1], preferred_separator)) if first else None
+        if shape is not None and shape[0] != shape[1]:
+            reason = str(error).removeprefix(f"{name}: ")
+            raise GraphInputError(f"{_not_square_message(name, shape)}; read as an edge list: {reason}") from None
+        raise
+
+
+def _parse_edge_list(text: str, name: str, limits: ReadLimits, preferred_separator: str | None) -> Graph:
     builder = _GraphBuilder(name, limits)
     lines = _data_lines(text)
     first = next(lines, None)
@@ -648,7 +725,8 @@ def _read_npy(raw: bytes, name: str, limits: ReadLimits) -> Graph:
             raise GraphInputError(f"{name}: unsupported .npy format version {version}; save with np.save")
     except GraphInputError:
         raise
-    except (ValueError, EOFError, SyntaxError) as exc:
+    except (ValueError, EOFError, SyntaxError, tokenize.TokenError, MemoryError) as exc:
+        # numpy parses the header as a Python literal; a damaged one fails inside the tokenizer.
         raise GraphInputError(f"{name}: not a valid .npy file ({exc})") from exc
     if dtype.hasobject:
         raise GraphInputError(
@@ -682,14 +760,19 @@ def _local(tag) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
+def _parse_boolean(text: str) -> bool:
+    """XML booleans: true/false/1/0 (any case); ValueError otherwise."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError(f"{text!r} is not a boolean")
+
+
 def _graphml_value(text: str, attr_type: str):
     if attr_type == "boolean":
-        lowered = text.strip().lower()
-        if lowered in ("true", "1"):
-            return True
-        if lowered in ("false", "0"):
-            return False
-        raise ValueError(f"{text!r} is not a boolean")
+        return _parse_boolean(text)
     if attr_type in ("int", "long"):
         return int(text.strip())
     if attr_type in ("float", "double"):
@@ -697,21 +780,28 @@ def _graphml_value(text: str, attr_type: str):
     return text
 
 
-def _read_graphml(raw: bytes, name: str, limits: ReadLimits) -> Graph:
-    """GraphML via defusedxml: entity declarations and external references are refused."""
+def _parse_xml(raw: bytes, name: str, format_name: str):
+    """The root element of an XML file, parsed with defusedxml (entities and external references refused)."""
     import defusedxml.ElementTree as safe_etree
     from defusedxml import DefusedXmlException
 
     try:
-        root = safe_etree.fromstring(raw)
+        return safe_etree.fromstring(raw)
     except DefusedXmlException as exc:
         raise GraphInputError(
             f"{name}: refused for security: the XML declares entities or external references ({exc}); "
             "these allow 'billion laughs' memory bombs and reading other files. Remove the <!DOCTYPE>/"
-            "<!ENTITY> declarations (GraphML never needs them)"
+            f"<!ENTITY> declarations ({format_name} never needs them)"
         ) from exc
     except safe_etree.ParseError as exc:
         raise GraphInputError(f"{name}: not well-formed XML: {exc}") from exc
+    except (LookupError, ValueError) as exc:  # e.g. <?xml encoding="atf-8"?>: an unknown encoding
+        raise GraphInputError(f"{name}: unreadable XML declaration or encoding: {exc}; save the file as UTF-8") from exc
+
+
+def _read_graphml(raw: bytes, name: str, limits: ReadLimits) -> Graph:
+    """GraphML via defusedxml: entity declarations and external references are refused."""
+    root = _parse_xml(raw, name, "GraphML")
     if _local(root.tag) != "graphml":
         raise GraphInputError(f"{name}: the root element is <{_local(root.tag)}>, expected <graphml>")
 
@@ -826,8 +916,9 @@ def _read_gml(text: str, name: str, limits: ReadLimits) -> Graph:
             parsed = _parse_gml_as_multigraph(text, name)
         else:
             raise GraphInputError(f"{name}: GML error: {exc} (positions are (line, column))") from exc
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise GraphInputError(f"{name}: GML error: {exc}") from exc
+    except (ValueError, TypeError, RecursionError, IndexError, KeyError, AttributeError) as exc:
+        # networkx's tokenizer trips on some damaged multi-line strings (IndexError) and records.
+        raise GraphInputError(f"{name}: GML error: {type(exc).__name__}: {exc}") from exc
     if parsed.number_of_nodes() > limits.max_nodes:
         raise GraphInputError(
             f"{name}: {parsed.number_of_nodes()} nodes, more than {limits.max_nodes} "
@@ -837,6 +928,7 @@ def _read_gml(text: str, name: str, limits: ReadLimits) -> Graph:
     use_labels = all(label is not None for label in labels) and len({str(x) for x in labels}) == len(labels)
     builder = _GraphBuilder(name, limits)
     skipped: set[str] = set()
+    repeated: set[str] = set()  # keys a node repeats (GML's way to give several values)
     index_of = {}
     for position, (node, data) in enumerate(parsed.nodes(data=True)):
         node_name = str(data["label"]) if use_labels else str(node)
@@ -845,15 +937,21 @@ def _read_gml(text: str, name: str, limits: ReadLimits) -> Graph:
         for key, value in data.items():
             if use_labels and key == "label":
                 continue
-            if isinstance(value, (list, dict)):
-                skipped.add(key)
+            if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (list, dict)) for v in value)):
+                skipped.add(key)  # nested records (e.g. yEd's graphics [ x 1 y 2 ]) are drawing data
                 continue
+            if isinstance(value, list):
+                repeated.add(key)
             builder.attribute(index, key, value)
+    for key in repeated - skipped:
+        _as_list_attribute(builder, key)
     edges = parsed.edges(data=True)
     for position, (source, target, data) in enumerate(edges):
         builder.edge(index_of[source], index_of[target], data.get("weight"), f"edge #{position} ({source!r} - {target!r})")
     if skipped:
         builder.notes.append(f"nested attribute(s) ignored: {', '.join(sorted(skipped))}")
+    if repeated:
+        builder.notes.append(_list_note(sorted(repeated), "repeated per node"))
     if use_labels:
         builder.attributes["id"] = dict(enumerate(str(n) for n in parsed.nodes))
     return builder.build(parsed.is_directed())
@@ -867,7 +965,7 @@ def _parse_gml_as_multigraph(text: str, name: str):
         if not count:
             raise nx.NetworkXError("input contains no graph")
         return nx.parse_gml(patched, label=None)
-    except (nx.NetworkXError, ValueError) as exc:
+    except (nx.NetworkXError, ValueError, TypeError, RecursionError, IndexError, KeyError, AttributeError) as exc:
         raise GraphInputError(f"{name}: GML error: {exc}") from exc
 
 
@@ -903,6 +1001,7 @@ def _read_node_link_json(text: str, name: str, limits: ReadLimits) -> Graph:
         raise GraphInputError(f'{name}: "{link_key}" must be a list; {shape_hint}')
 
     builder = _GraphBuilder(name, limits)
+    repeated: set[str] = set()
     for position, node in enumerate(data["nodes"]):
         where = f"nodes[{position}]"
         if not isinstance(node, dict) or "id" not in node:
@@ -910,7 +1009,13 @@ def _read_node_link_json(text: str, name: str, limits: ReadLimits) -> Graph:
         index = builder.new_node(_json_node_name(node["id"], name, where), where)
         for key, value in node.items():
             if key != "id":
+                if isinstance(value, list) and not any(isinstance(v, (list, dict)) for v in value):
+                    repeated.add(key)
                 builder.attribute(index, key, value)
+    for key in repeated:
+        _as_list_attribute(builder, key)
+    if repeated:
+        builder.notes.append(_list_note(sorted(repeated), "given as arrays"))
     for position, link in enumerate(links):
         where = f"{link_key}[{position}]"
         if not isinstance(link, dict):
@@ -942,7 +1047,9 @@ def _read_tu_zip(source, raw: bytes, name: str, limits: ReadLimits) -> "GraphDat
             raise
         except zipfile.BadZipFile as exc:
             raise GraphInputError(f"{name}: not a valid zip file ({exc})") from exc
-        except (ValueError, OSError, KeyError, EOFError) as exc:
+        except (ValueError, OSError, KeyError, EOFError, IndexError, NotImplementedError, RuntimeError, zlib.error,
+                struct.error) as exc:
+            # zipfile lets a damaged archive surface as any of these (RuntimeError: encrypted member).
             # A temp file's path means nothing to the user; show the upload's name instead.
             reason = str(exc).replace(str(path), name)
             raise GraphInputError(f"{name}: not a readable TU dataset zip ({reason})") from exc

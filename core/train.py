@@ -57,7 +57,7 @@ from core import distributed
 from core.batching import (
     ADJACENCY_FORMATS, SPARSE_FROM_NODES, PreparedGraph, bucket_batches, collate, prepare_graphs, size_batches,
 )
-from core.checkpoint import checkpoint_paths, read_card, save_checkpoint
+from core.checkpoint import checkpoint_paths, read_card, save_checkpoint, write_pair_atomically
 from core.features import FEATURE_KINDS, FeatureSpec, default_feature_spec
 from core.graphs import Graph, GraphDataset
 from core.inference import resolve_device, trace_graphs
@@ -98,6 +98,14 @@ class TrainSettings:
     cross-validation figures, which a run without ``only_folds`` rebuilds from the cache).
     ``watch_graphs`` are dataset indices (default: the first 3 graphs of the fold's training
     set when ``snapshot_every > 0``). ``out_dir`` None: nothing is written.
+
+    Resumable folds (with ``out_dir``): every ``save_every`` epochs (0: never) the unfinished
+    fold's whole state - weights, Adam state, torch and numpy RNG states, history, best epoch and
+    its weights (early stopping), snapshots - is saved atomically (safetensors + JSON) under
+    ``resume_dir`` (default :func:`resume_root`, outside ``out_dir``); a rerun continues from it
+    and ends with the same fold result as an uninterrupted run. The state is deleted when the
+    fold finishes. ``write_checkpoint=False`` writes no weights (fold JSON and summary only);
+    a run whose ``out_dir`` is inside ``bench/results/`` never writes weights.
 
     ``batching``: ``"bucket"`` (default) shuffles, then sorts by size within windows of 8
     batches (:func:`core.batching.bucket_batches`): batches mix the whole dataset like random
@@ -142,6 +150,9 @@ class TrainSettings:
     device: str = "auto"
     data_dir: str | None = None
     out_dir: str | None = None
+    save_every: int = 5
+    resume_dir: str | None = None
+    write_checkpoint: bool = True
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -178,6 +189,8 @@ class TrainSettings:
             self.only_folds = sorted(set(int(f) for f in self.only_folds))
         if self.protocol != "paper" and self.val_fraction <= 0:
             raise TrainingError("the honest protocol needs a validation set: use val_fraction > 0 or protocol='paper'")
+        if self.save_every < 0:
+            raise TrainingError(f"save_every must be >= 0 (0: never save mid-fold state), got {self.save_every}")
 
     @property
     def uses_validation(self) -> bool:
@@ -186,7 +199,9 @@ class TrainSettings:
     def fingerprint(self) -> str:
         """Hash of the settings that change a fold's result (cache key for resumable runs)."""
         # adjacency (dense/sparse) changes how products are computed, not their values.
-        ignored = {"fold_limit", "only_folds", "adjacency", "device", "data_dir", "out_dir"}
+        # save_every / resume_dir / write_checkpoint decide what is written, not what is computed.
+        ignored = {"fold_limit", "only_folds", "adjacency", "device", "data_dir", "out_dir", "save_every",
+                   "resume_dir", "write_checkpoint"}
         relevant = {k: v for k, v in asdict(self).items() if k not in ignored}
         # Settings added after tables were cached count only when changed, so old fold caches stay valid.
         for key, default in ADDED_LATER.items():
@@ -444,6 +459,127 @@ def _record_snapshot(
     meta["losses"]["entropy"].append(entropies)
 
 
+# ---------------------------------------------------------------------------- resumable fits
+FIT_STATE_VERSION = 1
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Benchmark results hold JSON and tables only: no run writes weights below this folder.
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+
+
+def resume_root() -> Path:
+    """Where unfinished folds keep their state: ``$DIFFPOOL_RESUME`` or ``~/.cache/diffpool-explorer/resume``."""
+    folder = os.environ.get("DIFFPOOL_RESUME")
+    return Path(folder).expanduser() if folder else Path.home() / ".cache" / "diffpool-explorer" / "resume"
+
+
+def fit_state_stem(settings: TrainSettings, fold: int) -> Path:
+    """``<resume_dir>/<run>/fold-<k>``; ``<run>`` hashes the output folder and the settings'
+    fingerprint, so two runs never share a state and changed settings never resume an old one."""
+    root = Path(settings.resume_dir).expanduser() if settings.resume_dir else resume_root()
+    key = hashlib.sha256(f"{Path(settings.out_dir or '.').resolve()}|{settings.fingerprint()}".encode()).hexdigest()[:16]
+    return root / f"{settings.dataset}-{settings.variant}-{key}" / f"fold-{fold}"
+
+
+def _state_paths(stem: Path) -> tuple[Path, Path]:
+    return stem.with_name(stem.name + ".state.safetensors"), stem.with_name(stem.name + ".state.json")
+
+
+def delete_fit_state(stem: Path) -> None:
+    """Remove a fold's saved state (and its folder when empty)."""
+    for path in _state_paths(stem):
+        path.unlink(missing_ok=True)
+    try:
+        stem.parent.rmdir()
+    except OSError:
+        pass  # other folds' states are still there
+
+
+def _save_fit_state(stem: Path, fingerprint: str, epoch: int, model: DiffPool, optimizer: torch.optim.Optimizer,
+                    progress: dict, snapshots: dict[str, torch.Tensor]) -> None:
+    """Write the state after ``epoch`` atomically: tensors first, then the JSON that names their epoch."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if progress["best_state"] is not None:
+        tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in progress["best_state"].items()})
+    optimizer_state = optimizer.state_dict()
+    scalars: dict[str, dict] = {}
+    for param_id, values in optimizer_state["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{param_id}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(param_id), {})[key] = value
+    tensors["rng.torch"] = torch.get_rng_state()
+    numpy_state = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(numpy_state[1].astype(np.int64))
+    tensors.update({k: v.detach().cpu().contiguous() for k, v in snapshots.items()})
+    meta = {
+        "version": FIT_STATE_VERSION,
+        "fingerprint": fingerprint,
+        "epoch": epoch,
+        "history": progress["history"],
+        "best_epoch": progress["best_epoch"],
+        "best_val": None if progress["best_val"] == -math.inf else progress["best_val"],
+        "has_best": progress["best_state"] is not None,
+        "optimizer": {"param_groups": optimizer_state["param_groups"], "scalars": scalars},
+        "numpy_rng": [numpy_state[0], int(numpy_state[2]), int(numpy_state[3]), float(numpy_state[4])],
+        "snapshot_meta": progress["snapshot_meta"],
+    }
+    weights_path, json_path = _state_paths(stem)
+    write_pair_atomically(weights_path, tensors, {"epoch": str(epoch), "fingerprint": fingerprint},
+                          json_path, json.dumps(meta, default=str))
+
+
+def _load_fit_state(stem: Path, fingerprint: str) -> tuple[dict, dict[str, torch.Tensor]] | None:
+    """(meta, tensors) of a saved state that belongs to these settings, else None (start afresh)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    weights_path, json_path = _state_paths(stem)
+    if not (weights_path.is_file() and json_path.is_file()):
+        return None
+    try:
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+        with safe_open(str(weights_path), framework="pt") as handle:
+            stamp = handle.metadata() or {}
+        tensors = load_file(str(weights_path))
+    except Exception as error:  # a damaged state is not worth a crash: the fold restarts
+        print(f"warning: ignoring unreadable training state {json_path}: {error}", file=sys.stderr)
+        return None
+    if (not isinstance(meta, dict) or meta.get("version") != FIT_STATE_VERSION
+            or meta.get("fingerprint") != fingerprint or stamp.get("epoch") != str(meta.get("epoch"))):
+        return None
+    return meta, tensors
+
+
+def _restore_fit_state(meta: dict, tensors: dict[str, torch.Tensor], model: DiffPool,
+                       optimizer: torch.optim.Optimizer, device: torch.device) -> dict:
+    """Put a saved state back into ``model`` / ``optimizer`` / the RNGs; returns the loop's progress."""
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    best_state = None
+    if meta["has_best"]:
+        best_state = {k[len("best."):]: v.to(device) for k, v in tensors.items() if k.startswith("best.")}
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, param_id, name = key.split(".", 2)
+            state.setdefault(int(param_id), {})[name] = value.to(device) if name != "step" else value
+    for param_id, values in meta["optimizer"]["scalars"].items():
+        state.setdefault(int(param_id), {}).update(values)
+    optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
+    torch.set_rng_state(tensors["rng.torch"])
+    name, position, has_gauss, cached = meta["numpy_rng"]
+    np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), position, has_gauss, cached))
+    return {
+        "epoch": int(meta["epoch"]),
+        "history": meta["history"],
+        "best_epoch": int(meta["best_epoch"]),
+        "best_val": -math.inf if meta["best_val"] is None else float(meta["best_val"]),
+        "best_state": best_state,
+        "snapshot_meta": meta["snapshot_meta"],
+        "snapshots": {k: v for k, v in tensors.items() if k.startswith("snapshot/")},
+    }
+
+
 def _fit_prepared(
     train: list[PreparedGraph],
     val: list[PreparedGraph],
@@ -456,7 +592,10 @@ def _fit_prepared(
     model: DiffPool | None = None,
     device: torch.device | None = None,
     seed_offset: int = 0,
+    state_stem: Path | None = None,
 ) -> FitResult:
+    """The training loop. ``state_stem``: save the fit's state there every ``settings.save_every``
+    epochs and, when a state for these settings exists, continue from it."""
     context = distributed.current_context()
     device = device or _training_device(settings.device, context)
     torch.manual_seed(settings.seed + seed_offset)
@@ -477,13 +616,24 @@ def _fit_prepared(
                          "levels": config.num_pooling, "losses": {"link": [], "entropy": []},
                          "note": "eval-mode S of the model at each epoch (epoch 0 = untrained); "
                                  "losses[kind][epoch][graph][level]"}
-        _record_snapshot(model, 0, watched, spec, settings.seed, snapshots, snapshot_meta)
-
     history: list[dict] = []
     best_val, best_epoch, best_state = -math.inf, 0, None
+    first_epoch = 1
+    fingerprint = settings.fingerprint()
+    saved = _load_fit_state(state_stem, fingerprint) if state_stem is not None else None
+    if saved is not None:
+        progress = _restore_fit_state(*saved, model, optimizer, device)
+        history, best_val = progress["history"], progress["best_val"]
+        best_epoch, best_state = progress["best_epoch"], progress["best_state"]
+        first_epoch = progress["epoch"] + 1
+        if record:
+            snapshot_meta, snapshots = progress["snapshot_meta"], progress["snapshots"]
+    elif record:
+        _record_snapshot(model, 0, watched, spec, settings.seed, snapshots, snapshot_meta)
+
     stopped, start = "completed", time.perf_counter()
     sizes = [g.num_nodes for g in train]
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(first_epoch, settings.epochs + 1):
         epoch_start = time.perf_counter()
         model.train()
         batches = epoch_batches(sizes, settings.batch_size, settings.seed + epoch, settings.batching)
@@ -518,6 +668,11 @@ def _fit_prepared(
         is_last = epoch == settings.epochs
         if record and (epoch % settings.snapshot_every == 0 or is_last):
             _record_snapshot(model, epoch, watched, spec, settings.seed, snapshots, snapshot_meta)
+        if (state_stem is not None and context.is_main and settings.save_every > 0 and not is_last
+                and epoch % settings.save_every == 0):
+            _save_fit_state(state_stem, fingerprint, epoch, model, optimizer,
+                            {"history": history, "best_epoch": best_epoch, "best_val": best_val,
+                             "best_state": best_state, "snapshot_meta": snapshot_meta}, snapshots)
         keep_going = True
         if context.is_main and on_epoch is not None:
             keep_going = on_epoch(epoch, dict(row)) is not False
@@ -653,7 +808,19 @@ def checkpoint_stem(out_dir: str | Path, dataset: GraphDataset, settings: TrainS
     return Path(out_dir) / f"{dataset.name}-{settings.variant}"
 
 
-def _load_cached_fold(out_dir: Path, fold: int, settings: TrainSettings, needs_checkpoint: Path | None) -> dict | None:
+def writes_weights(settings: TrainSettings) -> bool:
+    """Whether a cross-validation writes the fold-0 checkpoint: asked for, and not into ``bench/results/``."""
+    if not settings.write_checkpoint or not settings.out_dir:
+        return False
+    return not Path(settings.out_dir).resolve().is_relative_to(RESULTS_DIR.resolve())
+
+
+def _load_cached_fold(out_dir: Path, fold: int, settings: TrainSettings, needs_checkpoint: Path | None = None) -> dict | None:
+    """A finished fold's JSON result when it matches ``settings`` (None: run the fold).
+
+    The JSON alone is enough: weights are never needed to skip a fold. ``needs_checkpoint`` is
+    accepted for old callers and ignored.
+    """
     path = _fold_path(out_dir, fold)
     if not path.is_file():
         return None
@@ -662,8 +829,6 @@ def _load_cached_fold(out_dir: Path, fold: int, settings: TrainSettings, needs_c
     except (OSError, json.JSONDecodeError):
         return None  # a damaged cache entry is simply recomputed
     if data.get("version") != FOLD_CACHE_VERSION or data.get("fingerprint") != settings.fingerprint():
-        return None
-    if needs_checkpoint is not None and not all(p.is_file() for p in checkpoint_paths(needs_checkpoint)):
         return None
     return data
 
@@ -744,10 +909,11 @@ def cross_validate(
                     return on_epoch(fold, epoch, metrics) is not False
                 return True
 
+            state_stem = fit_state_stem(settings, fold) if out_dir is not None else None
             result = _fit_prepared(
                 [prepared_by_index[i] for i in fit_idx], [prepared_by_index[i] for i in val_idx],
                 [prepared_by_index[i] for i in test_idx], spec, config, settings, watched,
-                on_epoch=epoch_callback, device=device, seed_offset=fold,
+                on_epoch=epoch_callback, device=device, seed_offset=fold, state_stem=state_stem,
             )
             bar.update(settings.epochs - len(result.history))
             entry = {
@@ -767,9 +933,10 @@ def cross_validate(
                 "history": result.history,
             }
             if out_dir is not None and context.is_main:
-                if fold == 0:
+                if fold == 0 and writes_weights(settings):
                     _save_fold_checkpoint(stem, result, spec, dataset, settings, entry, device, command)
                 _write_json(_fold_path(out_dir, fold), entry)
+                delete_fit_state(state_stem)
             results[fold] = dict(entry, cached=False)
             if on_fold is not None and context.is_main:
                 on_fold(fold, results[fold])
@@ -826,7 +993,7 @@ def _save_fold_checkpoint(
 def _add_cv_to_card(stem: Path, summary: dict) -> None:
     """Record the cross-validation figures in the card (JSON only; the weights are untouched)."""
     _, card_path = checkpoint_paths(stem)
-    card = read_card(card_path)
+    card = read_card(card_path).to_dict()
     card["cross_validation"] = {"honest": summary["honest"], "paper": summary["paper"] and {
         k: v for k, v in summary["paper"].items() if k != "curve"}, "folds_completed": summary["folds_completed"]}
     _write_json(card_path, card)
@@ -902,6 +1069,9 @@ def train_single(
     Returns (path of the ``.safetensors`` file, summary of that one run). Fold results are not
     cached, so a second call trains again.
     """
+    if Path(out_dir).resolve().is_relative_to(RESULTS_DIR.resolve()):
+        raise TrainingError(f"{out_dir} is inside {RESULTS_DIR}, which holds benchmark JSON and tables only; "
+                            "write models to another folder (e.g. models/)")
     single = dataclasses.replace(settings, fold_limit=1, out_dir=None)
     context = distributed.current_context()
     device = _training_device(single.device, context)
@@ -955,6 +1125,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     add("--data-dir", default=None, help="folder holding <NAME>/ or <NAME>.zip (default $DIFFPOOL_DATA or the cache)")
     add("--no-download", action="store_true", help="never download a missing dataset")
+    add("--save-every", type=int, default=5,
+        help="save the unfinished fold's state every N epochs so a killed run resumes there (0: never)")
+    add("--resume-dir", default=None, help="where unfinished folds keep their state (default $DIFFPOOL_RESUME "
+        "or ~/.cache/diffpool-explorer/resume)")
+    add("--no-checkpoint", action="store_true", help="write no weights: fold JSON files and summary.json only")
+    add("--accept-damaged-data", action="store_true",
+        help="train on a dataset whose edge file looks truncated (refused by default; see the check line)")
     add("--out", default=None, help="output folder: summary.json, folds/, the fold-0 checkpoint")
     add("--batch-size", type=int, default=defaults.batch_size)
     add("--lr", type=float, default=defaults.lr)
@@ -1047,6 +1224,9 @@ def _settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespac
             adjacency=args.adjacency, device=args.device,
             data_dir=args.data_dir,
             out_dir=args.out,
+            save_every=args.save_every,
+            resume_dir=args.resume_dir,
+            write_checkpoint=not args.no_checkpoint,
         )
     except TrainingError as error:
         parser.error(str(error))
@@ -1091,11 +1271,15 @@ def _run_cross_validation(args: argparse.Namespace, settings: TrainSettings, con
 
     try:
         dataset = load_dataset(settings.dataset, data_dir=settings.data_dir, download=not args.no_download,
-                               progress=not args.quiet and context.is_main)
+                               progress=not args.quiet and context.is_main,
+                               accept_damaged=args.accept_damaged_data)
     except DatasetError as error:
         if context.is_main:
             print(f"error: {error}", file=sys.stderr)
         return 2
+    check = (getattr(dataset, "meta", None) or {}).get("check")
+    if check and context.is_main:
+        print(f"dataset check: {check['summary']}", file=sys.stderr if args.quiet else sys.stdout)
     try:
         summary = cross_validate(dataset, settings, progress=not args.quiet, command=command)
     except TrainingError as error:
@@ -1104,7 +1288,9 @@ def _run_cross_validation(args: argparse.Namespace, settings: TrainSettings, con
         return 2
     except KeyboardInterrupt:
         if context.is_main:
-            where = f"; finished folds are cached in {Path(settings.out_dir) / 'folds'}" if settings.out_dir else ""
+            where = (f"; finished folds are cached in {Path(settings.out_dir) / 'folds'} and the unfinished one "
+                     f"resumes from its last save (every {settings.save_every} epochs): rerun the same command"
+                     if settings.out_dir else "")
             print(f"\ninterrupted{where}", file=sys.stderr)
         return 130
     if context.is_main:

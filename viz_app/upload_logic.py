@@ -23,7 +23,7 @@ import numpy as np
 from core.features import STRUCTURAL_KINDS
 
 #: Upload-able file extensions (``core.io.read_graph``), each also accepted with ``.gz``.
-UPLOAD_EXTENSIONS = ("txt", "edgelist", "tsv", "csv", "graphml", "gml", "json", "npy", "zip", "gz")
+UPLOAD_EXTENSIONS = ("txt", "edgelist", "tsv", "csv", "graphml", "gml", "json", "npy", "gexf", "net", "mtx", "zip", "gz")
 
 #: Feature kinds that need only the graph's structure (so a model applies to any uploaded graph).
 STRUCTURE_ONLY_FEATURES = STRUCTURAL_KINDS

@@ -13,7 +13,8 @@ import torch
 import core.checkpoint as checkpoint_module
 from core.batching import collate, prepare_graphs
 from core.checkpoint import (
-    CheckpointError, checkpoint_paths, load_checkpoint, load_extra_tensors, read_card, save_checkpoint,
+    CheckpointError, ModelCard, check_weights_file, checkpoint_paths, load_checkpoint, load_extra_tensors, read_card,
+    save_checkpoint, scan_models,
 )
 from core.features import FeatureSpec
 from core.inference import predict_logits, trace_graphs
@@ -171,3 +172,71 @@ def test_loading_never_unpickles(graphs, tmp_path, monkeypatch):
     model, _, _ = load_checkpoint(tmp_path / "model")
     assert load_extra_tensors(tmp_path / "model", prefix="snapshot/")
     assert model.num_parameters() > 0
+
+
+# ---------------------------------------------------------------------------- ModelCard validation
+def _good_card(graphs, tmp_path) -> tuple[dict, object]:
+    _save(tmp_path / "model", _trained_model("diffpool", graphs))
+    _, card_path = checkpoint_paths(tmp_path / "model")
+    return json.loads(card_path.read_text()), card_path
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda c: dict(c, config=[1, 2]), "config is list, expected a JSON object"),
+        (lambda c: dict(c, config="hidden 30"), "config is str"),
+        (lambda c: dict(c, config=dict(c["config"], hidden_dim="30")), "config.hidden_dim is str '30', expected int"),
+        (lambda c: dict(c, config=dict(c["config"], batch_norm="yes")), "config.batch_norm is str"),
+        (lambda c: dict(c, config=dict(c["config"], num_pooling=True)), "config.num_pooling is True, expected int"),
+        (lambda c: dict(c, config=dict(c["config"], cluster_counts=[3, "x"])), "list of integers"),
+        (lambda c: {k: v for k, v in c.items() if k != "features"}, "missing field 'features'"),
+        (lambda c: {k: v for k, v in c.items() if k != "variant"}, "missing field 'variant'"),
+        (lambda c: dict(c, config={k: v for k, v in c["config"].items() if k != "input_dim"}), "config lacks 'input_dim'"),
+        (lambda c: dict(c, features=dict(c["features"], max_degree=2.5)), "features.max_degree is float"),
+        (lambda c: dict(c, features=dict(c["features"], kind="smell")), "unknown feature kind"),
+        (lambda c: dict(c, seed="3"), "seed is str"),
+        (lambda c: dict(c, accuracy=0.5), "accuracy is float"),
+        (lambda c: dict(c, variant="graphsage"), "differs from config.variant"),
+        (lambda c: dict(c, format="other/2"), "expected format"),
+    ],
+)
+def test_every_damaged_card_raises_checkpoint_error_naming_file_and_problem(damage, message, graphs, tmp_path):
+    good, card_path = _good_card(graphs, tmp_path)
+    card_path.write_text(json.dumps(damage(good)))
+    for load in (read_card, load_checkpoint):
+        with pytest.raises(CheckpointError) as error:
+            load(tmp_path / "model")
+        assert str(card_path) in str(error.value) and message in str(error.value)
+
+
+def test_model_card_is_typed_and_still_reads_like_the_dict(graphs, tmp_path):
+    good, _ = _good_card(graphs, tmp_path)
+    _, _, card = load_checkpoint(tmp_path / "model")
+    assert isinstance(card, ModelCard)
+    assert card.config == DiffPoolConfig.from_dict(good["config"]) and card.features == SPEC
+    assert card["dataset"] == card.dataset == "synthetic-hierarchy" and card.get("missing", 7) == 7
+    assert "seed" in card and dict(card) == good and card.to_dict() == good
+    copy = card.to_dict()
+    copy["seed"] = 99
+    assert card["seed"] == SEED
+
+
+def test_scan_models_lists_unreadable_models_apart_with_their_reason(graphs, tmp_path):
+    model = _trained_model("diffpool", graphs)
+    for name in ("good", "truncated", "badcard", "noweights"):
+        _save(tmp_path / name, model)
+    weights, _ = checkpoint_paths(tmp_path / "truncated")
+    weights.write_bytes(weights.read_bytes()[:-100])
+    checkpoint_paths(tmp_path / "badcard")[1].write_text('{"format": "diffpool-explorer/1", "config": 3}')
+    checkpoint_paths(tmp_path / "noweights")[0].unlink()
+    (tmp_path / "good.projection.json").write_text("{}")
+    (tmp_path / "orphan.safetensors").write_bytes(b"x")
+    good, bad = scan_models(tmp_path)
+    assert [stem.name for stem, _ in good] == ["good"] and isinstance(good[0][1], ModelCard)
+    reasons = {path.name: reason for path, reason in bad}
+    assert set(reasons) == {"truncated.json", "badcard.json", "noweights.json", "orphan.safetensors"}
+    assert "truncated" in reasons["truncated.json"] and "config is int" in reasons["badcard.json"]
+    assert "not found" in reasons["noweights.json"] and "no model card" in reasons["orphan.safetensors"]
+    with pytest.raises(CheckpointError, match="truncated"):
+        check_weights_file(tmp_path / "truncated")

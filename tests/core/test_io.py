@@ -564,3 +564,51 @@ def test_tsv_edge_list_recovers_names_and_undirected_pairs(pairs):
     graph = read_graph(text.encode(), filename="p.tsv")
     assert graph.node_names == list(dict.fromkeys(name for pair in pairs for name in pair))
     assert edge_set(graph) == {frozenset(pair) for pair in pairs}
+
+
+# ---------------------------------------------------------------------------- list-valued attributes
+def test_gml_repeated_key_is_kept_as_a_list_per_node_and_noted():
+    text = (b"graph [ node [ id 0 community 1 community 2 ] node [ id 1 community 3 graphics [ x 1 ] ]"
+            b" node [ id 2 ] edge [ source 0 target 1 ] edge [ source 1 target 2 ] ]")
+    graph = read_graph(text, filename="lfr.gml")
+    assert graph.node_data["community"] == [[1, 2], [3], None]
+    assert "graphics" not in graph.node_data
+    assert any("community repeated per node" in note for note in graph.notes)
+    assert any("nested attribute(s) ignored: graphics" in note for note in graph.notes)
+
+
+def test_networkx_lfr_gml_keeps_every_nodes_community():
+    lfr = nx.LFR_benchmark_graph(250, 3, 1.5, 0.1, average_degree=5, min_community=20, seed=10)
+    for node in lfr:
+        lfr.nodes[node]["community"] = sorted(lfr.nodes[node]["community"])
+    text = "\n".join(nx.generate_gml(lfr)).encode()
+    graph = read_graph(text, filename="lfr.gml")
+    expected = [sorted(lfr.nodes[int(name)]["community"]) for name in graph.node_names]
+    assert graph.node_data["community"] == expected
+
+
+def test_json_arrays_make_the_attribute_list_valued_on_every_node():
+    text = json.dumps({"nodes": [{"id": "a", "c": [1, 2]}, {"id": "b", "c": 3}, {"id": "d"}],
+                       "links": [{"source": "a", "target": "b"}]}).encode()
+    graph = read_graph(text, filename="g.json")
+    assert graph.node_data["c"] == [[1, 2], [3], None]
+    assert any("c given as arrays" in note for note in graph.notes)
+
+
+@pytest.mark.parametrize("filename", ["m.csv", "m.txt"])
+@pytest.mark.parametrize("text, shape", [(b"0,1,0\n1,0,1\n", "2 rows x 3 columns"),
+                                         (b"0 1 0\n1 0 1\n0 1 0\n1 1 0\n", "4 rows x 3 columns")])
+def test_non_square_numeric_matrix_is_named_as_such(filename, text, shape):
+    if filename.endswith(".csv"):
+        text = text.replace(b" ", b",")
+    with pytest.raises(GraphInputError) as error:
+        read_graph(text, filename=filename)
+    message = str(error.value)
+    assert shape in message and "must be square" in message
+
+
+def test_xml_with_an_unknown_encoding_is_a_graph_input_error():
+    # found by tests/core/test_io_fuzz.py: one flipped byte in the XML declaration
+    for filename in ("g.graphml", "g.gexf"):
+        with pytest.raises(GraphInputError, match="encoding"):
+            read_graph(b'<?xml version="1.0" encoding="atf-8"?><graphml/>', filename=filename)
