@@ -157,11 +157,21 @@ def test_train_page_trains_and_saves_a_selectable_model(app_env, tmp_path, monke
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.success and "Saved" in at.success[0].value
-    assert (tmp_path / "synthetic-hierarchy-diffpool.safetensors").is_file()
-    card = json.loads((tmp_path / "synthetic-hierarchy-diffpool.json").read_text())
+    first = Path(at.session_state["_last_train"]["path"])
+    # a new, unique name: never the shipped model's (pretrained/synthetic-hierarchy-diffpool)
+    assert first.parent == tmp_path and first.name.startswith("synthetic-hierarchy-diffpool-")
+    card = json.loads(first.with_suffix(".json").read_text())
     assert card["config"]["readout"] == "sum"
     at.button(key="train_use").click().run()
-    assert at.session_state["model"] == str(tmp_path / "synthetic-hierarchy-diffpool")
+    assert at.session_state["model"] == str(first)
+
+    at.text_input(key="train_name").set_value("my model")
+    at.button[0].click().run()
+    at.button[0].click().run()  # the same name again (as another session might): counted up, nothing replaced
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    stems = sorted(p.stem for p in tmp_path.glob("*.safetensors"))
+    assert stems == sorted([first.name, "my-model", "my-model-2"])
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # the private training folders are gone
 
 
 def test_train_failure_is_reported_and_the_app_keeps_working(app_env, tmp_path, monkeypatch):
