@@ -74,7 +74,8 @@ def show_coarsened_level(trace, positions: np.ndarray, key: str, file_stem: str)
     """Level picker, heading, caption and the coarsened graph as a plotly network; returns the level.
 
     Plotly rather than a second pyvis iframe: a graph switch then re-sends one network, not two.
-    Clusters sit at the mass-weighted centre of their members in ``positions`` (the input layout).
+    Clusters start at the mass-weighted centre of their members in ``positions`` (the input layout)
+    and are pushed apart so that no markers or labels overlap (``core.layout.cluster_layout``).
     """
     from viz_app import figures
     from viz_app.network import coarse_layout
@@ -87,7 +88,9 @@ def show_coarsened_level(trace, positions: np.ndarray, key: str, file_stem: str)
         f"Show the {empty} empty cluster{'s' if empty > 1 else ''}", key=f"{key}_show_empty", value=False,
         help=f"Clusters holding less than {figures.EMPTY_CLUSTER_MASS} of a node's worth of assignment mass "
              "(ΣᵢSᵢₖ). They exist in the model but no node is pooled into them.")
-    show_figure(figures.coarse_graph_figure(coarse_layout(trace, level, positions), record.coarsened_adjacency,
+    shown = np.ones(record.num_clusters, dtype=bool) if show_empty else \
+        np.asarray(record.cluster_mass) >= figures.EMPTY_CLUSTER_MASS
+    show_figure(figures.coarse_graph_figure(coarse_layout(trace, level, positions, shown), record.coarsened_adjacency,
                                             record.cluster_mass, level, members, hide_empty=not show_empty),
                 key=f"{key}_figure{level}", file_stem=f"{file_stem}-level{level}")
     return level

@@ -175,7 +175,9 @@ def fit_walkthrough(graph_key: str, clusters: int, _graph) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def graph_positions(graph_key: str, _graph) -> np.ndarray:
-    return analysis.layout_positions(_graph.sparse_adjacency(), seed=state.LAYOUT_SEED)
+    from core.layout import graph_layout
+
+    return graph_layout(_graph.sparse_adjacency(), seed=state.LAYOUT_SEED)
 
 
 @st.cache_data(show_spinner="Drawing the network…", max_entries=32)
