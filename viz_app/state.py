@@ -22,5 +22,5 @@ from viz_app.sidebar import (  # noqa: F401
 )
 from viz_app.widgets import (  # noqa: F401
     assignments_csv, coarsened_level_header, embed_html, fit_level_widget, pooling_level_select,
-    show_coarsened_level, show_entropy_metrics, show_figure, show_network,
+    show_assignment_heatmaps, show_coarsened_level, show_entropy_metrics, show_figure, show_network,
 )

@@ -146,3 +146,36 @@ def show_network(drawing, key: str, height: int, file_stem: str) -> None:
     embed_html(drawing.html, height)
     st.download_button("⬇ network HTML", data=lambda: drawing.html, file_name=f"{_slug(file_stem)}.html", mime="text/html",
                        key=f"{key}__html", on_click="ignore", help="Standalone network page (vis-network inlined, offline).")
+
+
+def show_assignment_heatmaps(record, level_index: int, row_names: list[str], key: str, file_stem: str) -> None:
+    """Heatmaps of S (rows grouped by cluster) and A' for one level, unused clusters hidden by default.
+
+    A cluster is unused when its mass ΣᵢSᵢₖ is below ``figures.EMPTY_CLUSTER_MASS`` (no node is
+    pooled into it): with 100 clusters of which 12 are used, the 88 empty columns would hide the
+    structure. A switch shows them; cluster ids and colours stay those of the full level.
+    """
+    from viz_app import figures
+
+    mass = np.asarray(record.cluster_mass)
+    used = np.flatnonzero(mass >= figures.EMPTY_CLUSTER_MASS)
+    unused = record.num_clusters - len(used)
+    show_all = unused == 0 or len(used) == 0 or st.toggle(
+        f"Show the {unused} unused cluster{'s' if unused > 1 else ''}", key=f"{key}_show_unused", value=False,
+        help=f"Clusters holding less than {figures.EMPTY_CLUSTER_MASS} of a node's worth of assignment mass (ΣᵢSᵢₖ).")
+    clusters = np.arange(record.num_clusters) if show_all else used
+    assignment = np.asarray(record.assignment)[:, clusters]
+    order = analysis.cluster_order(np.asarray(record.assignment))
+    show_figure(figures.assignment_heatmap(assignment, order, row_names, level_index, clusters=clusters),
+                key=f"{key}_s{level_index}", file_stem=f"{file_stem}-S{level_index}")
+    if not show_all:
+        st.caption(f"{len(used)} of {record.num_clusters} clusters shown; {unused} unused ones hidden.")
+    st.download_button("⬇ assignments S (CSV)", data=assignments_csv(row_names, record.assignment),
+                       file_name=f"{_slug(file_stem)}-S{level_index}.csv", mime="text/csv",
+                       key=f"{key}_csv{level_index}", on_click="ignore", help="All clusters, hidden ones included.")
+    st.caption("Rows are nodes grouped by their most likely cluster (analysis.cluster_order); a clean staircase "
+               "means confident, distinct clusters.")
+    coarsened = np.asarray(record.coarsened_adjacency)[np.ix_(clusters, clusters)]
+    show_figure(figures.coarsened_adjacency_heatmap(coarsened, level_index + 1, clusters=clusters),
+                key=f"{key}_a{level_index}", file_stem=f"{file_stem}-A{level_index + 1}")
+    st.caption("A' = SᵀAS: off-diagonal = edge weight between two clusters, diagonal = weight inside a cluster.")

@@ -269,3 +269,25 @@ def test_app_config_turns_off_streamlits_gc_after_every_rerun():
     from streamlit import config as st_config
 
     assert "runner.postScriptGC" in st_config._config_options_template  # the option still exists
+
+
+def test_heatmaps_hide_unused_clusters_until_asked_for(app_env, tu_dir):
+    at = AppTest.from_file(str(PAGES / "explore.py"), default_timeout=TIMEOUT)
+    at.session_state["explore_tab"] = "Assignments"
+    at.session_state["data_dir"] = str(tu_dir)
+    at.session_state["dataset"] = "PROTEINS"  # proteins-diffpool: most of its 62 clusters stay empty
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+    def heatmap_columns() -> list[list[str]]:
+        specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        return [s["data"][0]["x"] for s in specs if s["data"][0].get("type") == "heatmap"]
+
+    toggle = at.toggle(key="heat_show_unused")
+    unused = int(toggle.label.split()[2])
+    s_columns, a_columns = heatmap_columns()
+    assert len(s_columns) == len(a_columns) == 62 - unused and unused > 0
+    assert any(f"{62 - unused} of 62 clusters shown" in c for c in captions(at))
+    toggle.set_value(True).run()
+    s_all, a_all = heatmap_columns()
+    assert s_all == [f"c{c}" for c in range(62)] and set(s_columns) < set(s_all)  # ids kept, not renumbered
