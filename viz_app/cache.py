@@ -161,10 +161,28 @@ def model_bundle(path: str, device: str = "cpu"):
 # ---------------------------------------------------------------------------- datasets
 @st.cache_data(show_spinner="Loading dataset…", max_entries=4)
 def load_dataset(name: str, data_dir: str | None = None) -> GraphDataset:
-    """A dataset from disk (never downloads); ``synthetic-hierarchy`` is generated."""
+    """A dataset from disk (never downloads); ``synthetic-hierarchy`` is generated.
+
+    Class names are made readable for display (``core.class_names``: "enzyme (1)" for D&D's label 1).
+    """
+    from core.class_names import readable_class_names
     from core.datasets import load_dataset as core_load
 
-    return core_load(name, data_dir=data_dir or None, download=False, progress=False)
+    dataset = core_load(name, data_dir=data_dir or None, download=False, progress=False)
+    dataset.class_names = readable_class_names(dataset.name, list(dataset.class_names))
+    return dataset
+
+
+def model_class_names(card, dataset: GraphDataset) -> list[str]:
+    """Display names of a model's classes: the dataset's when the model was trained on it, else the
+    card's own (made readable for the dataset it names)."""
+    from core.class_names import readable_class_names
+
+    card = card or {}
+    trained_on = str(card.get("dataset") or "")
+    if not trained_on or trained_on.lower() == dataset.name.lower() or not card.get("class_names"):
+        return list(dataset.class_names)
+    return readable_class_names(trained_on, [str(c) for c in card["class_names"]])
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -18,7 +18,7 @@ from core.compat import check_compatibility
 from core.graphs import GraphDataset
 from viz_app.cache import (
     DEFAULT_MODEL_STEM, SYNTHETIC, checkpoint_label, dataset_choices, dataset_overview, list_checkpoints,
-    load_dataset, model_bundle, stamp_of, user_models_dir,
+    load_dataset, model_bundle, model_class_names, stamp_of, user_models_dir,
 )
 
 #: session_state keys holding the user's selection (kept across pages).
@@ -45,8 +45,7 @@ class Selection:
         """Write the selected graph's prediction into the sidebar (called with a trace or summary at hand)."""
         if self.prediction_slot is None or probabilities is None:
             return
-        class_names = list(self.dataset.class_names)
-        model_classes = (self.card or {}).get("class_names") or class_names
+        model_classes = model_class_names(self.card, self.dataset)
         predicted = int(np.argmax(probabilities))
         name = model_classes[predicted] if predicted < len(model_classes) else str(predicted)
         label = self.graph.label

@@ -291,3 +291,15 @@ def test_heatmaps_hide_unused_clusters_until_asked_for(app_env, tu_dir):
     toggle.set_value(True).run()
     s_all, a_all = heatmap_columns()
     assert s_all == [f"c{c}" for c in range(62)] and set(s_columns) < set(s_all)  # ids kept, not renumbered
+
+
+def test_class_names_are_readable_where_the_dataset_has_them(app_env, tu_dir):
+    at = AppTest.from_file(str(PAGES / "explore.py"), default_timeout=TIMEOUT)
+    at.session_state["data_dir"] = str(tu_dir)
+    at.session_state["dataset"] = "DD"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    sidebar_text = " ".join(m.value for m in at.sidebar.markdown)
+    # graph 0 of D&D is labelled 1 in DD_graph_labels.txt: an enzyme (691 of them, as in Dobson & Doig)
+    assert "true class: **enzyme (1)**" in sidebar_text
+    assert "predicted: **" in sidebar_text and ("enzyme (1)" in sidebar_text.split("predicted:")[1])

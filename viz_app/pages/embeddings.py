@@ -39,7 +39,7 @@ else:
 predicted = summary["logits"].argmax(axis=1)
 colour_by = st.radio("Colour by", ["true class", "prediction"], horizontal=True, key="emb_colour")
 groups = summary["labels"][graph_ids] if colour_by == "true class" else predicted[graph_ids]
-model_classes = (selection.card or {}).get("class_names") or class_names
+model_classes = state.model_class_names(selection.card, selection.dataset)
 group_names = class_names if colour_by == "true class" else model_classes
 hover = [f"graph {i}: true {class_names[summary['labels'][i]]}, predicted "
          f"{model_classes[predicted[i]] if predicted[i] < len(model_classes) else predicted[i]}" for i in graph_ids]
