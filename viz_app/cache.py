@@ -16,9 +16,11 @@ the sidebar).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -301,6 +303,46 @@ def summary_for(selection) -> dict:
 def project_points(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
     """``analysis.project_2d`` cached by the points' content."""
     return analysis.project_2d(points, seed=seed)
+
+
+@st.cache_resource(show_spinner=False)
+def _projection_pool() -> ThreadPoolExecutor:
+    """One worker for UMAP fits, shared by every session (UMAP fits are CPU-bound and seeded single-threaded)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="umap")
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _umap_job(digest: str, _points: np.ndarray, seed: int) -> Future:
+    """A UMAP fit of ``_points`` queued on :func:`_projection_pool` (``digest`` = the points' content)."""
+    warm = warm_umap_in_background()
+
+    def run() -> tuple[np.ndarray, str]:
+        warm.join()  # the one-off numba compilation first, then this fit
+        return analysis.project_2d(_points, seed=seed)
+
+    return _projection_pool().submit(run)
+
+
+def projection_now(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str, bool]:
+    """A 2-D projection that never waits for UMAP: (coords [n, 2], method, UMAP still pending).
+
+    UMAP's result when it is ready; until then PCA (instant) while UMAP runs in a background thread
+    (``pending`` True: the page can poll and rerun). Few points (< 15) or constant data: PCA, as
+    ``analysis.project_2d`` decides.
+    """
+    array = np.ascontiguousarray(points, dtype=np.float32)
+    coords, method = analysis.project_2d(array, method="pca")
+    if len(array) < analysis.UMAP_MIN_POINTS or float(np.ptp(array, axis=0).max(initial=0.0)) == 0.0:
+        return coords, method, False
+    digest = hashlib.sha1(array.tobytes() + str(array.shape).encode()).hexdigest()
+    job = _umap_job(digest, array, seed)
+    if not job.done():
+        return coords, "pca (UMAP in progress)", True
+    try:
+        umap_coords, umap_method = job.result()
+    except Exception as error:  # a failed UMAP leaves the PCA picture, and says why
+        return coords, f"pca (UMAP failed: {type(error).__name__})", False
+    return umap_coords, umap_method, False
 
 
 @st.cache_resource(show_spinner=False)

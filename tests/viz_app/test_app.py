@@ -303,3 +303,33 @@ def test_class_names_are_readable_where_the_dataset_has_them(app_env, tu_dir):
     # graph 0 of D&D is labelled 1 in DD_graph_labels.txt: an enzyme (691 of them, as in Dobson & Doig)
     assert "true class: **enzyme (1)**" in sidebar_text
     assert "predicted: **" in sidebar_text and ("enzyme (1)" in sidebar_text.split("predicted:")[1])
+
+
+def test_embeddings_answer_with_pca_while_umap_runs_in_the_background(app_env, monkeypatch):
+    """UMAP never blocks the page: PCA first, then (after the background fit) UMAP."""
+    import threading
+
+    from core import analysis
+
+    release = threading.Event()
+    real = analysis.project_2d
+
+    def slow_umap(points, seed=0, method="auto"):
+        if method != "pca":
+            release.wait(30)  # stands in for numba compilation + the fit
+        return real(points, seed=seed, method="pca" if method != "pca" else method)[0], (
+            "umap" if method != "pca" else "pca")
+
+    monkeypatch.setattr(analysis, "project_2d", slow_umap)
+    at = AppTest.from_file(str(PAGES / "embeddings.py"), default_timeout=TIMEOUT)
+    at.session_state["model"] = str(app_env / MODEL)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("pca (UMAP in progress)" in c for c in captions(at))
+    release.set()
+    for _ in range(50):
+        at.run()
+        if any("Projection method: **umap**" in c for c in captions(at)):
+            break
+        threading.Event().wait(0.1)
+    assert any("Projection method: **umap**" in c for c in captions(at))
