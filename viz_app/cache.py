@@ -234,6 +234,7 @@ def trace_for(selection, index: int | None = None, model_path: str | None = None
         show = getattr(selection, "show_prediction", None)
         if show is not None:
             show(trace.probabilities)
+        start_dataset_summary(selection)
     return trace
 
 
@@ -256,13 +257,54 @@ def input_network(model_path: str, device: str, dataset_name: str, data_dir: str
     return input_graph_network(graph, trace, graph_layout(dataset_name, data_dir, index), seed=LAYOUT_SEED)
 
 
-@st.cache_data(show_spinner="Running the model over the dataset…", max_entries=8)
+@st.cache_resource(show_spinner=False)
+def _summary_pool() -> ThreadPoolExecutor:
+    """One background worker for dataset summaries, shared by every session."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-summary")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _summary_job(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float) -> Future:
+    """The summary of one model file version on one dataset, computed once in the background."""
+    return _summary_pool().submit(_compute_summary, model_path, device, dataset_name, data_dir, stamp)
+
+
+def start_dataset_summary(selection) -> None:
+    """Start computing the selection's dataset summary in the background (returns at once).
+
+    Called when a page has shown the selected graph's trace: by the time the user opens the
+    Embeddings or Model card page, or the dataset-wide entropy, the summary is usually ready.
+    """
+    if selection.model_path is not None and getattr(selection, "usable", True):
+        _summary_job(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,
+                     _file_stamp(Path(selection.model_path + ".safetensors")))
+
+
 def dataset_summary(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float) -> dict:
     """Whole-dataset results of a model: logits [G, C], graph_embeddings [G, g], entropy rows per level.
+
+    Computed once per model file version and dataset (in the background worker, which may have
+    started it already; this waits for it with a spinner). A failed computation is forgotten, so
+    the next call tries again.
+    """
+    job = _summary_job(model_path, device, dataset_name, data_dir, stamp)
+    try:
+        if job.done():
+            return job.result()
+        with st.spinner("Running the model over the dataset…"):
+            return job.result()
+    except Exception:
+        _summary_job.clear()
+        raise
+
+
+def _compute_summary(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float) -> dict:
+    """:func:`dataset_summary`'s work (no Streamlit calls: it runs in a worker thread).
 
     Traces are made in chunks and reduced at once (only assignments are kept for
     ``analysis.dataset_level_entropy``), so memory stays small on big datasets.
     """
+    apply_torch_threads()  # a worker thread: set its torch threads as the script threads do
     from core.inference import trace_graphs
     from core.trace import GraphTrace, LevelTrace
 

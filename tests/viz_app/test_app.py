@@ -321,6 +321,11 @@ def test_embeddings_answer_with_pca_while_umap_runs_in_the_background(app_env, m
             "umap" if method != "pca" else "pca")
 
     monkeypatch.setattr(analysis, "project_2d", slow_umap)
+    from viz_app import cache
+
+    done = threading.Thread(target=lambda: None)
+    done.start()
+    monkeypatch.setattr(cache, "warm_umap_in_background", lambda: done)  # other tests may be compiling UMAP
     at = AppTest.from_file(str(PAGES / "embeddings.py"), default_timeout=TIMEOUT)
     at.session_state["model"] = str(app_env / MODEL)
     at.run()
