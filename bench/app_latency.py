@@ -172,12 +172,13 @@ def app_session(p, env: dict, measure_switches: bool, data_dir: str | None, swit
         visits = {}
         for title in PAGE_TITLES:
             link = page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first
+            before = page.locator('[data-testid="stMain"] h1').first.inner_text()
             start = time.perf_counter()
             link.click()
+            # the new page's title replaced the previous page's, and its script has finished
             page.wait_for_function(
-                "(t) => [...document.querySelectorAll('[data-testid=\"stMain\"] h1')].some(h => h.innerText.length > 0)"
-                " && location.pathname.length > 0", arg=title, timeout=180_000)
-            page.wait_for_timeout(50)  # let the rerun start before waiting for it to end
+                "(b) => { const h = document.querySelector('[data-testid=\"stMain\"] h1');"
+                " return h && h.innerText.length > 0 && h.innerText !== b; }", arg=before, timeout=180_000)
             _idle(page)
             visits[title] = time.perf_counter() - start
         result["first_visit_s"] = visits

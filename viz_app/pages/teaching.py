@@ -180,17 +180,19 @@ def graph_positions(graph_key: str, _graph) -> np.ndarray:
     return graph_layout(_graph.sparse_adjacency(), seed=state.LAYOUT_SEED)
 
 
-@st.cache_data(show_spinner="Drawing the network…", max_entries=32)
-def step_networks(graph_key: str, model_key: str, _graph, _trace, _positions):
-    """(plain input network, input network coloured by cluster, coarsened network) via viz_app.network."""
+@st.cache_data(show_spinner="Drawing the network…", max_entries=64)
+def step_network(kind: str, graph_key: str, model_key: str, _graph, _trace, _positions) -> str:
+    """HTML of one step's network (``plain`` input graph, ``clusters`` coloured by cluster, or the
+    ``coarse`` graph), built only when its step is shown (viz_app.network)."""
     from viz_app.network import coarsened_level_network, input_graph_network, network_html
 
-    names = _graph.names()
-    plain = network_html(_positions, _graph.edges, names,
-                         titles=[f"node {n}\ndegree {d}" for n, d in zip(names, _graph.degrees())], height_px=420)
-    coloured = input_graph_network(_graph, _trace, _positions, height_px=420)
-    coarse = coarsened_level_network(_trace, 1, _positions, height_px=420)
-    return plain, coloured, coarse
+    if kind == "plain":
+        names = _graph.names()
+        return network_html(_positions, _graph.edges, names,
+                            titles=[f"node {n}\ndegree {d}" for n, d in zip(names, _graph.degrees())], height_px=420)
+    if kind == "clusters":
+        return input_graph_network(_graph, _trace, _positions, height_px=420).html
+    return coarsened_level_network(_trace, 1, _positions, height_px=420).html
 
 
 # ---------------------------------------------------------------------------- page
@@ -245,7 +247,11 @@ if paths == [FIT_MODEL]:
                "default (pretrained/synthetic-hierarchy-diffpool) will be used once it exists.")
 
 positions = graph_positions(graph_key, graph)
-plain_net, cluster_net, coarse_net = step_networks(graph_key, model_key, graph, trace, positions)
+
+
+def network_of(kind: str) -> str:
+    return step_network(kind, graph_key, model_key, graph, trace, positions)
+
 
 step = st.select_slider("Step", STEPS, key="teach_step")
 number = STEPS.index(step) + 1
@@ -265,7 +271,7 @@ if number == 1:
                                             "Purples", decimals=2), key="teach_X")
     with right:
         st.markdown("**The graph** (labels = node ids, as in the matrix rows)")
-        state.embed_html(plain_net, 440)
+        state.embed_html(network_of("plain"), 440)
 elif number == 2:
     with left:
         st.latex(r"Z = \mathrm{GNN}_{\text{embed}}(A, X) \in \mathbb{R}^{n \times d}"
@@ -308,7 +314,7 @@ elif number == 3:
                        key="teach_S")
     with right:
         st.markdown("**Nodes coloured by their most likely cluster** (argmaxₖ Sᵢₖ; hover for the probabilities)")
-        state.embed_html(cluster_net.html, 440)
+        state.embed_html(network_of("clusters"), 440)
 elif number == 4:
     with left:
         st.latex(r"X' = S^{\top} Z \in \mathbb{R}^{C \times d},\qquad X'_k = \textstyle\sum_i S_{ik}\, Z_i")
@@ -338,7 +344,7 @@ elif number == 5:
         st.markdown("**The coarsened graph** (node size = cluster mass, edge width = A'ₖₘ, label = A'ₖₖ)",
                     help="Coarsened edge weights: A'ₖₘ = Σᵢⱼ Sᵢₖ Aᵢⱼ Sⱼₘ. This small weighted graph is the input of "
                          "the next DiffPool layer.")
-        state.embed_html(coarse_net.html, 440)
+        state.embed_html(network_of("coarse"), 440)
 else:
     from core.inference import link_reconstruction_error
 
