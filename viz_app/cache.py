@@ -161,9 +161,13 @@ def model_bundle(path: str, device: str = "cpu"):
 
 
 # ---------------------------------------------------------------------------- datasets
-@st.cache_data(show_spinner="Loading dataset…", max_entries=4)
+@st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
 def load_dataset(name: str, data_dir: str | None = None) -> GraphDataset:
-    """A dataset from disk (never downloads); ``synthetic-hierarchy`` is generated.
+    """A dataset from disk (never downloads); ``synthetic-hierarchy`` is generated. Read-only.
+
+    ``st.cache_resource``, not ``cache_data``: cache_data hands every caller a fresh unpickled
+    copy, which for PROTEINS or D&D cost ~0.2 s per call, several calls per graph switch (py-spy).
+    One shared object per process: callers must not modify it.
 
     Class names are made readable for display (``core.class_names``: "enzyme (1)" for D&D's label 1).
     """
