@@ -19,6 +19,8 @@ hides which number it stands for.
 
 from __future__ import annotations
 
+import re
+
 #: dataset name (upper case) -> {original label as written in the files: readable name}
 KNOWN_CLASS_NAMES: dict[str, dict[str, str]] = {
     "DD": {"1": "enzyme", "2": "non-enzyme"},
@@ -29,12 +31,8 @@ KNOWN_CLASS_NAMES: dict[str, dict[str, str]] = {
 }
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+#: A label written as a number (TU files use integers; "-1" in MUTAG).
+_NUMERIC_LABEL = re.compile(r"[-+]?\d+(\.\d+)?")
 
 
 def readable_class_names(dataset_name: str, raw_names: list[str]) -> list[str]:
@@ -53,7 +51,7 @@ def readable_class_names(dataset_name: str, raw_names: list[str]) -> list[str]:
         raw = str(raw)
         if raw in known:
             names.append(f"{known[raw]} ({raw})")
-        elif _is_number(raw):
+        elif _NUMERIC_LABEL.fullmatch(raw):
             names.append(f"class {raw}")
         else:
             names.append(raw)
