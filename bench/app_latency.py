@@ -62,7 +62,7 @@ _FRESH_NETWORK = """() => {
 _IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
-def _machine() -> dict:
+def _machine(load_at_start: list[float]) -> dict:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -72,7 +72,7 @@ def _machine() -> dict:
     except OSError:
         pass
     return {"platform": platform.platform(), "python": platform.python_version(), "nproc": os.cpu_count(),
-            "cpu": cpu, "load_average_at_start": list(os.getloadavg())}
+            "cpu": cpu, "load_average_at_start": load_at_start}
 
 
 def _launch(script: Path, cwd: Path, env: dict, port: int) -> tuple[subprocess.Popen, float]:
@@ -220,6 +220,7 @@ def main() -> None:
                         help="TU data folder for the graph switches on ENZYMES, PROTEINS and D&D")
     parser.add_argument("--switches", type=int, default=4, help="graph switches per dataset (max 4)")
     args = parser.parse_args()
+    load_at_start = list(os.getloadavg())
     from playwright.sync_api import sync_playwright
 
     data_dir = args.data_dir if Path(args.data_dir).is_dir() else None
@@ -244,7 +245,7 @@ def main() -> None:
         "command": " ".join(["python"] + [str(Path(sys.argv[0]).relative_to(ROOT)) if Path(sys.argv[0]).is_absolute()
                                           else sys.argv[0]] + sys.argv[1:]),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine(),
+        "machine": _machine(load_at_start),
         "load_average_at_end": list(os.getloadavg()),
         "targets": {"first_figure_over_bare_s": 1.5, "first_visit_s": 1.0, "switch_s": 0.5, "summary_again_s": 2.0},
         "bare_first_figure_s": bare,
