@@ -1,21 +1,31 @@
-"""DiffPool Explorer: navigation only. Run with ``streamlit run streamlit_app.py``."""
+"""DiffPool Explorer: navigation only. Run with ``streamlit run streamlit_app.py``.
+
+Icons are emoji, not ``:material/...:`` names: Streamlit fetches Material icons from a font CDN,
+which fails (and stalls) offline.
+"""
 
 from pathlib import Path
 
 import streamlit as st
 
+from viz_app.cache import apply_torch_threads
+
 PAGES = Path(__file__).parent / "viz_app" / "pages"
 
-st.set_page_config(page_title="DiffPool Explorer", page_icon=":material/hub:", layout="wide")
+# Every rerun runs in a Streamlit script thread; torch's thread count is set here, before any
+# page runs a model, fits a graph, trains or summarises a dataset (the CLI's --threads default).
+apply_torch_threads()
+
+st.set_page_config(page_title="DiffPool Explorer", page_icon="🕸️", layout="wide")
 
 candidates = [
-    ("explore.py", "Explore", ":material/travel_explore:", True),
-    ("compare.py", "Compare", ":material/compare_arrows:", False),
-    ("embeddings.py", "Embeddings", ":material/scatter_plot:", False),
-    ("train.py", "Train", ":material/model_training:", False),
-    ("model_card.py", "Model card", ":material/badge:", False),
-    ("upload.py", "Upload a graph", ":material/upload_file:", False),
-    ("teaching.py", "Teaching", ":material/school:", False),
+    ("explore.py", "Explore", "🔎", True),
+    ("compare.py", "Compare", "⚖️", False),
+    ("embeddings.py", "Embeddings", "🗺️", False),
+    ("train.py", "Train", "🏋️", False),
+    ("model_card.py", "Model card", "🪪", False),
+    ("upload.py", "Upload a graph", "📤", False),
+    ("teaching.py", "Teaching", "🎓", False),
 ]
 pages = [
     st.Page(PAGES / file, title=title, icon=icon, default=default)

@@ -68,3 +68,67 @@ def predict_logits(
         batch = collate([prepared[i] for i in positions], device, adjacency="auto")
         logits[positions] = model(batch.x, batch.adj, batch.mask, batch.fixed).logits.cpu().numpy()
     return logits
+
+
+def feature_names(spec: FeatureSpec, width: int | None = None) -> list[str]:
+    """Short names of the columns of ``spec.build(graph)``; ``width`` (default ``spec.dim``) pads
+    with ``x<j>`` names for columns the kind does not name (e.g. a fit's positional features).
+
+    >>> feature_names(FeatureSpec("degree", max_degree=2))
+    ['deg=0', 'deg=1', 'deg≥2', 'log(1+deg)']
+    """
+    width = spec.dim if width is None else int(width)
+    names: list[str] = []
+    if spec.kind in ("labels", "labels+attributes"):
+        names += [f"label {j}" for j in range(spec.num_node_labels)]
+    if spec.kind in ("attributes", "labels+attributes"):
+        names += [f"attr {j}" for j in range(spec.attribute_dim)]
+    if spec.kind in ("degree", "degree+spectral"):
+        names += [f"deg={d}" for d in range(spec.max_degree)] + [f"deg≥{spec.max_degree}", "log(1+deg)"]
+    if spec.kind == "degree+spectral":
+        names += [f"eigvec {j + 2}" for j in range(spec.spectral_dim)]
+    if spec.kind == "constant":
+        names += ["1"]
+    names = names[:width]
+    return names + [f"x{j}" for j in range(len(names), width)]
+
+
+def node_features(spec: FeatureSpec, graph: Graph) -> tuple[np.ndarray, list[str]]:
+    """The model input X of ``graph``: (float32 [N, F] features, F column names).
+
+    Raises ValueError when the graph lacks what the feature kind needs (node labels, attributes).
+    """
+    features = spec.build(graph)
+    return features, feature_names(spec, features.shape[1])
+
+
+def level_scores(level) -> tuple[np.ndarray, bool]:
+    """Pre-softmax assignment scores of a :class:`~core.trace.LevelTrace`: ([n_l, n_{l+1}], recorded).
+
+    The trace's ``assignment_scores`` when its producer recorded them (``recorded`` True). Else
+    log S, the scores shifted so that each row's log-sum-exp is 0: softmax ignores a per-row
+    shift, so softmax(log S) = S exactly, but the raw scale of the model's scores is not known.
+    """
+    if level.assignment_scores is not None:
+        return np.asarray(level.assignment_scores, dtype=np.float32), True
+    return np.log(np.clip(np.asarray(level.assignment, dtype=np.float64), 1e-12, None)).astype(np.float32), False
+
+
+def link_reconstruction_error(adjacency, assignment: np.ndarray) -> tuple[float, float]:
+    """(‖A − SSᵀ‖_F, ‖A − SSᵀ‖_F / n²) of one level: the quantity the link-prediction loss penalises.
+
+    ``adjacency``: [n, n] dense or scipy sparse; ``assignment``: S [n, C]. Computed from the trace
+    itself, so it has one meaning whichever producer (classifier or self-supervised fit) made it.
+    """
+    import scipy.sparse as sp
+
+    s = np.asarray(assignment, dtype=np.float64)
+    n = s.shape[0]
+    if sp.issparse(adjacency):
+        a = adjacency.tocsr().astype(np.float64)
+        # ‖A − SSᵀ‖² = ‖A‖² − 2 tr(SᵀAS) + ‖SᵀS‖², without forming the n × n product.
+        squared = float(a.multiply(a).sum()) - 2.0 * float(np.sum(s * (a @ s))) + float(np.sum((s.T @ s) ** 2))
+        norm = float(np.sqrt(max(squared, 0.0)))
+    else:
+        norm = float(np.linalg.norm(np.asarray(adjacency, dtype=np.float64) - s @ s.T))
+    return norm, norm / max(n, 1) ** 2

@@ -457,7 +457,7 @@ class DiffPool(nn.Module):
                 mask: bool [B, N] or None.
             fixed_assignments: for ``diffpool-det`` / ``random``, one row-stochastic
                 [B, n_l, C_l] tensor per level (padded rows zero).
-            keep_levels: also return every level's S, A', X', Z (for traces).
+            keep_levels: also return every level's S, A', X', Z and the pre-softmax scores of S (for traces).
         """
         c = self.config
         if c.variant in FIXED_ASSIGNMENT and (fixed_assignments is None or len(fixed_assignments) < c.num_pooling):
@@ -474,8 +474,10 @@ class DiffPool(nn.Module):
         for level in range(c.num_pooling):
             if c.variant in LEARNED_ASSIGNMENT:
                 hidden = self.assign_blocks[level](assign_input, adj_mean, mask)
-                assignment = torch.softmax(self.assign_heads[level](hidden), dim=-1)
+                scores = self.assign_heads[level](hidden)
+                assignment = torch.softmax(scores, dim=-1)
             else:
+                scores = None
                 assignment = fixed_assignments[level].to(dtype=x.dtype)
             pooled, coarsened, link_loss, entropy_loss = pool_with_assignment(
                 z, adj, assignment, mask, aux_normalization=c.aux_normalization
@@ -488,7 +490,7 @@ class DiffPool(nn.Module):
             if keep_levels:
                 masked = assignment if mask is None else assignment * mask.unsqueeze(-1).to(x.dtype)
                 levels.append(dict(assignment=masked, coarsened_adjacency=coarsened,
-                                   pooled_features=pooled, node_embeddings=z))
+                                   pooled_features=pooled, node_embeddings=z, assignment_scores=scores))
             adj, mask, assign_input = coarsened, None, pooled
             adj_mean = mean_adjacency(adj)
             z = self.embed_blocks[level + 1](pooled, adj_mean, None)
@@ -801,6 +803,14 @@ def _entropy_rows(assignment: np.ndarray) -> np.ndarray:
     return -(assignment * np.log(assignment + ENTROPY_EPS)).sum(axis=1)
 
 
+def _scores_of(level: dict, b: int, count: int) -> np.ndarray | None:
+    """float32 [count, C] pre-softmax assignment scores of graph ``b`` at one level, or None (fixed S)."""
+    scores = level.get("assignment_scores")
+    if scores is None:
+        return None
+    return scores[b, :count].detach().cpu().numpy().astype(np.float32)
+
+
 def traces_from_output(
     output: ForwardOutput,
     num_nodes: list[int],
@@ -831,6 +841,7 @@ def traces_from_output(
                 node_entropy=entropy.astype(np.float32),
                 link_loss=link,
                 entropy_loss=float(entropy.mean()) if count else 0.0,
+                assignment_scores=_scores_of(level, b, count),
             ))
             count = s.shape[1]
             a = level_traces[-1].coarsened_adjacency

@@ -18,6 +18,9 @@ node_embeddings          [n_l, d]                Z, embeddings of the level's no
 node_entropy             [n_l]                   H(S_i) = -Σ_k S_ik log S_ik, in nats (max log n_{l+1})
 link_loss                scalar                  ‖A - S Sᵀ‖_F / (n_l²) for this graph
 entropy_loss             scalar                  mean_i H(S_i)
+assignment_scores        [n_l, n_{l+1}] or None  s, the pre-softmax assignment scores (S = softmax(s)
+                                                 row-wise); None where S is not a softmax of scores
+                                                 (fixed assignments) or the producer did not record them
 =======================  ======================  ==================================================
 
 For the sparse first level of very large uploaded graphs ``adjacency`` may be a scipy sparse
@@ -42,6 +45,7 @@ class LevelTrace:
     node_entropy: np.ndarray
     link_loss: float
     entropy_loss: float
+    assignment_scores: np.ndarray | None = None
 
     @property
     def num_nodes(self) -> int:

@@ -65,11 +65,12 @@ def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
 
 
 # ---------------------------------------------------------------------------- assignments
-def _add_cluster_strip(fig: go.Figure, columns: Sequence[str]) -> None:
-    """A row of squares above the heatmap columns, one per cluster in :func:`cluster_color`."""
+def _add_cluster_strip(fig: go.Figure, columns: Sequence[str], ids: Sequence[int] | None = None) -> None:
+    """A row of squares above the heatmap columns, one per cluster in :func:`cluster_color` (of ``ids``)."""
+    ids = range(len(columns)) if ids is None else ids
     fig.add_trace(go.Scatter(
         x=list(columns), y=[1.02] * len(columns), yaxis="y2", mode="markers", showlegend=False,
-        marker=dict(symbol="square", size=12, color=[cluster_color(c) for c in range(len(columns))]),
+        marker=dict(symbol="square", size=12, color=[cluster_color(int(c)) for c in ids]),
         hovertemplate="cluster %{x}<extra></extra>",
     ))
 
@@ -79,25 +80,28 @@ def assignment_heatmap(
     order: np.ndarray | None = None,
     node_names: Sequence[str] | None = None,
     level: int = 0,
+    clusters: Sequence[int] | None = None,
 ) -> go.Figure:
     """Heatmap of a soft assignment S [n, k], rows in ``order`` (e.g. ``analysis.cluster_order``).
 
     Trace 0 is the heatmap; trace 1 is a row of coloured squares above the columns, one per
     cluster in :func:`cluster_color`, so columns match the cluster colours of other figures.
+    ``clusters``: the cluster ids of the k columns when S is a column subset (default 0..k-1).
     """
     matrix = np.asarray(assignment, dtype=np.float64)
     n, k = matrix.shape
     order = np.arange(n) if order is None else np.asarray(order)
     names = [str(i) for i in range(n)] if node_names is None else [str(x) for x in node_names]
     rows = [names[i] for i in order]
-    columns = [f"c{c}" for c in range(k)]
+    ids = list(range(k)) if clusters is None else [int(c) for c in clusters]
+    columns = [f"c{c}" for c in ids]
     fig = go.Figure()
     fig.add_trace(go.Heatmap(
         z=matrix[order], x=columns, y=rows, zmin=0.0, zmax=1.0, colorscale="Blues",
         colorbar=dict(title="S_ik"),
         hovertemplate="node %{y} → cluster %{x}<br>S = %{z:.3f}<extra></extra>",
     ))
-    _add_cluster_strip(fig, columns)
+    _add_cluster_strip(fig, columns, ids)
     fig.update_layout(
         # Category axis: node names such as "12" must keep the cluster-sorted row order, not sort as numbers.
         yaxis=dict(autorange="reversed", title=f"level-{level} nodes (grouped by hard cluster)",
@@ -109,17 +113,22 @@ def assignment_heatmap(
                    height=max(360, min(900, 12 * n + 140)))
 
 
-def coarsened_adjacency_heatmap(coarsened_adjacency: np.ndarray, level: int = 1) -> go.Figure:
-    """Heatmap of A' = Sᵀ A S [k, k] (diagonal = weight inside a cluster); trace 1 = cluster colour strip."""
+def coarsened_adjacency_heatmap(coarsened_adjacency: np.ndarray, level: int = 1,
+                                clusters: Sequence[int] | None = None) -> go.Figure:
+    """Heatmap of A' = Sᵀ A S [k, k] (diagonal = weight inside a cluster); trace 1 = cluster colour strip.
+
+    ``clusters``: the cluster ids of the k rows/columns when A' is a subset (default 0..k-1).
+    """
     matrix = np.asarray(coarsened_adjacency, dtype=np.float64)
     k = matrix.shape[0]
-    labels = [f"c{c}" for c in range(k)]
+    ids = list(range(k)) if clusters is None else [int(c) for c in clusters]
+    labels = [f"c{c}" for c in ids]
     fig = go.Figure()
     fig.add_trace(go.Heatmap(
         z=matrix, x=labels, y=labels, colorscale="Viridis", colorbar=dict(title="A'"),
         hovertemplate="%{y} – %{x}<br>weight %{z:.3f}<extra></extra>",
     ))
-    _add_cluster_strip(fig, labels)
+    _add_cluster_strip(fig, labels, ids)
     fig.update_layout(
         yaxis=dict(autorange="reversed", domain=[0, 0.94]),
         yaxis2=dict(domain=[0.95, 1.0], range=[1.0, 1.04], visible=False),

@@ -2,7 +2,7 @@
 
 Pass the string to ``streamlit.components.v1.html(html, height=...)`` or offer it as a download.
 Everything is inlined (vis-network JS/CSS embedded; pyvis' CDN links for Bootstrap and
-tom-select removed, see PITFALLS.md), physics is off and positions are precomputed and seeded,
+tom-select removed: they would load from a CDN), physics is off and positions are precomputed and seeded,
 so a drawing is identical on every rerun and opens with no network.
 
 Functions take plain data (positions, edges, colours) or a :class:`core.graphs.Graph` plus a
@@ -13,8 +13,8 @@ Example
 -------
 >>> import numpy as np
 >>> html = network_html(np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[0, 1]]), ["a", "b"])
->>> "vis-network" in html or "vis.Network" in html, "https://" in html.split("<body>")[0]
-(True, False)
+>>> "vis-network" in html or "vis.Network" in html, _EXTERNAL_TAG.search(html) is None
+(True, True)
 """
 
 from __future__ import annotations
@@ -82,11 +82,15 @@ def network_html(
     edge_titles: Sequence[str] | None = None,
     height_px: int = NETWORK_HEIGHT_PX,
     show_labels: bool | None = None,
+    legend: Sequence[tuple[str, str]] | None = None,
+    legend_title: str = "",
 ) -> str:
     """Offline HTML of a network with fixed node ``positions`` [n, 2] (layout units, e.g. [-1, 1]).
 
     edges: int [E, 2] node pairs (self-loops are skipped: put their weight in the title/label).
     colors/titles/sizes: per node; edge_widths/edge_titles: per edge. Physics is off.
+    legend: (text, colour) rows of a colour key drawn over the top-left corner (in the HTML, so
+    the downloaded page has it too).
     """
     from pyvis.network import Network
 
@@ -132,8 +136,44 @@ def network_html(
         ' "interaction": {"hover": true, "tooltipDelay": 80, "hideEdgesOnDrag": %s},'
         ' "nodes": {"font": {"size": 14}}}' % ("true" if n > 500 else "false")
     )
-    html = net.generate_html()
-    return make_offline(html)
+    html = make_offline(net.generate_html())
+    if legend:
+        html = html.replace("</body>", legend_html(legend, legend_title) + "</body>", 1)
+    return html
+
+
+def legend_html(rows: Sequence[tuple[str, str]], title: str = "") -> str:
+    """A small colour key (swatch + text per row) fixed over the drawing's top-left corner.
+
+    >>> "background:#ff0000" in legend_html([("c0", "#ff0000")])
+    True
+    """
+    from html import escape
+
+    items = "".join(
+        f'<div style="white-space:nowrap"><span style="display:inline-block;width:11px;height:11px;'
+        f'border-radius:50%;margin-right:5px;vertical-align:-1px;background:{escape(color)}"></span>'
+        f"{escape(text)}</div>" for text, color in rows)
+    heading = f'<div style="font-weight:600;margin-bottom:2px">{escape(title)}</div>' if title else ""
+    return ('<div class="cluster-legend" style="position:fixed;top:6px;left:6px;z-index:10;max-height:90%;'
+            'overflow:auto;background:rgba(255,255,255,0.88);border:1px solid #ddd;border-radius:4px;'
+            f'padding:4px 7px;font:12px sans-serif;color:#222">{heading}{items}</div>')
+
+
+def cluster_legend(hard: np.ndarray, num_clusters: int, max_rows: int = 16) -> list[tuple[str, str]]:
+    """Legend rows of a hard assignment: one per cluster that holds nodes, largest first.
+
+    hard: int [n] cluster of each drawn node. Beyond ``max_rows`` clusters a last grey row counts the rest.
+
+    >>> cluster_legend(np.array([1, 1, 0]), 3)[0][0]
+    'c1 · 2 nodes'
+    """
+    counts = np.bincount(np.asarray(hard, dtype=np.int64), minlength=num_clusters)
+    order = [int(c) for c in np.argsort(-counts, kind="stable") if counts[c] > 0]
+    rows = [(f"c{c} · {counts[c]} node{'s' if counts[c] != 1 else ''}", cluster_color(c)) for c in order[:max_rows]]
+    if len(order) > max_rows:
+        rows.append((f"… {len(order) - max_rows} more clusters", "#BDBDBD"))
+    return rows
 
 
 def make_offline(html: str) -> str:
@@ -167,7 +207,7 @@ def input_graph_network(
 ) -> NetworkDrawing:
     """The input graph, nodes coloured by most likely level-1 cluster, hover = top clusters + entropy.
 
-    positions: [N, 2] for all N nodes (``analysis.layout_positions``). Graphs larger than
+    positions: [N, 2] for all N nodes (``core.layout.graph_layout``). Graphs larger than
     ``max_nodes`` are drawn on ``analysis.sample_nodes`` (a note says so).
     """
     notes: list[str] = []
@@ -193,8 +233,10 @@ def input_graph_network(
                       None if entropy is None else float(entropy[i]))
         for i in shown
     ]
+    legend = None if assignment is None else cluster_legend(hard[shown], assignment.shape[1])
     html = network_html(
-        np.asarray(positions)[shown], sub.edges, [names[i] for i in shown], colors, titles, height_px=height_px
+        np.asarray(positions)[shown], sub.edges, [names[i] for i in shown], colors, titles, height_px=height_px,
+        legend=legend, legend_title="Colour = most likely level-1 cluster",
     )
     return NetworkDrawing(html=html, shown_nodes=shown, notes=notes)
 
@@ -210,16 +252,17 @@ def level_positions(trace: GraphTrace, positions: np.ndarray) -> list[np.ndarray
     return result
 
 
-def coarse_layout(trace: GraphTrace, level: int, positions: np.ndarray) -> np.ndarray:
+def coarse_layout(trace: GraphTrace, level: int, positions: np.ndarray, shown: np.ndarray | None = None) -> np.ndarray:
     """[C_level, 2] positions of the clusters after pooling ``level`` (1 = first pooling).
 
-    Each cluster sits at the mass-weighted centre of its members; soft clusters crowd the
-    middle, so the arrangement is centred and stretched to fill [-1, 1].
+    ``core.layout.cluster_layout``: each cluster starts at the mass-weighted centre of its members,
+    the arrangement is stretched to fill [-1, 1], and clusters are pushed apart until no two
+    markers-with-labels overlap. ``shown`` (bool [C]) marks the clusters that will be drawn.
     """
-    cluster_pos = level_positions(trace, positions)[level]
-    spread = cluster_pos - (cluster_pos.max(axis=0) + cluster_pos.min(axis=0)) / 2
-    extent = float(np.abs(spread).max()) if spread.size else 0.0
-    return spread / extent if extent > 1e-9 else spread
+    from core.layout import cluster_layout
+
+    members = level_positions(trace, positions)[level - 1]
+    return cluster_layout(members, trace.levels[level - 1].assignment, shown)
 
 
 def coarsened_level_network(

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from core.compat import check_compatibility
 from core.features import STRUCTURAL_KINDS
 
 #: Upload-able file extensions (``core.io.read_graph``), each also accepted with ``.gz``.
@@ -66,13 +67,10 @@ def model_compatibility(card: dict) -> tuple[bool, str]:
     >>> model_compatibility({"variant": "diffpool", "features": {"kind": "labels"}})[0]
     False
     """
-    kind = str((card.get("features") or {}).get("kind", "?"))
-    variant = str(card.get("variant", (card.get("config") or {}).get("variant", "?")))
-    if kind not in STRUCTURE_ONLY_FEATURES:
-        return False, f"needs '{kind}' node features, which an uploaded graph does not carry"
-    if variant == "graphsage":
-        return False, "graphsage variant: no pooling, so no clusters"
-    return True, f"structure-only features ({kind})"
+    result = check_compatibility(card, need_pooling=True)  # no dataset: an uploaded graph
+    if not result.ok:
+        return False, result.problem
+    return True, f"structure-only features ({card['features']['kind']})"
 
 
 def split_compatible(entries: Sequence[dict], cards: Sequence[dict]) -> tuple[list[dict], list[dict]]:

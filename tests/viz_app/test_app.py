@@ -157,11 +157,21 @@ def test_train_page_trains_and_saves_a_selectable_model(app_env, tmp_path, monke
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.success and "Saved" in at.success[0].value
-    assert (tmp_path / "synthetic-hierarchy-diffpool.safetensors").is_file()
-    card = json.loads((tmp_path / "synthetic-hierarchy-diffpool.json").read_text())
+    first = Path(at.session_state["_last_train"]["path"])
+    # a new, unique name: never the shipped model's (pretrained/synthetic-hierarchy-diffpool)
+    assert first.parent == tmp_path and first.name.startswith("synthetic-hierarchy-diffpool-")
+    card = json.loads(first.with_suffix(".json").read_text())
     assert card["config"]["readout"] == "sum"
     at.button(key="train_use").click().run()
-    assert at.session_state["model"] == str(tmp_path / "synthetic-hierarchy-diffpool")
+    assert at.session_state["model"] == str(first)
+
+    at.text_input(key="train_name").set_value("my model")
+    at.button[0].click().run()
+    at.button[0].click().run()  # the same name again (as another session might): counted up, nothing replaced
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    stems = sorted(p.stem for p in tmp_path.glob("*.safetensors"))
+    assert stems == sorted([first.name, "my-model", "my-model-2"])
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # the private training folders are gone
 
 
 def test_train_failure_is_reported_and_the_app_keeps_working(app_env, tmp_path, monkeypatch):
@@ -259,3 +269,72 @@ def test_app_config_turns_off_streamlits_gc_after_every_rerun():
     from streamlit import config as st_config
 
     assert "runner.postScriptGC" in st_config._config_options_template  # the option still exists
+
+
+def test_heatmaps_hide_unused_clusters_until_asked_for(app_env, tu_dir):
+    at = AppTest.from_file(str(PAGES / "explore.py"), default_timeout=TIMEOUT)
+    at.session_state["explore_tab"] = "Assignments"
+    at.session_state["data_dir"] = str(tu_dir)
+    at.session_state["dataset"] = "PROTEINS"  # proteins-diffpool: most of its 62 clusters stay empty
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+    def heatmap_columns() -> list[list[str]]:
+        specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        return [s["data"][0]["x"] for s in specs if s["data"][0].get("type") == "heatmap"]
+
+    toggle = at.toggle(key="heat_show_unused")
+    unused = int(toggle.label.split()[2])
+    s_columns, a_columns = heatmap_columns()
+    assert len(s_columns) == len(a_columns) == 62 - unused and unused > 0
+    assert any(f"{62 - unused} of 62 clusters shown" in c for c in captions(at))
+    toggle.set_value(True).run()
+    s_all, a_all = heatmap_columns()
+    assert s_all == [f"c{c}" for c in range(62)] and set(s_columns) < set(s_all)  # ids kept, not renumbered
+
+
+def test_class_names_are_readable_where_the_dataset_has_them(app_env, tu_dir):
+    at = AppTest.from_file(str(PAGES / "explore.py"), default_timeout=TIMEOUT)
+    at.session_state["data_dir"] = str(tu_dir)
+    at.session_state["dataset"] = "DD"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    sidebar_text = " ".join(m.value for m in at.sidebar.markdown)
+    # graph 0 of D&D is labelled 1 in DD_graph_labels.txt: an enzyme (691 of them, as in Dobson & Doig)
+    assert "true class: **enzyme (1)**" in sidebar_text
+    assert "predicted: **" in sidebar_text and ("enzyme (1)" in sidebar_text.split("predicted:")[1])
+
+
+def test_embeddings_answer_with_pca_while_umap_runs_in_the_background(app_env, monkeypatch):
+    """UMAP never blocks the page: PCA first, then (after the background fit) UMAP."""
+    import threading
+
+    from core import analysis
+
+    release = threading.Event()
+    real = analysis.project_2d
+
+    def slow_umap(points, seed=0, method="auto"):
+        if method != "pca":
+            release.wait(30)  # stands in for numba compilation + the fit
+        return real(points, seed=seed, method="pca" if method != "pca" else method)[0], (
+            "umap" if method != "pca" else "pca")
+
+    monkeypatch.setattr(analysis, "project_2d", slow_umap)
+    from viz_app import cache
+
+    done = threading.Thread(target=lambda: None)
+    done.start()
+    monkeypatch.setattr(cache, "warm_umap_in_background", lambda: done)  # other tests may be compiling UMAP
+    at = AppTest.from_file(str(PAGES / "embeddings.py"), default_timeout=TIMEOUT)
+    at.session_state["model"] = str(app_env / MODEL)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("pca (UMAP in progress)" in c for c in captions(at))
+    release.set()
+    for _ in range(50):
+        at.run()
+        if any("Projection method: **umap**" in c for c in captions(at)):
+            break
+        threading.Event().wait(0.1)
+    assert any("Projection method: **umap**" in c for c in captions(at))

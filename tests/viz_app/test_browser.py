@@ -21,6 +21,10 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--no-first-run"]
 
+SERVER_LOG = ARTIFACTS / "browser-server.log"
+#: Every page of the app, by its URL path ("" = Explore, the default page).
+PAGE_PATHS = ("", "compare", "embeddings", "train", "model_card", "upload", "teaching")
+
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed")
 
 
@@ -30,17 +34,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(port: int, env: dict) -> subprocess.Popen:
-    """Start ``streamlit run streamlit_app.py`` headless on ``port`` and wait for its health endpoint."""
+def start_app(port: int, env: dict, log_path: Path | None = None) -> subprocess.Popen:
+    """Start ``streamlit run streamlit_app.py`` headless on ``port`` and wait for its health endpoint.
+
+    The server's output goes to ``log_path`` when given (read by the offline test), else to a pipe.
+    """
+    output = open(log_path, "wb") if log_path is not None else subprocess.PIPE
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
          "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
     )
     deadline = time.time() + 60
     while time.time() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited: {process.stdout.read().decode(errors='replace')[-2000:]}")
+            text = log_path.read_text(errors="replace") if log_path is not None else \
+                process.stdout.read().decode(errors="replace")
+            raise RuntimeError(f"streamlit exited: {text[-2000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
                 if response.status == 200:
@@ -66,6 +76,7 @@ def app_url(tmp_path_factory):
     from core.features import FeatureSpec
     from core.model import DiffPool, DiffPoolConfig
 
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     folder = tmp_path_factory.mktemp("browser-models")
     spec = FeatureSpec("degree", max_degree=20)
     torch.manual_seed(0)
@@ -77,7 +88,7 @@ def app_url(tmp_path_factory):
                     {"dataset": "synthetic-hierarchy", "class_names": ["2 groups", "3 groups", "4 groups"], "seed": 0})
     env = dict(os.environ, DIFFPOOL_MODELS=str(folder))
     port = free_port()
-    process = start_app(port, env)
+    process = start_app(port, env, SERVER_LOG)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -196,3 +207,33 @@ def test_upload_page_clusters_a_file_and_survives_a_broken_one(app_url, tmp_path
         assert page.get_by_role("heading", name="karate-club.gml").count() == 1  # the last good graph stays
         page.screenshot(path=str(ARTIFACTS / "upload-after-broken-file.png"), full_page=False)
         browser.close()
+
+
+def test_offline_tour_of_every_page_requests_nothing_but_the_app(app_url):
+    """Zero requests to any host but the app's own on every page (no icon font, no CDN, no
+    telemetry), and no external-IP lookup when the server starts."""
+    from urllib.parse import urlsplit
+
+    from playwright.sync_api import sync_playwright
+
+    app_host = urlsplit(app_url).netloc
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.on("request", lambda request: requests.append(request.url))  # pages, frames and workers
+        page = context.new_page()
+        for path in PAGE_PATHS:
+            page.goto(app_url + path)
+            wait_idle(page)
+            page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=90_000)
+            page.wait_for_timeout(800)  # let iframes and plotly finish their own loads
+            wait_idle(page)
+            assert page.locator('[data-testid="stException"]').count() == 0, path
+        browser.close()
+    foreign = sorted({url for url in requests
+                      if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).netloc != app_host})
+    assert not foreign, foreign
+    assert len(requests) > 20  # the recorder saw the app's own traffic
+    log = SERVER_LOG.read_text(errors="replace")
+    assert "External URL" not in log and "localhost" in log  # browser.serverAddress: no IP lookup

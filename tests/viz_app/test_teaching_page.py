@@ -88,8 +88,22 @@ def test_replay_slider_walks_through_the_snapshots(app):
     for epoch in EPOCHS:
         app.select_slider(key="teach_epoch").set_value(epoch).run()
         assert not app.exception, [e.value for e in app.exception]
-    app.button(key="teach_play").click().run()
-    assert not app.exception
+    app.select_slider(key="teach_epoch").set_value(EPOCHS[0]).run()
+    app.button(key="teach_play").click().run()  # plays to the end: the slider follows every frame
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.select_slider(key="teach_epoch").value == EPOCHS[-1]
+    assert not app.session_state["_teach_playing"]
+    titles = [c.proto.spec for c in app.get("plotly_chart") if f"Epoch {EPOCHS[-1]}:" in c.proto.spec]
+    assert titles, "the replay figure shows the slider's epoch"
+
+
+def test_page_reads_models_only_through_the_trace():
+    """The page shows what core.inference returns: no model layers, no private core names."""
+    import re
+
+    source = PAGE.read_text(encoding="utf-8")
+    assert not re.search(r"assign_(blocks|heads)|embed_blocks|\bfrom core\.\w+ import [^\n]*\b_\w+", source)
+    assert "import torch" not in source
 
 
 def test_ablations_show_all_three_variants_with_card_accuracy(app):

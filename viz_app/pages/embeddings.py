@@ -17,13 +17,18 @@ class_names = list(selection.dataset.class_names)
 st.title("Embeddings")
 method_choice = st.radio("Projection", ["auto", "pca"], horizontal=True, key="emb_method",
                          format_func=lambda m: "UMAP (PCA below 15 points)" if m == "auto" else "PCA (instant)",
-                         help="UMAP's first fit in a process compiles code (~20 s); results are cached.")
+                         help="UMAP runs in the background (its first fit in a process compiles code for ~20 s): "
+                              "PCA is shown at once and replaced by UMAP when it is ready.")
+pending: list[np.ndarray] = []  # points whose UMAP is still running
 
 
 def project(points: np.ndarray) -> tuple[np.ndarray, str]:
     if method_choice == "pca":
         return analysis.project_2d(points, method="pca")
-    return state.project_points(np.ascontiguousarray(points, dtype=np.float32), seed=0)
+    coords, method, waiting = state.projection_now(points, seed=0)
+    if waiting:
+        pending.append(points)
+    return coords, method
 
 
 # ---------------------------------------------------------------- graphs across the dataset
@@ -39,7 +44,7 @@ else:
 predicted = summary["logits"].argmax(axis=1)
 colour_by = st.radio("Colour by", ["true class", "prediction"], horizontal=True, key="emb_colour")
 groups = summary["labels"][graph_ids] if colour_by == "true class" else predicted[graph_ids]
-model_classes = (selection.card or {}).get("class_names") or class_names
+model_classes = state.model_class_names(selection.card, selection.dataset)
 group_names = class_names if colour_by == "true class" else model_classes
 hover = [f"graph {i}: true {class_names[summary['labels'][i]]}, predicted "
          f"{model_classes[predicted[i]] if predicted[i] < len(model_classes) else predicted[i]}" for i in graph_ids]
@@ -84,3 +89,14 @@ else:
                                     title=f"Embeddings Z at level {level}, coloured by level-{level + 1} cluster ({method})")
     state.show_figure(fig, key=f"emb_nodes{level}", file_stem=f"graph{selection.graph_index}-node-embeddings{level}")
     st.caption(f"Projection method: **{method}** · {record.num_nodes} points.")
+
+if pending:
+    st.caption("UMAP is being computed in the background; the page switches to it when it is ready.")
+
+    @st.fragment(run_every=1.5)
+    def _wait_for_umap() -> None:
+        """Poll the background UMAP fits; rerun the page once they are all done."""
+        if not any(state.projection_now(points, seed=0)[2] for points in pending):
+            st.rerun()
+
+    _wait_for_umap()

@@ -44,17 +44,7 @@ with tab_assign:
         level_index = state.pooling_level_select(trace, "assign_level")
         record = trace.levels[level_index]
         row_names = names if level_index == 0 else [f"c{c}" for c in range(record.num_nodes)]
-        order = analysis.cluster_order(record.assignment)
-        state.show_figure(figures.assignment_heatmap(record.assignment, order, row_names, level_index),
-                          key=f"heat_s{level_index}", file_stem=f"{title}-S{level_index}")
-        st.download_button("⬇ assignments S (CSV)", data=state.assignments_csv(row_names, record.assignment),
-                           file_name=f"{title}-S{level_index}.csv".replace(" ", "_").replace("#", ""), mime="text/csv",
-                           key=f"csv_s{level_index}", on_click="ignore")
-        st.caption("Rows are nodes grouped by their most likely cluster (analysis.cluster_order); a clean staircase "
-                   "means confident, distinct clusters.")
-        state.show_figure(figures.coarsened_adjacency_heatmap(record.coarsened_adjacency, level_index + 1),
-                          key=f"heat_a{level_index}", file_stem=f"{title}-A{level_index + 1}")
-        st.caption("A' = SᵀAS: off-diagonal = edge weight between two clusters, diagonal = weight inside a cluster.")
+        state.show_assignment_heatmaps(record, level_index, row_names, key="heat", file_stem=title)
 
 with tab_entropy:
     if tab_entropy.open and trace.levels:

@@ -1,15 +1,16 @@
 """How DiffPool works: one pooling level walked through step by step with a real model's tensors.
 
-Every matrix shown comes from a forward pass of an actual model on the shown graph:
-``core.inference.trace_graphs`` gives S, Z, A', X' (the trace); the pre-softmax assignment scores
-are recomputed here through the model's own assignment block and head (only this page needs
-them, and it checks that their softmax reproduces the trace's S).
+Every matrix shown comes from the trace of an actual model's forward pass on the shown graph
+(``core.inference.trace_graphs``: S, its pre-softmax scores, Z, A', X'); the input features and
+the link reconstruction error come from public ``core.inference`` functions. The page never
+reaches into a model's layers.
 
 Which model: ``$DIFFPOOL_TEACHING_MODEL`` or ``st.session_state["teach_model"]`` when set (tests),
 else the shipped ``pretrained/synthetic-hierarchy-diffpool``, else another checkpoint that can run
-on the graph, else a self-supervised DiffPool fitted to the graph with ``core.fit`` (the page says
-which). Snapshots recorded by ``core.train --snapshot-every`` are replayed in "Pooling as it is
-learned"; diffpool / diffpool-nolp / random checkpoints of the same dataset are set side by side.
+on the graph (``core.compat.check_compatibility``), else a self-supervised DiffPool fitted to the
+graph with ``core.fit.fit_graph`` (the page says which). Snapshots recorded by ``core.train
+--snapshot-every`` are replayed in "Pooling as it is learned" (Play steps the epoch slider);
+diffpool / diffpool-nolp / random checkpoints of the same dataset are set side by side.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from core import analysis
 from viz_app import figures, state
@@ -27,6 +29,7 @@ from viz_app import figures_teaching as tfig
 from viz_app.figures import cluster_color
 
 MAX_TEACHING_NODES = 60
+REPLAY_FRAME_SECONDS = 0.4  # pause between two epochs of the replay
 FIT_MODEL = "fit"  # model option: fit a self-supervised DiffPool to the graph (core.fit)
 FIT_CLUSTERS = 3
 TEACHING_MODEL_ENV = "DIFFPOOL_TEACHING_MODEL"
@@ -93,117 +96,103 @@ def choose_graph():
 
 # ---------------------------------------------------------------------------- models
 @st.cache_data(show_spinner=False, max_entries=64)
-def runnable(model_path: str, stamp: float, graph_key: str, _graph) -> bool:
-    """Whether a checkpoint pools and can build its features for the graph."""
+def runnable(model_path: str, stamp: float, graph_key: str, dataset_name: str | None, _graph) -> bool:
+    """Whether a checkpoint pools and can run on the graph (:func:`core.compat.check_compatibility`)."""
     from core.checkpoint import CheckpointError, read_card
-    from core.features import FeatureSpec
+    from core.compat import check_compatibility
 
     try:
         card = read_card(model_path)
-        if card.get("variant") not in POOLING_VARIANTS:
-            return False
-        features = FeatureSpec.from_dict(card["features"]).build(_graph)
-        return features.shape[1] == int(card["config"]["input_dim"])
-    except (CheckpointError, KeyError, ValueError, TypeError):
+    except CheckpointError:
         return False
+    if card.get("variant") not in POOLING_VARIANTS:
+        return False
+    return check_compatibility(card, dataset_name=dataset_name, sample_graph=_graph, need_pooling=True).ok
 
 
-def model_options(graph, graph_key: str) -> tuple[list[str], dict[str, dict]]:
+def model_options(graph, graph_key: str, dataset_name: str | None) -> tuple[list[str], dict[str, dict]]:
     entries = {e["path"]: e for e in state.list_checkpoints()}
     forced = os.environ.get(TEACHING_MODEL_ENV)
     if forced and forced not in entries and Path(forced + ".json").is_file():
         entries[forced] = {"path": forced, "name": Path(forced).name, "variant": "?", "dataset": "?", "accuracy": None,
                            "source": "env"}
-    paths = [p for p in entries if runnable(p, state.stamp_of(p), graph_key, graph)]
+    paths = [p for p in entries if runnable(p, state.stamp_of(p), graph_key, dataset_name, graph)]
     shipped_default = str(state.shipped_models_dir() / state.DEFAULT_MODEL_STEM)
     paths.sort(key=lambda p: (p != forced, p != shipped_default, entries[p]["variant"] != "diffpool"))
     return paths + [FIT_MODEL], entries
 
 
+def _softmax_check(scores: np.ndarray, assignment: np.ndarray) -> float:
+    """Largest |softmax(scores) − S| over a level's cells: the scores shown are the ones behind S."""
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return float(np.abs(shifted / shifted.sum(axis=1, keepdims=True) - assignment).max())
+
+
 @st.cache_data(show_spinner="Running the model…", max_entries=32)
 def checkpoint_walkthrough(model_path: str, stamp: float, graph_key: str, _graph) -> dict:
-    """Every tensor of level 0 of a checkpoint's forward pass on the graph (numpy)."""
-    import torch
-
-    from core.inference import trace_graphs
-    from core.model import LEARNED_ASSIGNMENT, mean_adjacency
+    """Level 0 of a checkpoint's forward pass on the graph: its trace, input features and scores."""
+    from core.inference import level_scores, node_features, trace_graphs
 
     model, spec, card = state.load_model(model_path, "cpu", stamp)
     trace = trace_graphs(model, [_graph], spec, [0], seed=int(card.get("seed", 0) or 0))[0]
-    features = spec.build(_graph)
+    features, feature_names = node_features(spec, _graph)
     level = trace.levels[0]
-    scores, check = None, None
-    if model.config.variant in LEARNED_ASSIGNMENT:
-        with torch.no_grad():
-            x = torch.from_numpy(features)[None]
-            adjacency = torch.from_numpy(np.asarray(trace.adjacency, dtype=np.float32))[None]
-            mask = torch.ones(1, _graph.num_nodes, dtype=torch.bool)
-            hidden = model.assign_blocks[0](x, mean_adjacency(adjacency), mask)
-            logits = model.assign_heads[0](hidden)
-            scores = logits[0].numpy()
-            check = float((torch.softmax(logits[0], dim=-1).numpy() - level.assignment).__abs__().max())
-    if spec.kind in ("degree", "degree+spectral"):
-        feature_names = [f"deg={d}" for d in range(spec.max_degree)] + [f"deg≥{spec.max_degree}", "log(1+deg)"]
-        feature_names += [f"eigvec {j + 2}" for j in range(features.shape[1] - len(feature_names))]
-    else:
-        feature_names = [f"x{j}" for j in range(features.shape[1])]
+    scores = check = None
+    exact = True
+    if level.assignment_scores is not None:  # learned assignments; fixed ones (random, det) have no scores
+        scores, exact = level_scores(level)
+        check = _softmax_check(scores, level.assignment)
+    variant = str(card.get("variant") or (card.get("config") or {}).get("variant", "?"))
     accuracy = card.get("accuracy")
     accuracy = accuracy.get("test") if isinstance(accuracy, dict) else accuracy
     return dict(trace=trace, features=features, feature_names=feature_names, scores=scores, softmax_check=check,
-                variant=model.config.variant, dataset=card.get("dataset", "?"), accuracy=accuracy,
-                snapshots=card.get("snapshots"), link_weighting="paper",
-                description=f"checkpoint `{Path(model_path).name}` ({model.config.variant}, trained on "
+                scores_exact=exact, variant=variant, dataset=card.get("dataset", "?"), accuracy=accuracy,
+                snapshots=card.get("snapshots"),
+                description=f"checkpoint `{Path(model_path).name}` ({variant}, trained on "
                             f"{card.get('dataset', '?')}; features: {spec.kind})")
 
 
 @st.cache_data(show_spinner="Fitting a small self-supervised DiffPool to this graph…", max_entries=16)
 def fit_walkthrough(graph_key: str, clusters: int, _graph) -> dict:
-    """Level 0 of a self-supervised fit (core.fit) of the graph; scores recomputed through its assign GNN."""
-    import torch
-
-    from core.fit import FitSettings, _torch_sparse, fit_graph, structural_features
+    """Level 0 of a self-supervised fit (``core.fit.fit_graph``) of the graph: its trace, features and scores."""
+    from core.features import FeatureSpec
+    from core.fit import FitSettings, fit_graph, structural_features
+    from core.inference import feature_names, level_scores
 
     settings = FitSettings(cluster_counts=[clusters], epochs=150, seed=0)
     result = fit_graph(_graph, settings)
     features = structural_features(_graph, settings)
-    level_module = result.model.levels[0]
-    with torch.no_grad():
-        adjacency = _torch_sparse(_graph.sparse_adjacency(), "cpu")
-        degree = torch.sparse.sum(adjacency, dim=1).to_dense().clamp(min=1).unsqueeze(-1)
-        x = torch.from_numpy(features)
-
-        def propagate(h):
-            return torch.sparse.mm(adjacency, h) / degree
-
-        first_input = torch.cat([propagate(x), x], dim=-1)
-        logits = level_module._run(level_module.assign, x, propagate, first_input)
     level = result.trace.levels[0]
-    scores = logits.numpy()
-    check = float(np.abs(torch.softmax(logits, dim=-1).numpy() - level.assignment).max())
-    names = [f"deg={d}" for d in range(settings.max_degree)] + [f"deg≥{settings.max_degree}", "log(1+deg)"]
+    scores, exact = level_scores(level)
+    names = feature_names(FeatureSpec("degree", max_degree=settings.max_degree))
     names += [f"pos{j}" for j in range(features.shape[1] - len(names))]
-    return dict(trace=result.trace, features=features, feature_names=names, scores=scores, softmax_check=check,
-                variant="self-supervised fit", dataset=None, accuracy=None, snapshots=None, link_weighting="fit",
+    return dict(trace=result.trace, features=features, feature_names=names, scores=scores,
+                softmax_check=_softmax_check(scores, level.assignment), scores_exact=exact,
+                variant="self-supervised fit", dataset=None, accuracy=None, snapshots=None,
                 description=f"a DiffPool level fitted to this graph alone (core.fit, {clusters} clusters, 150 epochs, "
                             f"seed 0, {result.seconds:.1f} s): no pretrained checkpoint can run on it")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def graph_positions(graph_key: str, _graph) -> np.ndarray:
-    return analysis.layout_positions(_graph.sparse_adjacency(), seed=state.LAYOUT_SEED)
+    from core.layout import graph_layout
+
+    return graph_layout(_graph.sparse_adjacency(), seed=state.LAYOUT_SEED)
 
 
-@st.cache_data(show_spinner="Drawing the network…", max_entries=32)
-def step_networks(graph_key: str, model_key: str, _graph, _trace, _positions):
-    """(plain input network, input network coloured by cluster, coarsened network) via viz_app.network."""
+@st.cache_data(show_spinner="Drawing the network…", max_entries=64)
+def step_network(kind: str, graph_key: str, model_key: str, _graph, _trace, _positions) -> str:
+    """HTML of one step's network (``plain`` input graph, ``clusters`` coloured by cluster, or the
+    ``coarse`` graph), built only when its step is shown (viz_app.network)."""
     from viz_app.network import coarsened_level_network, input_graph_network, network_html
 
-    names = _graph.names()
-    plain = network_html(_positions, _graph.edges, names,
-                         titles=[f"node {n}\ndegree {d}" for n, d in zip(names, _graph.degrees())], height_px=420)
-    coloured = input_graph_network(_graph, _trace, _positions, height_px=420)
-    coarse = coarsened_level_network(_trace, 1, _positions, height_px=420)
-    return plain, coloured, coarse
+    if kind == "plain":
+        names = _graph.names()
+        return network_html(_positions, _graph.edges, names,
+                            titles=[f"node {n}\ndegree {d}" for n, d in zip(names, _graph.degrees())], height_px=420)
+    if kind == "clusters":
+        return input_graph_network(_graph, _trace, _positions, height_px=420).html
+    return coarsened_level_network(_trace, 1, _positions, height_px=420).html
 
 
 # ---------------------------------------------------------------------------- page
@@ -227,7 +216,7 @@ graph, graph_key, graph_dataset, graph_index = choose_graph()
 if graph.num_nodes < 2:
     st.warning("This graph has fewer than 2 nodes: nothing to pool.")
     st.stop()
-paths, entries = model_options(graph, graph_key)
+paths, entries = model_options(graph, graph_key, graph_dataset)
 preferred = os.environ.get(TEACHING_MODEL_ENV)
 if st.session_state.get("teach_model") not in paths:
     st.session_state["teach_model"] = preferred if preferred in paths else paths[0]
@@ -258,7 +247,11 @@ if paths == [FIT_MODEL]:
                "default (pretrained/synthetic-hierarchy-diffpool) will be used once it exists.")
 
 positions = graph_positions(graph_key, graph)
-plain_net, cluster_net, coarse_net = step_networks(graph_key, model_key, graph, trace, positions)
+
+
+def network_of(kind: str) -> str:
+    return step_network(kind, graph_key, model_key, graph, trace, positions)
+
 
 step = st.select_slider("Step", STEPS, key="teach_step")
 number = STEPS.index(step) + 1
@@ -278,7 +271,7 @@ if number == 1:
                                             "Purples", decimals=2), key="teach_X")
     with right:
         st.markdown("**The graph** (labels = node ids, as in the matrix rows)")
-        state.embed_html(plain_net, 440)
+        state.embed_html(network_of("plain"), 440)
 elif number == 2:
     with left:
         st.latex(r"Z = \mathrm{GNN}_{\text{embed}}(A, X) \in \mathbb{R}^{n \times d}"
@@ -310,6 +303,9 @@ elif number == 3:
                                                zmid=0, decimals=1, col_colors=cluster_colors), key="teach_scores")
             if walk["softmax_check"] is not None:
                 a.caption(f"softmax(s) reproduces the model's S to within {walk['softmax_check']:.1e}.")
+            if not walk.get("scores_exact", True):
+                a.caption("This model's trace does not record its raw scores: shown is log S, the scores shifted so "
+                          "each row's log-sum-exp is 0 (softmax ignores such a shift).")
         else:
             a.info(f"The {walk['variant']} variant has no assignment GNN: S is fixed before training "
                    "(a control that shows what learned pooling adds).")
@@ -318,7 +314,7 @@ elif number == 3:
                        key="teach_S")
     with right:
         st.markdown("**Nodes coloured by their most likely cluster** (argmaxₖ Sᵢₖ; hover for the probabilities)")
-        state.embed_html(cluster_net.html, 440)
+        state.embed_html(network_of("clusters"), 440)
 elif number == 4:
     with left:
         st.latex(r"X' = S^{\top} Z \in \mathbb{R}^{C \times d},\qquad X'_k = \textstyle\sum_i S_{ik}\, Z_i")
@@ -348,11 +344,13 @@ elif number == 5:
         st.markdown("**The coarsened graph** (node size = cluster mass, edge width = A'ₖₘ, label = A'ₖₖ)",
                     help="Coarsened edge weights: A'ₖₘ = Σᵢⱼ Sᵢₖ Aᵢⱼ Sⱼₘ. This small weighted graph is the input of "
                          "the next DiffPool layer.")
-        state.embed_html(coarse_net.html, 440)
+        state.embed_html(network_of("coarse"), 440)
 else:
+    from core.inference import link_reconstruction_error
+
     product = level.assignment @ level.assignment.T
     adjacency = np.asarray(trace.adjacency, dtype=np.float64)
-    frobenius = float(np.linalg.norm(adjacency - product))
+    frobenius, per_entry = link_reconstruction_error(adjacency, level.assignment)
     with left:
         st.latex(r"L_{\text{LP}} = \lVert A - S S^{\top} \rVert_F,\qquad L_{\text{E}} = \frac{1}{n} \sum_i H(S_i),"
                  r"\quad H(S_i) = -\sum_k S_{ik} \log S_{ik}")
@@ -367,7 +365,9 @@ else:
                                            zmax=1, annotate=False), key="teach_loss_diff")
         m1, m2, m3 = st.columns(3)
         m1.metric("‖A − SSᵀ‖_F", f"{frobenius:.3f}", help="Frobenius norm: √(sum of squared cells of A − SSᵀ).")
-        m2.metric("link loss (trace)", f"{level.link_loss:.4f}", help="‖A − SSᵀ‖_F / n², as logged per graph.")
+        m2.metric("‖A − SSᵀ‖_F / n²", f"{per_entry:.4f}",
+                  help="The same error per entry of A, comparable between graphs of different sizes. (Training "
+                       "minimises a scaled variant of it; this figure is computed here from A and S alone.)")
         m3.metric("mean entropy", f"{level.entropy_loss:.3f} nats",
                   help=f"Entropy H(S_i) = −Σₖ Sᵢₖ log Sᵢₖ: 0 when node i is sure of its cluster, log C = "
                        f"{np.log(k):.2f} when it is spread evenly over all C clusters.")
@@ -399,9 +399,6 @@ else:
     watched_position = st.selectbox("Watched graph", list(range(len(watched))), key="teach_watch",
                                     format_func=lambda p: f"{walk['dataset']} #{watched[p]}") if len(watched) > 1 else 0
     watched_index = watched[watched_position]
-    epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="teach_epoch",
-                             help="Epoch 0 is the untrained model; the checkpoint's own weights are its best epoch.")
-    play = st.button("▶ Play", key="teach_play", help="Step through every recorded epoch.")
     try:
         watched_graph = state.load_dataset(walk["dataset"], st.session_state.get("data_dir") or None)[watched_index]
         watched_positions = graph_positions(f"{walk['dataset']}:{watched_index}", watched_graph)
@@ -418,9 +415,8 @@ else:
         series["mean entropy (nats)"] = level_series("entropy")
     if losses.get("link"):
         series["link loss ×100"] = [100 * v for v in level_series("link")]
-    picture, heat, curves = st.empty(), st.empty(), st.empty()
 
-    def draw(at_epoch: int, suffix: str) -> None:
+    def draw(at_epoch: int, picture, heat, curves) -> None:
         assignment = tensors.get(f"snapshot/e{at_epoch:04d}/g{watched_index}/l0")
         if assignment is None:
             picture.warning(f"No snapshot of graph {watched_index} at epoch {at_epoch}.")
@@ -431,20 +427,54 @@ else:
                 watched_positions, watched_graph.edges, clusters=assignment.argmax(axis=1),
                 hover=[f"{m}: c{c}" for m, c in zip(watched_graph.names(), assignment.argmax(axis=1))],
                 title=f"Epoch {at_epoch}: most likely cluster ({stats['clusters_used']} used, "
-                      f"effective {stats['effective_clusters']:.2f})", height=380), key=f"teach_replay_graph{suffix}")
+                      f"effective {stats['effective_clusters']:.2f})", height=380), key="teach_replay_graph")
         heat.plotly_chart(figures.assignment_heatmap(assignment, analysis.cluster_order(assignment), level=0),
-                          key=f"teach_replay_S{suffix}")
+                          key="teach_replay_S")
         if series:
             curves.plotly_chart(tfig.epoch_curves(epochs[:len(next(iter(series.values())))], series, at_epoch,
                                                   title="Auxiliary losses of this graph over training"),
-                                key=f"teach_replay_curves{suffix}")
+                                key="teach_replay_curves")
 
-    if play:
-        for frame, at_epoch in enumerate(epochs):
-            draw(at_epoch, f"_play{frame}")
-            time.sleep(0.4)
-    else:
-        draw(int(epoch), "")
+    def start_play() -> None:
+        st.session_state["_teach_playing"] = True
+        if st.session_state.get("teach_epoch") == epochs[-1]:  # at the end: play from the start
+            st.session_state["teach_epoch"] = epochs[0]
+
+    def stop_play() -> None:
+        st.session_state["_teach_playing"] = False
+
+    @st.fragment
+    def replay() -> None:
+        """Epoch slider, Play / Stop and the replay figures; while playing, this fragment reruns itself
+        once per recorded epoch and moves the slider along, so slider and figure always agree."""
+        if st.session_state.get("teach_epoch") not in epochs:
+            st.session_state["teach_epoch"] = epochs[-1]
+        pending = st.session_state.pop("_teach_next_epoch", None)
+        if pending is not None:  # set before the slider exists: a widget's value cannot change after
+            st.session_state["teach_epoch"] = pending
+        at_epoch = st.select_slider("Epoch", epochs, key="teach_epoch",
+                                    help="Epoch 0 is the untrained model; the checkpoint's own weights are its best "
+                                         "epoch.")
+        playing = bool(st.session_state.get("_teach_playing"))
+        play_column, stop_column, _ = st.columns([1, 1, 6])
+        play_column.button("▶ Play", key="teach_play", on_click=start_play, disabled=playing,
+                           help="Step the slider through every recorded epoch.")
+        stop_column.button("⏸ Stop", key="teach_stop", on_click=stop_play, disabled=not playing)
+        draw(int(at_epoch), st.empty(), st.empty(), st.empty())
+        if not playing:
+            return
+        later = [e for e in epochs if e > int(at_epoch)]
+        if not later:
+            st.session_state["_teach_playing"] = False
+            return
+        time.sleep(REPLAY_FRAME_SECONDS)
+        st.session_state["_teach_next_epoch"] = later[0]
+        try:
+            st.rerun(scope="fragment")
+        except StreamlitAPIException:  # the fragment ran as part of a full-page run
+            st.rerun()
+
+    replay()
 
 # ---------------------------------------------------------------------------- ablations
 st.divider()
@@ -455,7 +485,7 @@ else:
     same = {}
     for path, entry in entries.items():
         if str(entry.get("dataset")) == str(walk["dataset"]) and entry.get("variant") in ("diffpool", "diffpool-nolp", "random") \
-                and runnable(path, state.stamp_of(path), graph_key, graph):
+                and runnable(path, state.stamp_of(path), graph_key, graph_dataset, graph):
             current = same.get(entry["variant"])
             if current is None or path == model_choice or (entry["source"] == "shipped" and current["source"] != "shipped"):
                 same[entry["variant"]] = entry

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -9,13 +11,14 @@ import streamlit as st
 
 from core.model import VARIANTS
 from core.train import READOUTS
-from viz_app import figures, state
+from viz_app import figures, model_store, state
 
 selection = state.sidebar(need_model=False)
 
 st.title("Train a model")
 st.caption(f"Trains on fold 0 of a stratified 10-fold split (train / validation / test) with `core.train.train_single`; "
-           f"the checkpoint is saved in `{state.user_models_dir()}` and appears in the sidebar's model list.")
+           f"the checkpoint is saved in `{state.user_models_dir()}` under a new name (never replacing a shipped model "
+           "or anyone else's) and appears in the sidebar's model list.")
 
 names, present = state.dataset_choices(selection.data_dir)
 available = [n for n in names if n in present]
@@ -38,6 +41,9 @@ with st.form("train_form"):
                                 "sees which kinds of nodes occur; sum also sees how many and how large the graph "
                                 "is — better on D&D (73 vs 68 %), worse on ENZYMES (see the README's results).")
     seed = c10.number_input("Seed", 0, 10_000, 0, key="train_seed")
+    model_name = st.text_input("Name (optional)", key="train_name", max_chars=80,
+                               placeholder="default: <dataset>-<variant>-<UTC time>-<random>",
+                               help="A taken name gets -2, -3, … added: no model is ever overwritten.")
     submitted = st.form_submit_button("Train", type="primary")
 
 progress_slot, chart_slot, status_slot = st.empty(), st.empty(), st.empty()
@@ -73,15 +79,24 @@ if submitted:
         dataset = state.load_dataset(dataset_name, selection.data_dir)
         out_dir = state.user_models_dir()
         out_dir.mkdir(parents=True, exist_ok=True)
-        with st.spinner("Training…"):
-            path, summary = train_single(dataset, settings, out_dir, on_epoch=on_epoch,
-                                         command=f"Streamlit Train page: {settings!r}")
+        # Train into a private folder (the sidebar does not list sub-folders), then publish under a
+        # unique name: the models folder is shared by every session of this server.
+        private = Path(tempfile.mkdtemp(prefix=".training-", dir=out_dir))
+        try:
+            with st.spinner("Training…"):
+                path, summary = train_single(dataset, settings, private, on_epoch=on_epoch,
+                                             command=f"Streamlit Train page: {settings!r}")
+            typed = (model_name or "").strip()
+            stem = model_store.publish_checkpoint(
+                Path(path).with_suffix(""), out_dir, typed or f"{dataset_name}-{variant}",
+                other_folders=[state.shipped_models_dir()], stamped=not typed)
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
     except Exception as error:  # any failure is shown, the app keeps working
         bar.empty()
         st.error(f"Training failed: {type(error).__name__}: {error}")
     else:
-        stem = str(Path(path).with_suffix(""))
-        st.session_state["_last_train"] = {"path": stem, "summary": summary, "history": history}
+        st.session_state["_last_train"] = {"path": str(stem), "summary": summary, "history": history}
 
 last = st.session_state.get("_last_train")
 if last:

@@ -1,0 +1,437 @@
+"""Cached loaders and computations of the app: models, datasets, traces, layouts, summaries, projections.
+
+Pages ask these functions for data; they render nothing but spinners. Caching:
+
+- ``st.cache_resource``: models (one torch module per checkpoint file version and device);
+- ``st.cache_data``: datasets, traces, layouts, network HTML, dataset summaries, 2-D projections.
+
+Models run only through ``core.inference``. UMAP is never imported at start-up:
+:func:`project_points` calls ``analysis.project_2d`` (which imports it lazily) only when asked.
+
+Where models are found: ``pretrained/`` beside this repository (``$DIFFPOOL_PRETRAINED``) and the
+user models folder (``$DIFFPOOL_MODELS``, default ``~/.diffpool-explorer/models``). Datasets:
+``synthetic-hierarchy`` (generated) and the TU datasets in ``$DIFFPOOL_DATA`` (or the folder typed in
+the sidebar).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core import analysis
+from core.graphs import GraphDataset
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PRETRAINED_DIR = REPO_ROOT / "pretrained"
+DEFAULT_MODEL_STEM = "synthetic-hierarchy-diffpool"
+SYNTHETIC = "synthetic-hierarchy"
+LAYOUT_SEED = 0
+
+#: ``$DIFFPOOL_THREADS``: torch CPU threads of the app's server process (default 1, as the CLI's
+#: ``--threads``; 0 = torch's own choice).
+THREADS_ENV = "DIFFPOOL_THREADS"
+
+
+def torch_threads_wanted() -> int:
+    """Threads the app gives torch: ``$DIFFPOOL_THREADS`` or 1 (0 = leave torch's default)."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    try:
+        return max(0, int(raw)) if raw else 1
+    except ValueError as error:
+        raise ValueError(f"${THREADS_ENV} must be a whole number of threads, got {raw!r}") from error
+
+
+def apply_torch_threads() -> int:
+    """Set torch's intra-op threads for the calling (script) thread and the process; returns the count.
+
+    Called by ``streamlit_app.py`` on every rerun, before any page runs: every model run, fit,
+    training and dataset summary then uses the CLI's default of one thread. Dense DiffPool work is
+    small, and on a shared machine extra threads mostly wait on each other.
+    """
+    import torch
+
+    wanted = torch_threads_wanted()
+    if wanted and torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+    if wanted:
+        _limit_blas_threads(wanted)
+    return torch.get_num_threads()
+
+
+@st.cache_resource(show_spinner=False)
+def _limit_blas_threads(count: int) -> None:
+    """Limit numpy's BLAS (OpenBLAS / MKL) to ``count`` threads, once per process.
+
+    Measured on the 2-core machine under load: a [48, 5748] × [5748, 48] product took 0.7 s with
+    BLAS's default threads and 3 ms single-threaded. (threadpoolctl comes with scikit-learn.)
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=count, user_api="blas")
+
+
+# ---------------------------------------------------------------------------- places
+def user_models_dir() -> Path:
+    """``$DIFFPOOL_MODELS`` or ``~/.diffpool-explorer/models`` (created on demand by the Train page)."""
+    return Path(os.environ.get("DIFFPOOL_MODELS") or "~/.diffpool-explorer/models").expanduser()
+
+
+def shipped_models_dir() -> Path:
+    """``$DIFFPOOL_PRETRAINED`` or the repository's ``pretrained/`` (the shipped models)."""
+    return Path(os.environ.get("DIFFPOOL_PRETRAINED") or PRETRAINED_DIR).expanduser()
+
+
+def model_dirs() -> list[Path]:
+    return [shipped_models_dir(), user_models_dir()]
+
+
+def _file_stamp(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+# ---------------------------------------------------------------------------- checkpoints
+@st.cache_data(show_spinner=False)
+def _scan_checkpoints(directories: tuple[str, ...], stamps: tuple) -> list[dict]:
+    from core.checkpoint import CheckpointError, read_card
+
+    found = []
+    for directory in directories:
+        folder = Path(directory)
+        if not folder.is_dir():
+            continue
+        for card_path in sorted(folder.glob("*.json")):
+            if card_path.name.endswith(".projection.json") or not card_path.with_suffix(".safetensors").is_file():
+                continue
+            try:
+                card = read_card(card_path)
+            except CheckpointError:
+                continue
+            found.append({
+                "path": str(card_path.with_suffix("")),
+                "name": card_path.stem,
+                "variant": card.get("variant", "?"),
+                "dataset": card.get("dataset", "?"),
+                "accuracy": card.get("accuracy"),
+                "source": "shipped" if folder == shipped_models_dir() else "yours",
+            })
+    return found
+
+
+def list_checkpoints() -> list[dict]:
+    """Every checkpoint in ``pretrained/`` and the user models folder: dicts with path, name, variant, dataset."""
+    directories = tuple(str(d) for d in model_dirs())
+    stamps = tuple(
+        (p.name, _file_stamp(p)) for d in model_dirs() if d.is_dir() for p in sorted(d.glob("*.json"))
+    )
+    return _scan_checkpoints(directories, stamps)
+
+
+def checkpoint_label(entry: dict) -> str:
+    accuracy = entry.get("accuracy")
+    if isinstance(accuracy, dict):
+        accuracy = accuracy.get("test")
+    acc = f" · test acc {accuracy:.0%}" if isinstance(accuracy, (int, float)) else ""
+    return f"{entry['name']} — {entry['variant']} on {entry['dataset']}{acc}"
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=8)
+def load_model(path: str, device: str = "cpu", stamp: float = 0.0):
+    """(model, FeatureSpec, card) for a checkpoint stem; cached per file version and device."""
+    from core.checkpoint import load_checkpoint
+
+    return load_checkpoint(path, device)
+
+
+def model_bundle(path: str, device: str = "cpu"):
+    """:func:`load_model` keyed by the weights file's modification time (retrained files reload)."""
+    return load_model(path, device, _file_stamp(Path(path + ".safetensors")))
+
+
+# ---------------------------------------------------------------------------- datasets
+@st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
+def load_dataset(name: str, data_dir: str | None = None) -> GraphDataset:
+    """A dataset from disk (never downloads); ``synthetic-hierarchy`` is generated. Read-only.
+
+    ``st.cache_resource``, not ``cache_data``: cache_data hands every caller a fresh unpickled
+    copy, which for PROTEINS or D&D cost ~0.2 s per call, several calls per graph switch (py-spy).
+    One shared object per process: callers must not modify it.
+
+    Class names are made readable for display (``core.class_names``: "enzyme (1)" for D&D's label 1).
+    """
+    from core.class_names import readable_class_names
+    from core.datasets import load_dataset as core_load
+
+    dataset = core_load(name, data_dir=data_dir or None, download=False, progress=False)
+    dataset.class_names = readable_class_names(dataset.name, list(dataset.class_names))
+    return dataset
+
+
+def model_class_names(card, dataset: GraphDataset) -> list[str]:
+    """Display names of a model's classes: the dataset's when the model was trained on it, else the
+    card's own (made readable for the dataset it names)."""
+    from core.class_names import readable_class_names
+
+    card = card or {}
+    trained_on = str(card.get("dataset") or "")
+    if not trained_on or trained_on.lower() == dataset.name.lower() or not card.get("class_names"):
+        return list(dataset.class_names)
+    return readable_class_names(trained_on, [str(c) for c in card["class_names"]])
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def dataset_overview(name: str, data_dir: str | None = None) -> dict:
+    """Small per-graph table of a dataset: labels [G], sizes [G], class_names, num_graphs."""
+    dataset = load_dataset(name, data_dir)
+    return {
+        "labels": dataset.labels,
+        "sizes": np.array([g.num_nodes for g in dataset.graphs], dtype=np.int64),
+        "class_names": list(dataset.class_names),
+        "num_graphs": len(dataset),
+    }
+
+
+def dataset_choices(data_dir: str | None) -> tuple[list[str], set[str]]:
+    """(every dataset name offered, names present locally)."""
+    from core.datasets import KNOWN_DATASETS, available_datasets
+
+    try:
+        present = set(available_datasets(data_dir or None))
+    except OSError:
+        present = set()
+    return [SYNTHETIC] + list(KNOWN_DATASETS), present | {SYNTHETIC}
+
+
+# ---------------------------------------------------------------------------- traces and drawings
+@st.cache_data(show_spinner="Running the model…", max_entries=256)
+def graph_trace(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int, stamp: float = 0.0):
+    """The :class:`GraphTrace` of graph ``index`` (cached per model file version)."""
+    from core.inference import trace_graphs
+
+    model, spec, card = load_model(model_path, device, stamp)
+    graph = load_dataset(dataset_name, data_dir)[index]
+    return trace_graphs(model, [graph], spec, [index], seed=int(card.get("seed", 0) or 0))[0]
+
+
+def trace_for(selection, index: int | None = None, model_path: str | None = None):
+    """Trace of ``index`` (default: the selected graph) under ``model_path`` (default: the selected model).
+
+    ``selection`` is a :class:`viz_app.sidebar.Selection`. The trace of the selected graph under the
+    selected model also fills the sidebar's prediction line (the sidebar itself runs no model).
+    """
+    path = model_path or selection.model_path
+    trace = graph_trace(path, selection.device, selection.dataset_name, selection.data_dir,
+                        selection.graph_index if index is None else index, _file_stamp(Path(path + ".safetensors")))
+    if path == selection.model_path and index in (None, selection.graph_index) and trace.logits is not None:
+        show = getattr(selection, "show_prediction", None)
+        if show is not None:
+            show(trace.probabilities)
+        start_dataset_summary(selection)
+    return trace
+
+
+@st.cache_data(show_spinner="Computing layout…", max_entries=256)
+def graph_layout(dataset_name: str, data_dir: str | None, index: int, seed: int = LAYOUT_SEED) -> np.ndarray:
+    """Seeded node positions [N, 2] (``core.layout.graph_layout``), shared by every model."""
+    from core.layout import graph_layout as layout
+
+    graph = load_dataset(dataset_name, data_dir)[index]
+    return layout(graph.sparse_adjacency(), seed=seed)
+
+
+@st.cache_data(show_spinner="Drawing the network…", max_entries=64)
+def input_network(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int, stamp: float):
+    """:class:`viz_app.network.NetworkDrawing` of the input graph coloured by level-1 cluster."""
+    from viz_app.network import input_graph_network
+
+    trace = graph_trace(model_path, device, dataset_name, data_dir, index, stamp)
+    graph = load_dataset(dataset_name, data_dir)[index]
+    return input_graph_network(graph, trace, graph_layout(dataset_name, data_dir, index), seed=LAYOUT_SEED)
+
+
+@st.cache_resource(show_spinner=False)
+def _summary_pool() -> ThreadPoolExecutor:
+    """One background worker for dataset summaries, shared by every session."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-summary")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _summary_job(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float) -> Future:
+    """The summary of one model file version on one dataset, computed once in the background."""
+    return _summary_pool().submit(_compute_summary, model_path, device, dataset_name, data_dir, stamp)
+
+
+def start_dataset_summary(selection) -> None:
+    """Start computing the selection's dataset summary in the background (returns at once).
+
+    Called when a page has shown the selected graph's trace: by the time the user opens the
+    Embeddings or Model card page, or the dataset-wide entropy, the summary is usually ready.
+    """
+    if selection.model_path is not None and getattr(selection, "usable", True):
+        _summary_job(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,
+                     _file_stamp(Path(selection.model_path + ".safetensors")))
+
+
+def dataset_summary(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float) -> dict:
+    """Whole-dataset results of a model: logits [G, C], graph_embeddings [G, g], entropy rows per level.
+
+    Computed once per model file version and dataset (in the background worker, which may have
+    started it already; this waits for it with a spinner). A failed computation is forgotten, so
+    the next call tries again.
+    """
+    job = _summary_job(model_path, device, dataset_name, data_dir, stamp)
+    try:
+        if job.done():
+            return job.result()
+        with st.spinner("Running the model over the dataset…"):
+            return job.result()
+    except Exception:
+        _summary_job.clear()
+        raise
+
+
+def _compute_summary(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float) -> dict:
+    """:func:`dataset_summary`'s work (no Streamlit calls: it runs in a worker thread).
+
+    Traces are made in chunks and reduced at once (only assignments are kept for
+    ``analysis.dataset_level_entropy``), so memory stays small on big datasets.
+    """
+    apply_torch_threads()  # a worker thread: set its torch threads as the script threads do
+    from core.inference import trace_graphs
+    from core.trace import GraphTrace, LevelTrace
+
+    model, spec, card = load_model(model_path, device, stamp)
+    dataset = load_dataset(dataset_name, data_dir)
+    seed = int(card.get("seed", 0) or 0)
+    logits, embeddings, slim = [], [], []
+    for start in range(0, len(dataset), 64):
+        indices = list(range(start, min(start + 64, len(dataset))))
+        for trace in trace_graphs(model, [dataset[i] for i in indices], spec, indices, seed=seed):
+            logits.append(trace.logits)
+            embeddings.append(trace.graph_embedding)
+            slim.append(GraphTrace(
+                levels=[LevelTrace(l.assignment, np.zeros((0, 0)), np.zeros((0, 0)), np.zeros((0, 0)),
+                                   l.node_entropy, 0.0, 0.0) for l in trace.levels],
+                adjacency=None, final_embeddings=np.zeros((0, 0)), graph_embedding=np.zeros(0)))
+    return {
+        "logits": np.stack(logits),
+        "graph_embeddings": np.stack(embeddings),
+        "entropy": analysis.dataset_level_entropy(slim),
+        "labels": dataset.labels,
+    }
+
+
+def summary_for(selection) -> dict:
+    """:func:`dataset_summary` of the selected model and dataset; fills the sidebar's prediction line too."""
+    summary = dataset_summary(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,
+                              _file_stamp(Path(selection.model_path + ".safetensors")))
+    show = getattr(selection, "show_prediction", None)
+    if show is not None and selection.graph_index < len(summary["logits"]):
+        logits = np.asarray(summary["logits"][selection.graph_index], dtype=np.float64)
+        exp = np.exp(logits - logits.max())
+        show(exp / exp.sum())
+    return summary
+
+
+@st.cache_data(show_spinner="Projecting to 2-D (the first UMAP fit in a process takes ~20 s)…", max_entries=32)
+def project_points(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
+    """``analysis.project_2d`` cached by the points' content."""
+    return analysis.project_2d(points, seed=seed)
+
+
+@st.cache_resource(show_spinner=False)
+def _projection_pool() -> ThreadPoolExecutor:
+    """One worker for UMAP fits, shared by every session (UMAP fits are CPU-bound and seeded single-threaded)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="umap")
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _umap_job(digest: str, _points: np.ndarray, seed: int) -> Future:
+    """A UMAP fit of ``_points`` queued on :func:`_projection_pool` (``digest`` = the points' content)."""
+    warm = warm_umap_in_background()
+
+    def run() -> tuple[np.ndarray, str]:
+        warm.join()  # the one-off numba compilation first, then this fit
+        return analysis.project_2d(_points, seed=seed)
+
+    return _projection_pool().submit(run)
+
+
+def projection_now(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str, bool]:
+    """A 2-D projection that never waits for UMAP: (coords [n, 2], method, UMAP still pending).
+
+    UMAP's result when it is ready; until then PCA (instant) while UMAP runs in a background thread
+    (``pending`` True: the page can poll and rerun). Few points (< 15) or constant data: PCA, as
+    ``analysis.project_2d`` decides.
+    """
+    array = np.ascontiguousarray(points, dtype=np.float32)
+    coords, method = analysis.project_2d(array, method="pca")
+    if len(array) < analysis.UMAP_MIN_POINTS or float(np.ptp(array, axis=0).max(initial=0.0)) == 0.0:
+        return coords, method, False
+    digest = hashlib.sha1(array.tobytes() + str(array.shape).encode()).hexdigest()
+    job = _umap_job(digest, array, seed)
+    if not job.done():
+        return coords, "pca (UMAP in progress)", True
+    try:
+        umap_coords, umap_method = job.result()
+    except Exception as error:  # a failed UMAP leaves the PCA picture, and says why
+        return coords, f"pca (UMAP failed: {type(error).__name__})", False
+    return umap_coords, umap_method, False
+
+
+@st.cache_resource(show_spinner=False)
+def warm_umap_in_background() -> threading.Thread:
+    """Import umap and run one tiny fit in a daemon thread, once per server process.
+
+    The first UMAP fit in a process costs ~15–20 s of numba compilation; started
+    after the home page has rendered, it is usually done before anyone opens Embeddings.
+    """
+
+    def warm() -> None:
+        try:
+            analysis.project_2d(np.random.default_rng(0).random((20, 4)).astype(np.float32), seed=0, method="umap")
+        except Exception:  # a failed warm-up only means the first real fit pays the cost
+            pass
+
+    # umap imports pandas; plotly and streamlit look pandas up in sys.modules without importing
+    # it, and would find it half-initialised if the thread were still importing it. Import it here.
+    import pandas  # noqa: F401
+
+    thread = threading.Thread(target=warm, name="umap-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def stored_projection(model_path: str) -> dict | None:
+    """``<stem>.projection.json`` beside a checkpoint (precomputed graph-embedding coordinates), or None."""
+    path = Path(model_path + ".projection.json")
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        coords = np.asarray(data["coords"], dtype=np.float32).reshape(-1, 2)
+        indices = np.asarray(data["graph_indices"], dtype=np.int64)
+    except (OSError, ValueError, KeyError) as error:
+        st.warning(f"Ignoring {path.name}: {error}")
+        return None
+    if len(indices) != len(coords):
+        st.warning(f"Ignoring {path.name}: {len(indices)} graph indices but {len(coords)} coordinates")
+        return None
+    return {"graph_indices": indices, "coords": coords, "method": str(data.get("method", "umap"))}
+
+
+def stamp_of(model_path: str) -> float:
+    return _file_stamp(Path(model_path + ".safetensors"))
+

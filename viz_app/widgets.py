@@ -1,0 +1,181 @@
+"""Display helpers shared by pages: figures with downloads, networks, level pickers, entropy metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core import analysis
+
+
+# ---------------------------------------------------------------------------- display helpers
+def assignments_csv(node_names: list[str], assignment: np.ndarray) -> str:
+    """CSV of a soft assignment: node, hard_cluster, confidence, p_0..p_{k-1} (core.io's writer when present)."""
+    try:
+        from core.io import assignments_to_csv
+    except ImportError:  # core/io.py not there yet: same columns, written here
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        matrix = np.asarray(assignment, dtype=np.float64)
+        writer.writerow(["node", "hard_cluster", "confidence", *[f"p_{k}" for k in range(matrix.shape[1])]])
+        for name, row in zip(node_names, matrix):
+            writer.writerow([name, int(row.argmax()), f"{row.max():.6g}", *[f"{p:.6g}" for p in row]])
+        return out.getvalue()
+    return assignments_to_csv(list(node_names), assignment)
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in text).strip("-") or "figure"
+
+
+def fit_level_widget(key: str, trace, first) -> None:
+    """Reset the level widget ``key`` to ``first`` when the model's levels changed since it was drawn.
+
+    A level picker keeps its key across models, so after a switch from a 2-level model to a
+    1-level one its stored choice can point at a level that no longer exists, and a radio whose
+    option labels changed (they carry the cluster counts) is left with nothing ticked in the
+    browser. Setting the value (rather than deleting it) makes Streamlit send it to the page.
+    """
+    shape = tuple(level.num_clusters for level in trace.levels)
+    marker = f"{key}__levels"
+    if st.session_state.get(marker) != shape:
+        if marker in st.session_state and key in st.session_state:
+            st.session_state[key] = first
+        st.session_state[marker] = shape
+
+
+def pooling_level_select(trace, key: str) -> int:
+    """The "Pooling level" picker (0-based level index, shown as ``level l → l+1``) for one trace."""
+    fit_level_widget(key, trace, 0)
+    return st.selectbox("Pooling level", list(range(trace.num_levels)), key=key,
+                        format_func=lambda l: f"level {l} → {l + 1}")
+
+
+def coarsened_level_header(trace, key: str) -> int:
+    """Level picker, heading and cluster-use caption above a coarsened-graph view; returns the level (1-based)."""
+    fit_level_widget(key, trace, 1)
+    level = st.radio("Coarsened level", list(range(1, trace.num_levels + 1)), horizontal=True, key=key,
+                     format_func=lambda l: f"level {l} ({trace.levels[l - 1].num_clusters} clusters)")
+    st.subheader(f"After pooling {level}",
+                 help="Node = cluster; size = cluster mass ΣᵢSᵢₖ (soft node count); edge width = coarsened weight "
+                      "A'ₖₘ = Σᵢⱼ Sᵢₖ Aᵢⱼ Sⱼₘ (how strongly two clusters are linked); the label's number is the "
+                      "self-loop A'ₖₖ (weight kept inside the cluster).")
+    record = trace.levels[level - 1]
+    stats = analysis.assignment_stats(record.assignment)
+    st.caption(f"Level {level}: {stats['clusters_used']} of {record.num_clusters} clusters used, "
+               f"effective clusters {stats['effective_clusters']:.2f}.")
+    return level
+
+
+def show_coarsened_level(trace, positions: np.ndarray, key: str, file_stem: str) -> int:
+    """Level picker, heading, caption and the coarsened graph as a plotly network; returns the level.
+
+    Plotly rather than a second pyvis iframe: a graph switch then re-sends one network, not two.
+    Clusters start at the mass-weighted centre of their members in ``positions`` (the input layout)
+    and are pushed apart so that no markers or labels overlap (``core.layout.cluster_layout``).
+    """
+    from viz_app import figures
+    from viz_app.network import coarse_layout
+
+    level = coarsened_level_header(trace, key=key)
+    record = trace.levels[level - 1]
+    members = np.bincount(record.hard_assignment, minlength=record.num_clusters)
+    empty = int((np.asarray(record.cluster_mass) < figures.EMPTY_CLUSTER_MASS).sum())
+    show_empty = empty == 0 or st.toggle(
+        f"Show the {empty} empty cluster{'s' if empty > 1 else ''}", key=f"{key}_show_empty", value=False,
+        help=f"Clusters holding less than {figures.EMPTY_CLUSTER_MASS} of a node's worth of assignment mass "
+             "(ΣᵢSᵢₖ). They exist in the model but no node is pooled into them.")
+    shown = np.ones(record.num_clusters, dtype=bool) if show_empty else \
+        np.asarray(record.cluster_mass) >= figures.EMPTY_CLUSTER_MASS
+    show_figure(figures.coarse_graph_figure(coarse_layout(trace, level, positions, shown), record.coarsened_adjacency,
+                                            record.cluster_mass, level, members, hide_empty=not show_empty),
+                key=f"{key}_figure{level}", file_stem=f"{file_stem}-level{level}")
+    return level
+
+
+def show_entropy_metrics(record, level_index: int) -> dict:
+    """Mean entropy, log C, clusters used and effective clusters of one level as metrics, and a
+    warning when the level collapsed; returns :func:`core.analysis.assignment_stats`."""
+    stats = analysis.assignment_stats(record.assignment)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Mean entropy", f"{stats['mean_entropy']:.3f}", help="Mean H(S_i) = −Σₖ Sᵢₖ log Sᵢₖ in nats: 0 = every "
+              "node sure of its cluster, log C = every node spread evenly over all clusters.")
+    c2.metric("log C bound", f"{stats['max_entropy']:.3f}", help="Entropy of a uniform row over C clusters.")
+    c3.metric("Clusters used", f"{stats['clusters_used']} / {record.num_clusters}",
+              help="Clusters that are the most likely cluster of at least one node.")
+    c4.metric("Effective clusters", f"{stats['effective_clusters']:.2f}",
+              help="exp(entropy of the cluster mass ΣᵢSᵢₖ): C when mass is spread evenly, 1 when one cluster holds all.")
+    if stats["collapsed"]:
+        st.warning(f"Cluster collapse at level {level_index} → {level_index + 1}: the mass behaves like fewer than "
+                   "two clusters, so this level pools (almost) the whole graph at once.")
+    return stats
+
+
+def show_figure(fig, key: str, file_stem: str | None = None, **chart_kwargs):
+    """``st.plotly_chart`` (modebar kept: its camera button saves a PNG) plus an offline HTML download.
+
+    The HTML (plotly.js embedded, works with no network) is generated only when clicked.
+    Returns what ``st.plotly_chart`` returns (the selection state when ``on_select`` is given).
+    """
+    from viz_app.figures import PLOTLY_CONFIG, figure_html
+
+    result = st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, **chart_kwargs)
+    st.download_button("⬇ HTML", data=lambda: figure_html(fig), file_name=f"{_slug(file_stem or key)}.html",
+                       mime="text/html", key=f"{key}__html", on_click="ignore",
+                       help="Standalone interactive HTML (works offline). Use the camera icon on the chart for PNG.")
+    return result
+
+
+def embed_html(html: str, height: int) -> None:
+    """Show a self-contained HTML drawing (pyvis) in an iframe of ``height`` pixels."""
+    if hasattr(st, "iframe"):  # Streamlit >= 1.5x: components.html is deprecated in favour of st.iframe
+        st.iframe(html, height=height)
+    else:
+        import streamlit.components.v1 as components
+
+        components.html(html, height=height)
+
+
+def show_network(drawing, key: str, height: int, file_stem: str) -> None:
+    """Embed a :class:`viz_app.network.NetworkDrawing` and offer it as standalone HTML."""
+    for note in drawing.notes:
+        st.caption(note)
+    embed_html(drawing.html, height)
+    st.download_button("⬇ network HTML", data=lambda: drawing.html, file_name=f"{_slug(file_stem)}.html", mime="text/html",
+                       key=f"{key}__html", on_click="ignore", help="Standalone network page (vis-network inlined, offline).")
+
+
+def show_assignment_heatmaps(record, level_index: int, row_names: list[str], key: str, file_stem: str) -> None:
+    """Heatmaps of S (rows grouped by cluster) and A' for one level, unused clusters hidden by default.
+
+    A cluster is unused when its mass ΣᵢSᵢₖ is below ``figures.EMPTY_CLUSTER_MASS`` (no node is
+    pooled into it): with 100 clusters of which 12 are used, the 88 empty columns would hide the
+    structure. A switch shows them; cluster ids and colours stay those of the full level.
+    """
+    from viz_app import figures
+
+    mass = np.asarray(record.cluster_mass)
+    used = np.flatnonzero(mass >= figures.EMPTY_CLUSTER_MASS)
+    unused = record.num_clusters - len(used)
+    show_all = unused == 0 or len(used) == 0 or st.toggle(
+        f"Show the {unused} unused cluster{'s' if unused > 1 else ''}", key=f"{key}_show_unused", value=False,
+        help=f"Clusters holding less than {figures.EMPTY_CLUSTER_MASS} of a node's worth of assignment mass (ΣᵢSᵢₖ).")
+    clusters = np.arange(record.num_clusters) if show_all else used
+    assignment = np.asarray(record.assignment)[:, clusters]
+    order = analysis.cluster_order(np.asarray(record.assignment))
+    show_figure(figures.assignment_heatmap(assignment, order, row_names, level_index, clusters=clusters),
+                key=f"{key}_s{level_index}", file_stem=f"{file_stem}-S{level_index}")
+    if not show_all:
+        st.caption(f"{len(used)} of {record.num_clusters} clusters shown; {unused} unused ones hidden.")
+    st.download_button("⬇ assignments S (CSV)", data=assignments_csv(row_names, record.assignment),
+                       file_name=f"{_slug(file_stem)}-S{level_index}.csv", mime="text/csv",
+                       key=f"{key}_csv{level_index}", on_click="ignore", help="All clusters, hidden ones included.")
+    st.caption("Rows are nodes grouped by their most likely cluster (analysis.cluster_order); a clean staircase "
+               "means confident, distinct clusters.")
+    coarsened = np.asarray(record.coarsened_adjacency)[np.ix_(clusters, clusters)]
+    show_figure(figures.coarsened_adjacency_heatmap(coarsened, level_index + 1, clusters=clusters),
+                key=f"{key}_a{level_index}", file_stem=f"{file_stem}-A{level_index + 1}")
+    st.caption("A' = SᵀAS: off-diagonal = edge weight between two clusters, diagonal = weight inside a cluster.")
