@@ -104,39 +104,49 @@ def _file_stamp(path: Path) -> float:
 
 # ---------------------------------------------------------------------------- checkpoints
 @st.cache_data(show_spinner=False)
-def _scan_checkpoints(directories: tuple[str, ...], stamps: tuple) -> list[dict]:
-    from core.checkpoint import CheckpointError, read_card
+def _scan_checkpoints(directories: tuple[str, ...], stamps: tuple) -> tuple[list[dict], list[dict]]:
+    """(readable checkpoints, unreadable ones with their reason) of every models folder."""
+    from core.checkpoint import scan_models
 
-    found = []
+    found, unreadable = [], []
     for directory in directories:
         folder = Path(directory)
-        if not folder.is_dir():
-            continue
-        for card_path in sorted(folder.glob("*.json")):
-            if card_path.name.endswith(".projection.json") or not card_path.with_suffix(".safetensors").is_file():
-                continue
-            try:
-                card = read_card(card_path)
-            except CheckpointError:
-                continue
+        source = "shipped" if folder == shipped_models_dir() else "yours"
+        good, bad = scan_models(folder)
+        for stem, card in good:
+            if not stem.with_suffix(".safetensors").is_file():
+                continue  # a card whose weights are still being written (or were removed)
             found.append({
-                "path": str(card_path.with_suffix("")),
-                "name": card_path.stem,
+                "path": str(stem),
+                "name": stem.name,
                 "variant": card.get("variant", "?"),
                 "dataset": card.get("dataset", "?"),
                 "accuracy": card.get("accuracy"),
-                "source": "shipped" if folder == shipped_models_dir() else "yours",
+                "source": source,
             })
-    return found
+        unreadable += [{"path": str(path), "name": path.name, "reason": reason, "source": source} for path, reason in bad]
+    return found, unreadable
+
+
+def _scan_all() -> tuple[list[dict], list[dict]]:
+    directories = tuple(str(d) for d in model_dirs())
+    stamps = tuple(
+        (p.name, _file_stamp(p)) for d in model_dirs() if d.is_dir()
+        for p in sorted([*d.glob("*.json"), *d.glob("*.safetensors")])
+    )
+    return _scan_checkpoints(directories, stamps)
 
 
 def list_checkpoints() -> list[dict]:
-    """Every checkpoint in ``pretrained/`` and the user models folder: dicts with path, name, variant, dataset."""
-    directories = tuple(str(d) for d in model_dirs())
-    stamps = tuple(
-        (p.name, _file_stamp(p)) for d in model_dirs() if d.is_dir() for p in sorted(d.glob("*.json"))
-    )
-    return _scan_checkpoints(directories, stamps)
+    """Every readable checkpoint in ``pretrained/`` and the user models folder: dicts with path, name, variant,
+    dataset, accuracy, source."""
+    return _scan_all()[0]
+
+
+def unreadable_checkpoints() -> list[dict]:
+    """Checkpoints that cannot be used (broken card, truncated weights, weights without a card), each with
+    ``path``, ``name``, ``reason`` and ``source`` — listed apart in the sidebar, never loaded."""
+    return _scan_all()[1]
 
 
 def checkpoint_label(entry: dict) -> str:

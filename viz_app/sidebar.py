@@ -18,6 +18,7 @@ from core.compat import check_compatibility
 from core.graphs import GraphDataset
 from viz_app.cache import (
     DEFAULT_MODEL_STEM, SYNTHETIC, checkpoint_label, dataset_choices, dataset_overview, list_checkpoints,
+    unreadable_checkpoints,
     load_dataset, model_bundle, model_class_names, stamp_of, user_models_dir,
 )
 
@@ -177,6 +178,11 @@ def sidebar(need_model: bool = True) -> Selection:
                                     help=f"Checkpoints in pretrained/ and {user_models_dir()}")
     else:
         side.warning(f"No models found in pretrained/ or {user_models_dir()}. Train one on the Train page.")
+    broken = unreadable_checkpoints()
+    if broken:
+        with side.expander(f"⚠️ {len(broken)} unreadable model{'s' if len(broken) != 1 else ''}"):
+            for entry in broken:
+                st.markdown(f"**{entry['name']}** ({entry['source']}): {entry['reason']}")
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     st.session_state.setdefault("device", "cpu")
