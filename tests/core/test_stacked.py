@@ -198,3 +198,20 @@ def test_stacked_cross_validation_matches_the_unstacked_run_fold_by_fold(tu_dir,
     again = cross_validate(dataset, settings, progress=False)
     assert all(f["cached"] for f in again["folds"])
     assert (tmp_path / "stacked" / "summary.json").is_file()
+
+
+def test_cli_aligned_stack_writes_fold_files_a_plain_run_does_not_mistake_for_its_own(tu_dir, tmp_path, capsys):
+    import json
+
+    from core.train import main
+
+    args = ["--dataset", "ENZYMES", "--data-dir", str(tu_dir), "--folds", "2", "--epochs", "1", "--subset", "40",
+            "--out", str(tmp_path), "--quiet"]
+    assert main(args + ["--stack-folds", "aligned"]) == 0
+    entry = json.loads((tmp_path / "folds" / "fold-0.json").read_text())
+    assert entry["fingerprint"].endswith("-aligned") and entry["stack"] == {"models": 2, "aligned_batches": True}
+    assert main(args) == 0  # the plain run retrains both folds ...
+    entry = json.loads((tmp_path / "folds" / "fold-0.json").read_text())
+    assert "stack" not in entry and not entry["fingerprint"].endswith("-aligned")
+    assert main(args + ["--stack-folds"]) == 0  # ... and an exact stacked run reuses the plain run's folds
+    assert "cached" in capsys.readouterr().out
