@@ -15,7 +15,16 @@ A short accuracy check trains both for ``--acc-epochs`` on one stratified 90/10 
 ENZYMES and reports the final-epoch test accuracy: a single-split sanity check that the faster
 model learns as well, not a paper figure.
 
+Stacked training (``core.stacked``): M models of the default configuration trained as one batched
+computation, each on the whole dataset with its own batches; the rate is models × graphs per second,
+for stacks of ``--stack-sizes`` (exact batch order, and ``aligned``: batches reordered so that one
+step's batches have similar sizes), beside one model alone in the same interleaved rounds, and 1 and
+2 worker processes each training one model at the same time (the aggregate of their rates).
+``--cv-epochs E`` also times one configuration's ``--cv-folds``-fold cross-validation on ENZYMES
+(``core.train.cross_validate``) against the same folds as one stack (``--stack-folds``), side by side.
+
     python bench/train_throughput.py --device cpu
+    python bench/train_throughput.py --datasets --acc-epochs 0 --cv-epochs 20 --tag -stacked   # stacks + CV only
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ from core.train import TrainSettings, epoch_batches  # noqa: E402
 from core.datasets import load_dataset  # noqa: E402
 from core.features import default_feature_spec  # noqa: E402
 from core.model import DiffPool, DiffPoolConfig  # noqa: E402
+from core.stacked import StackedAdam, StackedDiffPool, aligned_plans, collate_stack  # noqa: E402
 
 CLIP = 2.0
 LEARNING_RATE = 1e-3
@@ -264,6 +274,149 @@ def accuracy_check(dataset, device: torch.device, epochs: int, batch_size: int, 
     return result
 
 
+# ---------------------------------------------------------------------------- stacked training
+def stack_epoch(stack: StackedDiffPool, optimizer: StackedAdam, prepared, batch_size: int, seed: int,
+                align: bool, device: torch.device) -> None:
+    """One epoch of every model of ``stack`` over the whole dataset, model m's batches drawn with seed + m."""
+    stack.train()
+    sizes = [p.num_nodes for p in prepared]
+    plans = [epoch_batches(sizes, batch_size, seed + m, BATCHING) for m in range(stack.size)]
+    if align:
+        plans = aligned_plans(plans, [sizes] * len(plans), seed)
+    for step in range(max(len(plan) for plan in plans)):
+        batch = collate_stack([[prepared[i] for i in plan[step]] if step < len(plan) else [] for plan in plans],
+                              device)
+        optimizer.zero_grad()
+        loss, _ = stack.losses(batch)
+        loss.sum().backward()
+        optimizer.clip(CLIP)
+        optimizer.step([step < len(plan) for plan in plans])
+
+
+def stacked_throughput(dataset, device: torch.device, stack_sizes: list[int], epochs: int, batch_size: int,
+                       seed: int) -> dict:
+    """Models × graphs per second of stacks (exact and aligned batch order) and of one model alone, interleaved."""
+    spec = default_feature_spec(dataset)
+    prepared = prepare_graphs(dataset.graphs, spec)
+    config = ours_config(spec, dataset, "default")
+    runners = {}
+    torch.manual_seed(seed)
+    alone = DiffPool(config).to(device)
+    alone_opt = torch.optim.Adam(alone.parameters(), lr=LEARNING_RATE)
+    runners["alone"] = (1, lambda e: ours_epoch(alone, alone_opt, prepared, batch_size, seed * 1000 + e, device))
+    for size in stack_sizes:
+        for align in (False, True):
+            if align and size == 1:
+                continue
+            models = []
+            for m in range(size):
+                torch.manual_seed(seed + m)
+                models.append(DiffPool(config))
+            stack = StackedDiffPool(models, device=device)
+            optimizer = StackedAdam(stack, [LEARNING_RATE] * size)
+            runners[f"stack {size}{' aligned' if align else ''}"] = (
+                size, lambda e, st=stack, op=optimizer, al=align: stack_epoch(st, op, prepared, batch_size,
+                                                                             seed * 1000 + e, al, device))
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for epoch in range(epochs + 1):  # epoch 0 is the warm-up; rounds interleave every runner
+        for name, (size, run) in runners.items():
+            synchronize(device)
+            start = time.perf_counter()
+            run(epoch)
+            synchronize(device)
+            elapsed = time.perf_counter() - start
+            if epoch > 0:
+                times[name].append(elapsed)
+            print(f"  {dataset.name} epoch {epoch}{' (warm-up)' if epoch == 0 else ''} {name}: {elapsed:.2f} s, "
+                  f"{size * len(prepared) / elapsed:.0f} model-graphs/s", flush=True)
+    rates = {name: statistics.median(runners[name][0] * len(prepared) / t for t in times[name]) for name in runners}
+    return {"dataset": dataset.name, "graphs": len(prepared), "config": config.to_dict(),
+            "epoch_seconds": times, "model_graphs_per_s": rates}
+
+
+def _process_worker(job: tuple[str, str, int, int, int]) -> float:
+    """In a fresh process: one model alone (default config), warm-up + ``epochs`` epochs; median graphs/s."""
+    data_dir, name, epochs, batch_size, seed = job
+    torch.set_num_threads(1)
+    dataset = load_dataset(name, data_dir=data_dir, download=False)
+    spec = default_feature_spec(dataset)
+    prepared = prepare_graphs(dataset.graphs, spec)
+    torch.manual_seed(seed)
+    model = DiffPool(ours_config(spec, dataset, "default"))
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    rates = []
+    for epoch in range(epochs + 1):
+        start = time.perf_counter()
+        ours_epoch(model, optimizer, prepared, batch_size, seed * 1000 + epoch, torch.device("cpu"))
+        if epoch > 0:
+            rates.append(len(prepared) / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def process_throughput(data_dir: str, name: str, processes: int, epochs: int, batch_size: int, seed: int) -> dict:
+    """``processes`` single-model trainings at once (spawned workers); aggregate = sum of their median rates."""
+    import multiprocessing
+
+    jobs = [(data_dir, name, epochs, batch_size, seed + p) for p in range(processes)]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        rates = pool.map(_process_worker, jobs)
+    print(f"  {name}: {processes} process(es) of one model each: {sum(rates):.0f} graphs/s in all", flush=True)
+    return {"processes": processes, "graphs_per_s_each": rates, "model_graphs_per_s": sum(rates)}
+
+
+def cv_wall_time(dataset, folds: int, epochs: int) -> dict:
+    """Wall time of one configuration's cross-validation alone, stacked (exact) and stacked (aligned)."""
+    import tempfile
+
+    from core.stacked import cross_validate_stacked
+    from core.train import cross_validate
+
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="cv-wall-time-") as scratch:
+        for name in ("stacked", "alone", "stacked aligned"):
+            settings = TrainSettings(dataset=dataset.name, folds=folds, epochs=epochs, device="cpu",
+                                     out_dir=str(Path(scratch) / name.replace(" ", "-")))
+            start = time.perf_counter()
+            if name == "alone":
+                summary = cross_validate(dataset, settings, progress=False)
+            else:
+                summary = cross_validate_stacked(dataset, settings, progress=False, align=name.endswith("aligned"))
+            seconds = time.perf_counter() - start
+            honest = summary["honest"]
+            rows[name] = {"seconds": seconds, "honest_mean": honest["mean"], "honest_std": honest["std"],
+                          "load_average_after": round(os.getloadavg()[0], 2)}
+            print(f"  {dataset.name} {folds} folds × {epochs} epochs, {name}: {seconds:.1f} s, "
+                  f"honest {100 * honest['mean']:.1f} ± {100 * honest['std']:.1f}", flush=True)
+    return {"dataset": dataset.name, "folds": folds, "epochs": epochs, "runs": rows,
+            "speedup_stacked": rows["alone"]["seconds"] / rows["stacked"]["seconds"],
+            "speedup_stacked_aligned": rows["alone"]["seconds"] / rows["stacked aligned"]["seconds"]}
+
+
+def stacked_lines(stacked: dict | None, processes: list[dict], cv: dict | None) -> list[str]:
+    lines = []
+    if stacked:
+        alone = stacked["model_graphs_per_s"]["alone"]
+        lines += [f"Stacked training ({stacked['dataset']}, default configuration, models × graphs per second, "
+                  "medians of interleaved epochs; ratio to one model alone in the same rounds):", "",
+                  "| training | model-graphs/s | vs one model alone |", "|---|---:|---:|"]
+        for name, rate in stacked["model_graphs_per_s"].items():
+            lines.append(f"| {name} | {rate:.0f} | {rate / alone:.2f}× |")
+        for row in processes:
+            lines.append(f"| {row['processes']} process(es), one model each (run after the rounds above) "
+                         f"| {row['model_graphs_per_s']:.0f} | {row['model_graphs_per_s'] / alone:.2f}× |")
+        lines.append("")
+    if cv:
+        runs = cv["runs"]
+        lines += [f"Cross-validation wall time ({cv['dataset']}, one configuration, {cv['folds']} folds × "
+                  f"{cv['epochs']} epochs, one process, one thread; run one after the other):", "",
+                  "| run | seconds | honest accuracy | speed-up |", "|---|---:|---:|---:|"]
+        for name, row in runs.items():
+            lines.append(f"| {name} | {row['seconds']:.1f} | {100 * row['honest_mean']:.1f} ± "
+                         f"{100 * row['honest_std']:.1f} | {runs['alone']['seconds'] / row['seconds']:.2f}× |")
+        lines.append("")
+    return lines
+
+
 # ---------------------------------------------------------------------------- report
 def markdown_table(results: list[dict], device: str) -> str:
     cuda = device.startswith("cuda")
@@ -281,6 +434,17 @@ def markdown_table(results: list[dict], device: str) -> str:
             line += f" {peak['ours'] / 2**20:.0f} / {peak['pyg'] / 2**20:.0f} | {r['pyg_dense_dataset_bytes'] / 2**20:.0f} |"
         lines.append(line)
     return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ('' where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 def git_state() -> dict:
@@ -338,6 +502,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads for both models (0: torch's default)")
+    parser.add_argument("--stack-sizes", nargs="*", type=int, default=[1, 4, 10, 20],
+                        help="stacked-training lines on --stack-dataset (none: skip)")
+    parser.add_argument("--stack-dataset", default="ENZYMES")
+    parser.add_argument("--stack-epochs", type=int, default=2, help="timed epochs per stack (after one warm-up)")
+    parser.add_argument("--processes", nargs="*", type=int, default=[1, 2],
+                        help="single-model trainings run at once in that many processes (none: skip)")
+    parser.add_argument("--cv-epochs", type=int, default=0,
+                        help="also time a --cv-folds-fold cross-validation on --stack-dataset alone vs stacked "
+                             "(0: skip)")
+    parser.add_argument("--cv-folds", type=int, default=10)
     parser.add_argument("--tag", default="", help="suffix of the result files: train_throughput-<device><tag>.json")
     parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
@@ -360,11 +534,23 @@ def main(argv: list[str] | None = None) -> dict:
         accuracy = [accuracy_check(enzymes, device, args.acc_epochs, args.batch_size, seed, args.aux_normalization)
                     for seed in range(args.seed, args.seed + args.acc_seeds)]
 
-    table = markdown_table(results, args.device)
+    stacked, processes, cv = None, [], None
+    if args.stack_sizes or args.cv_epochs:
+        stack_data = load_dataset(args.stack_dataset, data_dir=args.data_dir, download=False)
+        if args.stack_sizes:
+            stacked = stacked_throughput(stack_data, device, args.stack_sizes, args.stack_epochs, args.batch_size,
+                                         args.seed)
+            processes = [process_throughput(args.data_dir, args.stack_dataset, p, args.stack_epochs, args.batch_size,
+                                            args.seed) for p in args.processes]
+        if args.cv_epochs:
+            cv = cv_wall_time(stack_data, args.cv_folds, args.cv_epochs)
+
+    table = markdown_table(results, args.device) if results else ""
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0])), *(argv if argv is not None else sys.argv[1:])])
     machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
@@ -408,6 +594,9 @@ def main(argv: list[str] | None = None) -> dict:
                      "hidden": 30, "assign_ratio": 0.1, "num_pooling": 1, "pred_hidden": [50]},
         "results": results,
         "accuracy_checks": accuracy,
+        "stacked": stacked,
+        "processes": processes,
+        "cross_validation": cv,
         "notes": notes,
     }
     print()
@@ -415,6 +604,9 @@ def main(argv: list[str] | None = None) -> dict:
     accuracy_text = accuracy_lines(accuracy)
     if accuracy_text:
         print("\n" + "\n".join(accuracy_text))
+    stacked_text = stacked_lines(stacked, processes, cv)
+    if stacked_text:
+        print("\n" + "\n".join(stacked_text))
 
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -425,13 +617,14 @@ def main(argv: list[str] | None = None) -> dict:
           f"Command: `{command}`  ", f"Date: {report['date']}  ",
           f"Code: HEAD {git['head'][:10]}" + (f", uncommitted: {'; '.join(git['uncommitted_changes'])}"
                                               if git["uncommitted_changes"] else "") + "  ",
-          f"Machine: {machine['platform']}, {machine['cpu_count']} CPUs ({machine['torch_threads']} torch threads; "
+          f"Machine: {machine['platform']}, {machine['cpu_count']} CPUs {machine['cpu_model']} ({machine['torch_threads']} torch threads; "
           f"load average {machine['load_average_1_5_15_min_before'][0]} before, "
           f"{machine['load_average_1_5_15_min_after'][0]} after), "
           f"torch {machine['torch']}, torch_geometric {machine['torch_geometric']}"
           + (f", {machine['cuda_device']}" if machine["cuda_device"] else ""), "", table, ""]
     if accuracy_text:
         md += accuracy_text + [""]
+    md += stacked_text
     md += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
     stem.with_suffix(".md").write_text("\n".join(md))
     print(f"\nwrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
