@@ -441,8 +441,8 @@ def build_argument_parser() -> argparse.ArgumentParser:
     add("--results-dir", default=str(REPO_ROOT / "bench" / "results"),
         help="where reproduce.md and reproduce.json go (default bench/results)")
     add("--stack", action="store_true",
-        help="train each cell's missing folds as one stack in one worker (core.train --stack-folds: same "
-             "results and fold files, one batched computation); --jobs then spreads cells over workers")
+        help="train each cell's missing folds as one stack in one worker (core.train --stack-folds: the "
+             "same training up to float rounding, same fold files, one batched computation); --jobs then spreads cells over workers")
     add("--dry-run", action="store_true", help="print the worker commands and an estimated time; train nothing")
     add("--table-only", action="store_true", help="rebuild the table from the folds on disk; train nothing")
     for flag, attribute, kind in PASSTHROUGH:

@@ -989,8 +989,8 @@ def build_parser() -> argparse.ArgumentParser:
              "raise it for D&D-sized graphs on an idle machine")
     add("--stack-folds", nargs="?", const="exact", default=None, choices=("exact", "aligned"),
         help="train all folds as one stack of models in one batched computation (core.stacked; one process, "
-             "dense-size graphs only). exact (default): each fold's batches as alone, same results and fold "
-             "cache; aligned: folds' batches reordered to similar sizes per step (faster, not identical)")
+             "dense-size graphs only). exact (default): each fold's batches and seeds as alone, the same "
+             "training up to float rounding, same fold cache; aligned: folds' batches reordered to similar sizes per step (faster, not identical)")
     add("--quiet", action="store_true", help="no progress bar")
     return parser
 
