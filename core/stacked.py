@@ -56,6 +56,7 @@ from torch import Tensor
 from core.adjacency import SparseAdjacency
 from core.batching import PreparedGraph, size_batches
 from core.model import ENTROPY_EPS, LEARNED_ASSIGNMENT, DiffPool, DiffPoolConfig, _squared_link_error
+from core.train import FitResult, epoch_batches
 
 # Config fields that may differ between the models of one stack (everything else is the shape).
 PER_MODEL_FIELDS = ("link_loss_weight", "entropy_loss_weight", "dropout", "readout")
@@ -533,20 +534,6 @@ class StackMember:
     name: str = ""
 
 
-@dataclass
-class StackResult:
-    """Per member, what :class:`core.train.FitResult` holds: best-validation model, history, choice."""
-
-    model: DiffPool
-    history: list[dict]
-    best_epoch: int
-    val_acc: float | None
-    test_acc: float | None
-    seconds: float
-    stopped: str = "completed"
-    stack_size: int = 1
-
-
 def aligned_plans(plans: list[list[list[int]]], sizes: list[list[int]], seed: int) -> list[list[list[int]]]:
     """Reorder each model's epoch so that step ``s`` gives every model a batch of similar size.
 
@@ -604,7 +591,7 @@ def train_stack(
     on_epoch: Callable[[int, int, dict], bool | None] | None = None,
     align: bool = False,
     adjacency: str = "sparse",
-) -> list[StackResult]:
+) -> list[FitResult]:
     """Train every member for up to ``epochs`` epochs as one stack, as ``core.train`` trains one alone.
 
     Per member and epoch: its own batches (``core.train.epoch_batches`` with its
@@ -612,7 +599,8 @@ def train_stack(
     then validation and test accuracy; the model of the best validation epoch (ties -> earlier)
     is kept; with ``patience`` a member stops once its best epoch is ``patience`` epochs old.
     ``on_epoch(member, epoch, row)`` may return False to stop that member. A stopped member
-    leaves the stack. Returns one :class:`StackResult` per member, in order.
+    leaves the stack. Returns one :class:`core.train.FitResult` per member, in order (``seconds``:
+    the stack's time divided by the number of members).
 
     ``align=False`` (default) keeps each member's batch order exactly as ``core.train`` draws it,
     so the stack reproduces training alone (within float rounding). ``align=True`` reorders each
@@ -620,8 +608,6 @@ def train_stack(
     chosen so that the members' batches of one step have similar sizes — less padding, a
     statistically equivalent but not identical run.
     """
-    from core.train import epoch_batches
-
     device = torch.device(device)
     models = initial_models(members)
     stack = StackedDiffPool(models, device=device, dtype=dtype)
@@ -683,9 +669,9 @@ def train_stack(
         _, best_epoch, saved = best[i]
         model = stack.to_model(0, saved, member.config) if saved is not None else models[i].to(device).eval()
         chosen = histories[i][best_epoch - 1] if histories[i] else {}
-        results.append(StackResult(model=model, history=histories[i], best_epoch=best_epoch,
-                                   val_acc=chosen.get("val_acc"), test_acc=chosen.get("test_acc"),
-                                   seconds=seconds / len(members), stopped=stopped[i], stack_size=len(members)))
+        results.append(FitResult(model=model, history=histories[i], best_epoch=best_epoch,
+                                 val_acc=chosen.get("val_acc"), test_acc=chosen.get("test_acc"),
+                                 seconds=seconds / len(members), stopped=stopped[i]))
     return results
 
 
@@ -791,7 +777,7 @@ def cross_validate_stacked(
             "seconds": result.seconds,
             "stopped": result.stopped,
             "device": str(device),
-            "stack": {"models": result.stack_size, "aligned_batches": align},
+            "stack": {"models": len(to_run), "aligned_batches": align},
             "sizes": {"train": len(fit_idx), "val": len(val_idx), "test": len(test_idx)},
             "train_indices": fit_idx,
             "val_indices": val_idx,
@@ -800,11 +786,7 @@ def cross_validate_stacked(
         }
         if out_dir is not None:
             if fold == 0:
-                fit_result = training.FitResult(model=result.model, history=result.history,
-                                                best_epoch=result.best_epoch, val_acc=result.val_acc,
-                                                test_acc=result.test_acc, seconds=result.seconds,
-                                                stopped=result.stopped)
-                training._save_fold_checkpoint(stem, fit_result, spec, dataset, settings, entry, device, command)
+                training._save_fold_checkpoint(stem, result, spec, dataset, settings, entry, device, command)
             training._write_json(training._fold_path(out_dir, fold), entry)
         results[fold] = dict(entry, cached=False)
     ordered = [results[f] for f in fold_ids]
