@@ -507,8 +507,100 @@ def cv_wall_time(dataset, folds: int, epochs: int) -> dict:
             "speedup_stacked_aligned": rows["alone"]["seconds"] / rows["stacked aligned"]["seconds"]}
 
 
-def stacked_lines(stacked: dict | None, processes: list[dict], cv: dict | None) -> list[str]:
+class VmapStackOfOne(StackedDiffPool):
+    """A one-model :class:`StackedDiffPool` whose loss can run under ``torch.func.vmap``/``grad``.
+
+    For the vmap-vs-batched-matmul measurement only: batch-norm counts come from the mask (no
+    host-side lists) and running statistics are not updated (an in-place update of an unbatched
+    buffer with batched values is refused under vmap). The project's own ``DiffPool`` cannot be
+    vmapped at all: its masked batch norm indexes with a boolean mask (a data-dependent shape).
+    """
+
+    def _batch_norm(self, name, x, weight, counts, active):
+        gamma, beta = self.params[name + ".weight"].unsqueeze(1), self.params[name + ".bias"].unsqueeze(1)
+        count = weight.sum(dim=1, keepdim=True).clamp(min=1)
+        mean = (x * weight).sum(dim=1, keepdim=True) / count
+        centered = (x - mean) * weight
+        var = (centered * centered).sum(dim=1, keepdim=True) / count
+        return centered * (gamma * torch.rsqrt(var + 1e-5)) + beta
+
+
+def vmap_comparison(dataset, device: torch.device, size: int, epochs: int, batch_size: int, seed: int) -> dict:
+    """Stacks of ``size`` models (aligned batches): batched matmuls (sparse / dense adjacency) vs
+    ``vmap(grad(one model's loss))`` over the stacked parameters (dense), interleaved; model-graphs/s."""
+    from torch.func import grad, vmap
+
+    from core.stacked import StackBatch
+
+    spec = default_feature_spec(dataset)
+    prepared = prepare_graphs(dataset.graphs, spec)
+    config = ours_config(spec, dataset, "default")
+    sizes = [p.num_nodes for p in prepared]
+
+    def fresh() -> tuple[StackedDiffPool, StackedAdam]:
+        models = []
+        for m in range(size):
+            torch.manual_seed(seed + m)
+            models.append(DiffPool(config))
+        stack = StackedDiffPool(models, device=device)
+        return stack, StackedAdam(stack, [LEARNING_RATE] * size)
+
+    torch.manual_seed(seed)
+    holder = VmapStackOfOne([DiffPool(config)], device=device)
+
+    def one_loss(row, x, adj, mask, graph_mask, labels, graphs):
+        holder.params = {name: row[start:end].view(1, *shape) for name, shape, start, end in holder.layout}
+        batch = StackBatch(x=x[None], adj=adj[None], node_mask=mask[None], graph_mask=graph_mask[None],
+                           labels=labels[None], graphs=graphs[None], node_counts=[1], graph_counts=[1])
+        return holder.losses(batch)[0][0]
+
+    per_model_grad = vmap(grad(one_loss))
+
+    def epoch(stack, optimizer, e, how):
+        stack.train()
+        plans = [epoch_batches(sizes, batch_size, seed * 1000 + e + m, BATCHING) for m in range(size)]
+        plans = aligned_plans(plans, [sizes] * size, seed * 1000 + e)
+        for step in range(max(len(plan) for plan in plans)):
+            batches = [[prepared[i] for i in plan[step]] if step < len(plan) else [] for plan in plans]
+            batch = collate_stack(batches, device, adjacency="sparse" if how == "sparse" else "dense")
+            optimizer.zero_grad()
+            if how == "vmap":
+                grads = per_model_grad(stack.flat.detach(), batch.x, batch.adj, batch.node_mask, batch.graph_mask,
+                                       batch.labels, batch.graphs)
+                stack.flat_grad.copy_(grads)
+            else:
+                loss, _ = stack.losses(batch)
+                loss.sum().backward()
+            optimizer.clip(CLIP)
+            optimizer.step([step < len(plan) for plan in plans])
+
+    runners = {how: fresh() for how in ("sparse", "dense", "vmap")}
+    times: dict[str, list[float]] = {how: [] for how in runners}
+    for e in range(epochs + 1):
+        for how, (stack, optimizer) in runners.items():
+            start = time.perf_counter()
+            epoch(stack, optimizer, e, how)
+            if e > 0:
+                times[how].append(time.perf_counter() - start)
+        print(f"  {dataset.name} vmap comparison round {e}: " + ", ".join(
+            f"{h} {size * len(prepared) / t[-1]:.0f}" for h, t in times.items() if t), flush=True)
+    rates = {how: statistics.median(size * len(prepared) / t for t in times[how]) for how in runners}
+    return {"dataset": dataset.name, "models": size, "epoch_seconds": times, "model_graphs_per_s": rates}
+
+
+def stacked_lines(stacked: dict | None, processes: list[dict], cv: dict | None, vmapped: dict | None = None) -> list[str]:
     lines = []
+    if vmapped:
+        rates = vmapped["model_graphs_per_s"]
+        lines += [f"Stacked training, how ({vmapped['dataset']}, stack of {vmapped['models']}, aligned batches, "
+                  "interleaved epochs, model-graphs/s):", "",
+                  "| implementation | model-graphs/s | vs batched matmuls, sparse |", "|---|---:|---:|"]
+        names = {"sparse": "batched matmuls, edge-list adjacency (core.stacked default)",
+                 "dense": "batched matmuls, dense adjacency",
+                 "vmap": "torch.func.vmap(grad(one model's loss)), dense adjacency"}
+        for how, rate in rates.items():
+            lines.append(f"| {names[how]} | {rate:.0f} | {rate / rates['sparse']:.2f}× |")
+        lines.append("")
     if stacked:
         alone = stacked["model_graphs_per_s"]["alone"]
         lines += [f"Stacked training ({stacked['dataset']}, default configuration, models × graphs per second, "
@@ -628,6 +720,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="also time a --cv-folds-fold cross-validation on --stack-dataset alone vs stacked "
                              "(0: skip)")
     parser.add_argument("--cv-folds", type=int, default=10)
+    parser.add_argument("--vmap-epochs", type=int, default=0,
+                        help="rounds of the vmap vs batched-matmul comparison (stack of 10, --stack-dataset; 0: skip)")
     parser.add_argument("--single-experiments", type=int, default=0,
                         help="rounds of the single-model overhead experiments on each --datasets entry (0: skip)")
     parser.add_argument("--tag", default="", help="suffix of the result files: train_throughput-<device><tag>.json")
@@ -658,14 +752,16 @@ def main(argv: list[str] | None = None) -> dict:
             dataset = load_dataset(name, data_dir=args.data_dir, download=False)
             experiments.append(single_model_experiments(dataset, device, args.single_experiments, args.batch_size,
                                                         args.seed, args.aux_normalization))
-    stacked, processes, cv = None, [], None
-    if args.stack_sizes or args.cv_epochs:
+    stacked, processes, cv, vmapped = None, [], None, None
+    if args.stack_sizes or args.cv_epochs or args.vmap_epochs:
         stack_data = load_dataset(args.stack_dataset, data_dir=args.data_dir, download=False)
         if args.stack_sizes:
             stacked = stacked_throughput(stack_data, device, args.stack_sizes, args.stack_epochs, args.batch_size,
                                          args.seed)
             processes = [process_throughput(args.data_dir, args.stack_dataset, p, args.stack_epochs, args.batch_size,
                                             args.seed) for p in args.processes]
+        if args.vmap_epochs:
+            vmapped = vmap_comparison(stack_data, device, 10, args.vmap_epochs, args.batch_size, args.seed)
         if args.cv_epochs:
             cv = cv_wall_time(stack_data, args.cv_folds, args.cv_epochs)
 
@@ -722,6 +818,7 @@ def main(argv: list[str] | None = None) -> dict:
         "stacked": stacked,
         "processes": processes,
         "cross_validation": cv,
+        "vmap_comparison": vmapped,
         "notes": notes,
     }
     print()
@@ -729,7 +826,7 @@ def main(argv: list[str] | None = None) -> dict:
     accuracy_text = accuracy_lines(accuracy)
     if accuracy_text:
         print("\n" + "\n".join(accuracy_text))
-    stacked_text = experiment_lines(experiments) + stacked_lines(stacked, processes, cv)
+    stacked_text = experiment_lines(experiments) + stacked_lines(stacked, processes, cv, vmapped)
     if stacked_text:
         print("\n" + "\n".join(stacked_text))
 
