@@ -391,21 +391,25 @@ EXPERIMENT_NAMES = {
 
 # ---------------------------------------------------------------------------- stacked training
 def stack_epoch(stack: StackedDiffPool, optimizer: StackedAdam, prepared, batch_size: int, seed: int,
-                align: bool, device: torch.device) -> None:
-    """One epoch of every model of ``stack`` over the whole dataset, model m's batches drawn with seed + m."""
+                align: bool, device: torch.device) -> float:
+    """One epoch of every model of ``stack`` over the whole dataset, model m's batches drawn with seed + m;
+    returns the mean padded width (nodes) of its steps."""
     stack.train()
     sizes = [p.num_nodes for p in prepared]
     plans = [epoch_batches(sizes, batch_size, seed + m, BATCHING) for m in range(stack.size)]
     if align:
         plans = aligned_plans(plans, [sizes] * len(plans), seed)
+    widths = []
     for step in range(max(len(plan) for plan in plans)):
         batch = collate_stack([[prepared[i] for i in plan[step]] if step < len(plan) else [] for plan in plans],
                               device)
+        widths.append(batch.node_mask.shape[2])
         optimizer.zero_grad()
         loss, _ = stack.losses(batch)
         loss.sum().backward()
         optimizer.clip(CLIP)
         optimizer.step([step < len(plan) for plan in plans])
+    return float(np.mean(widths))
 
 
 def stacked_throughput(dataset, device: torch.device, stack_sizes: list[int], epochs: int, batch_size: int,
@@ -418,6 +422,8 @@ def stacked_throughput(dataset, device: torch.device, stack_sizes: list[int], ep
     torch.manual_seed(seed)
     alone = DiffPool(config).to(device)
     alone_opt = torch.optim.Adam(alone.parameters(), lr=LEARNING_RATE)
+    sizes = [p.num_nodes for p in prepared]
+
     runners["alone"] = (1, lambda e: ours_epoch(alone, alone_opt, prepared, batch_size, seed * 1000 + e, device))
     for size in stack_sizes:
         for align in (False, True):
@@ -433,20 +439,26 @@ def stacked_throughput(dataset, device: torch.device, stack_sizes: list[int], ep
                 size, lambda e, st=stack, op=optimizer, al=align: stack_epoch(st, op, prepared, batch_size,
                                                                              seed * 1000 + e, al, device))
     times: dict[str, list[float]] = {name: [] for name in runners}
+    widths: dict[str, list[float]] = {name: [] for name in runners}
     for epoch in range(epochs + 1):  # epoch 0 is the warm-up; rounds interleave every runner
         for name, (size, run) in runners.items():
             synchronize(device)
             start = time.perf_counter()
-            run(epoch)
+            width = run(epoch)
             synchronize(device)
             elapsed = time.perf_counter() - start
+            if name == "alone":  # the batches ours_epoch drew, measured outside the timed epoch
+                plan = epoch_batches(sizes, batch_size, seed * 1000 + epoch, BATCHING)
+                width = float(np.mean([max(sizes[i] for i in batch) for batch in plan]))
             if epoch > 0:
                 times[name].append(elapsed)
+                widths[name].append(width)
             print(f"  {dataset.name} epoch {epoch}{' (warm-up)' if epoch == 0 else ''} {name}: {elapsed:.2f} s, "
                   f"{size * len(prepared) / elapsed:.0f} model-graphs/s", flush=True)
     rates = {name: statistics.median(runners[name][0] * len(prepared) / t for t in times[name]) for name in runners}
     return {"dataset": dataset.name, "graphs": len(prepared), "config": config.to_dict(),
-            "epoch_seconds": times, "model_graphs_per_s": rates}
+            "epoch_seconds": times, "model_graphs_per_s": rates,
+            "mean_padded_nodes": {name: float(np.mean(w)) for name, w in widths.items()}}
 
 
 def _process_worker(job: tuple[str, str, int, int, int]) -> float:
@@ -605,12 +617,13 @@ def stacked_lines(stacked: dict | None, processes: list[dict], cv: dict | None, 
         alone = stacked["model_graphs_per_s"]["alone"]
         lines += [f"Stacked training ({stacked['dataset']}, default configuration, models × graphs per second, "
                   "medians of interleaved epochs; ratio to one model alone in the same rounds):", "",
-                  "| training | model-graphs/s | vs one model alone |", "|---|---:|---:|"]
+                  "| training | model-graphs/s | vs one model alone | mean padded nodes per step |",
+                  "|---|---:|---:|---:|"]
         for name, rate in stacked["model_graphs_per_s"].items():
-            lines.append(f"| {name} | {rate:.0f} | {rate / alone:.2f}× |")
+            lines.append(f"| {name} | {rate:.0f} | {rate / alone:.2f}× | {stacked['mean_padded_nodes'][name]:.1f} |")
         for row in processes:
             lines.append(f"| {row['processes']} process(es), one model each (run after the rounds above) "
-                         f"| {row['model_graphs_per_s']:.0f} | {row['model_graphs_per_s'] / alone:.2f}× |")
+                         f"| {row['model_graphs_per_s']:.0f} | {row['model_graphs_per_s'] / alone:.2f}× | |")
         lines.append("")
     if cv:
         runs = cv["runs"]
