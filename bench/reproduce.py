@@ -147,7 +147,17 @@ def train_argv(cell: Cell, args: argparse.Namespace, fold: int | None = None) ->
         argv.append("--no-download")
     if fold is not None:
         argv += ["--only-folds", str(fold), "--threads", str(args.threads_per_job), "--quiet"]
+    if getattr(args, "stack", False):
+        argv.append("--stack-folds")
     return argv
+
+
+def stacked_tasks(tasks: list[tuple[Cell, int]]) -> list[tuple[Cell, str]]:
+    """With ``--stack``: one task per cell, its missing folds trained as one stack (``--only-folds 0,1,...``)."""
+    by_cell: dict[Cell, list[int]] = {}
+    for cell, fold in tasks:
+        by_cell.setdefault(cell, []).append(fold)
+    return [(cell, ",".join(str(f) for f in folds)) for cell, folds in by_cell.items()]
 
 
 def worker_command(cell: Cell, args: argparse.Namespace, fold: int) -> list[str]:
@@ -526,6 +536,9 @@ def build_argument_parser() -> argparse.ArgumentParser:
     add("--out", default=None, help="root of the per-cell run folders (default bench/results/reproduce)")
     add("--results-dir", default=str(REPO_ROOT / "bench" / "results"),
         help="where reproduce.md and reproduce.json go (default bench/results)")
+    add("--stack", action="store_true",
+        help="train each cell's missing folds as one stack in one worker (core.train --stack-folds: the "
+             "same training up to float rounding, same fold files, one batched computation); --jobs then spreads cells over workers")
     add("--dry-run", action="store_true", help="print the worker commands and an estimated time; train nothing")
     add("--table-only", action="store_true", help="rebuild the table from the folds on disk; train nothing")
     for flag, attribute, kind in PASSTHROUGH:
@@ -577,6 +590,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(tasks)} to train, {args.jobs} job(s); epochs {args.epochs} "
           f"(reference code: {REFERENCE_EPOCHS})")
 
+    if args.stack:
+        tasks = stacked_tasks(tasks)
     if args.dry_run:
         for cell, k in tasks:
             print(shell_text(worker_command(cell, args, k)))

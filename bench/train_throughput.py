@@ -15,7 +15,16 @@ A short accuracy check trains both for ``--acc-epochs`` on one stratified 90/10 
 ENZYMES and reports the final-epoch test accuracy: a single-split sanity check that the faster
 model learns as well, not a paper figure.
 
+Stacked training (``core.stacked``): M models of the default configuration trained as one batched
+computation, each on the whole dataset with its own batches; the rate is models × graphs per second,
+for stacks of ``--stack-sizes`` (exact batch order, and ``aligned``: batches reordered so that one
+step's batches have similar sizes), beside one model alone in the same interleaved rounds, and 1 and
+2 worker processes each training one model at the same time (the aggregate of their rates).
+``--cv-epochs E`` also times one configuration's ``--cv-folds``-fold cross-validation on ENZYMES
+(``core.train.cross_validate``) against the same folds as one stack (``--stack-folds``), side by side.
+
     python bench/train_throughput.py --device cpu
+    python bench/train_throughput.py --datasets --acc-epochs 0 --cv-epochs 20 --tag -stacked   # stacks + CV only
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import shlex
@@ -44,6 +54,7 @@ from core.train import TrainSettings, epoch_batches  # noqa: E402
 from core.datasets import load_dataset  # noqa: E402
 from core.features import default_feature_spec  # noqa: E402
 from core.model import DiffPool, DiffPoolConfig  # noqa: E402
+from core.stacked import StackedAdam, StackedDiffPool, aligned_plans, collate_stack  # noqa: E402
 
 CLIP = 2.0
 LEARNING_RATE = 1e-3
@@ -264,6 +275,368 @@ def accuracy_check(dataset, device: torch.device, epochs: int, batch_size: int, 
     return result
 
 
+# ---------------------------------------------------------------------------- single-model experiments
+class FlatAdam:
+    """Adam (``torch.optim.Adam``'s formula) with every parameter and gradient a view of one flat tensor.
+
+    One update and one norm serve all parameters, instead of ~10 small operations per parameter
+    tensor (45 of them in the default model). Gradients are zeroed in place (never set to None), so
+    autograd accumulates into the flat buffer.
+    """
+
+    def __init__(self, model: torch.nn.Module, lr: float) -> None:
+        params = list(model.parameters())
+        self.flat = torch.cat([p.detach().reshape(-1) for p in params])
+        self.grad = torch.zeros_like(self.flat)
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.data = self.flat[offset:offset + n].view_as(p)
+            p.grad = self.grad[offset:offset + n].view_as(p)
+            offset += n
+        self.lr, self.steps = lr, 0
+        self.exp_avg, self.exp_avg_sq = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
+
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        self.grad.zero_()
+
+    @torch.no_grad()
+    def clip(self, max_norm: float) -> None:
+        norm = torch.linalg.vector_norm(self.grad)
+        self.grad.mul_((max_norm / (norm + 1e-6)).clamp(max=1.0))
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        self.exp_avg.lerp_(self.grad, 0.1)
+        self.exp_avg_sq.mul_(0.999).addcmul_(self.grad, self.grad, value=0.001)
+        denom = (self.exp_avg_sq.sqrt() / math.sqrt(1 - 0.999 ** self.steps)).add_(1e-8)
+        self.flat.addcdiv_(self.exp_avg, denom, value=-self.lr / (1 - 0.9 ** self.steps))
+
+
+def experiment_epoch(model: DiffPool, optimizer, prepared, batch_size: int, seed: int, device: torch.device,
+                     how: str) -> None:
+    """``ours_epoch`` with another optimiser / clipping path (``how``: fused, foreach, flat)."""
+    model.train()
+    for positions in epoch_batches([p.num_nodes for p in prepared], batch_size, seed, BATCHING):
+        batch = collate([prepared[i] for i in positions], device)
+        loss = model.loss(model(batch.x, batch.adj, batch.mask), batch.labels)
+        optimizer.zero_grad(set_to_none=how != "flat")
+        loss.backward()
+        if how == "flat":
+            optimizer.clip(CLIP)
+        else:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP, foreach=how in ("foreach", "fused"))
+        optimizer.step()
+
+
+def single_model_experiments(dataset, device: torch.device, epochs: int, batch_size: int, seed: int,
+                             aux: str) -> dict:
+    """Per-step overhead cuts for one model, interleaved with the baseline and PyG; medians of graphs/s."""
+    spec, prepared, data, config, _, reference = build(dataset, device, seed, aux)
+    ref_opt = torch.optim.Adam(reference.parameters(), lr=LEARNING_RATE)
+    runners = {}
+    for how in ("baseline", "foreach", "fused", "flat"):
+        torch.manual_seed(seed)
+        model = DiffPool(config).to(device)
+        if how == "baseline":
+            opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+            runners[how] = lambda e, m=model, o=opt: ours_epoch(m, o, prepared, batch_size, seed * 1000 + e, device)
+            continue
+        if how == "flat":
+            opt = FlatAdam(model, LEARNING_RATE)
+        else:
+            opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, **{how: True})
+        runners[how] = lambda e, m=model, o=opt, h=how: experiment_epoch(m, o, prepared, batch_size,
+                                                                         seed * 1000 + e, device, h)
+    all_positions = np.arange(len(prepared))
+    runners["pyg"] = lambda e: reference_epoch(reference, ref_opt, data, all_positions, batch_size, seed * 1000 + e)
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for epoch in range(epochs + 1):
+        for name, run in runners.items():
+            synchronize(device)
+            start = time.perf_counter()
+            run(epoch)
+            synchronize(device)
+            if epoch > 0:
+                times[name].append(time.perf_counter() - start)
+        print(f"  {dataset.name} round {epoch}: " + ", ".join(
+            f"{n} {len(prepared) / t[-1]:.0f}" for n, t in times.items() if t), flush=True)
+    rates = {name: statistics.median(len(prepared) / t for t in times[name]) for name in runners}
+    return {"dataset": dataset.name, "epoch_seconds": times, "graphs_per_s": rates,
+            "ratio_to_pyg": {name: rate / rates["pyg"] for name, rate in rates.items()},
+            "ratio_to_baseline": {name: rate / rates["baseline"] for name, rate in rates.items()}}
+
+
+def experiment_lines(experiments: list[dict]) -> list[str]:
+    if not experiments:
+        return []
+    lines = ["Single-model overhead experiments (interleaved rounds, medians of graphs/s):", "",
+             "| dataset | training step | graphs/s | vs baseline | vs PyG |", "|---|---|---:|---:|---:|"]
+    for r in experiments:
+        for name, rate in r["graphs_per_s"].items():
+            lines.append(f"| {r['dataset']} | {EXPERIMENT_NAMES[name]} | {rate:.0f} | {r['ratio_to_baseline'][name]:.2f}× "
+                         f"| {r['ratio_to_pyg'][name]:.2f}× |")
+    return lines + [""]
+
+
+EXPERIMENT_NAMES = {
+    "baseline": "ours: torch Adam (per-tensor loop), clip_grad_norm_",
+    "foreach": "ours: Adam foreach=True, clip foreach=True",
+    "fused": "ours: Adam fused=True, clip foreach=True",
+    "flat": "ours: flat parameters (one Adam update, one norm)",
+    "pyg": "PyG dense DiffPool (reference)",
+}
+
+
+# ---------------------------------------------------------------------------- stacked training
+def stack_epoch(stack: StackedDiffPool, optimizer: StackedAdam, prepared, batch_size: int, seed: int,
+                align: bool, device: torch.device) -> float:
+    """One epoch of every model of ``stack`` over the whole dataset, model m's batches drawn with seed + m;
+    returns the mean padded width (nodes) of its steps."""
+    stack.train()
+    sizes = [p.num_nodes for p in prepared]
+    plans = [epoch_batches(sizes, batch_size, seed + m, BATCHING) for m in range(stack.size)]
+    if align:
+        plans = aligned_plans(plans, [sizes] * len(plans), seed)
+    widths = []
+    for step in range(max(len(plan) for plan in plans)):
+        batch = collate_stack([[prepared[i] for i in plan[step]] if step < len(plan) else [] for plan in plans],
+                              device)
+        widths.append(batch.node_mask.shape[2])
+        optimizer.zero_grad()
+        loss, _ = stack.losses(batch)
+        loss.sum().backward()
+        optimizer.clip(CLIP)
+        optimizer.step([step < len(plan) for plan in plans])
+    return float(np.mean(widths))
+
+
+def stacked_throughput(dataset, device: torch.device, stack_sizes: list[int], epochs: int, batch_size: int,
+                       seed: int) -> dict:
+    """Models × graphs per second of stacks (exact and aligned batch order) and of one model alone, interleaved."""
+    spec = default_feature_spec(dataset)
+    prepared = prepare_graphs(dataset.graphs, spec)
+    config = ours_config(spec, dataset, "default")
+    runners = {}
+    torch.manual_seed(seed)
+    alone = DiffPool(config).to(device)
+    alone_opt = torch.optim.Adam(alone.parameters(), lr=LEARNING_RATE)
+    sizes = [p.num_nodes for p in prepared]
+
+    runners["alone"] = (1, lambda e: ours_epoch(alone, alone_opt, prepared, batch_size, seed * 1000 + e, device))
+    for size in stack_sizes:
+        for align in (False, True):
+            if align and size == 1:
+                continue
+            models = []
+            for m in range(size):
+                torch.manual_seed(seed + m)
+                models.append(DiffPool(config))
+            stack = StackedDiffPool(models, device=device)
+            optimizer = StackedAdam(stack, [LEARNING_RATE] * size)
+            runners[f"stack {size}{' aligned' if align else ''}"] = (
+                size, lambda e, st=stack, op=optimizer, al=align: stack_epoch(st, op, prepared, batch_size,
+                                                                             seed * 1000 + e, al, device))
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    widths: dict[str, list[float]] = {name: [] for name in runners}
+    for epoch in range(epochs + 1):  # epoch 0 is the warm-up; rounds interleave every runner
+        for name, (size, run) in runners.items():
+            synchronize(device)
+            start = time.perf_counter()
+            width = run(epoch)
+            synchronize(device)
+            elapsed = time.perf_counter() - start
+            if name == "alone":  # the batches ours_epoch drew, measured outside the timed epoch
+                plan = epoch_batches(sizes, batch_size, seed * 1000 + epoch, BATCHING)
+                width = float(np.mean([max(sizes[i] for i in batch) for batch in plan]))
+            if epoch > 0:
+                times[name].append(elapsed)
+                widths[name].append(width)
+            print(f"  {dataset.name} epoch {epoch}{' (warm-up)' if epoch == 0 else ''} {name}: {elapsed:.2f} s, "
+                  f"{size * len(prepared) / elapsed:.0f} model-graphs/s", flush=True)
+    rates = {name: statistics.median(runners[name][0] * len(prepared) / t for t in times[name]) for name in runners}
+    return {"dataset": dataset.name, "graphs": len(prepared), "config": config.to_dict(),
+            "epoch_seconds": times, "model_graphs_per_s": rates,
+            "mean_padded_nodes": {name: float(np.mean(w)) for name, w in widths.items()}}
+
+
+def _process_worker(job: tuple[str, str, int, int, int]) -> float:
+    """In a fresh process: one model alone (default config), warm-up + ``epochs`` epochs; median graphs/s."""
+    data_dir, name, epochs, batch_size, seed = job
+    torch.set_num_threads(1)
+    dataset = load_dataset(name, data_dir=data_dir, download=False)
+    spec = default_feature_spec(dataset)
+    prepared = prepare_graphs(dataset.graphs, spec)
+    torch.manual_seed(seed)
+    model = DiffPool(ours_config(spec, dataset, "default"))
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    rates = []
+    for epoch in range(epochs + 1):
+        start = time.perf_counter()
+        ours_epoch(model, optimizer, prepared, batch_size, seed * 1000 + epoch, torch.device("cpu"))
+        if epoch > 0:
+            rates.append(len(prepared) / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def process_throughput(data_dir: str, name: str, processes: int, epochs: int, batch_size: int, seed: int) -> dict:
+    """``processes`` single-model trainings at once (spawned workers); aggregate = sum of their median rates."""
+    import multiprocessing
+
+    jobs = [(data_dir, name, epochs, batch_size, seed + p) for p in range(processes)]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        rates = pool.map(_process_worker, jobs)
+    print(f"  {name}: {processes} process(es) of one model each: {sum(rates):.0f} graphs/s in all", flush=True)
+    return {"processes": processes, "graphs_per_s_each": rates, "model_graphs_per_s": sum(rates)}
+
+
+def cv_wall_time(dataset, folds: int, epochs: int) -> dict:
+    """Wall time of one configuration's cross-validation alone, stacked (exact) and stacked (aligned)."""
+    import tempfile
+
+    from core.stacked import cross_validate_stacked
+    from core.train import cross_validate
+
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="cv-wall-time-") as scratch:
+        for name in ("stacked", "alone", "stacked aligned"):
+            settings = TrainSettings(dataset=dataset.name, folds=folds, epochs=epochs, device="cpu",
+                                     out_dir=str(Path(scratch) / name.replace(" ", "-")))
+            start = time.perf_counter()
+            if name == "alone":
+                summary = cross_validate(dataset, settings, progress=False)
+            else:
+                summary = cross_validate_stacked(dataset, settings, progress=False, align=name.endswith("aligned"))
+            seconds = time.perf_counter() - start
+            honest = summary["honest"]
+            rows[name] = {"seconds": seconds, "honest_mean": honest["mean"], "honest_std": honest["std"],
+                          "load_average_after": round(os.getloadavg()[0], 2)}
+            print(f"  {dataset.name} {folds} folds × {epochs} epochs, {name}: {seconds:.1f} s, "
+                  f"honest {100 * honest['mean']:.1f} ± {100 * honest['std']:.1f}", flush=True)
+    return {"dataset": dataset.name, "folds": folds, "epochs": epochs, "runs": rows,
+            "speedup_stacked": rows["alone"]["seconds"] / rows["stacked"]["seconds"],
+            "speedup_stacked_aligned": rows["alone"]["seconds"] / rows["stacked aligned"]["seconds"]}
+
+
+class VmapStackOfOne(StackedDiffPool):
+    """A one-model :class:`StackedDiffPool` whose loss can run under ``torch.func.vmap``/``grad``.
+
+    For the vmap-vs-batched-matmul measurement only: batch-norm counts come from the mask (no
+    host-side lists) and running statistics are not updated (an in-place update of an unbatched
+    buffer with batched values is refused under vmap). The project's own ``DiffPool`` cannot be
+    vmapped at all: its masked batch norm indexes with a boolean mask (a data-dependent shape).
+    """
+
+    def _batch_norm(self, name, x, weight, counts, active):
+        gamma, beta = self.params[name + ".weight"].unsqueeze(1), self.params[name + ".bias"].unsqueeze(1)
+        count = weight.sum(dim=1, keepdim=True).clamp(min=1)
+        mean = (x * weight).sum(dim=1, keepdim=True) / count
+        centered = (x - mean) * weight
+        var = (centered * centered).sum(dim=1, keepdim=True) / count
+        return centered * (gamma * torch.rsqrt(var + 1e-5)) + beta
+
+
+def vmap_comparison(dataset, device: torch.device, size: int, epochs: int, batch_size: int, seed: int) -> dict:
+    """Stacks of ``size`` models (aligned batches): batched matmuls (sparse / dense adjacency) vs
+    ``vmap(grad(one model's loss))`` over the stacked parameters (dense), interleaved; model-graphs/s."""
+    from torch.func import grad, vmap
+
+    from core.stacked import StackBatch
+
+    spec = default_feature_spec(dataset)
+    prepared = prepare_graphs(dataset.graphs, spec)
+    config = ours_config(spec, dataset, "default")
+    sizes = [p.num_nodes for p in prepared]
+
+    def fresh() -> tuple[StackedDiffPool, StackedAdam]:
+        models = []
+        for m in range(size):
+            torch.manual_seed(seed + m)
+            models.append(DiffPool(config))
+        stack = StackedDiffPool(models, device=device)
+        return stack, StackedAdam(stack, [LEARNING_RATE] * size)
+
+    torch.manual_seed(seed)
+    holder = VmapStackOfOne([DiffPool(config)], device=device)
+
+    def one_loss(row, x, adj, mask, graph_mask, labels, graphs):
+        holder.params = {name: row[start:end].view(1, *shape) for name, shape, start, end in holder.layout}
+        batch = StackBatch(x=x[None], adj=adj[None], node_mask=mask[None], graph_mask=graph_mask[None],
+                           labels=labels[None], graphs=graphs[None], node_counts=[1], graph_counts=[1])
+        return holder.losses(batch)[0][0]
+
+    per_model_grad = vmap(grad(one_loss))
+
+    def epoch(stack, optimizer, e, how):
+        stack.train()
+        plans = [epoch_batches(sizes, batch_size, seed * 1000 + e + m, BATCHING) for m in range(size)]
+        plans = aligned_plans(plans, [sizes] * size, seed * 1000 + e)
+        for step in range(max(len(plan) for plan in plans)):
+            batches = [[prepared[i] for i in plan[step]] if step < len(plan) else [] for plan in plans]
+            batch = collate_stack(batches, device, adjacency="sparse" if how == "sparse" else "dense")
+            optimizer.zero_grad()
+            if how == "vmap":
+                grads = per_model_grad(stack.flat.detach(), batch.x, batch.adj, batch.node_mask, batch.graph_mask,
+                                       batch.labels, batch.graphs)
+                stack.flat_grad.copy_(grads)
+            else:
+                loss, _ = stack.losses(batch)
+                loss.sum().backward()
+            optimizer.clip(CLIP)
+            optimizer.step([step < len(plan) for plan in plans])
+
+    runners = {how: fresh() for how in ("sparse", "dense", "vmap")}
+    times: dict[str, list[float]] = {how: [] for how in runners}
+    for e in range(epochs + 1):
+        for how, (stack, optimizer) in runners.items():
+            start = time.perf_counter()
+            epoch(stack, optimizer, e, how)
+            if e > 0:
+                times[how].append(time.perf_counter() - start)
+        print(f"  {dataset.name} vmap comparison round {e}: " + ", ".join(
+            f"{h} {size * len(prepared) / t[-1]:.0f}" for h, t in times.items() if t), flush=True)
+    rates = {how: statistics.median(size * len(prepared) / t for t in times[how]) for how in runners}
+    return {"dataset": dataset.name, "models": size, "epoch_seconds": times, "model_graphs_per_s": rates}
+
+
+def stacked_lines(stacked: dict | None, processes: list[dict], cv: dict | None, vmapped: dict | None = None) -> list[str]:
+    lines = []
+    if vmapped:
+        rates = vmapped["model_graphs_per_s"]
+        lines += [f"Stacked training, how ({vmapped['dataset']}, stack of {vmapped['models']}, aligned batches, "
+                  "interleaved epochs, model-graphs/s):", "",
+                  "| implementation | model-graphs/s | vs batched matmuls, sparse |", "|---|---:|---:|"]
+        names = {"sparse": "batched matmuls, edge-list adjacency (core.stacked default)",
+                 "dense": "batched matmuls, dense adjacency",
+                 "vmap": "torch.func.vmap(grad(one model's loss)), dense adjacency"}
+        for how, rate in rates.items():
+            lines.append(f"| {names[how]} | {rate:.0f} | {rate / rates['sparse']:.2f}× |")
+        lines.append("")
+    if stacked:
+        alone = stacked["model_graphs_per_s"]["alone"]
+        lines += [f"Stacked training ({stacked['dataset']}, default configuration, models × graphs per second, "
+                  "medians of interleaved epochs; ratio to one model alone in the same rounds):", "",
+                  "| training | model-graphs/s | vs one model alone | mean padded nodes per step |",
+                  "|---|---:|---:|---:|"]
+        for name, rate in stacked["model_graphs_per_s"].items():
+            lines.append(f"| {name} | {rate:.0f} | {rate / alone:.2f}× | {stacked['mean_padded_nodes'][name]:.1f} |")
+        for row in processes:
+            lines.append(f"| {row['processes']} process(es), one model each (run after the rounds above) "
+                         f"| {row['model_graphs_per_s']:.0f} | {row['model_graphs_per_s'] / alone:.2f}× | |")
+        lines.append("")
+    if cv:
+        runs = cv["runs"]
+        lines += [f"Cross-validation wall time ({cv['dataset']}, one configuration, {cv['folds']} folds × "
+                  f"{cv['epochs']} epochs, one process, one thread; run one after the other):", "",
+                  "| run | seconds | honest accuracy | speed-up |", "|---|---:|---:|---:|"]
+        for name, row in runs.items():
+            lines.append(f"| {name} | {row['seconds']:.1f} | {100 * row['honest_mean']:.1f} ± "
+                         f"{100 * row['honest_std']:.1f} | {runs['alone']['seconds'] / row['seconds']:.2f}× |")
+        lines.append("")
+    return lines
+
+
 # ---------------------------------------------------------------------------- report
 def markdown_table(results: list[dict], device: str) -> str:
     cuda = device.startswith("cuda")
@@ -281,6 +654,17 @@ def markdown_table(results: list[dict], device: str) -> str:
             line += f" {peak['ours'] / 2**20:.0f} / {peak['pyg'] / 2**20:.0f} | {r['pyg_dense_dataset_bytes'] / 2**20:.0f} |"
         lines.append(line)
     return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ('' where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 def git_state() -> dict:
@@ -327,7 +711,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data-dir", default=os.environ.get("DIFFPOOL_DATA", str(ROOT.parent / "shared" / "data" / "TU")))
     parser.add_argument("--datasets", nargs="*", default=["ENZYMES", "PROTEINS"])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--epochs", type=int, default=5, help="timed epochs per model (after one warm-up)")
+    parser.add_argument("--epochs", type=int, default=5,
+                        help="timed epochs per model (after one warm-up); 0 skips the ours-vs-PyG table")
     parser.add_argument("--acc-epochs", type=int, default=30, help="epochs of the ENZYMES accuracy check (0: skip)")
     parser.add_argument("--acc-seeds", type=int, default=1,
                         help="repeat the accuracy check for seeds seed..seed+N-1 (each its own split)")
@@ -338,6 +723,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads for both models (0: torch's default)")
+    parser.add_argument("--stack-sizes", nargs="*", type=int, default=[1, 4, 10, 20],
+                        help="stacked-training lines on --stack-dataset (none: skip)")
+    parser.add_argument("--stack-dataset", default="ENZYMES")
+    parser.add_argument("--stack-epochs", type=int, default=2, help="timed epochs per stack (after one warm-up)")
+    parser.add_argument("--processes", nargs="*", type=int, default=[1, 2],
+                        help="single-model trainings run at once in that many processes (none: skip)")
+    parser.add_argument("--cv-epochs", type=int, default=0,
+                        help="also time a --cv-folds-fold cross-validation on --stack-dataset alone vs stacked "
+                             "(0: skip)")
+    parser.add_argument("--cv-folds", type=int, default=10)
+    parser.add_argument("--vmap-epochs", type=int, default=0,
+                        help="rounds of the vmap vs batched-matmul comparison (stack of 10, --stack-dataset; 0: skip)")
+    parser.add_argument("--single-experiments", type=int, default=0,
+                        help="rounds of the single-model overhead experiments on each --datasets entry (0: skip)")
     parser.add_argument("--tag", default="", help="suffix of the result files: train_throughput-<device><tag>.json")
     parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
@@ -350,7 +749,7 @@ def main(argv: list[str] | None = None) -> dict:
     np.random.seed(args.seed)
 
     results = []
-    for name in args.datasets:
+    for name in args.datasets if args.epochs > 0 else []:
         dataset = load_dataset(name, data_dir=args.data_dir, download=False)
         print(f"{dataset.name}: {len(dataset)} graphs, max {dataset.max_nodes} nodes", flush=True)
         results.append(throughput(dataset, device, args.epochs, args.batch_size, args.seed, args.aux_normalization))
@@ -360,11 +759,31 @@ def main(argv: list[str] | None = None) -> dict:
         accuracy = [accuracy_check(enzymes, device, args.acc_epochs, args.batch_size, seed, args.aux_normalization)
                     for seed in range(args.seed, args.seed + args.acc_seeds)]
 
-    table = markdown_table(results, args.device)
+    experiments = []
+    if args.single_experiments:
+        for name in args.datasets:
+            dataset = load_dataset(name, data_dir=args.data_dir, download=False)
+            experiments.append(single_model_experiments(dataset, device, args.single_experiments, args.batch_size,
+                                                        args.seed, args.aux_normalization))
+    stacked, processes, cv, vmapped = None, [], None, None
+    if args.stack_sizes or args.cv_epochs or args.vmap_epochs:
+        stack_data = load_dataset(args.stack_dataset, data_dir=args.data_dir, download=False)
+        if args.stack_sizes:
+            stacked = stacked_throughput(stack_data, device, args.stack_sizes, args.stack_epochs, args.batch_size,
+                                         args.seed)
+            processes = [process_throughput(args.data_dir, args.stack_dataset, p, args.stack_epochs, args.batch_size,
+                                            args.seed) for p in args.processes]
+        if args.vmap_epochs:
+            vmapped = vmap_comparison(stack_data, device, 10, args.vmap_epochs, args.batch_size, args.seed)
+        if args.cv_epochs:
+            cv = cv_wall_time(stack_data, args.cv_folds, args.cv_epochs)
+
+    table = markdown_table(results, args.device) if results else ""
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(sys.argv[0])), *(argv if argv is not None else sys.argv[1:])])
     machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
@@ -408,6 +827,11 @@ def main(argv: list[str] | None = None) -> dict:
                      "hidden": 30, "assign_ratio": 0.1, "num_pooling": 1, "pred_hidden": [50]},
         "results": results,
         "accuracy_checks": accuracy,
+        "single_model_experiments": experiments,
+        "stacked": stacked,
+        "processes": processes,
+        "cross_validation": cv,
+        "vmap_comparison": vmapped,
         "notes": notes,
     }
     print()
@@ -415,6 +839,9 @@ def main(argv: list[str] | None = None) -> dict:
     accuracy_text = accuracy_lines(accuracy)
     if accuracy_text:
         print("\n" + "\n".join(accuracy_text))
+    stacked_text = experiment_lines(experiments) + stacked_lines(stacked, processes, cv, vmapped)
+    if stacked_text:
+        print("\n" + "\n".join(stacked_text))
 
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -425,13 +852,14 @@ def main(argv: list[str] | None = None) -> dict:
           f"Command: `{command}`  ", f"Date: {report['date']}  ",
           f"Code: HEAD {git['head'][:10]}" + (f", uncommitted: {'; '.join(git['uncommitted_changes'])}"
                                               if git["uncommitted_changes"] else "") + "  ",
-          f"Machine: {machine['platform']}, {machine['cpu_count']} CPUs ({machine['torch_threads']} torch threads; "
+          f"Machine: {machine['platform']}, {machine['cpu_count']} CPUs {machine['cpu_model']} ({machine['torch_threads']} torch threads; "
           f"load average {machine['load_average_1_5_15_min_before'][0]} before, "
           f"{machine['load_average_1_5_15_min_after'][0]} after), "
           f"torch {machine['torch']}, torch_geometric {machine['torch_geometric']}"
           + (f", {machine['cuda_device']}" if machine["cuda_device"] else ""), "", table, ""]
     if accuracy_text:
         md += accuracy_text + [""]
+    md += stacked_text
     md += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
     stem.with_suffix(".md").write_text("\n".join(md))
     print(f"\nwrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")

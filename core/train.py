@@ -1181,6 +1181,10 @@ def build_parser() -> argparse.ArgumentParser:
              "small: several threads gain little, and on a busy machine they wait on each other (a 2-epoch "
              "ENZYMES run took 73 s with torch's default on a loaded 2-core machine, ~5 s with 1 thread); "
              "raise it for D&D-sized graphs on an idle machine")
+    add("--stack-folds", nargs="?", const="exact", default=None, choices=("exact", "aligned"),
+        help="train all folds as one stack of models in one batched computation (core.stacked; one process, "
+             "dense-size graphs only). exact (default): each fold's batches and seeds as alone, the same "
+             "training up to float rounding, same fold cache; aligned: folds' batches reordered to similar sizes per step (faster, not identical)")
     add("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -1281,7 +1285,13 @@ def _run_cross_validation(args: argparse.Namespace, settings: TrainSettings, con
     if check and context.is_main:
         print(f"dataset check: {check['summary']}", file=sys.stderr if args.quiet else sys.stdout)
     try:
-        summary = cross_validate(dataset, settings, progress=not args.quiet, command=command)
+        if getattr(args, "stack_folds", None):
+            from core.stacked import cross_validate_stacked
+
+            summary = cross_validate_stacked(dataset, settings, progress=not args.quiet, command=command,
+                                             align=args.stack_folds == "aligned")
+        else:
+            summary = cross_validate(dataset, settings, progress=not args.quiet, command=command)
     except TrainingError as error:
         if context.is_main:
             print(f"error: {error}", file=sys.stderr)
