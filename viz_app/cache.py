@@ -91,6 +91,19 @@ def shipped_models_dir() -> Path:
     return Path(os.environ.get("DIFFPOOL_PRETRAINED") or PRETRAINED_DIR).expanduser()
 
 
+def dataset_defaults() -> dict[str, dict]:
+    """``pretrained/defaults.json``: per dataset, the shipped model the app opens it on and why
+    (``{"ENZYMES": {"model": "enzymes-diffpool-structural", "why": "..."}}``); {} when absent or unreadable."""
+    path = shipped_models_dir() / "defaults.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k).lower(): v for k, v in data.items() if isinstance(v, dict) and isinstance(v.get("model"), str)}
+
+
 def model_dirs() -> list[Path]:
     return [shipped_models_dir(), user_models_dir()]
 

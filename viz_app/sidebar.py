@@ -18,7 +18,7 @@ from core.compat import check_compatibility
 from core.graphs import GraphDataset
 from viz_app.cache import (
     DEFAULT_MODEL_STEM, SYNTHETIC, checkpoint_label, dataset_choices, dataset_overview, list_checkpoints,
-    unreadable_checkpoints,
+    dataset_defaults, unreadable_checkpoints,
     load_dataset, model_bundle, model_class_names, stamp_of, user_models_dir,
 )
 
@@ -96,13 +96,15 @@ def check_model(card: dict, spec, dataset: GraphDataset) -> tuple[str | None, st
 
 
 def _default_model(checkpoints: list[dict], dataset_name: str) -> str | None:
-    """The model to show for ``dataset_name``: a shipped one trained on it (diffpool first), then
-    any trained on it, then the shipped default, then anything; ties go to the shortest name
-    (``dd-diffpool`` before ``dd-diffpool-sum``)."""
+    """The model to show for ``dataset_name``: the shipped one ``pretrained/defaults.json`` names for it,
+    then a shipped one trained on it (diffpool first), then any trained on it, then the shipped default,
+    then anything; ties go to the shortest name (``dd-diffpool`` before ``dd-diffpool-sum``)."""
+    chosen = dataset_defaults().get(dataset_name.lower(), {}).get("model")
 
     def rank(entry: dict) -> tuple:
         same_dataset = str(entry["dataset"]).lower() == dataset_name.lower()
-        return (not same_dataset, entry["variant"] != "diffpool", entry["source"] != "shipped",
+        named = entry["source"] == "shipped" and entry["name"] == chosen
+        return (not same_dataset, not named, entry["variant"] != "diffpool", entry["source"] != "shipped",
                 entry["name"] != DEFAULT_MODEL_STEM, len(entry["name"]), entry["name"])
 
     return min(checkpoints, key=rank)["path"] if checkpoints else None
@@ -178,6 +180,9 @@ def sidebar(need_model: bool = True) -> Selection:
                                     help=f"Checkpoints in pretrained/ and {user_models_dir()}")
     else:
         side.warning(f"No models found in pretrained/ or {user_models_dir()}. Train one on the Train page.")
+    default = dataset_defaults().get(dataset_name.lower())
+    if model_path is not None and default and Path(model_path).name == default["model"] and default.get("why"):
+        side.caption(f"Why this model for {dataset_name}: {default['why']}")
     broken = unreadable_checkpoints()
     if broken:
         with side.expander(f"⚠️ {len(broken)} unreadable model{'s' if len(broken) != 1 else ''}"):

@@ -58,3 +58,39 @@ def test_default_model_pools_into_several_sharp_clusters_at_every_level():
         assert np.mean([s["effective_clusters"] for s in stats]) >= 3.0
         assert np.mean([s["normalized_entropy"] for s in stats]) <= 0.3
         assert not any(s["collapsed"] for s in stats)
+
+
+#: A shipped model must beat always answering the majority class of its held-out fold by this much.
+MAJORITY_MARGIN = 0.05
+
+
+@pytest.mark.parametrize("stem", SHIPPED, ids=[stem.name for stem in SHIPPED])
+def test_shipped_model_clearly_beats_the_majority_class_on_its_held_out_fold(stem, tu_dir):
+    card = read_card(stem)
+    labels = _dataset_for(card, tu_dir).labels[list(card["test_indices"])]
+    majority = np.bincount(labels).max() / labels.size
+    assert card["accuracy"]["test"] >= majority + MAJORITY_MARGIN, (card["accuracy"]["test"], majority)
+
+
+def test_each_dataset_default_names_a_shipped_model_of_that_dataset_with_a_reason():
+    defaults = json.loads((PRETRAINED / "defaults.json").read_text(encoding="utf-8"))
+    assert {"synthetic-hierarchy", "ENZYMES", "PROTEINS", "DD"} <= set(defaults)
+    for dataset, entry in defaults.items():
+        card = read_card(PRETRAINED / entry["model"])
+        assert card["dataset"].lower() == dataset.lower()
+        assert len(entry["why"]) > 40
+
+
+@pytest.mark.parametrize("name", ["enzymes-diffpool-structural", "proteins-diffpool-structural"])
+def test_structural_models_pool_into_healthy_communities_at_both_levels(name, tu_dir):
+    """The models the app opens ENZYMES and PROTEINS on: two levels, mostly healthy by the diagnosis."""
+    from core.diagnose import diagnose_trace
+
+    model, spec, card = load_checkpoint(PRETRAINED / name)
+    assert model.config.num_pooling == 2
+    dataset = _dataset_for(card, tu_dir)
+    indices = list(card["test_indices"])[:40]
+    traces = trace_graphs(model, [dataset[i] for i in indices], spec, indices=indices, seed=card["seed"])
+    for level in (0, 1):
+        verdicts = [diagnose_trace(trace)[level]["verdict"] for trace in traces]
+        assert verdicts.count("healthy") / len(verdicts) >= 0.8, verdicts

@@ -192,7 +192,7 @@ def test_switching_to_a_tu_dataset_brings_its_shipped_model(app_env, tu_dir):
     at.text_input(key="data_dir").set_value(str(tu_dir)).run()
     at.selectbox(key="dataset").set_value("ENZYMES").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.selectbox(key="model").value.endswith("enzymes-diffpool")
+    assert at.selectbox(key="model").value.endswith("enzymes-diffpool-structural")  # pretrained/defaults.json
     assert "ENZYMES #0" in captions(at)[0]
 
 
@@ -201,7 +201,7 @@ def test_dd_brings_its_model_and_draws_its_largest_graph_on_a_sample(app_env, tu
     at.text_input(key="data_dir").set_value(str(tu_dir)).run()
     at.selectbox(key="dataset").set_value("DD").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.selectbox(key="model").value.endswith("dd-diffpool")
+    assert at.selectbox(key="model").value.endswith("dd-diffpool-sum")  # pretrained/defaults.json
     at.number_input(key="graph").set_value(20).run()  # 5,748 nodes, D&D's largest
     assert not at.exception, [e.value for e in at.exception]
     assert "DD #20" in captions(at)[0]
@@ -210,13 +210,15 @@ def test_dd_brings_its_model_and_draws_its_largest_graph_on_a_sample(app_env, tu
 
 
 def test_empty_clusters_are_left_out_of_the_coarsened_graph_until_asked_for(app_env, tu_dir):
-    at = run_page("explore", select_test_model=False)
-    at.text_input(key="data_dir").set_value(str(tu_dir)).run()
-    at.selectbox(key="dataset").set_value("PROTEINS").run()  # proteins-diffpool: most of its 62 clusters stay empty
+    at = AppTest.from_file(str(PAGES / "explore.py"), default_timeout=TIMEOUT)
+    at.session_state["data_dir"] = str(tu_dir)
+    at.session_state["dataset"] = "ENZYMES"
+    at.session_state["model"] = str(ROOT / "pretrained" / "enzymes-diffpool")  # uses a few of its 12 clusters
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     toggle = at.toggle(key="explore_level_show_empty")
     empty = int(toggle.label.split()[2])
-    assert toggle.value is False and 0 < empty < 62
+    assert toggle.value is False and 0 < empty < 12
 
     def coarse_title() -> tuple[str, int]:
         spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
@@ -224,10 +226,10 @@ def test_empty_clusters_are_left_out_of_the_coarsened_graph_until_asked_for(app_
         return spec["layout"]["title"]["text"], len(spec["data"][-1]["text"])  # one label per drawn cluster
 
     title, drawn = coarse_title()
-    assert f"({62 - empty}/62 drawn)" in title and drawn == 62 - empty
+    assert f"({12 - empty}/12 drawn)" in title and drawn == 12 - empty
     toggle.set_value(True).run()
     title, drawn = coarse_title()
-    assert "(62 clusters)" in title and drawn == 62
+    assert "(12 clusters)" in title and drawn == 12
 
 
 def test_label_based_models_do_not_run_on_another_dataset_structure_only_ones_warn(tu_dir):
@@ -254,10 +256,10 @@ def test_compare_offers_only_models_that_can_run_on_the_dataset(app_env, tu_dir)
     assert not at.exception, [e.value for e in at.exception]
     options = at.selectbox(key="compare_b").options
     assert options and not any(name in option for option in options for name in ("on DD", "on ENZYMES"))
-    assert at.selectbox(key="compare_a").value.endswith("proteins-diffpool")
+    assert at.selectbox(key="compare_a").value.endswith("proteins-diffpool-structural")  # pretrained/defaults.json
     assert at.selectbox(key="compare_b").value != at.selectbox(key="compare_a").value
     assert any("not PROTEINS" in w.value for w in at.warning)  # model B was trained elsewhere: said so
-    assert any("level-1 clusters" in str(c.proto.spec) for c in at.get("plotly_chart"))
+    assert any("level-1 → level-2 clusters" in str(c.proto.spec) for c in at.get("plotly_chart"))  # two levels
 
 
 def test_app_config_turns_off_streamlits_gc_after_every_rerun():
@@ -275,7 +277,8 @@ def test_heatmaps_hide_unused_clusters_until_asked_for(app_env, tu_dir):
     at = AppTest.from_file(str(PAGES / "explore.py"), default_timeout=TIMEOUT)
     at.session_state["explore_tab"] = "Assignments"
     at.session_state["data_dir"] = str(tu_dir)
-    at.session_state["dataset"] = "PROTEINS"  # proteins-diffpool: most of its 62 clusters stay empty
+    at.session_state["dataset"] = "ENZYMES"
+    at.session_state["model"] = str(ROOT / "pretrained" / "enzymes-diffpool")  # uses a few of its 12 clusters
     at.run()
     assert not at.exception, [e.value for e in at.exception]
 
@@ -286,11 +289,11 @@ def test_heatmaps_hide_unused_clusters_until_asked_for(app_env, tu_dir):
     toggle = at.toggle(key="heat_show_unused")
     unused = int(toggle.label.split()[2])
     s_columns, a_columns = heatmap_columns()
-    assert len(s_columns) == len(a_columns) == 62 - unused and unused > 0
-    assert any(f"{62 - unused} of 62 clusters shown" in c for c in captions(at))
+    assert len(s_columns) == len(a_columns) == 12 - unused and unused > 0
+    assert any(f"{12 - unused} of 12 clusters shown" in c for c in captions(at))
     toggle.set_value(True).run()
     s_all, a_all = heatmap_columns()
-    assert s_all == [f"c{c}" for c in range(62)] and set(s_columns) < set(s_all)  # ids kept, not renumbered
+    assert s_all == [f"c{c}" for c in range(12)] and set(s_columns) < set(s_all)  # ids kept, not renumbered
 
 
 def test_class_names_are_readable_where_the_dataset_has_them(app_env, tu_dir):
