@@ -43,22 +43,42 @@ from core.graphs import Graph  # noqa: E402
 
 
 def lfr_graph(n: int, mu: float, average_degree: float = 20, min_community: int = 50, tau1: float = 3,
-              tau2: float = 1.5, max_seed: int = 40) -> tuple[Graph, np.ndarray, int]:
-    """(graph, truth [n], generator seed): the first generator seed 0, 1, … for which LFR converges."""
+              tau2: float = 1.5, first_seed: int = 0, max_seed: int = 40) -> tuple[Graph, np.ndarray, int]:
+    """(graph, truth [n], generator seed): the first generator seed 0, 1, … for which LFR converges
+    (within 30 s: a seed whose generation runs longer counts as not converging), starting at ``first_seed``."""
+    import signal
+
     import networkx as nx
 
-    for seed in range(max_seed):
-        try:
-            nxg = nx.LFR_benchmark_graph(n, tau1, tau2, mu, average_degree=average_degree,
-                                         min_community=min_community, seed=seed)
-        except nx.ExceededMaxIterations:
-            continue
-        communities = {}
-        truth = np.array([communities.setdefault(frozenset(nxg.nodes[v]["community"]), len(communities))
-                          for v in range(n)])
-        nxg.remove_edges_from(nx.selfloop_edges(nxg))
-        return Graph.from_edge_list(n, np.array(list(nxg.edges())), name=f"LFR n={n} μ={mu}"), truth, seed
-    raise RuntimeError(f"LFR did not converge for n={n} μ={mu} in {max_seed} seeds")
+    def give_up(*_):
+        raise TimeoutError
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    try:
+        for seed in range(first_seed, max_seed):
+            signal.alarm(30)  # some seeds make the generator run for many minutes: skip them like failures
+            try:
+                nxg = nx.LFR_benchmark_graph(n, tau1, tau2, mu, average_degree=average_degree,
+                                             min_community=min_community, seed=seed)
+            except (nx.ExceededMaxIterations, TimeoutError):
+                continue
+            finally:
+                signal.alarm(0)
+            break
+        else:
+            raise RuntimeError(f"LFR did not converge for n={n} μ={mu} in {max_seed} seeds")
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    communities = {}
+    truth = np.array([communities.setdefault(frozenset(nxg.nodes[v]["community"]), len(communities))
+                      for v in range(n)])
+    nxg.remove_edges_from(nx.selfloop_edges(nxg))
+    return Graph.from_edge_list(n, np.array(list(nxg.edges())), name=f"LFR n={n} μ={mu}"), truth, seed
+
+
+#: The first converging LFR generator seed per μ for n = 1000 (found by :func:`lfr_graph` from 0 on this
+#: machine; μ = 0.5 seed 0 ran for over 5 minutes), so that every run uses the same graphs.
+LFR_SEEDS = {0.1: 9, 0.3: 1, 0.5: 1}
 
 
 def karate_graph() -> tuple[Graph, np.ndarray]:
@@ -187,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows = []
     for mu in mus:
-        graph, truth, generator_seed = lfr_graph(1000, mu)
+        graph, truth, generator_seed = lfr_graph(1000, mu, first_seed=LFR_SEEDS.get(mu, 0))
         k = int(truth.max()) + 1
         row = evaluate(f"LFR μ={mu} (generator seed {generator_seed})", graph, truth, seeds, max(2, k // 3))
         rows.append(row)

@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,9 +117,11 @@ class _LevelGraph:
     def from_scipy(cls, matrix: sp.spmatrix | np.ndarray, device: str) -> "_LevelGraph":
         if sp.issparse(matrix):
             csr = sp.csr_matrix(matrix, dtype=np.float32)
-            adjacency = torch.sparse_csr_tensor(
-                torch.from_numpy(csr.indptr.astype(np.int64)), torch.from_numpy(csr.indices.astype(np.int64)),
-                torch.from_numpy(csr.data), size=csr.shape).to(device)
+            with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used here is stable
+                warnings.simplefilter("ignore", UserWarning)
+                adjacency = torch.sparse_csr_tensor(
+                    torch.from_numpy(csr.indptr.astype(np.int64)), torch.from_numpy(csr.indices.astype(np.int64)),
+                    torch.from_numpy(csr.data), size=csr.shape, check_invariants=False).to(device)
         else:
             csr = sp.csr_matrix(np.asarray(matrix, dtype=np.float32))
             adjacency = torch.from_numpy(np.asarray(matrix, dtype=np.float32)).to(device)
