@@ -78,7 +78,7 @@ class FitSettings:
     power_steps: int = 30
     kmeans_restarts: int = 4
     kmeans_steps: int = 30
-    patience: int = 20
+    patience: int = 10
     resolution: float = 1.5
     regularization: float = 1.0
     diagnose: bool = True
@@ -161,6 +161,8 @@ class _LevelGraph:
 #: Up to this many nodes the eigenvectors come from Lanczos (scipy ``eigsh``, converged to 1e-6);
 #: beyond, from a fixed number of block subspace-iteration steps (time linear in E, no restarts).
 LANCZOS_MAX_NODES = 20_000
+#: k-means fits its centroids on a seeded sample of at most this many nodes.
+KMEANS_SAMPLE = 20_000
 
 def positional_features(adjacency, dim: int, seed: int, steps: int = 30, oversample: int = 8,
                         regularization: float = 0.0) -> np.ndarray:
@@ -190,29 +192,46 @@ def positional_features(adjacency, dim: int, seed: int, steps: int = 30, oversam
         values, vectors = eigsh(normalised, k=dim, which="LA", v0=start, tol=1e-6, maxiter=max(1000, 20 * n))
         vectors = vectors[:, np.argsort(-values)]
     else:
-        operator = normalised.astype(np.float32).tocsr()
-        q = min(n, dim + oversample)
-        basis = np.random.default_rng(seed).standard_normal((n, q)).astype(np.float32)
-        for _ in range(steps):
-            basis = _orthonormalise(0.5 * (operator @ basis + basis))
-        small = basis.T @ (operator @ basis)
-        values, rotation = np.linalg.eigh((small + small.T) / 2)
-        vectors = basis @ rotation[:, ::-1][:, :dim]
+        vectors = _subspace_iteration(normalised, dim, seed, steps, oversample)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-def _orthonormalise(basis: np.ndarray) -> np.ndarray:
-    """Columns of ``basis`` [n, q] made orthonormal (Cholesky QR, QR fallback when ill-conditioned)."""
-    gram = basis.T @ basis
-    try:
-        factor = np.linalg.cholesky(gram.astype(np.float64) + 1e-10 * np.trace(gram) * np.eye(gram.shape[0]))
-        result = np.linalg.solve(factor, basis.T.astype(np.float64)).T.astype(np.float32)
-        if np.isfinite(result).all():
-            return result
-    except np.linalg.LinAlgError:
-        pass
-    return np.linalg.qr(basis)[0].astype(np.float32)
+def _subspace_iteration(normalised: sp.csr_matrix, dim: int, seed: int, steps: int, oversample: int) -> np.ndarray:
+    """float32 [n, dim] leading eigenvectors of a symmetric sparse M with spectrum in [−1, 1].
+
+    Block power iteration on (M + I)/2 with q = dim + oversample columns (torch sparse CSR product,
+    O(E·q) per step; Cholesky re-orthonormalisation, O(n·q²), every 4th step), then Rayleigh–Ritz.
+    """
+    n = normalised.shape[0]
+    csr = normalised.astype(np.float32).tocsr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        operator = torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(np.int64)),
+                                           torch.from_numpy(csr.indices.astype(np.int64)),
+                                           torch.from_numpy(csr.data), size=csr.shape, check_invariants=False)
+    q = min(n, dim + oversample)
+    basis = torch.randn(n, q, generator=torch.Generator().manual_seed(seed))
+    for step in range(steps):
+        basis = 0.5 * (operator @ basis + basis)
+        if step % 4 == 3 or step == steps - 1:  # (M + I)/2 is a contraction: a few steps apart are safe
+            basis = _orthonormalise(basis)
+    small = (basis.T @ (operator @ basis)).double()
+    values, rotation = torch.linalg.eigh((small + small.T) / 2)
+    order = torch.argsort(values, descending=True)[:dim]
+    return (basis @ rotation[:, order].float()).numpy()
+
+
+def _orthonormalise(basis: Tensor) -> Tensor:
+    """Columns of ``basis`` [n, q] made orthonormal (Cholesky QR; Householder QR when ill-conditioned)."""
+    gram = (basis.T @ basis).double()
+    gram = gram + 1e-9 * gram.diagonal().mean() * torch.eye(gram.shape[0], dtype=gram.dtype)
+    factor, info = torch.linalg.cholesky_ex(gram)
+    if int(info) == 0:
+        result = torch.linalg.solve_triangular(factor.float(), basis.T, upper=False).T
+        if bool(torch.isfinite(result).all()):
+            return result.contiguous()
+    return torch.linalg.qr(basis)[0]
 
 
 def _project(features: np.ndarray, dim: int, seed: int) -> np.ndarray:
@@ -228,10 +247,13 @@ def _project(features: np.ndarray, dim: int, seed: int) -> np.ndarray:
 def kmeans(points: Tensor, clusters: int, seed: int, restarts: int = 4, steps: int = 30) -> Tensor:
     """Centroids [C, d] of k-means (k-means++ start, Lloyd steps; best of ``restarts`` by inertia).
 
-    points: [n, d]. O(restarts · steps · n·d·C). Empty clusters are re-seeded at the point
+    points: [n, d]; beyond :data:`KMEANS_SAMPLE` rows the centroids are fitted on a seeded random sample
+    of that many. O(restarts · steps · min(n, sample)·d·C). Empty clusters are re-seeded at the point
     farthest from its centroid.
     """
     generator = torch.Generator(device="cpu").manual_seed(seed)
+    if points.shape[0] > KMEANS_SAMPLE:  # centroids from a seeded sample: k-means cost independent of n
+        points = points[torch.randperm(points.shape[0], generator=generator)[:KMEANS_SAMPLE]]
     n = points.shape[0]
     squared = (points * points).sum(dim=1)
     best, best_inertia = None, math.inf
@@ -337,13 +359,19 @@ def _fit_level(graph: _LevelGraph, features: np.ndarray, clusters: int, settings
     layer = AssignmentLayer(x.shape[1], clusters).to(device)
     layer.warm_start(centroids, settings.init_sharpness)
     optimiser = torch.optim.Adam(layer.parameters(), lr=settings.lr)
-    with torch.no_grad():
-        scores = layer(x, propagated)
-        best_modularity = graph.hard_modularity(scores.argmax(dim=1), clusters, settings.resolution)
-    best_state = {k: v.clone() for k, v in layer.state_dict().items()}
+    best_modularity, best_state = -math.inf, None
     stale, stopped = 0, False
-    for step in range(settings.epochs):
+    for step in range(settings.epochs + 1):
         scores = layer(x, propagated)
+        # the hard partition of the parameters *before* this step (the warm start at step 0)
+        hard = graph.hard_modularity(scores.detach().argmax(dim=1), clusters, settings.resolution)
+        if hard > best_modularity + 1e-6:
+            best_modularity, stale = hard, 0
+            best_state = {k: v.detach().clone() for k, v in layer.state_dict().items()}
+        else:
+            stale += 1
+        if step == settings.epochs or stale >= settings.patience:
+            break
         s = torch.softmax(scores, dim=-1)
         modularity = graph.soft_modularity(s, settings.resolution)
         collapse = torch.linalg.vector_norm(s.sum(dim=0)) * math.sqrt(clusters) / s.shape[0] - 1
@@ -351,20 +379,11 @@ def _fit_level(graph: _LevelGraph, features: np.ndarray, clusters: int, settings
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        with torch.no_grad():
-            hard = graph.hard_modularity(layer(x, propagated).argmax(dim=1), clusters, settings.resolution)
         metrics = dict(level=level, epoch=step + 1, loss=float(loss.detach()), modularity=float(modularity.detach()),
                        collapse=float(collapse.detach()), hard_modularity=hard)
         history.append(metrics)
-        if hard > best_modularity + 1e-6:
-            best_modularity, stale = hard, 0
-            best_state = {k: v.clone() for k, v in layer.state_dict().items()}
-        else:
-            stale += 1
         if on_epoch is not None and on_epoch(len(history), settings.epochs * len(settings.cluster_counts), metrics) is False:
             stopped = True
-            break
-        if stale >= settings.patience:
             break
     layer.load_state_dict(best_state)
     with torch.no_grad():
