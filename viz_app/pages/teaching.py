@@ -159,29 +159,16 @@ def checkpoint_walkthrough(model_path: str, stamp: float, graph_key: str, _graph
 @st.cache_data(show_spinner="Fitting a small self-supervised DiffPool to this graph…", max_entries=16)
 def fit_walkthrough(graph_key: str, clusters: int, _graph) -> dict:
     """Level 0 of a self-supervised fit (core.fit) of the graph; scores recomputed through its assign GNN."""
-    import torch
+    from core.fit import FitSettings, fit_graph
 
-    from core.fit import FitSettings, _torch_sparse, fit_graph, structural_features
-
-    settings = FitSettings(cluster_counts=[clusters], epochs=150, seed=0)
+    settings = FitSettings(cluster_counts=[clusters], epochs=150, seed=0, diagnose=False)
     result = fit_graph(_graph, settings)
-    features = structural_features(_graph, settings)
-    level_module = result.model.levels[0]
-    with torch.no_grad():
-        adjacency = _torch_sparse(_graph.sparse_adjacency(), "cpu")
-        degree = torch.sparse.sum(adjacency, dim=1).to_dense().clamp(min=1).unsqueeze(-1)
-        x = torch.from_numpy(features)
-
-        def propagate(h):
-            return torch.sparse.mm(adjacency, h) / degree
-
-        first_input = torch.cat([propagate(x), x], dim=-1)
-        logits = level_module._run(level_module.assign, x, propagate, first_input)
+    features = result.features[0]  # the level's input X: positional (spectral) features
     level = result.trace.levels[0]
-    scores = logits.numpy()
-    check = float(np.abs(torch.softmax(logits, dim=-1).numpy() - level.assignment).max())
-    names = [f"deg={d}" for d in range(settings.max_degree)] + [f"deg≥{settings.max_degree}", "log(1+deg)"]
-    names += [f"pos{j}" for j in range(features.shape[1] - len(names))]
+    scores = result.assignment_scores[0]  # pre-softmax scores of the assignment GNN
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    check = float(np.abs(shifted / shifted.sum(axis=1, keepdims=True) - level.assignment).max())
+    names = [f"pos{j}" for j in range(features.shape[1])]
     return dict(trace=result.trace, features=features, feature_names=names, scores=scores, softmax_check=check,
                 variant="self-supervised fit", dataset=None, accuracy=None, snapshots=None, link_weighting="fit",
                 description=f"a DiffPool level fitted to this graph alone (core.fit, {clusters} clusters, 150 epochs, "

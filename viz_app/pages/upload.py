@@ -100,14 +100,14 @@ def _show_fit_verdict(fit: dict) -> None:
     verdict in words with what to try. (The one place the page shows a fit's diagnosis.)"""
     counts = fit["counts"]
     summary = logic.fit_verdict(fit["diagnoses"], counts)
-    head = (f"DiffPool fitted ({' → '.join(str(c) for c in counts)} clusters, seed {fit['seed']}) in "
-            f"{fit['seconds']:.1f} s over {len(fit['history'])} training steps.")
+    what = (f"({' → '.join(str(c) for c in counts)} clusters, seed {fit['seed']}) in {fit['seconds']:.1f} s over "
+            f"{len(fit['history'])} training steps")
     if summary["healthy"]:
-        st.success(head + " Every level is healthy: " + " ".join(
+        st.success(f"Fitted DiffPool {what}. Every level is healthy: " + " ".join(
             f"level {d['level'] + 1}: {d['clusters_used']} clusters used, modularity {d['modularity']:.2f}."
             for d in fit["diagnoses"]))
     else:
-        st.warning(head + " Not every level is healthy:\n\n" + "\n\n".join(f"- {line}" for line in summary["lines"]))
+        st.warning(f"DiffPool ran {what}, but not every level is healthy:\n\n" + "\n\n".join(f"- {line}" for line in summary["lines"]))
 
 
 # ---------------------------------------------------------------------------- which file
