@@ -211,3 +211,10 @@ def test_a_single_node_graph_is_refused_with_its_name():
 def test_more_clusters_than_nodes_is_refused():
     with pytest.raises(ValueError, match="fewer than the 9"):
         fit_graph(make_sbm_graph([4, 4], p_in=0.9, p_out=0.1, seed=0), FitSettings(cluster_counts=[9]))
+
+
+def test_the_fit_leaves_torch_threads_as_the_caller_set_them():
+    graph = make_sbm_graph([10, 10], p_in=0.6, p_out=0.05, seed=0)
+    before = torch.get_num_threads()
+    fit_graph(graph, FitSettings(cluster_counts=[2], epochs=5, diagnose=False))
+    assert torch.get_num_threads() == before == 1  # the one_torch_thread fixture's setting survives the fit

@@ -67,7 +67,7 @@ def test_valid_file_shows_clusters_comparison_and_exports(empty_models):
     assert not at.dataframe  # Louvain/spectral not computed until their tab is opened
     _open_tab(at, COMPARE)
     table = at.dataframe[0].value
-    assert list(table.index) == ["DiffPool (level 1)", "Louvain", "Spectral (k=4)"]
+    assert list(table.index) == ["DiffPool (level 1)", "Leiden", "Louvain", "Spectral (k=4)"]
     assert {"modularity", "conductance (mean)", "NMI vs Louvain", "ARI vs Louvain"} <= set(table.columns)
     _open_tab(at, "Export")
     assert len(at.get("download_button")) >= 3
