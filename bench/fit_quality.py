@@ -128,12 +128,8 @@ def leiden_at_k(graph: Graph, k: int, seed: int = 0, iterations: int = 40) -> tu
             low = gamma
         else:
             high = gamma
-        gamma = math_sqrt(low * high)
+        gamma = float(np.sqrt(low * high))
     return best
-
-
-def math_sqrt(value: float) -> float:
-    return float(np.sqrt(value))
 
 
 def nmi(a, b) -> float:
