@@ -456,6 +456,25 @@ def louvain_clusters(graph: "Graph", seed: int = 0, resolution: float = 1.0) -> 
     return _relabel_by_first_occurrence(labels)
 
 
+def leiden_clusters(graph: "Graph", seed: int = 0, resolution: float = 1.0) -> np.ndarray:
+    """Leiden communities (leidenalg on python-igraph, modularity with resolution γ, weighted, seeded).
+
+    Much faster than networkx's Louvain on large graphs (100k nodes / 1M edges in seconds).
+    Returns int64 [N] community ids numbered by first appearance.
+
+    >>> from core.graphs import Graph
+    >>> leiden_clusters(Graph.from_edge_list(6, [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5)])).tolist()
+    [0, 0, 0, 1, 1, 1]
+    """
+    import igraph as ig
+    import leidenalg
+
+    g = ig.Graph(n=graph.num_nodes, edges=graph.edges)
+    partition = leidenalg.find_partition(g, leidenalg.RBConfigurationVertexPartition, weights=graph.weights().tolist(),
+                                         resolution_parameter=resolution, seed=seed)
+    return _relabel_by_first_occurrence(np.asarray(partition.membership, dtype=np.int64))
+
+
 def _regularized_normalized_adjacency(adjacency: sp.csr_matrix, regularization: float):
     """LinearOperator for D_τ^{-1/2} (A + τ/N 11ᵀ) D_τ^{-1/2} and the vector D_τ^{-1/2}.
 

@@ -1,38 +1,54 @@
 """Fit DiffPool's pooling to one graph, self-supervised (no class labels).
 
-For a graph someone uploads there is no classification task, so the assignment networks are
-trained on DiffPool's two auxiliary objectives alone:
+For a graph someone uploads there is no classification task, so each pooling level's
+assignment network is trained on a clustering objective alone. What is fitted, level by level
+(level 0 on the input graph A, level l > 0 on the coarsened graph A' = SᵀAS of level l − 1):
 
-- link prediction ``‖A − S Sᵀ‖_F²`` with edges and non-edges weighted to count equally
-  (clusters should cover the edges; unweighted, the rare edges of a sparse graph are drowned
-  out by its N² non-edges and the loss prefers blurred assignments), and
-- assignment entropy ``mean_i H(S_i) / log C`` (each node should pick one cluster),
+1. **Positional features** X [n, d]: the C leading eigenvectors of the degree-regularised
+   normalised adjacency (D + τ)^{-1/2} A (D + τ)^{-1/2} (τ = mean degree; dense up to 600 nodes,
+   Lanczos up to 20,000, beyond that block subspace iteration from a seeded start, O(E·q) per
+   step with q = C + 8 columns), rows scaled to unit length as in normalised spectral clustering. With C > ``projection_dim`` clusters the C-dimensional embedding is multiplied
+   by a seeded random Gaussian matrix down to ``projection_dim`` columns (distances survive a
+   random projection; the training cost then grows with N·C·d, not N·C²).
+2. **Warm start**: k-means++ then Lloyd iterations on X (the best of ``kmeans_restarts`` by
+   inertia), giving C centroids c_k.
+3. **Assignment network** (one GraphSAGE-style layer, as in DiffPool's assignment GNN):
+   ``scores = X W_self + mean_neighbours(X) W_neigh + b``, ``S = softmax(scores)``, initialised at
+   W_self = β·[c_k], W_neigh = 0, b_k = −β‖c_k‖²/2 — i.e. S starts as the soft k-means assignment
+   of spectral clustering (β = ``init_sharpness``).
+4. **Objective** (DMoN, Tsitsulin et al. 2023): maximise the soft modularity
+   ``Q_γ(S) = (tr(SᵀAS) − γ‖Sᵀd‖² / 2m) / 2m`` (γ = ``resolution``) with the collapse regulariser
+   ``‖Σᵢ Sᵢ‖ √C / n − 1`` (0 when the mass is spread evenly, √C − 1 when one cluster takes all).
+   Adam for at most ``epochs`` steps; the parameters kept are those of the step whose *hard*
+   partition argmaxₖ Sᵢₖ had the highest modularity (so training never returns something worse
+   than its own warm start on that score), and training stops after ``patience`` steps without
+   improvement. Cost per step: O(E·C + N·d·C).
 
-with the entropy weight ramped up over the first third of training so that clusters form from
-the structure before they are forced to be sharp.
+Earlier versions trained DiffPool's two auxiliary losses (balanced link prediction + entropy)
+from random initialisation; they trailed spectral clustering and two-level fits ended uniform;
+``bench/results/fit_quality.md`` records the measurements.
 
-Node features are structural: degree features plus ``positional_dim`` smooth "positional"
-coordinates (a few steps of orthogonal power iteration of the normalised adjacency from a
-seeded random start), because degree alone cannot tell apart nodes of equal degree in
-different communities.
+The trace is built by :func:`level_trace` with the meanings of :mod:`core.trace`:
+``link_loss`` is ‖A − SSᵀ‖_F / n² (computed without an N×N matrix), ``entropy_loss`` the mean
+row entropy; the training objective's values live in :attr:`FitResult.history`.
+``node_embeddings`` of a level are its positional features X (the level's input), and
+``pooled_features`` = SᵀX.
 
-Memory: the first level never forms an N×N matrix: the loss needs ``S_i·S_j`` on the E edges
-and ``‖Sᵀ S‖_F²`` (O(E·C + N·C²)); later levels are small (C×C) and dense.
+Memory: O(E + N·(C + q)); no N×N matrix is formed at level 0; later levels are C×C and dense.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core.features import FeatureSpec
 from core.graphs import Graph
 from core.trace import GraphTrace, LevelTrace
 
@@ -41,268 +57,442 @@ from core.trace import GraphTrace, LevelTrace
 class FitSettings:
     """Settings of a self-supervised fit.
 
-    cluster_counts: clusters per level, e.g. ``[8]`` or ``[16, 4]``.
-    epochs / lr: Adam steps and learning rate. entropy_weight: final weight of the entropy term.
-    hidden_dim: width of the GNNs. positional_dim: number of positional features.
-    seed: everything random (init, positional start) derives from it.
-    patience / min_improvement: stop once the loss has not dropped by ``min_improvement``
-    (relative) for ``patience`` epochs after the entropy ramp.
+    cluster_counts: clusters per level, strictly decreasing, e.g. ``[8]`` or ``[16, 4]``.
+    epochs / lr: at most this many Adam steps per level, and the learning rate.
+    collapse_weight: weight of the DMoN collapse regulariser.
+    init_sharpness: β of the warm start (scores = β·(x·c_k − ‖c_k‖²/2)).
+    projection_dim: positional features are randomly projected to this many columns when C is larger.
+    power_steps: subspace-iteration steps for the eigenvectors. kmeans_restarts / kmeans_steps: warm start.
+    patience: stop a level after this many steps without a better hard modularity.
+    resolution: γ of the modularity Q_γ that is trained (1 = Newman's); 1.2 measured best on the
+    LFR graphs of ``bench/fit_quality.py`` (γ > 1 keeps K fixed clusters from growing unequal).
+    regularization: τ / mean degree of the degree regularisation of the positional features
+    (D + τ)^{-1/2} A (D + τ)^{-1/2} (Qin & Rohe 2013), as ``core.analysis.spectral_clusters`` uses.
+    diagnose: attach :func:`core.diagnose.diagnose_trace` to the result.
+    seed: everything random (eigenvector start, k-means, projection) derives from it.
     """
 
     cluster_counts: list[int] = field(default_factory=lambda: [8])
     epochs: int = 150
-    lr: float = 0.02
-    entropy_weight: float = 0.5
-    collapse_weight: float = 1.0
-    hidden_dim: int = 32
-    positional_dim: int = 16
-    max_degree: int = 20
+    lr: float = 0.5
+    collapse_weight: float = 0.02
+    init_sharpness: float = 20.0
+    projection_dim: int = 48
+    power_steps: int = 30
+    kmeans_restarts: int = 4
+    kmeans_steps: int = 30
+    patience: int = 10
+    resolution: float = 1.2
+    regularization: float = 1.0
+    diagnose: bool = True
     seed: int = 0
-    patience: int = 15
-    min_improvement: float = 1e-3
     device: str = "cpu"
 
     def __post_init__(self) -> None:
         if not self.cluster_counts or any(int(c) < 2 for c in self.cluster_counts):
             raise ValueError(f"cluster_counts must be one or more integers ≥ 2, got {self.cluster_counts}")
+        counts = [int(c) for c in self.cluster_counts]
+        if any(later >= earlier for earlier, later in zip(counts, counts[1:])):
+            raise ValueError(f"cluster_counts must decrease from level to level (each level merges the "
+                             f"clusters of the one before), got {counts}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be ≥ 1, got {self.epochs}")
-        self.cluster_counts = [int(c) for c in self.cluster_counts]
+        self.cluster_counts = counts
 
 
-# ---------------------------------------------------------------------------- features
-def _normalised_adjacency(adjacency: sp.csr_matrix) -> sp.csr_matrix:
-    """D^{-1/2} (A + I) D^{-1/2} as float32 CSR."""
-    with_self = adjacency + sp.identity(adjacency.shape[0], dtype=np.float32, format="csr")
-    degree = np.asarray(with_self.sum(axis=1)).ravel()
-    scale = sp.diags(1.0 / np.sqrt(np.maximum(degree, 1e-12))).astype(np.float32)
-    return (scale @ with_self @ scale).tocsr().astype(np.float32)
-
-
-def positional_features(adjacency: sp.csr_matrix, dim: int, seed: int, steps: int = 12) -> np.ndarray:
-    """float32 [N, dim]: orthogonal power iteration of the normalised adjacency (smooth coordinates).
-
-    Approximates the leading eigenvectors in O(steps · E · dim); columns scaled to unit RMS.
-    """
-    n = adjacency.shape[0]
-    dim = max(1, min(dim, n))
-    rng = np.random.default_rng(seed)
-    basis = rng.standard_normal((n, dim)).astype(np.float32)
-    operator = _normalised_adjacency(adjacency)
-    for _ in range(steps):
-        basis, _ = np.linalg.qr(operator @ basis)
-    return (basis * math.sqrt(n)).astype(np.float32)
-
-
-def structural_features(graph: Graph, settings: FitSettings) -> np.ndarray:
-    """Degree features (:class:`FeatureSpec` ``degree``) followed by positional features: [N, F]."""
-    degree = FeatureSpec("degree", max_degree=settings.max_degree).build(graph)
-    positional = positional_features(graph.sparse_adjacency(), settings.positional_dim, settings.seed)
-    return np.concatenate([degree, positional], axis=1)
-
-
-# ---------------------------------------------------------------------------- model
-def _torch_sparse(matrix: sp.csr_matrix, device: str) -> Tensor:
-    coo = matrix.tocoo()
-    index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-    values = torch.from_numpy(coo.data.astype(np.float32))
-    return torch.sparse_coo_tensor(index, values, coo.shape, check_invariants=False).coalesce().to(device)
-
-
-class _Level(nn.Module):
-    """Two mean-aggregation GraphSAGE layers for embeddings and two for assignment logits."""
-
-    def __init__(self, in_dim: int, hidden: int, clusters: int) -> None:
-        super().__init__()
-        self.embed = nn.ModuleList([nn.Linear(2 * in_dim, hidden), nn.Linear(2 * hidden, hidden)])
-        self.assign = nn.ModuleList([nn.Linear(2 * in_dim, hidden), nn.Linear(2 * hidden, clusters)])
-
-    @staticmethod
-    def _run(layers: nn.ModuleList, x: Tensor, propagate, first_input: Tensor) -> Tensor:
-        for i, layer in enumerate(layers):
-            x = layer(first_input if i == 0 else torch.cat([propagate(x), x], dim=-1))
-            if i < len(layers) - 1:
-                x = F.relu(x)
-        return x
-
-    def forward(self, x: Tensor, propagate, propagated: Tensor | None = None, embed: bool = True):
-        """(Z [n, H] or None, S [n, C]) for x: [n, F].
-
-        ``propagated`` = propagate(x) when the caller has it cached (constant input); ``embed``
-        False skips the embedding GNN (the last level's Z feeds no loss during training).
-        """
-        first_input = torch.cat([propagate(x) if propagated is None else propagated, x], dim=-1)
-        z = self._run(self.embed, x, propagate, first_input) if embed else None
-        s = torch.softmax(self._run(self.assign, x, propagate, first_input), dim=-1)
-        return z, s
-
-
-class GraphPooler(nn.Module):
-    """A DiffPool hierarchy without a classifier: per level an embedding GNN and an assignment GNN."""
-
-    def __init__(self, in_dim: int, settings: FitSettings) -> None:
-        super().__init__()
-        dims = [in_dim] + [settings.hidden_dim] * len(settings.cluster_counts)
-        self.levels = nn.ModuleList(
-            _Level(dims[i], settings.hidden_dim, c) for i, c in enumerate(settings.cluster_counts)
-        )
-
-
+# ---------------------------------------------------------------------------- level input
 @dataclass
-class _SparseInput:
-    """The first level's adjacency, prepared once: sparse A [N, N], mean-aggregation degrees, and
-    each undirected edge once (``edges`` [2, M], ``edge_weight`` [M] = Â_ij counted twice off the diagonal)."""
+class _LevelGraph:
+    """One level's graph held for training: A as torch (sparse CSR at level 0, dense later).
+
+    adjacency [n, n]; degree d [n] (weighted); total_weight 2m = Σ d; edges [2, E'] / edge_weight
+    [E'] every stored entry of A (both directions), for the hard modularity.
+    """
 
     adjacency: Tensor
     degree: Tensor
-    edges: Tensor
-    edge_weight: Tensor
+    total_weight: float
+    rows: Tensor
+    cols: Tensor
+    values: Tensor
 
     @classmethod
-    def build(cls, adjacency: Tensor) -> "_SparseInput":
-        index, values = adjacency.indices(), adjacency.values()
-        upper = index[0] <= index[1]
-        index, values = index[:, upper], values[upper]
-        multiplicity = torch.where(index[0] == index[1], 1.0, 2.0).to(values.dtype)
-        weight = values / values.max().clamp(min=1e-12) * multiplicity
-        degree = torch.sparse.sum(adjacency, dim=1).to_dense().clamp(min=1).unsqueeze(-1)
-        return cls(adjacency, degree, index.contiguous(), weight)
+    def from_scipy(cls, matrix: sp.spmatrix | np.ndarray, device: str) -> "_LevelGraph":
+        if sp.issparse(matrix):
+            csr = sp.csr_matrix(matrix, dtype=np.float32)
+            with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used here is stable
+                warnings.simplefilter("ignore", UserWarning)
+                adjacency = torch.sparse_csr_tensor(
+                    torch.from_numpy(csr.indptr.astype(np.int64)), torch.from_numpy(csr.indices.astype(np.int64)),
+                    torch.from_numpy(csr.data), size=csr.shape, check_invariants=False).to(device)
+        else:
+            csr = sp.csr_matrix(np.asarray(matrix, dtype=np.float32))
+            adjacency = torch.from_numpy(np.asarray(matrix, dtype=np.float32)).to(device)
+        coo = csr.tocoo()
+        degree = np.asarray(csr.sum(axis=1), dtype=np.float32).ravel()
+        return cls(adjacency, torch.from_numpy(degree).to(device), float(degree.sum()),
+                   torch.from_numpy(coo.row.astype(np.int64)).to(device),
+                   torch.from_numpy(coo.col.astype(np.int64)).to(device),
+                   torch.from_numpy(coo.data.astype(np.float32)).to(device))
+
+    def multiply(self, h: Tensor) -> Tensor:
+        """A h for h [n, k]."""
+        return self.adjacency @ h
 
     def propagate(self, h: Tensor) -> Tensor:
-        """Mean over neighbours: (A h) / degree."""
-        return torch.sparse.mm(self.adjacency, h) / self.degree
+        """Mean over neighbours (weighted): (A h) / d."""
+        return self.multiply(h) / self.degree.clamp(min=1e-12).unsqueeze(-1)
+
+    def soft_modularity(self, s: Tensor, resolution: float = 1.0) -> Tensor:
+        """Q_γ(S) = (tr(SᵀAS) − γ‖Sᵀd‖²/2m) / 2m for S [n, C]; O(E·C)."""
+        two_m = max(self.total_weight, 1e-12)
+        inside = (s * self.multiply(s)).sum()
+        expected = (s.T @ self.degree).pow(2).sum() / two_m
+        return (inside - resolution * expected) / two_m
+
+    def hard_modularity(self, labels: Tensor, clusters: int, resolution: float = 1.0) -> float:
+        """Modularity Q_γ of the hard partition ``labels`` [n]; O(E)."""
+        two_m = max(self.total_weight, 1e-12)
+        same = labels[self.rows] == labels[self.cols]
+        inside = float(self.values[same].sum())
+        volume = torch.zeros(clusters, dtype=self.degree.dtype, device=self.degree.device)
+        volume.index_add_(0, labels, self.degree)
+        return inside / two_m - resolution * float((volume / two_m).pow(2).sum())
 
 
-def _link_loss_sparse(sparse: _SparseInput, s: Tensor) -> Tensor:
-    """Balanced link loss for the sparse first level; no N×N intermediate.
+# ---------------------------------------------------------------------------- features
+#: Up to this many nodes the eigenvectors come from Lanczos (scipy ``eigsh``, converged to 1e-6);
+#: beyond, from a fixed number of block subspace-iteration steps (time linear in E, no restarts).
+LANCZOS_MAX_NODES = 20_000
+#: k-means fits its centroids on a seeded sample of at most this many nodes.
+KMEANS_SAMPLE = 20_000
 
-    With Â = A / max(A) and P = S Sᵀ:
-    ``Σ_ij Â_ij (1 − P_ij)² / Σ_ij Â_ij  +  Σ_ij (1 − Â_ij) P_ij² / N²`` — the edges and the
-    non-edges of ``‖A − S Sᵀ‖_F²`` weighted to count equally (as graph auto-encoders weight the
-    rare positive entries). The second sum is ``‖SᵀS‖_F² − Σ_edges Â_ij P_ij²``; O(E·C + N·C²).
+def positional_features(adjacency, dim: int, seed: int, steps: int = 30, oversample: int = 8,
+                        regularization: float = 0.0) -> np.ndarray:
+    """float32 [n, dim]: the ``dim`` leading eigenvectors of D^{-1/2} A D^{-1/2}, rows unit length.
+
+    adjacency: scipy sparse or dense [n, n]. Dense eigendecomposition up to 600 nodes, Lanczos up to
+    :data:`LANCZOS_MAX_NODES`, else block
+    subspace iteration on (M + I)/2 (so the spectrum is in [0, 1] and the largest eigenvalues of M
+    dominate) with ``dim + oversample`` columns, Cholesky re-orthonormalisation and a final
+    Rayleigh–Ritz step; O(steps · (E + n·q) · q). Isolated nodes get a zero row.
     """
-    weight = sparse.edge_weight
-    edge_similarity = (s[sparse.edges[0]] * s[sparse.edges[1]]).sum(dim=-1)
-    positive = (weight * (1 - edge_similarity) ** 2).sum() / weight.sum().clamp(min=1e-12)
-    gram = s.T @ s
-    negative = ((gram * gram).sum() - (weight * edge_similarity**2).sum()) / s.shape[0] ** 2
-    return positive + negative
+    matrix = sp.csr_matrix(adjacency, dtype=np.float64) if sp.issparse(adjacency) else sp.csr_matrix(
+        np.asarray(adjacency, dtype=np.float64))
+    n = matrix.shape[0]
+    dim = max(1, min(dim, n))
+    degree = np.asarray(matrix.sum(axis=1)).ravel()
+    degree = degree + regularization * float(degree.mean())
+    inv_sqrt = np.where(degree > 0, 1.0 / np.sqrt(np.maximum(degree, 1e-300)), 0.0)
+    normalised = sp.diags(inv_sqrt) @ matrix @ sp.diags(inv_sqrt)
+    if n <= 600:
+        _, vectors = np.linalg.eigh(normalised.toarray())
+        vectors = vectors[:, ::-1][:, :dim]
+    elif n <= LANCZOS_MAX_NODES:
+        from scipy.sparse.linalg import eigsh
+
+        start = np.random.default_rng(seed).random(n) + 0.5
+        values, vectors = eigsh(normalised, k=dim, which="LA", v0=start, tol=1e-6, maxiter=max(1000, 20 * n))
+        vectors = vectors[:, np.argsort(-values)]
+    else:
+        vectors = _subspace_iteration(normalised, dim, seed, steps, oversample)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-def _link_loss_dense(adjacency: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
-    """The balanced link loss of :func:`_link_loss_sparse` for a small dense (coarsened) A."""
-    scaled = adjacency / adjacency.max().clamp(min=1e-12)
-    similarity = s @ s.T
-    positive = (scaled * (1 - similarity) ** 2).sum() / scaled.sum().clamp(min=1e-12)
-    negative = ((1 - scaled) * similarity**2).sum() / s.shape[0] ** 2
-    return positive + negative, s.T @ adjacency @ s
+def _subspace_iteration(normalised: sp.csr_matrix, dim: int, seed: int, steps: int, oversample: int) -> np.ndarray:
+    """float32 [n, dim] leading eigenvectors of a symmetric sparse M with spectrum in [−1, 1].
+
+    Block power iteration on (M + I)/2 with q = dim + oversample columns (torch sparse CSR product,
+    O(E·q) per step; Cholesky re-orthonormalisation, O(n·q²), every 4th step), then Rayleigh–Ritz.
+    """
+    n = normalised.shape[0]
+    csr = normalised.astype(np.float32).tocsr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        operator = torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(np.int64)),
+                                           torch.from_numpy(csr.indices.astype(np.int64)),
+                                           torch.from_numpy(csr.data), size=csr.shape, check_invariants=False)
+    q = min(n, dim + oversample)
+    basis = torch.randn(n, q, generator=torch.Generator().manual_seed(seed))
+    for step in range(steps):
+        basis = 0.5 * (operator @ basis + basis)
+        if step % 4 == 3 or step == steps - 1:  # (M + I)/2 is a contraction: a few steps apart are safe
+            basis = _orthonormalise(basis)
+    small = (basis.T @ (operator @ basis)).double()
+    values, rotation = torch.linalg.eigh((small + small.T) / 2)
+    order = torch.argsort(values, descending=True)[:dim]
+    return (basis @ rotation[:, order].float()).numpy()
 
 
-def _entropy(s: Tensor) -> Tensor:
-    return -(s * torch.log(s + 1e-15)).sum(dim=-1)
+def _orthonormalise(basis: Tensor) -> Tensor:
+    """Columns of ``basis`` [n, q] made orthonormal (Cholesky QR; Householder QR when ill-conditioned)."""
+    gram = (basis.T @ basis).double()
+    gram = gram + 1e-9 * gram.diagonal().mean() * torch.eye(gram.shape[0], dtype=gram.dtype)
+    factor, info = torch.linalg.cholesky_ex(gram)
+    if int(info) == 0:
+        result = torch.linalg.solve_triangular(factor.float(), basis.T, upper=False).T
+        if bool(torch.isfinite(result).all()):
+            return result.contiguous()
+    return torch.linalg.qr(basis)[0]
+
+
+def _project(features: np.ndarray, dim: int, seed: int) -> np.ndarray:
+    """[n, min(d, dim)]: a seeded Gaussian random projection when d > dim, rows re-normalised."""
+    if features.shape[1] <= dim:
+        return features
+    rng = np.random.default_rng(seed + 7919)
+    projected = features @ (rng.standard_normal((features.shape[1], dim)) / math.sqrt(dim)).astype(np.float32)
+    norms = np.linalg.norm(projected, axis=1, keepdims=True)
+    return (projected / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+def kmeans(points: Tensor, clusters: int, seed: int, restarts: int = 4, steps: int = 30) -> Tensor:
+    """Centroids [C, d] of k-means (k-means++ start, Lloyd steps; best of ``restarts`` by inertia).
+
+    points: [n, d]; beyond :data:`KMEANS_SAMPLE` rows the centroids are fitted on a seeded random sample
+    of that many. O(restarts · steps · min(n, sample)·d·C). Empty clusters are re-seeded at the point
+    farthest from its centroid.
+    """
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    if points.shape[0] > KMEANS_SAMPLE:  # centroids from a seeded sample: k-means cost independent of n
+        points = points[torch.randperm(points.shape[0], generator=generator)[:KMEANS_SAMPLE]]
+    n = points.shape[0]
+    squared = (points * points).sum(dim=1)
+    best, best_inertia = None, math.inf
+    for _ in range(max(1, restarts)):
+        first = int(torch.randint(n, (1,), generator=generator))
+        chosen = [first]
+        closest = ((points - points[first]) ** 2).sum(dim=1)
+        for _ in range(1, clusters):
+            weights = closest.clamp(min=0).cpu().double()
+            if float(weights.sum()) <= 0:
+                pick = int(torch.randint(n, (1,), generator=generator))
+            else:
+                pick = int(torch.multinomial(weights, 1, generator=generator))
+            chosen.append(pick)
+            closest = torch.minimum(closest, ((points - points[pick]) ** 2).sum(dim=1))
+        centroids = points[chosen].clone()
+        for _ in range(steps):
+            distance = squared.unsqueeze(1) - 2 * points @ centroids.T + (centroids * centroids).sum(dim=1)
+            nearest_distance, labels = distance.min(dim=1)
+            counts = torch.bincount(labels, minlength=clusters).to(points.dtype)
+            sums = torch.zeros_like(centroids).index_add_(0, labels, points)
+            updated = sums / counts.clamp(min=1).unsqueeze(1)
+            empty = counts == 0
+            if bool(empty.any()):
+                far = torch.argsort(nearest_distance, descending=True)[: int(empty.sum())]
+                updated[empty] = points[far]
+            if torch.allclose(updated, centroids, atol=1e-6):
+                centroids = updated
+                break
+            centroids = updated
+        distance = squared.unsqueeze(1) - 2 * points @ centroids.T + (centroids * centroids).sum(dim=1)
+        inertia = float(distance.min(dim=1).values.clamp(min=0).sum())
+        if inertia < best_inertia:
+            best, best_inertia = centroids, inertia
+    return best
+
+
+# ---------------------------------------------------------------------------- model
+class AssignmentLayer(nn.Module):
+    """DiffPool's assignment GNN for one level, one GraphSAGE-style layer:
+    ``scores = X W_self + mean_neighbours(X) W_neigh + b`` [n, C]; ``S = softmax(scores)``."""
+
+    def __init__(self, in_dim: int, clusters: int) -> None:
+        super().__init__()
+        self.self_weight = nn.Linear(in_dim, clusters)
+        self.neighbour_weight = nn.Linear(in_dim, clusters, bias=False)
+
+    def warm_start(self, centroids: Tensor, sharpness: float) -> None:
+        """Start at the soft k-means assignment softmax(−β‖x − c_k‖²/2) (up to a per-row constant)."""
+        with torch.no_grad():
+            self.self_weight.weight.copy_(sharpness * centroids)
+            self.self_weight.bias.copy_(-0.5 * sharpness * (centroids * centroids).sum(dim=1))
+            self.neighbour_weight.weight.zero_()
+
+    def forward(self, x: Tensor, propagated: Tensor) -> Tensor:
+        """Assignment scores [n, C] (pre-softmax) for x, propagated = mean_neighbours(x): [n, d]."""
+        return self.self_weight(x) + self.neighbour_weight(propagated)
+
+
+class GraphPooler(nn.Module):
+    """The fitted hierarchy: one :class:`AssignmentLayer` per level (no classifier)."""
+
+    def __init__(self, layers: list[AssignmentLayer]) -> None:
+        super().__init__()
+        self.levels = nn.ModuleList(layers)
 
 
 @dataclass
 class FitResult:
-    """A fitted pooler, its trace (same record as a classifier's, without logits) and the loss history."""
+    """A fitted pooler and what it did.
+
+    model: the :class:`GraphPooler`. trace: the :class:`GraphTrace` (same record as a classifier's,
+    without logits). history: one dict per training step (level, step, loss, soft modularity,
+    collapse, hard modularity). seconds: the fit's wall time (diagnosis excluded).
+    diagnoses: :func:`core.diagnose.diagnose_trace` of the trace (empty when not asked for).
+    features / assignment_scores: per level, the positional features X [n_l, d] and the
+    pre-softmax scores [n_l, C_l] of the kept parameters. settings: the settings used.
+    """
 
     model: GraphPooler
     trace: GraphTrace
     history: list[dict]
     seconds: float
+    diagnoses: list[dict] = field(default_factory=list)
+    features: list[np.ndarray] = field(default_factory=list)
+    assignment_scores: list[np.ndarray] = field(default_factory=list)
+    settings: FitSettings | None = None
+    diagnosis_seconds: float = 0.0
+
+    @property
+    def healthy(self) -> bool:
+        """True when every level was diagnosed and every verdict is ``healthy``."""
+        return bool(self.diagnoses) and all(d["verdict"] == "healthy" for d in self.diagnoses)
 
 
-def _forward(model: GraphPooler, x: Tensor, sparse: _SparseInput, propagated: Tensor, training: bool = False):
-    """Run every level: the first on the sparse input adjacency, later ones dense on A'.
-
-    ``training`` skips what feeds no loss: the last level's embeddings and coarsened adjacency.
-    """
-    levels, link_total, entropy_total, collapse_total = [], x.new_zeros(()), x.new_zeros(()), x.new_zeros(())
-    current_adjacency = None
-    last = len(model.levels) - 1
-    for position, level in enumerate(model.levels):
-        clusters = level.assign[-1].out_features
-        needed = not training or position < last
-        if position == 0:
-            z, s = level(x, sparse.propagate, propagated, needed)
-            link = _link_loss_sparse(sparse, s)
-            coarsened = s.T @ torch.sparse.mm(sparse.adjacency, s) if needed else None
-        else:
-            degree = current_adjacency.sum(dim=1, keepdim=True).clamp(min=1)
-            propagate = lambda h, a=current_adjacency, d=degree: (a @ h) / d  # noqa: E731
-            z, s = level(x, propagate, None, needed)
-            link, coarsened = _link_loss_dense(current_adjacency, s)
-        entropy = _entropy(s)
-        collapse = torch.linalg.vector_norm(s.sum(dim=0)) * math.sqrt(clusters) / s.shape[0] - 1
-        collapse_total = collapse_total + collapse
-        link_total = link_total + link
-        entropy_total = entropy_total + entropy.mean() / math.log(clusters)
-        pooled = s.T @ z if z is not None else None
-        levels.append(dict(assignment=s, coarsened_adjacency=coarsened, pooled_features=pooled,
-                           node_embeddings=z, node_entropy=entropy, link_loss=link))
-        x, current_adjacency = pooled, coarsened
-    return levels, link_total, entropy_total, collapse_total, x
-
-
-def fit_graph(graph: Graph, settings: FitSettings | None = None, on_epoch=None) -> FitResult:
-    """Fit a pooling hierarchy to ``graph``; returns the model, its :class:`GraphTrace` and history.
-
-    ``on_epoch(epoch, epochs, metrics)`` is called after every step (for a progress bar); if it
-    returns False the fit stops early.
-    """
-    settings = settings or FitSettings()
-    if graph.num_nodes < 2:
-        raise ValueError(f"graph {graph.name!r} has {graph.num_nodes} node(s); pooling needs at least 2")
-    started = time.perf_counter()
-    torch.manual_seed(settings.seed)
+def _fit_level(graph: _LevelGraph, features: np.ndarray, clusters: int, settings: FitSettings, level: int,
+               history: list[dict], on_epoch) -> tuple[AssignmentLayer, Tensor, bool]:
+    """Warm-start and train one level; returns (layer with the kept parameters, scores [n, C], stopped)."""
     device = settings.device
-    features = torch.from_numpy(structural_features(graph, settings)).to(device)
-    adjacency_csr = graph.sparse_adjacency()
-    sparse = _SparseInput.build(_torch_sparse(adjacency_csr, device))
-    model = GraphPooler(features.shape[1], settings).to(device)
-    # The input features never change, so their first propagation is computed once.
-    propagated = sparse.propagate(features)
-    optimiser = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    history, best_loss, stale = [], math.inf, 0
-    for epoch in range(settings.epochs):
-        model.train()
-        ramp = min(1.0, epoch / max(1, settings.epochs // 3))
-        levels, link, entropy, collapse, _ = _forward(model, features, sparse, propagated, training=True)
-        loss = link + settings.entropy_weight * ramp * entropy + settings.collapse_weight * collapse
+    x = torch.from_numpy(features).to(device)
+    propagated = graph.propagate(x)
+    centroids = kmeans(x, clusters, settings.seed + 1000 * level, settings.kmeans_restarts, settings.kmeans_steps)
+    layer = AssignmentLayer(x.shape[1], clusters).to(device)
+    layer.warm_start(centroids, settings.init_sharpness)
+    optimiser = torch.optim.Adam(layer.parameters(), lr=settings.lr)
+    best_modularity, best_state = -math.inf, None
+    stale, stopped = 0, False
+    for step in range(settings.epochs + 1):
+        scores = layer(x, propagated)
+        # the hard partition of the parameters *before* this step (the warm start at step 0)
+        hard = graph.hard_modularity(scores.detach().argmax(dim=1), clusters, settings.resolution)
+        if hard > best_modularity + 1e-6:
+            best_modularity, stale = hard, 0
+            best_state = {k: v.detach().clone() for k, v in layer.state_dict().items()}
+        else:
+            stale += 1
+        if step == settings.epochs or stale >= settings.patience:
+            break
+        s = torch.softmax(scores, dim=-1)
+        modularity = graph.soft_modularity(s, settings.resolution)
+        collapse = torch.linalg.vector_norm(s.sum(dim=0)) * math.sqrt(clusters) / s.shape[0] - 1
+        loss = -modularity + settings.collapse_weight * collapse
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        metrics = dict(epoch=epoch + 1, loss=float(loss.detach()), link_loss=float(link.detach()),
-                       entropy=float(entropy.detach()), collapse=float(collapse.detach()))
+        metrics = dict(level=level, epoch=step + 1, loss=float(loss.detach()), modularity=float(modularity.detach()),
+                       collapse=float(collapse.detach()), hard_modularity=hard)
         history.append(metrics)
-        if on_epoch is not None and on_epoch(epoch + 1, settings.epochs, metrics) is False:
+        if on_epoch is not None and on_epoch(len(history), settings.epochs * len(settings.cluster_counts), metrics) is False:
+            stopped = True
             break
-        if ramp >= 1.0:  # the objective only stops changing once the entropy weight is fixed
-            stale = 0 if metrics["loss"] < best_loss * (1 - settings.min_improvement) else stale + 1
-            best_loss = min(best_loss, metrics["loss"])
-            if stale >= settings.patience:
-                break
-    model.eval()
+    layer.load_state_dict(best_state)
     with torch.no_grad():
-        levels, _, _, _, final = _forward(model, features, sparse, propagated)
+        scores = layer(x, propagated)
+    return layer, scores, stopped
+
+
+def link_loss(adjacency, assignment: np.ndarray) -> float:
+    """‖A − S Sᵀ‖_F / n² (core.trace's ``link_loss``) without forming an N×N matrix.
+
+    ‖A − SSᵀ‖² = ‖A‖² − 2 tr(SᵀAS) + ‖SᵀS‖²; O(E·C + N·C²). adjacency: scipy sparse or dense [n, n];
+    assignment: [n, C].
+    """
+    s = np.asarray(assignment, dtype=np.float64)
+    n = s.shape[0]
+    if sp.issparse(adjacency):
+        a = sp.csr_matrix(adjacency, dtype=np.float64)
+        squared_a = float(a.multiply(a).sum())
+    else:
+        a = np.asarray(adjacency, dtype=np.float64)
+        squared_a = float((a * a).sum())
+    cross = float((s * (a @ s)).sum())
+    gram = s.T @ s
+    value = squared_a - 2 * cross + float((gram * gram).sum())
+    return math.sqrt(max(value, 0.0)) / n**2
+
+
+def _entropy(s: np.ndarray) -> np.ndarray:
+    """float32 [n] H(S_i) in nats."""
+    return -(s * np.log(s + 1e-15)).sum(axis=1).astype(np.float32)
+
+
+def level_trace(adjacency, assignment: np.ndarray, features: np.ndarray, scores: np.ndarray | None = None) -> LevelTrace:
+    """The one place the fit builds a :class:`LevelTrace`, with core.trace's meanings.
+
+    adjacency [n, n] (scipy sparse or dense), assignment S [n, C], features X [n, d] (the level's
+    node embeddings), scores [n, C] pre-softmax assignment scores (None when not recorded).
+    """
+    s = np.asarray(assignment, dtype=np.float32)
+    coarsened = np.asarray(s.T @ (adjacency @ s), dtype=np.float32)
+    entropy = _entropy(s)
+    return LevelTrace(
+        assignment=s, coarsened_adjacency=coarsened, pooled_features=(s.T @ features).astype(np.float32),
+        node_embeddings=features.astype(np.float32), node_entropy=entropy, link_loss=link_loss(adjacency, s),
+        entropy_loss=float(entropy.mean()),
+        assignment_scores=None if scores is None else np.asarray(scores, dtype=np.float32),
+    )
+
+
+def fit_graph(graph: Graph, settings: FitSettings | None = None, on_epoch=None) -> FitResult:
+    """Fit a pooling hierarchy to ``graph``; returns the model, its :class:`GraphTrace`, history and diagnosis.
+
+    ``on_epoch(step, max_steps, metrics)`` is called after every training step of every level
+    (for a progress bar); if it returns False the fit stops (levels not reached yet are not fitted
+    and the trace holds the levels done). Raises ValueError when the graph is too small for the
+    requested cluster counts.
+    """
+    settings = settings or FitSettings()
+    n = graph.num_nodes
+    if n < 2:
+        raise ValueError(f"graph {graph.name!r} has {n} node(s); pooling needs at least 2")
+    if settings.cluster_counts[0] > n:
+        raise ValueError(f"graph {graph.name!r} has {n} nodes, fewer than the {settings.cluster_counts[0]} "
+                         "level-1 clusters asked for; choose at most as many clusters as nodes")
+    started = time.perf_counter()
+    torch.manual_seed(settings.seed)
+    adjacency = graph.sparse_adjacency()
+    current = adjacency
+    history: list[dict] = []
+    levels, layers, features_per_level, scores_per_level = [], [], [], []
+    for index, clusters in enumerate(settings.cluster_counts):
+        size = current.shape[0]
+        clusters = min(clusters, size)
+        features = positional_features(current, clusters, settings.seed + index, steps=settings.power_steps,
+                                       regularization=settings.regularization)
+        features = _project(features, settings.projection_dim, settings.seed + index)
+        level_graph = _LevelGraph.from_scipy(current, settings.device)
+        layer, scores, stopped = _fit_level(level_graph, features, clusters, settings, index, history, on_epoch)
+        s = torch.softmax(scores, dim=-1).cpu().numpy()
+        levels.append(level_trace(current, s, features, scores.cpu().numpy()))
+        layers.append(layer)
+        features_per_level.append(features)
+        scores_per_level.append(scores.cpu().numpy().astype(np.float32))
+        current = levels[-1].coarsened_adjacency.astype(np.float64)
+        if stopped:
+            break
+    final = levels[-1].pooled_features
     trace = GraphTrace(
-        levels=[
-            LevelTrace(
-                assignment=level["assignment"].cpu().numpy().astype(np.float32),
-                coarsened_adjacency=level["coarsened_adjacency"].cpu().numpy().astype(np.float32),
-                pooled_features=level["pooled_features"].cpu().numpy().astype(np.float32),
-                node_embeddings=level["node_embeddings"].cpu().numpy().astype(np.float32),
-                node_entropy=level["node_entropy"].cpu().numpy().astype(np.float32),
-                link_loss=float(level["link_loss"]),
-                entropy_loss=float(level["node_entropy"].mean()),
-            )
-            for level in levels
-        ],
-        adjacency=adjacency_csr if graph.num_nodes > 2000 else adjacency_csr.toarray(),
-        final_embeddings=final.cpu().numpy().astype(np.float32),
-        graph_embedding=final.max(dim=0).values.cpu().numpy().astype(np.float32),
+        levels=levels,
+        adjacency=adjacency if n > 2000 else adjacency.toarray(),
+        final_embeddings=final,
+        graph_embedding=final.max(axis=0).astype(np.float32),
         logits=None,
         label=graph.label,
-        meta=dict(fit="self-supervised", cluster_counts=settings.cluster_counts, graph_name=graph.name),
+        meta=dict(fit="self-supervised", cluster_counts=settings.cluster_counts, graph_name=graph.name,
+                  seed=settings.seed, epochs=settings.epochs,
+                  objective="DMoN modularity + collapse, spectral warm start"),
     )
-    return FitResult(model=model, trace=trace, history=history, seconds=time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    diagnoses, diagnosis_seconds = [], 0.0
+    if settings.diagnose:
+        from core.diagnose import diagnose_trace
+
+        clock = time.perf_counter()
+        diagnoses = diagnose_trace(trace, seed=settings.seed)
+        diagnosis_seconds = time.perf_counter() - clock
+    return FitResult(model=GraphPooler(layers), trace=trace, history=history, seconds=seconds, diagnoses=diagnoses,
+                     features=features_per_level, assignment_scores=scores_per_level, settings=settings,
+                     diagnosis_seconds=diagnosis_seconds)

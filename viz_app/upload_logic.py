@@ -200,3 +200,38 @@ def heatmap_rows(num_nodes: int, order: np.ndarray, limit: int = MAX_HEATMAP_ROW
         return order
     picks = np.linspace(0, num_nodes - 1, limit).round().astype(np.int64)
     return order[np.unique(picks)]
+
+
+# ---------------------------------------------------------------------------- fit verdict
+#: What to try, per diagnosis verdict of a fitted level (``core.diagnose.VERDICTS``).
+FIT_ADVICE = {
+    "healthy": "",
+    "collapsed": "Try fewer clusters, another seed, or more epochs.",
+    "uniform": "Try fewer clusters, more epochs, or another seed.",
+    "feature-driven": "Try another seed or a different number of clusters.",
+    "fragmented": "Try fewer clusters or another seed; the graph may have little community structure.",
+}
+
+
+def fit_verdict(diagnoses: Sequence[dict], counts: Sequence[int]) -> dict:
+    """What the page says about a fit: ``{"healthy": bool, "lines": [str, ...]}``.
+
+    diagnoses: ``core.diagnose.diagnose_trace`` dicts, one per level; counts: clusters asked per
+    level. ``healthy`` is True only when every level was diagnosed healthy; each line names the
+    level, its verdict in words and, for a failed level, what to try.
+
+    >>> fit_verdict([{"verdict": "uniform", "explanation": "Rows are uniform.",
+    ...               "entropy_normalised": 0.97, "clusters_used": 1}], [4])["lines"][0].startswith("Level 1 (4")
+    True
+    """
+    lines = []
+    for index, diagnosis in enumerate(diagnoses):
+        verdict = str(diagnosis.get("verdict", "?"))
+        asked = counts[index] if index < len(counts) else "?"
+        numbers = (f"{diagnosis.get('clusters_used', '?')} of {asked} clusters used, normalised entropy "
+                   f"{float(diagnosis.get('entropy_normalised', float('nan'))):.2f}")
+        advice = FIT_ADVICE.get(verdict, "")
+        lines.append(f"Level {index + 1} ({asked} clusters): **{verdict}** — {diagnosis.get('explanation', '')} "
+                     f"({numbers}).{' ' + advice if advice else ''}")
+    healthy = bool(diagnoses) and all(d.get("verdict") == "healthy" for d in diagnoses)
+    return {"healthy": healthy, "lines": lines}

@@ -456,3 +456,14 @@ def test_project_2d_uses_umap_for_enough_points():
     first, second = coords[:20], coords[20:]
     spread = max(np.linalg.norm(first - first.mean(0), axis=1).mean(), np.linalg.norm(second - second.mean(0), axis=1).mean())
     assert np.linalg.norm(first.mean(0) - second.mean(0)) > 2 * spread
+
+
+def test_leiden_clusters_recover_planted_blocks_and_are_seeded():
+    from core.analysis import agreement, leiden_clusters
+    from core.synthetic import make_sbm_graph
+
+    graph = make_sbm_graph([20, 20, 20], p_in=0.5, p_out=0.01, seed=1)
+    labels = leiden_clusters(graph, seed=0)
+    assert labels[0] == 0 and labels.dtype.kind == "i"
+    assert agreement(labels, graph.node_data["block"])["nmi"] >= 0.95
+    np.testing.assert_array_equal(labels, leiden_clusters(graph, seed=0))

@@ -89,3 +89,17 @@ def test_shipped_examples_are_small_and_readable():
 
 def test_file_digest_depends_on_content_only():
     assert logic.file_digest(b"a b\n") == logic.file_digest(bytearray(b"a b\n")) != logic.file_digest(b"a c\n")
+
+
+def test_fit_verdict_is_healthy_only_when_every_level_is():
+    from viz_app.upload_logic import fit_verdict
+
+    healthy = {"verdict": "healthy", "explanation": "Fine.", "entropy_normalised": 0.05, "clusters_used": 4}
+    uniform = {"verdict": "uniform", "explanation": "Undecided.", "entropy_normalised": 0.97, "clusters_used": 1}
+    assert fit_verdict([healthy, healthy], [8, 4])["healthy"]
+    mixed = fit_verdict([healthy, uniform], [8, 4])
+    assert not mixed["healthy"] and len(mixed["lines"]) == 2
+    assert mixed["lines"][1].startswith("Level 2 (4 clusters): **uniform**")
+    assert "fewer clusters" in mixed["lines"][1] and "0.97" in mixed["lines"][1]
+    assert "Try" not in mixed["lines"][0]
+    assert not fit_verdict([], [8])["healthy"]  # no diagnosis: never green

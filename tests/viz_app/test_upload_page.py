@@ -67,7 +67,7 @@ def test_valid_file_shows_clusters_comparison_and_exports(empty_models):
     assert not at.dataframe  # Louvain/spectral not computed until their tab is opened
     _open_tab(at, COMPARE)
     table = at.dataframe[0].value
-    assert list(table.index) == ["DiffPool (level 1)", "Louvain", "Spectral (k=4)"]
+    assert list(table.index) == ["DiffPool (level 1)", "Leiden", "Louvain", "Spectral (k=4)"]
     assert {"modularity", "conductance (mean)", "NMI vs Louvain", "ARI vs Louvain"} <= set(table.columns)
     _open_tab(at, "Export")
     assert len(at.get("download_button")) >= 3
@@ -147,3 +147,38 @@ def test_navigation_reaches_the_page(empty_models):
     at.switch_page("viz_app/pages/upload.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Bring your own graph"
+
+
+def test_a_failed_level_is_said_in_words_and_the_banner_is_not_green(empty_models):
+    at = _page()
+    at.run()
+    at.selectbox(key="upload_example").select("karate-club.gml").run()
+    at.selectbox(key="upload_levels").select(2)
+    at.number_input(key="upload_k1").set_value(30)  # 30 clusters on 34 nodes: level 1 cannot be healthy
+    at.number_input(key="upload_k2").set_value(20)
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.success  # never "fitted" in green over a failed level
+    warning = " ".join(w.value for w in at.warning)
+    assert "Level 1 (30 clusters): **fragmented**" in warning and "Try fewer clusters" in warning
+    assert "Level 2 (20 clusters): **healthy**" in warning
+
+
+def test_the_form_shows_the_settings_of_the_fit_on_screen(empty_models):
+    from viz_app.upload_logic import default_cluster_counts
+
+    at = _page()
+    at.run()
+    at.selectbox(key="upload_example").select("planted-4-blocks.graphml").run()
+    at.number_input(key="upload_k1").set_value(4)
+    at.number_input(key="upload_seed").set_value(3)
+    at.button[0].click().run()
+    assert "(4 clusters, seed 3)" in at.success[0].value
+    at.selectbox(key="upload_example").select("karate-club.gml").run()  # a new graph: fitted with the defaults
+    assert not at.exception, [e.value for e in at.exception]
+    default = default_cluster_counts(34)[0]
+    assert f"({default} clusters, seed 0)" in at.success[0].value
+    assert at.number_input(key="upload_k1").value == default and at.number_input(key="upload_seed").value == 0
+    at.selectbox(key="upload_example").select("planted-4-blocks.graphml").run()  # back: its own fit and settings
+    assert "(4 clusters, seed 3)" in at.success[0].value
+    assert at.number_input(key="upload_k1").value == 4 and at.number_input(key="upload_seed").value == 3

@@ -155,17 +155,15 @@ def checkpoint_walkthrough(model_path: str, stamp: float, graph_key: str, _graph
 @st.cache_data(show_spinner="Fitting a small self-supervised DiffPool to this graph…", max_entries=16)
 def fit_walkthrough(graph_key: str, clusters: int, _graph) -> dict:
     """Level 0 of a self-supervised fit (``core.fit.fit_graph``) of the graph: its trace, features and scores."""
-    from core.features import FeatureSpec
-    from core.fit import FitSettings, fit_graph, structural_features
-    from core.inference import feature_names, level_scores
+    from core.fit import FitSettings, fit_graph
+    from core.inference import level_scores
 
-    settings = FitSettings(cluster_counts=[clusters], epochs=150, seed=0)
+    settings = FitSettings(cluster_counts=[clusters], epochs=150, seed=0, diagnose=False)
     result = fit_graph(_graph, settings)
-    features = structural_features(_graph, settings)
+    features = result.features[0]  # the level's input X: positional (spectral) features
     level = result.trace.levels[0]
     scores, exact = level_scores(level)
-    names = feature_names(FeatureSpec("degree", max_degree=settings.max_degree))
-    names += [f"pos{j}" for j in range(features.shape[1] - len(names))]
+    names = [f"pos{j}" for j in range(features.shape[1])]
     return dict(trace=result.trace, features=features, feature_names=names, scores=scores,
                 softmax_check=_softmax_check(scores, level.assignment), scores_exact=exact,
                 variant="self-supervised fit", dataset=None, accuracy=None, snapshots=None,

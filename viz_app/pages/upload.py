@@ -45,10 +45,17 @@ def graph_layout(graph_key: str, _graph) -> np.ndarray:
     return analysis.layout_positions(_graph.sparse_adjacency(), seed=state.LAYOUT_SEED)
 
 
-@st.cache_data(show_spinner="Louvain and spectral clustering…", max_entries=16)
+#: networkx's Louvain is pure Python (87 s on 100k nodes / 1M edges): beyond this many nodes only Leiden runs.
+LOUVAIN_MAX_NODES = 20_000
+
+
+@st.cache_data(show_spinner="Leiden, Louvain and spectral clustering…", max_entries=16)
 def classical_clusters(graph_key: str, k: int, _graph) -> dict[str, np.ndarray]:
-    return {"Louvain": analysis.louvain_clusters(_graph, seed=0),
-            f"Spectral (k={k})": analysis.spectral_clusters(_graph, k, seed=0)}
+    clusterings = {"Leiden": analysis.leiden_clusters(_graph, seed=0)}
+    if _graph.num_nodes <= LOUVAIN_MAX_NODES:
+        clusterings["Louvain"] = analysis.louvain_clusters(_graph, seed=0)
+    clusterings[f"Spectral (k={k})"] = analysis.spectral_clusters(_graph, k, seed=0)
+    return clusterings
 
 
 @st.cache_data(show_spinner="Running the model…", max_entries=16)
@@ -68,7 +75,11 @@ def input_drawing(graph_key: str, method_key: str, _graph, _trace, _positions):
 
 
 def fit_trace(graph, graph_key: str, counts: list[int], epochs: int, seed: int) -> dict:
-    """Self-supervised fit (core.fit) with a progress bar; kept in the session per graph + settings."""
+    """Self-supervised fit (core.fit) with a progress bar; kept in the session per graph + settings.
+
+    Runs under whatever torch thread count the app set at start (one, like the CLI); nothing
+    here changes it.
+    """
     from core.fit import FitSettings, fit_graph
 
     fits = st.session_state.setdefault("_upload_fits", {})
@@ -76,17 +87,34 @@ def fit_trace(graph, graph_key: str, counts: list[int], epochs: int, seed: int) 
     if key not in fits:
         bar = st.progress(0.0, text="Fitting DiffPool…")
 
-        def on_epoch(epoch: int, total: int, metrics: dict) -> None:
-            if epoch == total or epoch % max(1, total // 50) == 0:
-                bar.progress(min(epoch / total, 1.0), text=f"epoch {epoch}/{total} · loss {metrics['loss']:.4f}")
+        def on_epoch(step: int, total: int, metrics: dict) -> None:
+            if step == total or step % max(1, total // 50) == 0:
+                bar.progress(min(step / total, 1.0), text=f"level {metrics['level'] + 1} · step {metrics['epoch']} · "
+                                                          f"modularity {metrics['modularity']:.3f}")
 
         result = fit_graph(graph, FitSettings(cluster_counts=list(counts), epochs=int(epochs), seed=int(seed)),
                            on_epoch=on_epoch)
         bar.empty()
         while len(fits) >= 6:  # keep the session small
             fits.pop(next(iter(fits)))
-        fits[key] = {"trace": result.trace, "history": result.history, "seconds": result.seconds}
+        fits[key] = {"trace": result.trace, "history": result.history, "seconds": result.seconds,
+                     "diagnoses": result.diagnoses, "counts": list(counts), "epochs": int(epochs), "seed": int(seed)}
     return fits[key]
+
+
+def _show_fit_verdict(fit: dict) -> None:
+    """The fit's banner: green only when every level is diagnosed healthy; otherwise each level's
+    verdict in words with what to try. (The one place the page shows a fit's diagnosis.)"""
+    counts = fit["counts"]
+    summary = logic.fit_verdict(fit["diagnoses"], counts)
+    what = (f"({' → '.join(str(c) for c in counts)} clusters, seed {fit['seed']}) in {fit['seconds']:.1f} s over "
+            f"{len(fit['history'])} training steps")
+    if summary["healthy"]:
+        st.success(f"Fitted DiffPool {what}. Every level is healthy: " + " ".join(
+            f"level {d['level'] + 1}: {d['clusters_used']} clusters used, modularity {d['modularity']:.2f}."
+            for d in fit["diagnoses"]))
+    else:
+        st.warning(f"DiffPool ran {what}, but not every level is healthy:\n\n" + "\n\n".join(f"- {line}" for line in summary["lines"]))
 
 
 # ---------------------------------------------------------------------------- which file
@@ -182,30 +210,43 @@ if note:
 
 # -- clusters
 method = st.radio("Clusters from", [FIT_METHOD, PRETRAINED_METHOD], horizontal=True, key="upload_method",
-                  help="Fit: DiffPool's pooling trained on this graph alone with its two auxiliary losses (link "
-                       "prediction + entropy), no labels needed. Pretrained: a model trained on a dataset, applied "
+                  help="Fit: DiffPool's assignment network trained on this graph alone (spectral warm start, "
+                       "modularity objective with a collapse penalty), no labels needed. Pretrained: a model trained on a dataset, applied "
                        "as is; only models whose features need structure alone (degree / constant) can run here.")
 trace = None
 method_key = ""
 if method == FIT_METHOD:
+    requested = st.session_state.setdefault("_upload_requested", {})
+    if graph_key not in requested and graph.num_nodes <= AUTO_FIT_MAX_NODES:
+        requested[graph_key] = (logic.default_cluster_counts(graph.num_nodes, 1), 150, 0)
+    defaults = logic.default_cluster_counts(graph.num_nodes, 2)
+    most_clusters = max(2, min(512, graph.num_nodes))
+    shown = requested.get(graph_key)
+    if st.session_state.get("_upload_form_synced") != (graph_key, shown):
+        # The form always shows the settings of the fit on screen (also after switching graphs);
+        # widget values live in session_state only, so no widget gets a second default.
+        shown_counts, shown_epochs, shown_seed = shown or ([min(defaults[0], most_clusters)], 150, 0)
+        st.session_state["upload_levels"] = len(shown_counts)
+        st.session_state["upload_k1"] = min(shown_counts[0], most_clusters)
+        st.session_state["upload_k2"] = shown_counts[1] if len(shown_counts) > 1 else min(defaults[1], 256)
+        st.session_state["upload_epochs"], st.session_state["upload_seed"] = shown_epochs, shown_seed
+        st.session_state["_upload_form_synced"] = (graph_key, shown)
     with st.form("upload_fit_form"):
         c1, c2, c3, c4, c5 = st.columns(5)
         levels = c1.selectbox("Pooling levels", [1, 2], key="upload_levels")
-        defaults = logic.default_cluster_counts(graph.num_nodes, 2)
-        first = c2.number_input("Clusters, level 1", 2, max(2, min(512, graph.num_nodes)),
-                                min(defaults[0], max(2, graph.num_nodes)), key="upload_k1",
+        first = c2.number_input("Clusters, level 1", 2, most_clusters, key="upload_k1",
                                 help="Number of clusters C of the first pooling level (columns of S).")
-        second = c3.number_input("Clusters, level 2", 2, 256, defaults[1], key="upload_k2",
-                                 help="Used with 2 levels; should be smaller than level 1.")
-        epochs = c4.number_input("Epochs", 1, 2000, 150, key="upload_epochs")
-        seed = c5.number_input("Seed", 0, 10_000, 0, key="upload_seed")
+        second = c3.number_input("Clusters, level 2", 2, 256, key="upload_k2",
+                                 help="Used with 2 levels; must be smaller than level 1 (level 2 merges "
+                                      "level-1 clusters).")
+        epochs = c4.number_input("Epochs", 1, 2000, key="upload_epochs",
+                                 help="At most this many training steps per level (it stops earlier once the "
+                                      "modularity stops improving).")
+        seed = c5.number_input("Seed", 0, 10_000, key="upload_seed")
         submitted = st.form_submit_button("Fit DiffPool", type="primary")
-    counts = [int(first)] + ([int(second)] if levels == 2 else [])
-    requested = st.session_state.setdefault("_upload_requested", {})
     if submitted:
-        requested[graph_key] = (counts, int(epochs), int(seed))
-    elif graph_key not in requested and graph.num_nodes <= AUTO_FIT_MAX_NODES:
-        requested[graph_key] = (logic.default_cluster_counts(graph.num_nodes, 1), 150, 0)
+        requested[graph_key] = ([int(first)] + ([int(second)] if levels == 2 else []), int(epochs), int(seed))
+        st.session_state["_upload_form_synced"] = (graph_key, requested[graph_key])
     if graph_key in requested:
         counts, epochs, seed = requested[graph_key]
         try:
@@ -215,9 +256,7 @@ if method == FIT_METHOD:
         else:
             trace = fit["trace"]
             method_key = f"fit:{counts}:{epochs}:{seed}"
-            st.success(f"Fitted DiffPool ({' → '.join(str(c) for c in counts)} clusters, seed {seed}) in "
-                       f"{fit['seconds']:.1f} s over {len(fit['history'])} epochs "
-                       f"(final loss {fit['history'][-1]['loss']:.4f}).")
+            _show_fit_verdict(fit)
     else:
         st.info(f"This graph has {graph.num_nodes:,} nodes: press **Fit DiffPool** to start (it may take a while).")
 else:
@@ -317,7 +356,8 @@ with tab_compare:
     if tab_compare.open:
         classical = classical_clusters(graph_key, min(k, graph.num_nodes), graph)
         clusterings = {"DiffPool (level 1)": hard, **classical}
-        st.caption(f"Louvain (networkx, modularity-optimising, chooses its own number of clusters) and spectral clustering "
+        st.caption(f"Leiden (leidenalg on igraph) and Louvain (networkx; up to {LOUVAIN_MAX_NODES:,} nodes) optimise "
+                   f"modularity and choose their own number of clusters; spectral clustering "
                    f"with the same number of clusters as DiffPool's level 1 (k = {k}). DiffPool uses each node's most "
                    "likely cluster.")
         candidates = logic.ground_truth_candidates(graph.node_data, graph.num_nodes)
@@ -348,7 +388,9 @@ with tab_export:
         hard_columns = {"diffpool_level1": hard}
         if trace.num_levels > 1:
             hard_columns["diffpool_level2"] = analysis.composed_assignment(trace.levels).argmax(axis=1)
-        hard_columns["louvain"] = classical["Louvain"]
+        hard_columns["leiden"] = classical["Leiden"]
+        if "Louvain" in classical:
+            hard_columns["louvain"] = classical["Louvain"]
         hard_columns["spectral"] = classical[f"Spectral (k={min(k, graph.num_nodes)})"]
         columns = logic.export_cluster_columns(hard_columns, list(graph.node_data))
         st.download_button("⬇ GraphML with cluster attributes", data=lambda: graph_to_graphml(graph, columns),
