@@ -163,18 +163,23 @@ def assignment_stats(assignment) -> dict:
       clusters_used       number of clusters that are the argmax of at least one node.
       effective_clusters  exp(H(mass / Σ mass)) in [1, k]: k when mass is spread evenly,
                           1 when one cluster holds everything.
-      collapsed           True when effective_clusters < 2 or clusters_used <= 1.
+      largest_share       max_k mass_k / Σ mass.
+      collapsed           the diagnosis' collapse rule (:func:`core.diagnose.is_collapsed`).
 
-    The collapse rule: a pooling level is collapsed when its mass behaves like fewer than two
-    clusters (effective_clusters < 2) or when every node picks the same cluster
-    (clusters_used <= 1). Either way the coarse graph is essentially a single node and the level
-    pools the whole graph at once (the failure reported for DiffPool in RexYing/diffpool#6 and
-    pyg-team/pytorch_geometric#595). Note a level with k = 1 is always "collapsed".
+    The collapse rule is the one of :mod:`core.diagnose`, so this flag never contradicts the
+    verdict: collapsed when every node picks the same cluster or one cluster holds
+    ≥ ``core.diagnose.COLLAPSE_SHARE`` of the mass, unless the rows are nearly uniform (then the
+    level is ``uniform``, a different failure). A confident 27 / 35 split at k = 2 is *not*
+    collapsed, although its mass-based effective count is below 2. A level with k = 1 is always
+    collapsed (the failure reported for DiffPool in RexYing/diffpool#6 and
+    pyg-team/pytorch_geometric#595).
 
     >>> stats = assignment_stats([[1.0, 0.0], [1.0, 0.0], [0.9, 0.1]])
     >>> stats["clusters_used"], stats["collapsed"]
     (1, True)
     """
+    from core.diagnose import is_collapsed
+
     matrix = _as_assignment(assignment)
     n, k = matrix.shape
     if n == 0:
@@ -193,7 +198,9 @@ def assignment_stats(assignment) -> dict:
         "cluster_mass": mass,
         "clusters_used": clusters_used,
         "effective_clusters": effective,
-        "collapsed": bool(effective < 2.0 or clusters_used <= 1),
+        "largest_share": float(share.max()),
+        "collapsed": is_collapsed(mean_entropy / max_entropy if k > 1 else 0.0, float(share.max()),
+                                  clusters_used, n, k),
     }
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from core import analysis
-from viz_app import figures, state
+from viz_app import diagnosis_panel, figures, state
 
 selection = state.sidebar()
 trace = state.trace_for(selection)
@@ -20,6 +20,13 @@ st.caption(f"**{title}** · {graph.num_nodes} nodes · {graph.num_edges} edges �
            f"`{selection.card.get('variant', '?')}` ({selection.model_path.rsplit('/', 1)[-1]})")
 if not trace.levels:
     st.warning("This model has no pooling levels (graphsage variant): there are no clusters to show.")
+else:
+    # The diagnosis comes first, on the default view: what each level learned, in one word.
+    truth_name, _ = diagnosis_panel.truth_picker(graph, key="explore_truth")
+    diagnoses = diagnosis_panel.graph_diagnosis(selection.model_path, selection.device, selection.dataset_name,
+                                                selection.data_dir, selection.graph_index, selection.stamp,
+                                                truth_name)
+    diagnosis_panel.show_diagnosis(diagnoses, title="What pooling learned", key="explore_diagnosis")
 
 # Lazy tabs: only the open tab's content is computed and sent, so a graph switch redraws one view.
 tab_hierarchy, tab_assign, tab_entropy = st.tabs(["Hierarchy", "Assignments", "Entropy"], key="explore_tab",
@@ -60,7 +67,9 @@ with tab_entropy:
     if tab_entropy.open and trace.levels:
         level_index = state.pooling_level_select(trace, "entropy_level")
         record = trace.levels[level_index]
-        stats = state.show_entropy_metrics(record, level_index)
+        stats = analysis.assignment_stats(record.assignment)
+        st.caption(f"Mean entropy {stats['mean_entropy']:.3f} nats of at most log C = {stats['max_entropy']:.3f} "
+                   f"(normalised {stats['normalized_entropy']:.2f}); the verdict for this level is at the top.")
         if level_index == 0:
             positions = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
             edges = graph.edges
@@ -92,7 +101,7 @@ with tab_entropy:
         with right:
             if st.toggle("Dataset-wide entropy (runs the model on every graph)", key="entropy_dataset",
                          value=False, help="Off by default so the page opens fast; cached once computed."):
-                summary = state.summary_for(selection)
+                summary = diagnosis_panel.dataset_diagnosis_for(selection)  # the atlas' cached computation
                 state.show_figure(figures.dataset_entropy_bar(summary["entropy"]), key="ent_dataset",
                                   file_stem=f"{selection.dataset_name}-entropy")
                 rows = summary["entropy"]

@@ -1,0 +1,175 @@
+"""The diagnosis panel: what each pooling level learned, as a verdict and its numbers.
+
+Shared by Explore (a dataset graph under a trained model) and Upload (a fitted graph). The
+numbers come from :func:`core.diagnose.diagnose_trace` (the same function the CLI
+``python -m core.diagnose`` runs), so the app and the command line agree.
+
+Public, stable entry points:
+
+- :func:`show_diagnosis` ``(diagnoses, title)`` — render one verdict badge, its sentence, the
+  reasons and the numbers per level. ``diagnoses`` is the list of level dicts returned by
+  :func:`core.diagnose.diagnose_trace`.
+- :func:`truth_picker` ``(graph, key)`` — a selectbox over the graph's categorical node columns
+  (known groups); returns ``(column name, int codes [N])`` or ``(None, None)``.
+- :func:`graph_diagnosis` — cached diagnosis of one dataset graph under one model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.diagnose import EXPLANATIONS, VERDICTS, diagnose_trace
+
+#: Badge colour per verdict; only ``healthy`` is green, failures are red or orange.
+VERDICT_COLORS = {
+    "healthy": "green",
+    "collapsed": "red",
+    "uniform": "red",
+    "feature-driven": "orange",
+    "fragmented": "orange",
+}
+
+#: Hex colours of the verdicts for plotly figures (atlas), in the same spirit as the badges.
+VERDICT_HEX = {
+    "healthy": "#2ca02c",
+    "collapsed": "#d62728",
+    "uniform": "#9467bd",
+    "feature-driven": "#ff7f0e",
+    "fragmented": "#8c564b",
+}
+
+
+def _number(value, digits: int = 2, percent: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0%}" if percent else f"{value:.{digits}f}"
+
+
+def level_numbers(result: dict) -> list[tuple[str, str, str]]:
+    """(label, value, help) rows of one level's diagnosis, in the order the panel shows them."""
+    rows = [
+        ("Clusters used", f"{result['clusters_used']} / {result['num_clusters']}",
+         "Clusters that are the most likely cluster of at least one node."),
+        ("Largest cluster", _number(result["largest_share"], percent=True),
+         "Share of the assignment mass ΣᵢSᵢₖ held by the biggest cluster."),
+        ("Effective count", _number(result["effective_clusters"]),
+         "exp(entropy of the cluster mass): from the mass alone, blind to uniform rows."),
+        ("Normalised entropy", _number(result["entropy_normalised"]),
+         "Mean H(Sᵢ) / log C: 0 = every node decided, 1 = every row uniform."),
+        ("Modularity", f"{_number(result['modularity'])} vs {_number(result['modularity_louvain'])}",
+         "Modularity of the hard clusters vs Louvain's communities on the same graph."),
+        ("Ratio to Louvain", _number(result["modularity_ratio"]),
+         "Modularity / Louvain's modularity (— when Louvain finds no structure)."),
+        ("Conductance", _number(result["conductance"]),
+         "Mean share of a cluster's edge volume that leaves it (0 = closed clusters)."),
+        ("Connected share", _number(result["connected_share"], percent=True),
+         "Nodes lying in the largest connected piece of their own cluster (100 % = clusters are regions)."),
+    ]
+    if result.get("label_nmi") is not None:
+        rows.append(("Label NMI", _number(result["label_nmi"]),
+                     "NMI between the clusters and the node labels: high = clusters copy the labels."))
+    if result.get("truth_nmi") is not None:
+        rows.append(("Truth NMI / ARI", f"{_number(result['truth_nmi'])} / {_number(result['truth_ari'])}",
+                     "Agreement with the known groups (through S₀…S_l for deeper levels)."))
+    return rows
+
+
+def verdict_markdown(verdict: str) -> str:
+    """A coloured Streamlit badge with the verdict's name (``:red-badge[collapsed]``)."""
+    return f":{VERDICT_COLORS.get(verdict, 'gray')}-badge[{verdict}]"
+
+
+def show_diagnosis(diagnoses: list[dict], title: str | None = "What pooling learned", key: str = "diagnosis") -> None:
+    """Render the diagnosis of every pooling level: badge, sentence, reasons, numbers.
+
+    diagnoses: one dict per level from :func:`core.diagnose.diagnose_trace` (or
+    :func:`core.diagnose.diagnose_level` dicts with a ``level`` key added). title: heading above
+    the panel (None for none). key: prefix for widget keys (unique per page).
+    """
+    if title:
+        st.subheader(title, help="Verdict per pooling level from core.diagnose (thresholds in the README): "
+                     + "; ".join(f"{v}: {EXPLANATIONS[v]}" for v in VERDICTS))
+    if not diagnoses:
+        st.info("This model has no pooling levels, so there is nothing to diagnose.")
+        return
+    for index, result in enumerate(diagnoses):
+        level = result.get("level", index)
+        verdict = result["verdict"]
+        with st.container(border=True, key=f"{key}_level{level}"):
+            st.markdown(f"**Level {level} → {level + 1}** ({result['num_nodes']} → {result['num_clusters']}) "
+                        f"{verdict_markdown(verdict)} {result['explanation']}")
+            if result.get("reasons"):
+                st.caption("Why: " + "; ".join(result["reasons"]) + ".")
+            rows = level_numbers(result)
+            for start in range(0, len(rows), 5):
+                for column, (label, value, help_text) in zip(st.columns(5), rows[start:start + 5]):
+                    column.metric(label, value, help=help_text)
+
+
+def truth_columns(graph) -> list[str]:
+    """The graph's node_data columns that look like groups (2 … N/2 distinct values)."""
+    columns = []
+    for name, values in (graph.node_data or {}).items():
+        distinct = len(set(map(str, values)))
+        if 2 <= distinct <= max(2, graph.num_nodes // 2):
+            columns.append(name)
+    return columns
+
+
+def truth_picker(graph, key: str, default: str | None = "community") -> tuple[str | None, np.ndarray | None]:
+    """Selectbox "Compare with known groups" over :func:`truth_columns`; returns (name, int codes [N])."""
+    columns = truth_columns(graph)
+    if not columns:
+        return None, None
+    options = [None, *columns]
+    index = options.index(default) if default in options else 0
+    name = st.selectbox("Compare clusters with known groups", options, index=index, key=key,
+                        format_func=lambda c: "— none —" if c is None else c,
+                        help="A node column holding known groups (the planted communities of the synthetic "
+                             "dataset, or an attribute of an uploaded graph): NMI / ARI against the clusters.")
+    if name is None:
+        return None, None
+    _, codes = np.unique(np.asarray([str(v) for v in graph.node_data[name]]), return_inverse=True)
+    return name, codes.reshape(-1)
+
+
+@st.cache_data(show_spinner="Diagnosing the pooling…", max_entries=256)
+def graph_diagnosis(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int,
+                    stamp: float, truth_name: str | None = None) -> list[dict]:
+    """:func:`core.diagnose.diagnose_trace` of one dataset graph (node labels and ``truth_name`` groups)."""
+    from viz_app import state
+
+    trace = state.graph_trace(model_path, device, dataset_name, data_dir, index, stamp)
+    graph = state.load_dataset(dataset_name, data_dir)[index]
+    truth = None
+    if truth_name and truth_name in (graph.node_data or {}):
+        _, truth = np.unique(np.asarray([str(v) for v in graph.node_data[truth_name]]), return_inverse=True)
+    return diagnose_trace(trace, graph.node_labels, truth)
+
+
+@st.cache_data(show_spinner="Diagnosing every graph of the dataset (once per model and dataset)…", max_entries=8)
+def dataset_diagnosis(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float,
+                      truth_name: str | None = None) -> dict:
+    """:func:`core.diagnose.diagnose_dataset` over the whole dataset, cached per model file version.
+
+    Feeds the atlas, the dataset's verdict shares and the dataset-wide entropy rows.
+    """
+    from core.diagnose import diagnose_dataset
+    from viz_app import state
+
+    model, spec, card = state.load_model(model_path, device, stamp)
+    dataset = state.load_dataset(dataset_name, data_dir)
+    return diagnose_dataset(model, spec, dataset, seed=int(card.get("seed", 0) or 0), truth_key=truth_name)
+
+
+def default_truth(dataset) -> str | None:
+    """``"community"`` when the dataset's graphs carry planted communities (synthetic), else None —
+    the same default as ``python -m core.diagnose``."""
+    return "community" if dataset.graphs and "community" in (dataset.graphs[0].node_data or {}) else None
+
+
+def dataset_diagnosis_for(selection) -> dict:
+    """:func:`dataset_diagnosis` of the sidebar's selection (truth: :func:`default_truth`)."""
+    return dataset_diagnosis(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,
+                             selection.stamp, default_truth(selection.dataset))
