@@ -196,7 +196,8 @@ def test_coarse_graph_figure_sizes_by_mass_and_bins_edges_by_weight():
     nodes = fig.data[-1]
     assert list(nodes.text) == ["c0 (3.0)", "c1 (1.0)", "c2 (4.0)"]  # self-loop weight in the label
     assert nodes.marker.size[0] > nodes.marker.size[1] > nodes.marker.size[2]
-    assert list(nodes.marker.color) == [figures.cluster_color(c) for c in range(3)]
+    # c2 has no hard member: grey; the two used clusters take the first two distinct colours
+    assert list(nodes.marker.color) == [*figures.distinct_palette(2), figures.UNUSED_COLOR]
     edge_widths = sorted(trace.line.width for trace in fig.data[:-1])
     assert len(edge_widths) == 2 and edge_widths[0] < edge_widths[1]  # the 2.0 edge drawn wider than the 0.5 edge
     assert "hard members: 4" in nodes.hovertext[0]
