@@ -85,17 +85,23 @@ with tab_entropy:
             hover = [f"c{i}: H = {record.node_entropy[i]:.3f}" for i in range(record.num_nodes)]
         left, right = st.columns(2)
         with left:
+            # Fixed range 0 … log C (not the graph's own maximum) and theme=None: Streamlit's plotly
+            # theme would swap the scale's darkest colour, drawing the most confident nodes pale.
             state.show_figure(figures.graph_figure(positions, edges, values=record.node_entropy, hover=hover,
                                                    title=f"Node entropy on the graph (level {level_index})",
-                                                   value_label="H (nats)", colorscale="Inferno"),
-                              key=f"ent_graph{level_index}", file_stem=f"{title}-entropy-graph{level_index}")
-            st.caption("Dark = confident assignment (low entropy); bright = undecided node (high entropy).")
+                                                   value_label="H (nats)", colorscale=figures.ENTROPY_COLORSCALE,
+                                                   value_range=(0.0, stats["max_entropy"])),
+                              key=f"ent_graph{level_index}", file_stem=f"{title}-entropy-graph{level_index}",
+                              theme=None)
+            st.caption(f"Black = decided node (H = 0); pale yellow = spread evenly over all clusters "
+                       f"(H = log C = {stats['max_entropy']:.2f}).")
         with right:
             state.show_figure(figures.entropy_histogram(record.node_entropy, record.num_clusters, level_index),
                               key=f"ent_hist{level_index}", file_stem=f"{title}-entropy-hist{level_index}")
         left, right = st.columns(2)
         with left:
-            state.show_figure(figures.cluster_mass_bar(stats["cluster_mass"], level_index + 1),
+            state.show_figure(figures.cluster_mass_bar(stats["cluster_mass"], level_index + 1,
+                                                       used=record.hard_assignment),
                               key=f"mass{level_index}", file_stem=f"{title}-mass{level_index + 1}")
             st.caption("Cluster mass ΣᵢSᵢₖ = soft number of nodes in cluster k; many near-zero bars = unused clusters.")
         with right:
