@@ -11,6 +11,7 @@ st.set_page_config(page_title="DiffPool Explorer", page_icon=":material/hub:", l
 candidates = [
     ("explore.py", "Explore", ":material/travel_explore:", True),
     ("compare.py", "Compare", ":material/compare_arrows:", False),
+    ("atlas.py", "Dataset atlas", ":material/scatter_plot:", False),
     ("embeddings.py", "Embeddings", ":material/scatter_plot:", False),
     ("train.py", "Train", ":material/model_training:", False),
     ("model_card.py", "Model card", ":material/badge:", False),

@@ -420,3 +420,59 @@ def per_class_accuracy_bar(accuracy: Sequence[float], class_names: Sequence[str]
     ))
     fig.update_layout(xaxis=dict(type="category"), yaxis=dict(range=[0, 1], title="accuracy", tickformat=".0%"))
     return _layout(fig, "Accuracy per class", height=320)
+
+
+# ---------------------------------------------------------------------------- dataset atlas
+def atlas_figure(
+    sizes: np.ndarray,
+    ratios: np.ndarray,
+    groups: Sequence[str],
+    group_colors: dict[str, str],
+    graph_ids: Sequence[int],
+    hover: Sequence[str],
+    selected: int | None = None,
+    title: str = "",
+) -> go.Figure:
+    """Every graph of a dataset as one point: ``sizes`` [G] (nodes, log axis) against ``ratios`` [G]
+    (modularity of the pooling's clusters / Louvain's; NaN where undefined is drawn at 0, hover says so).
+
+    One trace per group (verdict, or correct / wrong) in ``group_colors`` order, each point's
+    ``customdata`` = its graph id (for click-to-select); the ``selected`` graph gets a black star.
+    """
+    sizes = np.asarray(sizes, dtype=np.float64)
+    ratios = np.nan_to_num(np.asarray(ratios, dtype=np.float64), nan=0.0)
+    groups = np.asarray(list(groups))
+    ids = np.asarray(list(graph_ids), dtype=np.int64)
+    hover = np.asarray(list(hover), dtype=object)
+    fig = go.Figure()
+    for name, color in group_colors.items():
+        chosen = groups == name
+        if not chosen.any():
+            continue
+        fig.add_trace(go.Scattergl(
+            x=sizes[chosen], y=ratios[chosen], mode="markers", name=f"{name} ({int(chosen.sum())})",
+            marker=dict(size=7, color=color, opacity=0.75, line=dict(width=0.3, color="#333")),
+            customdata=ids[chosen], text=hover[chosen], hovertemplate="%{text}<extra></extra>",
+        ))
+    if selected is not None and (ids == selected).any():
+        where = np.flatnonzero(ids == selected)[0]
+        fig.add_trace(go.Scatter(x=[sizes[where]], y=[ratios[where]], mode="markers", name="selected graph",
+                                 marker=dict(symbol="star", size=18, color="black"), hoverinfo="skip"))
+    fig.add_hline(y=1.0, line_dash="dot", line_color="#888", annotation_text="as modular as Louvain",
+                  annotation_position="top left")
+    fig.update_layout(xaxis=dict(type="log", title="nodes"), yaxis=dict(title="modularity / Louvain's"),
+                      legend=dict(orientation="h", y=-0.2), plot_bgcolor="white", dragmode="select")
+    return _layout(fig, title, height=520)
+
+
+def verdict_share_bar(shares: dict[str, float], colors: dict[str, str], title: str = "") -> go.Figure:
+    """Horizontal bar of a dataset's share of graphs per verdict."""
+    names = list(shares)
+    fig = go.Figure(go.Bar(
+        x=[shares[n] for n in names], y=names, orientation="h", marker=dict(color=[colors.get(n, "#999") for n in names]),
+        text=[f"{shares[n]:.0%}" for n in names], textposition="auto",
+        hovertemplate="%{y}: %{x:.1%} of graphs<extra></extra>",
+    ))
+    fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%", title="share of graphs"),
+                      yaxis=dict(autorange="reversed"))
+    return _layout(fig, title, height=260)
