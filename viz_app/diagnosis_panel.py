@@ -173,3 +173,79 @@ def dataset_diagnosis_for(selection) -> dict:
     """:func:`dataset_diagnosis` of the sidebar's selection (truth: :func:`default_truth`)."""
     return dataset_diagnosis(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,
                              selection.stamp, default_truth(selection.dataset))
+
+
+# ---------------------------------------------------------------------------- stability
+#: Seeds fitted for the stability view (≥ 5, as the issue asks).
+STABILITY_SEEDS = (0, 1, 2, 3, 4)
+
+
+@st.cache_data(show_spinner="Fitting the graph once per seed…", max_entries=32)
+def seed_stability(_graph, graph_key: str, cluster_counts: tuple[int, ...], seeds: tuple[int, ...] = STABILITY_SEEDS,
+                   epochs: int = 150) -> dict:
+    """Self-supervised fits (``core.fit.fit_graph``) of one graph over ``seeds``, compared at level 0.
+
+    _graph: the :class:`core.graphs.Graph` (not hashed; ``graph_key`` names it for the cache).
+    Returns :func:`core.analysis.clustering_stability` of the runs' hard clusters plus
+    ``verdicts`` (level-0 verdict of each run) and ``seeds``.
+    """
+    from core import analysis
+    from core.fit import FitSettings, fit_graph
+
+    traces = [fit_graph(_graph, FitSettings(cluster_counts=list(cluster_counts), seed=int(s), epochs=epochs)).trace
+              for s in seeds]
+    result = analysis.clustering_stability([t.levels[0].hard_assignment for t in traces])
+    result["verdicts"] = [diagnose_trace(t, _graph.node_labels)[0]["verdict"] for t in traces]
+    result["seeds"] = list(seeds)
+    return result
+
+
+def show_stability(graph, positions: np.ndarray, cluster_counts: tuple[int, ...], graph_key: str, key: str,
+                   autostart: bool = False) -> dict | None:
+    """Fit ``graph`` with every seed of :data:`STABILITY_SEEDS` and paint per-node agreement on it.
+
+    positions: [N, 2] layout; cluster_counts: clusters per level of the fits; graph_key: a
+    string naming the graph for the cache (dataset + index, or an upload's name and hash);
+    autostart: fit without waiting for the button. Returns the stability dict, or None before
+    the user asks for it.
+    """
+    from viz_app import figures, state
+
+    flag = f"{key}__run::{graph_key}::{cluster_counts}"
+    if not autostart and not st.session_state.get(flag):
+        if st.button(f"Fit this graph with {len(STABILITY_SEEDS)} seeds ({' → '.join(map(str, cluster_counts))} "
+                     "clusters)", key=f"{key}_start"):
+            st.session_state[flag] = True
+        else:
+            return None
+    result = seed_stability(graph, graph_key, tuple(int(c) for c in cluster_counts))
+    agreement = result["node_agreement"]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Mean pairwise NMI", f"{result['mean_nmi']:.3f}", help=f"Over the {result['pairs']} pairs of runs.")
+    c2.metric("Mean pairwise ARI", f"{result['mean_ari']:.3f}", help="1 = identical partitions, ≈ 0 = chance.")
+    c3.metric("Nodes stable in every run", f"{(agreement == 1).mean():.0%}",
+              help="Nodes whose cluster (after Hungarian matching to the first run) is the same in every run.")
+    verdicts = result["verdicts"]
+    st.caption("Verdict of each run: " + ", ".join(f"seed {s}: {v}" for s, v in zip(result["seeds"], verdicts)))
+    hover = [f"node {i}: same cluster in {agreement[i]:.0%} of runs" for i in range(len(agreement))]
+    state.show_figure(figures.graph_figure(positions, graph.edges, values=agreement, hover=hover,
+                                           title="Per-node agreement across seeds", value_label="agreement",
+                                           colorscale=figures.AGREEMENT_COLORSCALE,
+                                           value_range=(1 / len(result["seeds"]), 1.0)),
+                      key=f"{key}_figure", file_stem=f"{graph_key}-stability", theme=None)
+    st.caption("Green = the node lands in the same (matched) cluster in every run; red = it moves between runs. "
+               "Clusters of each run are matched to the first run's by the Hungarian algorithm.")
+    return result
+
+
+# ---------------------------------------------------------------------------- occlusion
+@st.cache_data(show_spinner="Removing one cluster at a time…", max_entries=64)
+def graph_occlusion(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int, stamp: float,
+                    level: int) -> dict:
+    """:func:`core.inference.cluster_occlusion` of one dataset graph at ``level`` (cached)."""
+    from core.inference import cluster_occlusion
+    from viz_app import state
+
+    model, spec, card = state.load_model(model_path, device, stamp)
+    graph = state.load_dataset(dataset_name, data_dir)[index]
+    return cluster_occlusion(model, graph, spec, level=level, index=index, seed=int(card.get("seed", 0) or 0))

@@ -39,6 +39,12 @@ CLUSTER_PALETTE: tuple[str, ...] = tuple(distinct_palette(64))
 #: Colour of clusters no node picks.
 UNUSED_COLOR = "#d9d9d9"
 
+#: Agreement / stability colour scale: red (unstable) → yellow → green (stable in every run).
+AGREEMENT_COLORSCALE = "RdYlGn"
+
+#: Occlusion colour scale: red = removing the cluster lowers p(class), blue = it raises it.
+OCCLUSION_COLORSCALE = "RdBu"
+
 #: Entropy colour scale: plotly's Inferno with a pure black low end (dark = decided node).
 ENTROPY_COLORSCALE = [[0.0, "#000000"], [0.111, "#1b0c41"], [0.222, "#4a0c6b"], [0.333, "#781c6d"],
                       [0.444, "#a52c60"], [0.555, "#cf4446"], [0.666, "#ed6925"], [0.777, "#fb9b06"],
@@ -476,3 +482,17 @@ def verdict_share_bar(shares: dict[str, float], colors: dict[str, str], title: s
     fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%", title="share of graphs"),
                       yaxis=dict(autorange="reversed"))
     return _layout(fig, title, height=260)
+
+
+def occlusion_bar(deltas: np.ndarray, used: Sequence[int], level: int = 1) -> go.Figure:
+    """Δp per used cluster (``core.inference.cluster_occlusion``), bars in the used-cluster colours."""
+    deltas = np.asarray(deltas, dtype=np.float64)
+    ids = sorted(int(k) for k in used)
+    colors = used_cluster_colors(ids)
+    fig = go.Figure(go.Bar(
+        x=[f"c{k}" for k in ids], y=deltas[ids], marker=dict(color=palette_of(colors, ids)),
+        hovertemplate="without cluster %{x}: Δp %{y:+.4f}<extra></extra>",
+    ))
+    fig.add_hline(y=0.0, line_color="#333", line_width=1)
+    fig.update_layout(xaxis_title=f"level-{level} cluster removed", yaxis_title="Δp(predicted class)")
+    return _layout(fig, f"Occlusion per cluster (level {level})", height=380)

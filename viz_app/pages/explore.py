@@ -29,8 +29,9 @@ else:
     diagnosis_panel.show_diagnosis(diagnoses, title="What pooling learned", key="explore_diagnosis")
 
 # Lazy tabs: only the open tab's content is computed and sent, so a graph switch redraws one view.
-tab_hierarchy, tab_assign, tab_entropy = st.tabs(["Hierarchy", "Assignments", "Entropy"], key="explore_tab",
-                                                 on_change="rerun")
+tab_hierarchy, tab_assign, tab_entropy, tab_occlusion, tab_stability = st.tabs(
+    ["Hierarchy", "Assignments", "Entropy", "Does pooling matter?", "Stability"], key="explore_tab",
+    on_change="rerun")
 
 with tab_hierarchy:
     if tab_hierarchy.open:
@@ -113,6 +114,60 @@ with tab_entropy:
                 rows = summary["entropy"]
                 st.caption(" · ".join(f"level {r['level']}: mean H {r['mean_entropy']:.3f} nats, "
                                       f"{r['collapsed_fraction']:.0%} of graphs collapsed" for r in rows))
+
+with tab_occlusion:
+    if tab_occlusion.open and trace.levels and trace.logits is not None:
+        level_index = state.pooling_level_select(trace, "occlusion_level")
+        record = trace.levels[level_index]
+        result = diagnosis_panel.graph_occlusion(selection.model_path, selection.device, selection.dataset_name,
+                                                 selection.data_dir, selection.graph_index, selection.stamp,
+                                                 level_index)
+        model_classes = (selection.card or {}).get("class_names") or selection.dataset.class_names
+        target = model_classes[result["target"]] if result["target"] < len(model_classes) else result["target"]
+        deltas = result["deltas"]
+        used = np.unique(record.hard_assignment)
+        strongest = used[np.argsort(-np.abs(deltas[used]))][:3]
+        st.markdown(f"Predicted class **{target}** with p = {result['probability']:.3f}. Removing one level-"
+                    f"{level_index + 1} cluster at a time changes p by at most **{np.abs(deltas).max():.3f}** "
+                    f"(strongest: " + ", ".join(f"c{k} {deltas[k]:+.3f}" for k in strongest) + ").")
+        if np.abs(deltas).max() < 0.01:
+            st.info("No single cluster moves the prediction by even 0.01: at this level the prediction does not "
+                    "depend on any one super-node.")
+        left, right = st.columns([3, 2])
+        with left:
+            effect = result["node_effect"]
+            span = max(float(np.abs(effect).max()), 1e-3)
+            positions = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
+            hover = [f"{names[i]}: expected Δp {effect[i]:+.4f}" for i in range(graph.num_nodes)]
+            state.show_figure(figures.graph_figure(positions, graph.edges, values=effect, hover=hover,
+                                                   title=f"Δp(class {target}) if the node's cluster were removed",
+                                                   value_label="Δp", colorscale=figures.OCCLUSION_COLORSCALE,
+                                                   value_range=(-span, span)),
+                              key=f"occlusion_graph{level_index}", file_stem=f"{title}-occlusion{level_index}",
+                              theme=None)
+        with right:
+            state.show_figure(figures.occlusion_bar(deltas, used, level_index + 1),
+                              key=f"occlusion_bar{level_index}", file_stem=f"{title}-occlusion-bar{level_index}")
+        st.caption("Occlusion: cluster k's column of S is removed and every row re-normalised over the other "
+                   "clusters (core.inference.cluster_occlusion); the rest of the network runs unchanged. A node's "
+                   "colour is Σₖ (its membership in k) × Δp_k through S. Red = the cluster supports the prediction "
+                   "(removing it lowers p), blue = it argues against it.")
+
+with tab_stability:
+    if tab_stability.open and trace.levels:
+        st.info("This model ships as one checkpoint: there are no sibling seed or cross-validation fold models "
+                "to compare, so the stability of *its* clusters across trainings cannot be measured here. What "
+                "can be measured: how stable a pooling of this graph's structure is — the graph is fitted "
+                f"self-supervised (as on the Upload page) with {len(diagnosis_panel.STABILITY_SEEDS)} seeds.")
+        first = trace.levels[0]
+        default = int(max(2, min(len(np.unique(first.hard_assignment)), graph.num_nodes // 2)))
+        clusters = int(st.number_input("Clusters of the fits", min_value=2, max_value=max(2, graph.num_nodes - 1),
+                                       value=min(default, max(2, graph.num_nodes - 1)), key="stability_clusters",
+                                       help="Default: the clusters this model actually uses at level 1."))
+        diagnosis_panel.show_stability(graph, state.graph_layout(selection.dataset_name, selection.data_dir,
+                                                                 selection.graph_index),
+                                       (clusters,), f"{selection.dataset_name}-{selection.graph_index}",
+                                       key="explore_stability")
 
 # After the first render: compile UMAP in the background so the Embeddings page opens quickly.
 state.warm_umap_in_background()
