@@ -249,3 +249,25 @@ def graph_occlusion(model_path: str, device: str, dataset_name: str, data_dir: s
     model, spec, card = state.load_model(model_path, device, stamp)
     graph = state.load_dataset(dataset_name, data_dir)[index]
     return cluster_occlusion(model, graph, spec, level=level, index=index, seed=int(card.get("seed", 0) or 0))
+
+
+# ---------------------------------------------------------------------------- uploads
+@st.cache_data(show_spinner="Diagnosing the pooling…", max_entries=32)
+def trace_diagnosis(_trace, _graph, trace_key: str, truth_name: str | None = None) -> list[dict]:
+    """:func:`core.diagnose.diagnose_trace` of any trace (an upload's fit), cached by ``trace_key``.
+
+    _trace, _graph: the trace and its graph (not hashed: ``trace_key`` must name both, e.g. the
+    upload's digest plus the fit settings); truth_name: a node_data column of known groups.
+    """
+    truth = None
+    if truth_name and truth_name in (_graph.node_data or {}):
+        _, truth = np.unique(np.asarray([str(v) for v in _graph.node_data[truth_name]]), return_inverse=True)
+    return diagnose_trace(_trace, _graph.node_labels, truth)
+
+
+def show_trace_diagnosis(trace, graph, trace_key: str, key: str = "upload_diagnosis") -> list[dict]:
+    """Truth picker + :func:`show_diagnosis` for a trace that is not a dataset graph's (Upload page)."""
+    truth_name, _ = truth_picker(graph, key=f"{key}_truth", default=None)
+    diagnoses = trace_diagnosis(trace, graph, trace_key, truth_name)
+    show_diagnosis(diagnoses, key=key)
+    return diagnoses
