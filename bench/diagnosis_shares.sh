@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/TU}
 OUT=bench/results/diagnosis/graphs
 mkdir -p "$OUT"
+: > "$OUT/timings.txt"
 for card in pretrained/*.json; do
   case "$card" in *.projection.json) continue;; esac
   name=$(basename "$card" .json)
@@ -15,6 +16,6 @@ for card in pretrained/*.json; do
   start=$(date +%s.%N)
   python3 -m core.diagnose --model "$name" --dataset "$dataset" --data-dir "$DATA" --all --json --threads 1 > "$OUT/$name.json"
   end=$(date +%s.%N)
-  echo "$name $dataset $(python3 -c "print(round($end-$start,1))") s"
+  echo "$name $dataset $(python3 -c "print(round($end-$start,1))") s" | tee -a "$OUT/timings.txt"
 done
 python3 bench/diagnosis_table.py

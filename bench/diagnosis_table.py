@@ -9,6 +9,7 @@ of graphs with each verdict and the dataset means of the structure numbers.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -50,6 +51,15 @@ def main() -> None:
                      + " | ".join(f"{r[v]:.0%}" for v in VERDICTS)
                      + f" | {fmt(r['mean_modularity'])} ({fmt(r['mean_modularity_louvain'])})"
                      f" | {fmt(r['mean_connected_share'])} | {fmt(r['mean_label_nmi'])} |")
+    timings = FOLDER / "graphs" / "timings.txt"
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "?") if Path("/proc/cpuinfo").is_file() else "?"
+    lines += ["", "Command: `bash bench/diagnosis_shares.sh [TU folder]` (per shipped model `python3 -m core.diagnose "
+              "--model NAME --dataset DATASET --all --json --threads 1`, then `python3 bench/diagnosis_table.py`).",
+              f"Machine: {os.cpu_count()} cores, {cpu}; shared with other jobs when measured (timings noisy)."]
+    if timings.is_file():
+        lines += ["", "Wall time per model (whole dataset, one torch thread): "
+                  + "; ".join(line.strip() for line in timings.read_text().splitlines() if line.strip()) + "."]
     (FOLDER / "shares.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
