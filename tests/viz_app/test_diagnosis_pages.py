@@ -1,0 +1,69 @@
+"""The diagnosis in the pages (AppTest, headless): Explore's default view, the atlas, occlusion, stability."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit")
+
+from core.diagnose import EXPLANATIONS, VERDICTS  # noqa: E402
+from tests.viz_app.test_app import MODEL, app_env, models_dir, run_page  # noqa: E402,F401  (fixtures)
+
+
+def _expected_diagnosis(folder, index: int = 0) -> list[dict]:
+    from core.checkpoint import load_checkpoint
+    from core.datasets import load_dataset
+    from core.diagnose import diagnose_trace
+    from core.inference import trace_graphs
+
+    model, spec, card = load_checkpoint(folder / MODEL)
+    graph = load_dataset("synthetic-hierarchy")[index]
+    trace = trace_graphs(model, [graph], spec, [index], seed=card["seed"])[0]
+    return diagnose_trace(trace, graph.node_labels, graph.node_data["community"])
+
+
+def test_explore_default_view_shows_each_levels_verdict_as_core_computes_it(app_env, one_torch_thread):
+    at = run_page("explore")  # no tab chosen: the default view
+    expected = _expected_diagnosis(app_env)
+    texts = [m.value for m in at.markdown]
+    for level in expected:
+        line = next(t for t in texts if t.startswith(f"**Level {level['level']} → {level['level'] + 1}**"))
+        assert f"[{level['verdict']}]" in line and EXPLANATIONS[level["verdict"]] in line
+        if level["verdict"] != "healthy":
+            assert ":green-badge" not in line  # a failure is never drawn green
+    metrics = {(m.label, m.value) for m in at.metric}
+    first = expected[0]
+    assert ("Clusters used", f"{first['clusters_used']} / {first['num_clusters']}") in metrics
+    assert ("Truth NMI / ARI", f"{first['truth_nmi']:.2f} / {first['truth_ari']:.2f}") in metrics
+    # the old mass-only collapse warning is gone from every view
+    assert not any("Cluster collapse" in w.value for w in at.warning)
+
+
+def test_atlas_page_shows_the_datasets_verdict_shares(app_env, one_torch_thread):
+    at = run_page("atlas")
+    badges = [m.value for m in at.markdown if "-badge[" in m.value]
+    assert badges and all(any(f"[{v}]" in b for v in VERDICTS) for b in badges)
+    shares = [float(b.split("] ")[1].split("%")[0]) for b in badges]
+    assert sum(shares) == pytest.approx(100, abs=len(shares))  # rounded shares of every graph
+    at.radio(key="atlas_colour").set_value("prediction").run()
+    assert not at.exception
+
+
+def test_occlusion_and_stability_tabs_render_their_numbers(app_env, one_torch_thread):
+    at = run_page("explore", explore_tab="Does pooling matter?")
+    assert any(m.value.startswith("Predicted class") for m in at.markdown)
+    at = run_page("explore", explore_tab="Stability")
+    assert any("no sibling seed" in i.value for i in at.info)
+    at.session_state["stability_clusters"] = 3
+    at.button(key="explore_stability_start").click().run()
+    assert not at.exception
+    values = {m.label: m.value for m in at.metric}
+    assert 0.0 <= float(values["Mean pairwise NMI"]) <= 1.0
+    assert values["Nodes stable in every run"].endswith("%")
+
+
+def test_compare_colours_model_b_after_model_a(app_env, one_torch_thread):
+    at = run_page("compare")
+    assert any("Hungarian" in c.value for c in at.caption)
+    assert np.isfinite(float(next(m.value for m in at.metric if m.label == "NMI")))
