@@ -271,3 +271,22 @@ def show_trace_diagnosis(trace, graph, trace_key: str, key: str = "upload_diagno
     diagnoses = trace_diagnosis(trace, graph, trace_key, truth_name)
     show_diagnosis(diagnoses, key=key)
     return diagnoses
+
+
+def show_entropy_numbers(record) -> dict:
+    """Mean entropy, log C, clusters used and effective count of one level as four metrics — no
+    verdict of their own (the verdict is :func:`show_diagnosis`'s). Returns
+    :func:`core.analysis.assignment_stats`."""
+    from core import analysis
+
+    stats = analysis.assignment_stats(record.assignment)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Mean entropy", f"{stats['mean_entropy']:.3f}", help="Mean H(Sᵢ) = −Σₖ Sᵢₖ log Sᵢₖ in nats: 0 = every "
+              "node sure of its cluster, log C = every node spread evenly over all clusters.")
+    c2.metric("log C bound", f"{stats['max_entropy']:.3f}", help="Entropy of a uniform row over C clusters.")
+    c3.metric("Clusters used", f"{stats['clusters_used']} / {record.num_clusters}",
+              help="Clusters that are the most likely cluster of at least one node.")
+    c4.metric("Effective clusters", f"{stats['effective_clusters']:.2f}",
+              help="exp(entropy of the cluster mass ΣᵢSᵢₖ). From the mass alone: uniform rows also score C, "
+                   "so read it with the mean entropy — the verdict at the top combines both.")
+    return stats

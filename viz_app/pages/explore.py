@@ -68,9 +68,9 @@ with tab_entropy:
     if tab_entropy.open and trace.levels:
         level_index = state.pooling_level_select(trace, "entropy_level")
         record = trace.levels[level_index]
-        stats = analysis.assignment_stats(record.assignment)
-        st.caption(f"Mean entropy {stats['mean_entropy']:.3f} nats of at most log C = {stats['max_entropy']:.3f} "
-                   f"(normalised {stats['normalized_entropy']:.2f}); the verdict for this level is at the top.")
+        stats = diagnosis_panel.show_entropy_numbers(record)
+        st.caption(f"Normalised entropy {stats['normalized_entropy']:.2f} (0 = decided, 1 = uniform); the verdict "
+                   "for this level is at the top of the page.")
         if level_index == 0:
             positions = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
             edges = graph.edges
