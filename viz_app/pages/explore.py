@@ -119,6 +119,13 @@ with tab_occlusion:
     if tab_occlusion.open and trace.levels and trace.logits is not None:
         level_index = state.pooling_level_select(trace, "occlusion_level")
         record = trace.levels[level_index]
+        if graph.num_nodes > 1500 and not st.session_state.get(f"occlusion_go::{selection.graph_index}"):
+            # one forward pass per cluster on a big dense graph: minutes on a CPU, so only when asked
+            if st.button(f"Run the model {record.num_clusters} times (once per removed cluster) on this "
+                         f"{graph.num_nodes:,}-node graph", key="occlusion_start"):
+                st.session_state[f"occlusion_go::{selection.graph_index}"] = True
+            else:
+                st.stop()
         result = diagnosis_panel.graph_occlusion(selection.model_path, selection.device, selection.dataset_name,
                                                  selection.data_dir, selection.graph_index, selection.stamp,
                                                  level_index)
