@@ -200,6 +200,56 @@ def seed_stability(_graph, graph_key: str, cluster_counts: tuple[int, ...], seed
     return result
 
 
+def show_stability_result(result: dict, graph, positions: np.ndarray, key: str, file_stem: str,
+                          runs: str = "seed") -> None:
+    """Metrics, run verdicts and the per-node agreement drawing of a :func:`core.analysis.clustering_stability`
+    result (with ``verdicts`` and ``seeds`` added); ``runs`` names what differs between runs."""
+    from viz_app import figures, state
+
+    agreement = result["node_agreement"]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Mean pairwise NMI", f"{result['mean_nmi']:.3f}", help=f"Over the {result['pairs']} pairs of runs.")
+    c2.metric("Mean pairwise ARI", f"{result['mean_ari']:.3f}", help="1 = identical partitions, ≈ 0 = chance.")
+    c3.metric("Nodes stable in every run", f"{(agreement == 1).mean():.0%}",
+              help="Nodes whose cluster (after Hungarian matching to the first run) is the same in every run.")
+    st.caption("Verdict of each run: " + ", ".join(f"{runs} {s}: {v}" for s, v in zip(result["seeds"],
+                                                                                    result["verdicts"])))
+    hover = [f"node {i}: same cluster in {agreement[i]:.0%} of runs" for i in range(len(agreement))]
+    state.show_figure(figures.graph_figure(positions, graph.edges, values=agreement, hover=hover,
+                                           title=f"Per-node agreement across {len(result['seeds'])} {runs}s",
+                                           value_label="agreement", colorscale=figures.AGREEMENT_COLORSCALE,
+                                           value_range=(1 / len(result["seeds"]), 1.0)),
+                      key=f"{key}_figure", file_stem=file_stem, theme=None)
+    st.caption("Green = the node lands in the same (matched) cluster in every run; red = it moves between runs. "
+               "Clusters of each run are matched to the first run's by the Hungarian algorithm.")
+
+
+def sibling_seed_models(model_path: str) -> list[str]:
+    """Checkpoints ``<folder>/seeds/<name>-seed<k>`` trained like ``model_path`` with other seeds."""
+    from pathlib import Path
+
+    stem = Path(model_path)
+    folder = stem.parent / "seeds"
+    return sorted(str(p.with_suffix("")) for p in folder.glob(f"{stem.name}-seed*.json")
+                  if p.with_suffix(".safetensors").is_file())
+
+
+@st.cache_data(show_spinner="Running every seed's model on this graph…", max_entries=32)
+def model_seed_stability(model_path: str, siblings: tuple[str, ...], device: str, dataset_name: str,
+                         data_dir: str | None, index: int, stamps: tuple[float, ...]) -> dict:
+    """Stability of the level-1 clusters of ``model_path`` and its ``siblings`` on one dataset graph."""
+    from core import analysis
+    from viz_app import state
+
+    paths = (model_path, *siblings)
+    graph = state.load_dataset(dataset_name, data_dir)[index]
+    traces = [state.graph_trace(p, device, dataset_name, data_dir, index, stamp) for p, stamp in zip(paths, stamps)]
+    result = analysis.clustering_stability([t.levels[0].hard_assignment for t in traces])
+    result["verdicts"] = [diagnose_trace(t, graph.node_labels)[0]["verdict"] for t in traces]
+    result["seeds"] = [p.rsplit("/", 1)[-1] for p in paths]
+    return result
+
+
 def show_stability(graph, positions: np.ndarray, cluster_counts: tuple[int, ...], graph_key: str, key: str,
                    autostart: bool = False) -> dict | None:
     """Fit ``graph`` with every seed of :data:`STABILITY_SEEDS` and paint per-node agreement on it.
@@ -209,8 +259,6 @@ def show_stability(graph, positions: np.ndarray, cluster_counts: tuple[int, ...]
     autostart: fit without waiting for the button. Returns the stability dict, or None before
     the user asks for it.
     """
-    from viz_app import figures, state
-
     flag = f"{key}__run::{graph_key}::{cluster_counts}"
     if not autostart and not st.session_state.get(flag):
         if st.button(f"Fit this graph with {len(STABILITY_SEEDS)} seeds ({' → '.join(map(str, cluster_counts))} "
@@ -219,22 +267,8 @@ def show_stability(graph, positions: np.ndarray, cluster_counts: tuple[int, ...]
         else:
             return None
     result = seed_stability(graph, graph_key, tuple(int(c) for c in cluster_counts))
-    agreement = result["node_agreement"]
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Mean pairwise NMI", f"{result['mean_nmi']:.3f}", help=f"Over the {result['pairs']} pairs of runs.")
-    c2.metric("Mean pairwise ARI", f"{result['mean_ari']:.3f}", help="1 = identical partitions, ≈ 0 = chance.")
-    c3.metric("Nodes stable in every run", f"{(agreement == 1).mean():.0%}",
-              help="Nodes whose cluster (after Hungarian matching to the first run) is the same in every run.")
-    verdicts = result["verdicts"]
-    st.caption("Verdict of each run: " + ", ".join(f"seed {s}: {v}" for s, v in zip(result["seeds"], verdicts)))
-    hover = [f"node {i}: same cluster in {agreement[i]:.0%} of runs" for i in range(len(agreement))]
-    state.show_figure(figures.graph_figure(positions, graph.edges, values=agreement, hover=hover,
-                                           title="Per-node agreement across seeds", value_label="agreement",
-                                           colorscale=figures.AGREEMENT_COLORSCALE,
-                                           value_range=(1 / len(result["seeds"]), 1.0)),
-                      key=f"{key}_figure", file_stem=f"{graph_key}-stability", theme=None)
-    st.caption("Green = the node lands in the same (matched) cluster in every run; red = it moves between runs. "
-               "Clusters of each run are matched to the first run's by the Hungarian algorithm.")
+    show_stability_result(result, graph, positions, key=key, file_stem=f"{graph_key}-stability",
+                          runs="seed")
     return result
 
 

@@ -67,3 +67,31 @@ def test_compare_colours_model_b_after_model_a(app_env, one_torch_thread):
     at = run_page("compare")
     assert any("Hungarian" in c.value for c in at.caption)
     assert np.isfinite(float(next(m.value for m in at.metric if m.label == "NMI")))
+
+
+def test_stability_across_sibling_seed_models_when_they_exist(app_env, one_torch_thread):
+    import torch
+
+    from core.checkpoint import save_checkpoint
+    from core.features import FeatureSpec
+    from core.model import DiffPool, DiffPoolConfig
+
+    spec = FeatureSpec("degree", max_degree=20)
+    seeds = app_env / "seeds"
+    for seed in range(1, 5):
+        torch.manual_seed(seed)
+        config = DiffPoolConfig(input_dim=spec.dim, num_classes=3, variant="diffpool", num_pooling=2,
+                                assign_ratio=0.25, max_nodes=80)
+        save_checkpoint(seeds / f"{MODEL}-seed{seed}", DiffPool(config), spec,
+                        {"dataset": "synthetic-hierarchy", "class_names": ["2 groups", "3 groups", "4 groups"],
+                         "seed": seed})
+    try:
+        at = run_page("explore", explore_tab="Stability")
+        assert any("4 retrainings with other seeds" in h.value for h in at.subheader)
+        values = {m.label: m.value for m in at.metric}
+        assert 0.0 <= float(values["Mean pairwise NMI"]) <= 1.0
+        assert any(c.value.startswith("Verdict of each run: model " + MODEL) for c in at.caption)
+    finally:
+        for path in seeds.iterdir():
+            path.unlink()
+        seeds.rmdir()

@@ -162,10 +162,23 @@ with tab_occlusion:
 
 with tab_stability:
     if tab_stability.open and trace.levels:
-        st.info("This model ships as one checkpoint: there are no sibling seed or cross-validation fold models "
-                "to compare, so the stability of *its* clusters across trainings cannot be measured here. What "
-                "can be measured: how stable a pooling of this graph's structure is — the graph is fitted "
-                f"self-supervised (as on the Upload page) with {len(diagnosis_panel.STABILITY_SEEDS)} seeds.")
+        siblings = diagnosis_panel.sibling_seed_models(selection.model_path)
+        if len(siblings) >= 4:
+            st.subheader(f"This model and {len(siblings)} retrainings with other seeds",
+                         help="Checkpoints in seeds/ beside the model, trained with the same command and another "
+                              "--seed; each is run on this graph and its level-1 clusters compared.")
+            result = diagnosis_panel.model_seed_stability(
+                selection.model_path, tuple(siblings), selection.device, selection.dataset_name, selection.data_dir,
+                selection.graph_index, tuple(state.stamp_of(p) for p in (selection.model_path, *siblings)))
+            diagnosis_panel.show_stability_result(
+                result, graph, state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index),
+                key="explore_model_stability", file_stem=f"{title}-seed-stability", runs="model")
+            st.subheader("Fits of the graph's structure", help="Self-supervised fits, as on the Upload page.")
+        else:
+            st.info("This model ships as one checkpoint: there are no sibling seed or cross-validation fold models "
+                    "to compare, so the stability of *its* clusters across trainings cannot be measured here. What "
+                    "can be measured: how stable a pooling of this graph's structure is — the graph is fitted "
+                    f"self-supervised (as on the Upload page) with {len(diagnosis_panel.STABILITY_SEEDS)} seeds.")
         first = trace.levels[0]
         default = int(max(2, min(len(np.unique(first.hard_assignment)), graph.num_nodes // 2)))
         clusters = int(st.number_input("Clusters of the fits", min_value=2, max_value=max(2, graph.num_nodes - 1),
