@@ -102,9 +102,12 @@ def show_diagnosis(diagnoses: list[dict], title: str | None = "What pooling lear
             if result.get("reasons"):
                 st.caption("Why: " + "; ".join(result["reasons"]) + ".")
             rows = level_numbers(result)
-            for start in range(0, len(rows), 5):
-                for column, (label, value, help_text) in zip(st.columns(5), rows[start:start + 5]):
-                    column.metric(label, value, help=help_text)
+            # One compact line on the default view; the same numbers with their meaning one click away.
+            st.markdown(" · ".join(f"{label} **{value}**" for label, value, _ in rows))
+            with st.expander("What these numbers mean"):
+                for start in range(0, len(rows), 5):
+                    for column, (label, value, help_text) in zip(st.columns(5), rows[start:start + 5]):
+                        column.metric(label, value, help=help_text)
 
 
 def truth_columns(graph) -> list[str]:

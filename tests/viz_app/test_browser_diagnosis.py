@@ -16,7 +16,8 @@ import pytest
 from tests.conftest import SHARED_TU
 from tests.viz_app.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, ROOT, free_port, start_app, wait_idle
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed")]
 
 COLLAPSED_PROTEINS_GRAPH = 1112
 
