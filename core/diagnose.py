@@ -489,7 +489,7 @@ def _resolve_model(name_or_path: str) -> Path:
     for suffix in (".safetensors", ".json"):
         if path.name.endswith(suffix):
             path = path.with_name(path.name[: -len(suffix)])
-    if path.with_suffix(".json").is_file() or Path(str(path) + ".json").is_file():
+    if Path(str(path) + ".json").is_file():
         return path
     shipped = Path(__file__).resolve().parents[1] / "pretrained" / path.name
     if Path(str(shipped) + ".json").is_file():
