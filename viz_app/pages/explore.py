@@ -60,7 +60,8 @@ with tab_assign:
                            key=f"csv_s{level_index}", on_click="ignore")
         st.caption("Rows are nodes grouped by their most likely cluster (analysis.cluster_order); a clean staircase "
                    "means confident, distinct clusters.")
-        state.show_figure(figures.coarsened_adjacency_heatmap(record.coarsened_adjacency, level_index + 1),
+        state.show_figure(figures.coarsened_adjacency_heatmap(record.coarsened_adjacency, level_index + 1,
+                                                                  used=record.hard_assignment),
                           key=f"heat_a{level_index}", file_stem=f"{title}-A{level_index + 1}")
         st.caption("A' = SᵀAS: off-diagonal = edge weight between two clusters, diagonal = weight inside a cluster.")
 
