@@ -96,9 +96,11 @@ def cluster_occlusion(
     (default: the predicted class). Copies of the graph are batched so that B·N² stays under
     ``max_batch_elements``.
 
-    Returns {"deltas": float64 [C_level], "target": int, "probability": p_target of the full
-    graph, "node_effect": float64 [N] = Σ_k (S₀…S_level)ᵢₖ delta_k — each input node's expected
-    delta through its soft membership, for painting on the graph}.
+    Returns {"deltas": float64 [C_level], "log_odds_deltas": float64 [C_level] (the same change
+    in log(p / (1 − p)), which does not saturate when p ≈ 1), "target": int, "probability":
+    p_target of the full graph, "node_effect" / "node_log_odds_effect": float64 [N] =
+    Σ_k (S₀…S_level)ᵢₖ delta_k — each input node's expected change through its soft membership,
+    for painting on the graph}.
     """
     from core.analysis import composed_assignment
 
@@ -131,6 +133,8 @@ def cluster_occlusion(
     hook = model.assign_heads[level].register_forward_hook(drop_logit) if config.variant in ("diffpool", "diffpool-nolp") \
         else None
     deltas = np.zeros(clusters, dtype=np.float64)
+    log_odds = np.zeros(clusters, dtype=np.float64)
+    base_log_odds = float(_log_odds(torch.as_tensor(trace.logits, dtype=torch.float64)[None], target)[0])
     try:
         for start in range(0, clusters, chunk):
             removed[:] = list(range(start, min(start + chunk, clusters)))
@@ -142,12 +146,20 @@ def cluster_occlusion(
                     fixed[level][row, :, k] = 0
                     sums = fixed[level][row].sum(dim=-1, keepdim=True)
                     fixed[level][row] = torch.where(sums > 0, fixed[level][row] / sums.clamp_min(1e-12), 0.0)
-            logits = model(batch.x, batch.adj, batch.mask, fixed).logits
-            occluded = torch.softmax(logits.double(), dim=-1)[:, target].cpu().numpy()
+            logits = model(batch.x, batch.adj, batch.mask, fixed).logits.double()
+            occluded = torch.softmax(logits, dim=-1)[:, target].cpu().numpy()
             deltas[removed] = occluded - float(probabilities[target])
+            log_odds[removed] = _log_odds(logits, target).cpu().numpy() - base_log_odds
     finally:
         if hook is not None:
             hook.remove()
     membership = composed_assignment(trace.levels[: level + 1]).astype(np.float64)
-    return {"deltas": deltas, "target": target, "probability": float(probabilities[target]),
-            "node_effect": membership @ deltas}
+    return {"deltas": deltas, "log_odds_deltas": log_odds, "target": target,
+            "probability": float(probabilities[target]), "node_effect": membership @ deltas,
+            "node_log_odds_effect": membership @ log_odds}
+
+
+def _log_odds(logits: torch.Tensor, target: int) -> torch.Tensor:
+    """[B] log(p_target / (1 − p_target)) from logits [B, C], without saturating at p ≈ 1."""
+    others = torch.cat([logits[:, :target], logits[:, target + 1:]], dim=1)
+    return logits[:, target] - torch.logsumexp(others, dim=1)

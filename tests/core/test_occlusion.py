@@ -37,8 +37,17 @@ def test_removing_a_cluster_matches_a_model_that_cannot_assign_to_it(one_torch_t
         blocked = copy.deepcopy(model)
         with torch.no_grad():
             blocked.assign_heads[0].bias[k] = -1e4  # softmax gives cluster k nothing
-        probability = trace_graphs(blocked, [graph], SPEC)[0].probabilities[result["target"]]
+        blocked_trace = trace_graphs(blocked, [graph], SPEC)[0]
+        probability = blocked_trace.probabilities[result["target"]]
         assert result["probability"] + result["deltas"][k] == pytest.approx(float(probability), abs=1e-5)
+        full = trace_graphs(model, [graph], SPEC)[0].logits.astype(np.float64)
+        odds = _log_odds(blocked_trace.logits.astype(np.float64), result["target"]) - _log_odds(full, result["target"])
+        assert result["log_odds_deltas"][k] == pytest.approx(odds, abs=1e-3)
+
+
+def _log_odds(logits: np.ndarray, target: int) -> float:
+    others = np.delete(logits, target)
+    return float(logits[target] - np.log(np.exp(others - others.max()).sum()) - others.max())
 
 
 @pytest.mark.parametrize("variant", ["diffpool", "random"])

@@ -138,18 +138,23 @@ with tab_occlusion:
         st.markdown(f"Predicted class **{target}** with p = {result['probability']:.3f}. Removing one level-"
                     f"{level_index + 1} cluster at a time changes p by at most **{np.abs(deltas).max():.3f}** "
                     f"(strongest: " + ", ".join(f"c{k} {deltas[k]:+.3f}" for k in strongest) + ").")
-        if np.abs(deltas).max() < 0.01:
-            st.info("No single cluster moves the prediction by even 0.01: at this level the prediction does not "
-                    "depend on any one super-node.")
+        saturated = np.abs(deltas).max() < 0.01
+        if saturated:
+            st.info("No single cluster moves the probability by even 0.01: at this level the prediction does not "
+                    "depend on any one super-node. The drawing shows the change in log-odds log(p / (1 − p)) "
+                    "instead, which still ranks the clusters when p is close to 1: largest "
+                    f"{np.abs(result['log_odds_deltas']).max():.2f}.")
         left, right = st.columns([3, 2])
         with left:
-            effect = result["node_effect"]
+            effect = result["node_log_odds_effect"] if saturated else result["node_effect"]
             span = max(float(np.abs(effect).max()), 1e-3)
             positions = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
-            hover = [f"{names[i]}: expected Δp {effect[i]:+.4f}" for i in range(graph.num_nodes)]
+            measure = "Δ log-odds" if saturated else "Δp"
+            hover = [f"{names[i]}: expected {measure} {effect[i]:+.4f}" for i in range(graph.num_nodes)]
             state.show_figure(figures.graph_figure(positions, graph.edges, values=effect, hover=hover,
-                                                   title=f"Δp(class {target}) if the node's cluster were removed",
-                                                   value_label="Δp", colorscale=figures.OCCLUSION_COLORSCALE,
+                                                   title=f"{measure}(class {target}) if the node's cluster were "
+                                                         "removed",
+                                                   value_label=measure, colorscale=figures.OCCLUSION_COLORSCALE,
                                                    value_range=(-span, span)),
                               key=f"occlusion_graph{level_index}", file_stem=f"{title}-occlusion{level_index}",
                               theme=None)
@@ -158,7 +163,7 @@ with tab_occlusion:
                               key=f"occlusion_bar{level_index}", file_stem=f"{title}-occlusion-bar{level_index}")
         st.caption("Occlusion: cluster k's column of S is removed and every row re-normalised over the other "
                    "clusters (core.inference.cluster_occlusion); the rest of the network runs unchanged. A node's "
-                   "colour is Σₖ (its membership in k) × Δp_k through S. Red = the cluster supports the prediction "
+                   "colour is Σₖ (its membership in k) × Δp_k through S (Δ log-odds when p is saturated). Red = the cluster supports the prediction "
                    "(removing it lowers p), blue = it argues against it.")
 
 with tab_stability:
