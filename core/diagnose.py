@@ -29,7 +29,14 @@ Verdicts, checked in this order (thresholds are module constants, quoted in the 
 ``healthy``         none of the above: decided rows, mass spread over several clusters, clusters
                     that are connected and about as modular as Louvain's.
 
-Every function here is pure (numpy / scipy in, plain dicts out).
+Every measure here is a pure function (numpy / scipy in, plain dicts out). On top of them:
+:func:`diagnose_trace` (every level of a :class:`core.trace.GraphTrace`), :func:`diagnose_dataset`
+(run a model over a dataset and diagnose every graph; the app's atlas and the CLI both call it,
+so they print the same numbers), :func:`verdict_shares`, and the command line::
+
+    python -m core.diagnose --model NAME_OR_PATH --dataset NAME [--graphs 0,5,9 | --all] [--json]
+
+:func:`is_collapsed` is the one collapse rule; ``core.analysis.assignment_stats`` uses it too.
 """
 
 from __future__ import annotations
