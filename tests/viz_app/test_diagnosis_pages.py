@@ -48,6 +48,12 @@ def test_atlas_page_shows_the_datasets_verdict_shares(app_env, one_torch_thread)
     assert sum(shares) == pytest.approx(100, abs=len(shares))  # rounded shares of every graph
     at.radio(key="atlas_colour").set_value("prediction").run()
     assert not at.exception
+    verdict = next(v for v in VERDICTS if any(f"[{v}]" in b for b in badges))
+    at.selectbox(key="atlas_verdict").set_value(verdict).run()
+    target = at.selectbox(key="atlas_pick").options[-1]
+    at.selectbox(key="atlas_pick").set_value(int(target.split(" ")[0].lstrip("#"))).run()
+    assert not at.exception
+    assert at.session_state["graph"] == int(target.split(" ")[0].lstrip("#"))  # the graph every page shows
 
 
 def test_occlusion_and_stability_tabs_render_their_numbers(app_env, one_torch_thread):

@@ -89,5 +89,20 @@ fig = figures.atlas_figure(sizes, ratios, groups, colors, ids, hover, selected=s
                            title=f"{len(rows)} graphs of {selection.dataset_name} · selected graph ★")
 state.show_figure(fig, key="atlas_graphs", file_stem=f"{selection.dataset_name}-atlas", on_select=_on_select,
                   selection_mode=("points", "box", "lasso"))
+
+
+def _go_to_listed_graph() -> None:
+    choice = st.session_state.get("atlas_pick")
+    if choice is not None:
+        state.select_graph(choice)
+
+
+pick_left, pick_right = st.columns([1, 2])
+wanted = pick_left.selectbox("Graphs with verdict", VERDICTS, key="atlas_verdict",
+                             format_func=lambda v: f"{v} ({verdicts.count(v)})")
+listed = [int(i) for i, v in zip(ids, verdicts) if v == wanted]
+st.session_state["atlas_pick"] = selection.graph_index if selection.graph_index in listed else None
+pick_right.selectbox("Open one", listed, key="atlas_pick", on_change=_go_to_listed_graph, placeholder="choose…",
+                     format_func=lambda i: f"#{i} · {sizes[ids == i][0]} nodes", disabled=not listed)
 st.caption(f"Selected graph {selection.graph_index}: open **Explore** for its diagnosis and views. "
            f"Page drawn in {time.perf_counter() - started:.2f} s from the cached diagnosis.")
