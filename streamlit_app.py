@@ -21,6 +21,7 @@ st.set_page_config(page_title="DiffPool Explorer", page_icon="🕸️", layout="
 candidates = [
     ("explore.py", "Explore", "🔎", True),
     ("compare.py", "Compare", "⚖️", False),
+    ("atlas.py", "Dataset atlas", "🧭", False),
     ("embeddings.py", "Embeddings", "🗺️", False),
     ("train.py", "Train", "🏋️", False),
     ("model_card.py", "Model card", "🪪", False),

@@ -29,13 +29,21 @@ Verdicts, checked in this order (thresholds are module constants, quoted in the 
 ``healthy``         none of the above: decided rows, mass spread over several clusters, clusters
                     that are connected and about as modular as Louvain's.
 
-Every function here is pure (numpy / scipy in, plain dicts out).
+Every measure here is a pure function (numpy / scipy in, plain dicts out). On top of them:
+:func:`diagnose_trace` (every level of a :class:`core.trace.GraphTrace`), :func:`diagnose_dataset`
+(run a model over a dataset and diagnose every graph; the app's atlas and the CLI both call it,
+so they print the same numbers), :func:`verdict_shares`, and the command line::
+
+    python -m core.diagnose --model NAME_OR_PATH --dataset NAME [--graphs 0,5,9 | --all] [--json]
+
+:func:`is_collapsed` is the one collapse rule; ``core.analysis.assignment_stats`` uses it too.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -228,6 +236,7 @@ def diagnose_level(adjacency, assignment, node_labels=None, truth=None, seed: in
       clusters_used                 clusters that are the argmax of at least one node
       largest_share                 max_k ΣᵢSᵢₖ / N
       effective_clusters            exp(H(mass / N)), from the mass alone
+      mean_entropy                  mean_i H(Sᵢ) in nats
       entropy_normalised            mean_i H(Sᵢ) / log C (0 when C = 1)
       modularity                    modularity of the hard partition argmax_k Sᵢₖ
       modularity_louvain            modularity of Louvain's partition of the same graph
@@ -256,7 +265,8 @@ def diagnose_level(adjacency, assignment, node_labels=None, truth=None, seed: in
     share = mass / mass.sum()
     safe = np.where(share > 0, share, 1.0)
     effective = float(np.exp(-(share * np.log(safe)).sum()))
-    entropy_normalised = float(row_entropy(s).mean() / math.log(c)) if c > 1 else 0.0
+    mean_entropy = float(row_entropy(s).mean())
+    entropy_normalised = mean_entropy / math.log(c) if c > 1 else 0.0
     clusters_used = int(np.unique(hard).size)
     largest_share = float(share.max())
 
@@ -287,6 +297,7 @@ def diagnose_level(adjacency, assignment, node_labels=None, truth=None, seed: in
         "clusters_used": clusters_used,
         "largest_share": largest_share,
         "effective_clusters": effective,
+        "mean_entropy": mean_entropy,
         "entropy_normalised": entropy_normalised,
         "modularity": modularity,
         "modularity_louvain": modularity_louvain,
@@ -299,19 +310,39 @@ def diagnose_level(adjacency, assignment, node_labels=None, truth=None, seed: in
     }
 
 
+def is_collapsed(entropy_normalised: float, largest_share: float, clusters_used: int, n: int, c: int) -> bool:
+    """The mass-and-sharpness part of the verdict: would this level be called ``collapsed``?
+
+    True for a single-cluster level, and for a level that is not ``uniform`` (mean normalised
+    entropy < UNIFORM_ENTROPY) whose nodes all pick one cluster or whose largest cluster holds
+    ≥ COLLAPSE_SHARE of the mass. :func:`core.analysis.assignment_stats` uses this same rule, so
+    no view can call a level collapsed that the diagnosis calls something else.
+
+    >>> is_collapsed(0.05, 27 / 62, 2, 62, 2)   # confident 27 / 35 split: not a collapse
+    False
+    >>> is_collapsed(1.0, 0.125, 1, 100, 8)    # uniform rows are "uniform", not "collapsed"
+    False
+    """
+    if c <= 1:
+        return True
+    if entropy_normalised >= UNIFORM_ENTROPY or n <= 1:
+        return False
+    return clusters_used <= 1 or largest_share >= COLLAPSE_SHARE
+
+
 def _verdict(entropy_normalised, largest_share, clusters_used, n, c, label_nmi, connected, ratio):
     """(verdict, reasons) from the measures, in the order the module docstring gives."""
     if c > 1 and entropy_normalised >= UNIFORM_ENTROPY:
         return "uniform", [f"mean normalised entropy {entropy_normalised:.2f} ≥ {UNIFORM_ENTROPY}"]
-    if c > 1 and n > 1 and (clusters_used <= 1 or largest_share >= COLLAPSE_SHARE):
+    if is_collapsed(entropy_normalised, largest_share, clusters_used, n, c):
+        if c == 1:
+            return "collapsed", ["the level has a single cluster"]
         reason = (
             "every node picks the same cluster"
             if clusters_used <= 1
             else f"largest cluster holds {largest_share:.0%} of the mass (≥ {COLLAPSE_SHARE:.0%})"
         )
         return "collapsed", [reason]
-    if c == 1:
-        return "collapsed", ["the level has a single cluster"]
     weak = []
     if connected is not None and connected < CONNECTED_SHARE:
         weak.append(f"only {connected:.0%} of nodes lie in their cluster's largest connected piece")
@@ -366,3 +397,189 @@ def verdict_shares(diagnoses: Sequence[Sequence[dict]]) -> list[dict]:
             "shares": {v: verdicts.count(v) / len(verdicts) for v in VERDICTS},
         })
     return rows
+
+
+# ====================================================================== whole datasets
+def _slim_entropy_rows(per_level: list[dict]) -> list[dict]:
+    """Rows shaped like :func:`core.analysis.dataset_level_entropy` from running sums."""
+    rows = []
+    for level, acc in enumerate(per_level):
+        if not acc["graphs"]:
+            continue
+        mean = acc["sum"] / acc["nodes"]
+        rows.append({
+            "level": level,
+            "num_graphs": acc["graphs"],
+            "num_nodes": acc["nodes"],
+            "mean_entropy": mean,
+            "std_entropy": math.sqrt(max(acc["sum_sq"] / acc["nodes"] - mean * mean, 0.0)),
+            "mean_normalized_entropy": acc["sum_normalised"] / acc["nodes"],
+            "mean_effective_clusters": acc["effective"] / acc["graphs"],
+            "collapsed_fraction": acc["collapsed"] / acc["graphs"],
+        })
+    return rows
+
+
+def diagnose_dataset(model, spec, dataset, indices: Sequence[int] | None = None, seed: int = 0,
+                     truth_key: str | None = None, chunk: int = 64, progress=None) -> dict:
+    """Run ``model`` over graphs of ``dataset`` and diagnose every pooling level of each.
+
+    model, spec: a loaded checkpoint (:func:`core.checkpoint.load_checkpoint`); dataset: a
+    :class:`core.graphs.GraphDataset`; indices: graphs to judge (default all); seed: the card's
+    seed (fixed assignments of the ``random`` variant); truth_key: a ``graph.node_data`` column
+    with known groups (e.g. ``"community"`` of the synthetic dataset), compared when present;
+    progress: optional callable(done, total).
+
+    Graphs are traced ``chunk`` at a time and only the numbers are kept, so memory stays small on
+    D&D. Returns ``{"graphs": [...], "shares": verdict_shares(...), "entropy": rows}`` where each
+    graph entry is ``{"index", "num_nodes", "label", "predicted", "probability" (of the predicted
+    class), "logits", "graph_embedding", "levels": diagnose_trace(...)}`` and ``entropy`` has the
+    rows of :func:`core.analysis.dataset_level_entropy` (same keys, same numbers).
+    """
+    from core.inference import trace_graphs
+
+    indices = list(range(len(dataset))) if indices is None else [int(i) for i in indices]
+    graphs, per_level = [], []
+    for start in range(0, len(indices), chunk):
+        part = indices[start:start + chunk]
+        traces = trace_graphs(model, [dataset[i] for i in part], spec, part, seed=seed)
+        for index, trace in zip(part, traces):
+            graph = dataset[index]
+            truth = None
+            if truth_key and graph.node_data and truth_key in graph.node_data:
+                truth = np.asarray(graph.node_data[truth_key])
+            levels = diagnose_trace(trace, graph.node_labels, truth)
+            for level, (record, result) in enumerate(zip(trace.levels, levels)):
+                if level >= len(per_level):
+                    per_level.append({"graphs": 0, "nodes": 0, "sum": 0.0, "sum_sq": 0.0,
+                                      "sum_normalised": 0.0, "effective": 0.0, "collapsed": 0})
+                acc = per_level[level]
+                entropy = row_entropy(np.asarray(record.assignment, dtype=np.float64))
+                c = record.num_clusters
+                acc["graphs"] += 1
+                acc["nodes"] += entropy.size
+                acc["sum"] += float(entropy.sum())
+                acc["sum_sq"] += float((entropy ** 2).sum())
+                acc["sum_normalised"] += float(entropy.sum() / math.log(c)) if c > 1 else 0.0
+                acc["effective"] += result["effective_clusters"]
+                acc["collapsed"] += int(result["verdict"] == "collapsed")
+            probabilities = trace.probabilities
+            predicted = trace.predicted
+            graphs.append({
+                "index": index,
+                "num_nodes": graph.num_nodes,
+                "label": graph.label,
+                "predicted": predicted,
+                "probability": None if probabilities is None else float(probabilities[predicted]),
+                "logits": None if trace.logits is None else np.asarray(trace.logits, dtype=np.float32),
+                "graph_embedding": np.asarray(trace.graph_embedding, dtype=np.float32),
+                "levels": levels,
+            })
+        if progress is not None:
+            progress(min(start + chunk, len(indices)), len(indices))
+    return {
+        "graphs": graphs,
+        "shares": verdict_shares([g["levels"] for g in graphs]),
+        "entropy": _slim_entropy_rows(per_level),
+    }
+
+
+# ====================================================================== command line
+_NUMBER_KEYS = ("clusters_used", "num_clusters", "largest_share", "effective_clusters", "entropy_normalised",
+                "modularity", "modularity_louvain", "modularity_ratio", "conductance", "connected_share",
+                "label_nmi", "truth_nmi", "truth_ari")
+
+
+def _resolve_model(name_or_path: str) -> Path:
+    """A checkpoint stem from a path (with or without extension) or a shipped model's name."""
+    path = Path(name_or_path)
+    for suffix in (".safetensors", ".json"):
+        if path.name.endswith(suffix):
+            path = path.with_name(path.name[: -len(suffix)])
+    if Path(str(path) + ".json").is_file():
+        return path
+    shipped = Path(__file__).resolve().parents[1] / "pretrained" / path.name
+    if Path(str(shipped) + ".json").is_file():
+        return shipped
+    raise FileNotFoundError(f"no model {name_or_path!r}: give a checkpoint path (stem, .json or .safetensors) "
+                            f"or the name of a shipped model in {shipped.parent}")
+
+
+def _format(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _json_ready(result: dict) -> dict:
+    graphs = [{k: v for k, v in g.items() if k not in ("logits", "graph_embedding")} for g in result["graphs"]]
+    return {**{k: v for k, v in result.items() if k != "graphs"}, "graphs": graphs}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m core.diagnose --model NAME_OR_PATH --dataset NAME [--graphs 0,5,9 | --all] [--json]``."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m core.diagnose", description=(
+        "Diagnose what a pooling model learned on graphs of a dataset: per graph and level the verdict "
+        f"({', '.join(VERDICTS)}) and its numbers, then the dataset's share of each verdict."))
+    parser.add_argument("--model", required=True, help="checkpoint path (stem/.json/.safetensors) or shipped name, "
+                        "e.g. proteins-diffpool")
+    parser.add_argument("--dataset", required=True, help="dataset name (synthetic-hierarchy or a TU name)")
+    parser.add_argument("--data-dir", default=None, help="folder with TU datasets (default $DIFFPOOL_DATA / cache)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--graphs", default="0", help="comma-separated graph indices (default 0)")
+    which.add_argument("--all", action="store_true", help="every graph of the dataset")
+    parser.add_argument("--truth", default=None, help="node_data column with known groups (default: 'community' "
+                        "when the graphs have it, as the synthetic dataset does)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from core.checkpoint import load_checkpoint
+    from core.datasets import load_dataset
+
+    torch.set_num_threads(max(1, args.threads))
+    stem = _resolve_model(args.model)
+    model, spec, card = load_checkpoint(stem, "cpu")
+    dataset = load_dataset(args.dataset, data_dir=args.data_dir, download=False, progress=False)
+    if args.all:
+        indices = list(range(len(dataset)))
+    else:
+        try:
+            indices = [int(part) for part in args.graphs.split(",") if part.strip()]
+        except ValueError:
+            parser.error(f"--graphs must be comma-separated integers, got {args.graphs!r}")
+        bad = [i for i in indices if not 0 <= i < len(dataset)]
+        if bad:
+            parser.error(f"graph index {bad[0]} out of range: {dataset.name} has {len(dataset)} graphs (0 … "
+                         f"{len(dataset) - 1})")
+    truth_key = args.truth
+    if truth_key is None and dataset.graphs and "community" in (dataset.graphs[0].node_data or {}):
+        truth_key = "community"
+    result = diagnose_dataset(model, spec, dataset, indices, seed=int(card.get("seed", 0) or 0), truth_key=truth_key)
+    if args.json:
+        document = {"model": str(stem), "dataset": dataset.name, "truth": truth_key, **_json_ready(result)}
+        print(json.dumps(document, indent=1, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
+        return 0
+    print(f"model {stem.name} on {dataset.name} ({len(indices)} graph{'s' if len(indices) != 1 else ''})")
+    header = ["graph", "level", "verdict", *_NUMBER_KEYS]
+    print("\t".join(header))
+    for entry in result["graphs"]:
+        for level in entry["levels"]:
+            print("\t".join([str(entry["index"]), str(level["level"]), level["verdict"],
+                             *(_format(level[k]) for k in _NUMBER_KEYS)]))
+    print("\nshare of graphs per verdict")
+    print("\t".join(["level", "graphs", *VERDICTS]))
+    for row in result["shares"]:
+        print("\t".join([str(row["level"]), str(row["graphs"]), *(f"{row['shares'][v]:.1%}" for v in VERDICTS)]))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through a subprocess test
+    raise SystemExit(main())

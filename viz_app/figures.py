@@ -4,16 +4,21 @@ Every function here is pure (no Streamlit, no model): pass arrays from a
 :class:`core.trace.GraphTrace` or from :mod:`core.analysis` and get a figure back, so other pages
 (upload, teaching) can reuse them.
 
-Colours: cluster ``k`` of any level is always drawn in :func:`cluster_color` ``(k)`` — the same
-fixed qualitative palette in heatmap headers, bar charts, Sankey nodes, graph drawings and the
-pyvis networks of :mod:`viz_app.network`, so a cluster id keeps its colour across figures.
+Colours: only the clusters *in use* at a level (the argmax of at least one node) get a colour,
+from :func:`core.analysis.used_cluster_colors` — the i-th smallest used id takes the i-th colour
+of :func:`core.analysis.distinct_palette`, whose colours are far apart in CIEDE2000 for any count
+(a level with 100 clusters and 5 in use gets 5 clearly different colours). Every figure of a level
+derives the same used set, so a cluster keeps its colour across the heatmap header, the mass bars,
+the graph drawings and the pyvis networks; unused clusters are grey (:data:`UNUSED_COLOR`).
 Graph classes use a separate palette (:func:`class_color`) so they are not confused with clusters.
+Entropy is drawn on :data:`ENTROPY_COLORSCALE` over 0 … log C (dark = decided); show it with
+``theme=None`` (Streamlit's plotly theme would swap the colour scale's darkest colour).
 
 Example
 -------
 >>> import numpy as np
 >>> fig = cluster_mass_bar(np.array([3.0, 1.0]))
->>> fig.data[0].marker.color == (cluster_color(0), cluster_color(1))
+>>> fig.data[0].marker.color == tuple(distinct_palette(2))
 True
 """
 
@@ -25,15 +30,25 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-#: Fixed qualitative palette for cluster ids (plotly "Dark24" then "Light24"); index = cluster id mod 48.
-CLUSTER_PALETTE: tuple[str, ...] = (
-    "#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86",
-    "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE",
-    "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038",
-    "#FD3216", "#00FE35", "#6A76FC", "#FED4C4", "#FE00CE", "#0DF9FF", "#F6F926", "#FF9616",
-    "#479B55", "#EEA6FB", "#DC587D", "#D626FF", "#6E899C", "#00B5F7", "#B68E00", "#C9FBE5",
-    "#FF0092", "#22FFA7", "#E3EE9E", "#86CE00", "#BC7196", "#7E7DCD", "#FC6955", "#E48F72",
-)
+from core.analysis import distinct_palette, used_cluster_colors
+
+#: Palette by cluster id for figures that have no "used" set (teaching): the first 64 colours of
+#: :func:`core.analysis.distinct_palette` (no near-duplicates); index = cluster id mod 64.
+CLUSTER_PALETTE: tuple[str, ...] = tuple(distinct_palette(64))
+
+#: Colour of clusters no node picks.
+UNUSED_COLOR = "#d9d9d9"
+
+#: Agreement / stability colour scale: red (unstable) → yellow → green (stable in every run).
+AGREEMENT_COLORSCALE = "RdYlGn"
+
+#: Occlusion colour scale: red = removing the cluster lowers p(class), blue = it raises it.
+OCCLUSION_COLORSCALE = "RdBu"
+
+#: Entropy colour scale: plotly's Inferno with a pure black low end (dark = decided node).
+ENTROPY_COLORSCALE = [[0.0, "#000000"], [0.111, "#1b0c41"], [0.222, "#4a0c6b"], [0.333, "#781c6d"],
+                      [0.444, "#a52c60"], [0.555, "#cf4446"], [0.666, "#ed6925"], [0.777, "#fb9b06"],
+                      [0.888, "#f7d13d"], [1.0, "#fcffa4"]]
 
 #: Palette for graph classes (plotly "Set2"), distinct from the cluster palette.
 CLASS_PALETTE: tuple[str, ...] = (
@@ -47,6 +62,11 @@ PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png",
 def cluster_color(cluster: int) -> str:
     """Hex colour of cluster id ``cluster`` (any level), from :data:`CLUSTER_PALETTE`."""
     return CLUSTER_PALETTE[int(cluster) % len(CLUSTER_PALETTE)]
+
+
+def palette_of(colors: dict[int, str], ids) -> list[str]:
+    """Colour of each id in ``ids`` from a used-cluster ``colors`` mapping (grey when unused)."""
+    return [colors.get(int(c), UNUSED_COLOR) for c in np.asarray(ids).reshape(-1)]
 
 
 def class_color(label: int) -> str:
@@ -65,12 +85,15 @@ def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
 
 
 # ---------------------------------------------------------------------------- assignments
-def _add_cluster_strip(fig: go.Figure, columns: Sequence[str], ids: Sequence[int] | None = None) -> None:
-    """A row of squares above the heatmap columns, one per cluster in :func:`cluster_color` (of ``ids``)."""
-    ids = range(len(columns)) if ids is None else ids
+def _add_cluster_strip(fig: go.Figure, columns: Sequence[str], ids: Sequence[int] | None = None,
+                       colors: dict[int, str] | None = None) -> None:
+    """A row of squares above the heatmap columns, one per cluster id in ``ids`` (default 0..k-1), in the
+    level's used-cluster ``colors`` (id -> colour, grey when unused; default: every column used)."""
+    ids = list(range(len(columns))) if ids is None else [int(c) for c in ids]
+    colors = used_cluster_colors(ids) if colors is None else colors
     fig.add_trace(go.Scatter(
         x=list(columns), y=[1.02] * len(columns), yaxis="y2", mode="markers", showlegend=False,
-        marker=dict(symbol="square", size=12, color=[cluster_color(int(c)) for c in ids]),
+        marker=dict(symbol="square", size=12, color=palette_of(colors, ids)),
         hovertemplate="cluster %{x}<extra></extra>",
     ))
 
@@ -85,7 +108,7 @@ def assignment_heatmap(
     """Heatmap of a soft assignment S [n, k], rows in ``order`` (e.g. ``analysis.cluster_order``).
 
     Trace 0 is the heatmap; trace 1 is a row of coloured squares above the columns, one per
-    cluster in :func:`cluster_color`, so columns match the cluster colours of other figures.
+    cluster in its used-cluster colour (grey when no node picks it), as in the other figures.
     ``clusters``: the cluster ids of the k columns when S is a column subset (default 0..k-1).
     """
     matrix = np.asarray(assignment, dtype=np.float64)
@@ -101,7 +124,7 @@ def assignment_heatmap(
         colorbar=dict(title="S_ik"),
         hovertemplate="node %{y} → cluster %{x}<br>S = %{z:.3f}<extra></extra>",
     ))
-    _add_cluster_strip(fig, columns, ids)
+    _add_cluster_strip(fig, columns, ids, used_cluster_colors(np.asarray(ids)[matrix.argmax(axis=1)]))
     fig.update_layout(
         # Category axis: node names such as "12" must keep the cluster-sorted row order, not sort as numbers.
         yaxis=dict(autorange="reversed", title=f"level-{level} nodes (grouped by hard cluster)",
@@ -114,10 +137,12 @@ def assignment_heatmap(
 
 
 def coarsened_adjacency_heatmap(coarsened_adjacency: np.ndarray, level: int = 1,
-                                clusters: Sequence[int] | None = None) -> go.Figure:
+                                clusters: Sequence[int] | None = None,
+                                used: Sequence[int] | None = None) -> go.Figure:
     """Heatmap of A' = Sᵀ A S [k, k] (diagonal = weight inside a cluster); trace 1 = cluster colour strip.
 
     ``clusters``: the cluster ids of the k rows/columns when A' is a subset (default 0..k-1).
+    ``used``: the level's clusters in use (argmax of some node), for the strip's colours; default all.
     """
     matrix = np.asarray(coarsened_adjacency, dtype=np.float64)
     k = matrix.shape[0]
@@ -128,7 +153,7 @@ def coarsened_adjacency_heatmap(coarsened_adjacency: np.ndarray, level: int = 1,
         z=matrix, x=labels, y=labels, colorscale="Viridis", colorbar=dict(title="A'"),
         hovertemplate="%{y} – %{x}<br>weight %{z:.3f}<extra></extra>",
     ))
-    _add_cluster_strip(fig, labels, ids)
+    _add_cluster_strip(fig, labels, ids, used_cluster_colors(ids if used is None else used))
     fig.update_layout(
         yaxis=dict(autorange="reversed", domain=[0, 0.94]),
         yaxis2=dict(domain=[0.95, 1.0], range=[1.0, 1.04], visible=False),
@@ -136,12 +161,14 @@ def coarsened_adjacency_heatmap(coarsened_adjacency: np.ndarray, level: int = 1,
     return _layout(fig, f"Coarsened adjacency A' at level {level} ({k} clusters)", height=460)
 
 
-def cluster_mass_bar(cluster_mass: np.ndarray, level: int = 1) -> go.Figure:
-    """Bar chart of Σ_i S_ik per cluster, bars in cluster colours."""
+def cluster_mass_bar(cluster_mass: np.ndarray, level: int = 1, used: Sequence[int] | None = None) -> go.Figure:
+    """Bar chart of Σ_i S_ik per cluster, bars in used-cluster colours (used: default clusters with
+    mass ≥ :data:`EMPTY_CLUSTER_MASS`; pass the level's argmax ids to match the other figures)."""
     mass = np.asarray(cluster_mass, dtype=np.float64)
     k = mass.size
+    colors = used_cluster_colors(np.flatnonzero(mass >= EMPTY_CLUSTER_MASS) if used is None else used)
     fig = go.Figure(go.Bar(
-        x=[f"c{c}" for c in range(k)], y=mass, marker=dict(color=[cluster_color(c) for c in range(k)]),
+        x=[f"c{c}" for c in range(k)], y=mass, marker=dict(color=palette_of(colors, range(k))),
         hovertemplate="cluster %{x}<br>mass %{y:.2f} nodes<extra></extra>",
     ))
     fig.update_layout(xaxis_title=f"level-{level} cluster", yaxis_title="mass ΣᵢSᵢₖ (soft node count)")
@@ -183,13 +210,17 @@ def graph_figure(
     hover: Sequence[str] | None = None,
     title: str = "",
     value_label: str = "value",
-    colorscale: str = "Inferno",
+    colorscale="Inferno",
     height: int = 420,
+    colors: dict[int, str] | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> go.Figure:
     """A graph drawn with plotly at fixed ``positions`` [n, 2].
 
-    Colour nodes either by hard ``clusters`` [n] (cluster palette) or by continuous ``values`` [n]
-    (``colorscale``). Trace 0 = edges (one line trace), trace 1 = nodes.
+    Colour nodes either by hard ``clusters`` [n] (``colors``: id → colour, default
+    :func:`core.analysis.used_cluster_colors` of ``clusters``) or by continuous ``values`` [n]
+    (``colorscale`` over ``value_range``, default the values' own range). Trace 0 = edges (one
+    line trace), trace 1 = nodes.
     """
     pos = np.asarray(positions, dtype=np.float64)
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
@@ -205,10 +236,13 @@ def graph_figure(
     n = pos.shape[0]
     size = 10 if n <= 300 else 6 if n <= 2000 else 3
     if clusters is not None:
-        marker = dict(size=size, color=[cluster_color(c) for c in np.asarray(clusters)], line=dict(width=0.5, color="#333"))
+        colors = used_cluster_colors(clusters) if colors is None else colors
+        marker = dict(size=size, color=palette_of(colors, clusters), line=dict(width=0.5, color="#333"))
     elif values is not None:
         marker = dict(size=size, color=np.asarray(values, dtype=np.float64), colorscale=colorscale, showscale=True,
                       colorbar=dict(title=value_label), line=dict(width=0.5, color="#333"))
+        if value_range is not None:
+            marker.update(cmin=float(value_range[0]), cmax=float(value_range[1]))
     else:
         marker = dict(size=size, color="#4C78A8")
     fig.add_trace(go.Scattergl(
@@ -265,6 +299,8 @@ def coarse_graph_figure(
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
                                      line=dict(color="#9E9E9E", width=0.8 + 2.0 * b)))
     members = np.zeros(k, dtype=int) if hard_members is None else np.asarray(hard_members)
+    colors = used_cluster_colors(np.flatnonzero(members > 0) if hard_members is not None
+                                 else np.flatnonzero(mass >= EMPTY_CLUSTER_MASS))
     sizes = 12.0 + 40.0 * np.sqrt(mass / max(float(mass.max()), 1e-9))
     ids = np.flatnonzero(shown)
     hover = [f"cluster c{c} (level {level})<br>mass ΣS = {mass[c]:.2f}<br>hard members: {members[c]}"
@@ -272,7 +308,7 @@ def coarse_graph_figure(
     fig.add_trace(go.Scatter(
         x=pos[ids, 0], y=pos[ids, 1], mode="markers+text", showlegend=False,
         text=[f"c{c} ({adjacency[c, c]:.1f})" for c in ids], textposition="bottom center",
-        marker=dict(size=sizes[ids], color=[cluster_color(c) for c in ids], line=dict(width=1, color="#333")),
+        marker=dict(size=sizes[ids], color=palette_of(colors, ids), line=dict(width=1, color="#333")),
         hovertext=hover, hoverinfo="text",
     ))
     fig.update_layout(xaxis=dict(visible=False, range=[-1.35, 1.35]),
@@ -289,13 +325,14 @@ def sankey_figure(flows: dict, title: str = "Soft mass: nodes → level-1 → le
     levels = flows["level_of_node"]
     colors = []
     counters: dict[int, int] = {}
+    per_level = {level: distinct_palette(sum(1 for l in levels if l == level)) for level in set(levels) if level}
     for level in levels:
         if level == 0:
             colors.append("#9E9E9E")
         else:
             index = counters.get(level, 0)
             counters[level] = index + 1
-            colors.append(cluster_color(index))
+            colors.append(per_level[level][index])
     link_colors = []
     for target in flows["targets"]:
         color = colors[target]
@@ -398,3 +435,73 @@ def per_class_accuracy_bar(accuracy: Sequence[float], class_names: Sequence[str]
     ))
     fig.update_layout(xaxis=dict(type="category"), yaxis=dict(range=[0, 1], title="accuracy", tickformat=".0%"))
     return _layout(fig, "Accuracy per class", height=320)
+
+
+# ---------------------------------------------------------------------------- dataset atlas
+def atlas_figure(
+    sizes: np.ndarray,
+    ratios: np.ndarray,
+    groups: Sequence[str],
+    group_colors: dict[str, str],
+    graph_ids: Sequence[int],
+    hover: Sequence[str],
+    selected: int | None = None,
+    title: str = "",
+) -> go.Figure:
+    """Every graph of a dataset as one point: ``sizes`` [G] (nodes, log axis) against ``ratios`` [G]
+    (modularity of the pooling's clusters / Louvain's; NaN where undefined is drawn at 0, hover says so).
+
+    One trace per group (verdict, or correct / wrong) in ``group_colors`` order, each point's
+    ``customdata`` = its graph id (for click-to-select); the ``selected`` graph gets a black star.
+    """
+    sizes = np.asarray(sizes, dtype=np.float64)
+    ratios = np.nan_to_num(np.asarray(ratios, dtype=np.float64), nan=0.0)
+    groups = np.asarray(list(groups))
+    ids = np.asarray(list(graph_ids), dtype=np.int64)
+    hover = np.asarray(list(hover), dtype=object)
+    fig = go.Figure()
+    for name, color in group_colors.items():
+        chosen = groups == name
+        if not chosen.any():
+            continue
+        fig.add_trace(go.Scattergl(
+            x=sizes[chosen], y=ratios[chosen], mode="markers", name=f"{name} ({int(chosen.sum())})",
+            marker=dict(size=7, color=color, opacity=0.75, line=dict(width=0.3, color="#333")),
+            customdata=ids[chosen], text=hover[chosen], hovertemplate="%{text}<extra></extra>",
+        ))
+    if selected is not None and (ids == selected).any():
+        where = np.flatnonzero(ids == selected)[0]
+        fig.add_trace(go.Scatter(x=[sizes[where]], y=[ratios[where]], mode="markers", name="selected graph",
+                                 marker=dict(symbol="star", size=18, color="black"), hoverinfo="skip"))
+    fig.add_hline(y=1.0, line_dash="dot", line_color="#888", annotation_text="as modular as Louvain",
+                  annotation_position="top left")
+    fig.update_layout(xaxis=dict(type="log", title="nodes"), yaxis=dict(title="modularity / Louvain's"),
+                      legend=dict(orientation="h", y=-0.2), plot_bgcolor="white", dragmode="select")
+    return _layout(fig, title, height=520)
+
+
+def verdict_share_bar(shares: dict[str, float], colors: dict[str, str], title: str = "") -> go.Figure:
+    """Horizontal bar of a dataset's share of graphs per verdict."""
+    names = list(shares)
+    fig = go.Figure(go.Bar(
+        x=[shares[n] for n in names], y=names, orientation="h", marker=dict(color=[colors.get(n, "#999") for n in names]),
+        text=[f"{shares[n]:.0%}" for n in names], textposition="auto",
+        hovertemplate="%{y}: %{x:.1%} of graphs<extra></extra>",
+    ))
+    fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%", title="share of graphs"),
+                      yaxis=dict(autorange="reversed"))
+    return _layout(fig, title, height=260)
+
+
+def occlusion_bar(deltas: np.ndarray, used: Sequence[int], level: int = 1) -> go.Figure:
+    """Δp per used cluster (``core.inference.cluster_occlusion``), bars in the used-cluster colours."""
+    deltas = np.asarray(deltas, dtype=np.float64)
+    ids = sorted(int(k) for k in used)
+    colors = used_cluster_colors(ids)
+    fig = go.Figure(go.Bar(
+        x=[f"c{k}" for k in ids], y=deltas[ids], marker=dict(color=palette_of(colors, ids)),
+        hovertemplate="without cluster %{x}: Δp %{y:+.4f}<extra></extra>",
+    ))
+    fig.add_hline(y=0.0, line_color="#333", line_width=1)
+    fig.update_layout(xaxis_title=f"level-{level} cluster removed", yaxis_title="Δp(predicted class)")
+    return _layout(fig, f"Occlusion per cluster (level {level})", height=380)

@@ -223,7 +223,8 @@ def input_graph_network(
     assignment = trace.levels[0].assignment if trace is not None and trace.levels else None
     if assignment is not None:
         hard = assignment.argmax(axis=1)
-        colors = [cluster_color(hard[i]) for i in shown]
+        palette = analysis.used_cluster_colors(hard)  # the same used-cluster colours as the plotly figures
+        colors = [palette[int(hard[i])] for i in shown]
         entropy = trace.levels[0].node_entropy
     else:
         colors, entropy = None, None
@@ -305,7 +306,8 @@ def coarsened_level_network(
     empty = int((mass < 0.5).sum())
     notes = [f"{empty} of {k} clusters hold less than half a node of mass."] if empty else []
     html = network_html(
-        cluster_pos, np.stack([rows, cols], axis=1), labels, [cluster_color(c) for c in range(k)], titles,
+        cluster_pos, np.stack([rows, cols], axis=1), labels,
+        [analysis.used_cluster_colors(np.flatnonzero(members > 0)).get(c, "#d9d9d9") for c in range(k)], titles,
         sizes=sizes, edge_widths=widths, edge_titles=edge_titles, height_px=height_px, show_labels=True,
     )
     return NetworkDrawing(html=html, shown_nodes=np.arange(k), notes=notes)

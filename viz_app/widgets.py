@@ -176,6 +176,7 @@ def show_assignment_heatmaps(record, level_index: int, row_names: list[str], key
     st.caption("Rows are nodes grouped by their most likely cluster (analysis.cluster_order); a clean staircase "
                "means confident, distinct clusters.")
     coarsened = np.asarray(record.coarsened_adjacency)[np.ix_(clusters, clusters)]
-    show_figure(figures.coarsened_adjacency_heatmap(coarsened, level_index + 1, clusters=clusters),
+    show_figure(figures.coarsened_adjacency_heatmap(coarsened, level_index + 1, clusters=clusters,
+                                                          used=record.hard_assignment),
                 key=f"{key}_a{level_index}", file_stem=f"{file_stem}-A{level_index + 1}")
     st.caption("A' = SᵀAS: off-diagonal = edge weight between two clusters, diagonal = weight inside a cluster.")

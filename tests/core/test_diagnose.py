@@ -112,3 +112,70 @@ def test_trace_levels_are_judged_on_their_own_graphs_and_truth_through_compositi
     assert result[1]["num_nodes"] == 4 and result[1]["truth_nmi"] == pytest.approx(1.0)
     shares = verdict_shares([result, result])
     assert shares[0]["graphs"] == 2 and sum(shares[0]["shares"].values()) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- one collapse rule everywhere
+@pytest.mark.parametrize("case", ["split_27_35", "dominant_95", "uniform_one_argmax", "one_cluster", "balanced"])
+def test_assignment_stats_collapse_flag_agrees_with_the_verdict(case):
+    from core.analysis import assignment_stats
+
+    adjacency, _ = _planted(2, 31, 0.4, 0.03, seed=2)
+    n = adjacency.shape[0]
+    if case == "split_27_35":
+        assignment = np.eye(2)[np.r_[np.zeros(27, int), np.ones(35, int)]] * 0.98 + 0.01
+    elif case == "dominant_95":
+        assignment = np.eye(2)[(np.arange(n) >= 59).astype(int)]
+    elif case == "uniform_one_argmax":  # nearly uniform rows that all lean to cluster 0
+        assignment = np.full((n, 4), 0.249)
+        assignment[:, 0] = 0.253
+    elif case == "one_cluster":
+        assignment = np.ones((n, 1))
+    else:
+        assignment = np.eye(2)[np.arange(n) % 2]
+    stats = assignment_stats(assignment)
+    verdict = diagnose_level(adjacency, assignment)["verdict"]
+    assert stats["collapsed"] == (verdict == "collapsed"), (case, verdict)
+    assert stats["collapsed"] == (case in ("dominant_95", "one_cluster"))
+
+
+# ---------------------------------------------------------------- the command line
+def test_cli_json_matches_the_in_process_diagnosis(tmp_path, one_torch_thread):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from core.checkpoint import load_checkpoint
+    from core.datasets import load_dataset
+    from core.inference import trace_graphs
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "core.diagnose", "--model", "synthetic-hierarchy-diffpool", "--dataset",
+         "synthetic-hierarchy", "--graphs", "3,7", "--json"],
+        cwd=root, capture_output=True, text=True, timeout=300, check=True)
+    document = json.loads(done.stdout)
+    assert [g["index"] for g in document["graphs"]] == [3, 7]
+    assert document["truth"] == "community"
+    assert [row["graphs"] for row in document["shares"]] == [2, 2]
+    for row in document["shares"]:
+        assert sum(row["shares"].values()) == pytest.approx(1.0)
+
+    model, spec, card = load_checkpoint(root / "pretrained" / "synthetic-hierarchy-diffpool")
+    graph = load_dataset("synthetic-hierarchy")[7]
+    trace = trace_graphs(model, [graph], spec, [7], seed=card["seed"])[0]
+    expected = diagnose_trace(trace, graph.node_labels, graph.node_data["community"])
+    printed = document["graphs"][1]["levels"]
+    assert [level["verdict"] for level in printed] == [level["verdict"] for level in expected]
+    for got, want in zip(printed, expected):
+        for key in ("modularity", "modularity_louvain", "connected_share", "entropy_normalised", "truth_nmi"):
+            assert got[key] == pytest.approx(want[key], abs=1e-6), key
+
+
+def test_cli_rejects_an_out_of_range_graph_with_a_clear_message(capsys):
+    from core.diagnose import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--model", "synthetic-hierarchy-diffpool", "--dataset", "synthetic-hierarchy", "--graphs", "100000"])
+    assert stop.value.code == 2
+    assert "out of range" in capsys.readouterr().err

@@ -79,7 +79,7 @@ def test_explore_shows_widgets_and_follows_the_graph_picker(app_env):
     at = run_page("explore")
     for key in ("dataset", "model", "graph", "device", "explore_level"):
         assert key in at.session_state, key
-    assert len(at.tabs) == 3
+    assert len(at.tabs) == 5  # Hierarchy, Assignments, Entropy, Does pooling matter?, Stability
     assert "assign_level" not in at.session_state  # lazy tabs: the closed ones computed nothing
     assert len(at.get("iframe")) == 1  # the input graph (pyvis); the coarsened level is a plotly figure
     assert any("Coarsened graph after pooling 1" in str(chart.proto.spec) for chart in at.get("plotly_chart"))

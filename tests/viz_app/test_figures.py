@@ -196,7 +196,8 @@ def test_coarse_graph_figure_sizes_by_mass_and_bins_edges_by_weight():
     nodes = fig.data[-1]
     assert list(nodes.text) == ["c0 (3.0)", "c1 (1.0)", "c2 (4.0)"]  # self-loop weight in the label
     assert nodes.marker.size[0] > nodes.marker.size[1] > nodes.marker.size[2]
-    assert list(nodes.marker.color) == [figures.cluster_color(c) for c in range(3)]
+    # c2 has no hard member: grey; the two used clusters take the first two distinct colours
+    assert list(nodes.marker.color) == [*figures.distinct_palette(2), figures.UNUSED_COLOR]
     edge_widths = sorted(trace.line.width for trace in fig.data[:-1])
     assert len(edge_widths) == 2 and edge_widths[0] < edge_widths[1]  # the 2.0 edge drawn wider than the 0.5 edge
     assert "hard members: 4" in nodes.hovertext[0]
@@ -215,3 +216,23 @@ def test_coarse_graph_figure_can_hide_empty_clusters_keeping_ids_and_colours():
     drawn = np.concatenate([trace.x for trace in fig.data[:-1]])
     assert not np.any(np.isclose(drawn, 1.0))  # no edge reaches the hidden cluster at x = 1
     assert fig.layout.title.text.endswith("after pooling 1 (2/3 drawn)")
+
+
+def test_a_cluster_has_one_colour_in_every_figure_of_its_level_and_unused_ones_are_grey():
+    rng = np.random.default_rng(0)
+    hard = np.array([3, 3, 40, 40, 40, 77, 3, 77])  # 3 of 100 clusters used
+    assignment = np.full((8, 100), 0.001)
+    assignment[np.arange(8), hard] = 1.0
+    assignment /= assignment.sum(axis=1, keepdims=True)
+    palette = figures.used_cluster_colors(hard)
+    assert len(set(palette.values())) == 3
+    strip = figures.assignment_heatmap(assignment).data[1].marker.color
+    mass = figures.cluster_mass_bar(assignment.sum(axis=0), used=hard).data[0].marker.color
+    adjacency = figures.coarsened_adjacency_heatmap(np.eye(100), used=hard).data[1].marker.color
+    drawn = figures.graph_figure(rng.random((8, 2)), np.zeros((0, 2), int), clusters=hard).data[1].marker.color
+    coarse = figures.coarse_graph_figure(rng.random((100, 2)), np.eye(100), assignment.sum(axis=0), 1,
+                                         hard_members=np.bincount(hard, minlength=100)).data[-1].marker.color
+    for k, color in palette.items():
+        assert strip[k] == mass[k] == adjacency[k] == coarse[k] == color
+    assert list(drawn) == [palette[k] for k in hard]
+    assert strip[0] == mass[0] == adjacency[0] == coarse[0] == figures.UNUSED_COLOR

@@ -97,7 +97,12 @@ else:
         depth = col_depth.selectbox("Level", list(range(1, max_depth + 1)), key="compare_depth",
                                     format_func=lambda d: f"level {d}")
         labels = {path: hard_labels(traces[path], depth) for path in (model_a, model_b)}
+        # Model B's cluster ids matched to A's (Hungarian): agreeing clusters share a colour.
+        labels[model_b] = analysis.match_clusters(labels[model_a], labels[model_b])
+        shared_colors = analysis.used_cluster_colors(np.concatenate([labels[model_a], labels[model_b]]))
         score = analysis.agreement(labels[model_a], labels[model_b])
+        st.caption("B's clusters are renamed after the A cluster they overlap most (Hungarian matching), so the "
+                   "same colour means the same group of nodes; B clusters without a partner get new colours.")
         m1, m2 = st.columns(2)
         m1.metric("NMI", f"{score['nmi']:.3f}", help="Normalized mutual information of the two hard clusterings: "
                   "1 = same partition (whatever the cluster ids), 0 = independent.")
@@ -107,22 +112,27 @@ else:
             with column:
                 entry = by_path[path]
                 fig = figures.graph_figure(positions, graph.edges, clusters=labels[path], hover=hover_for(labels[path]),
-                                           title=f"{tag}: {entry['variant']} ({entry['name']}), level {depth}")
+                                           title=f"{tag}: {entry['variant']} ({entry['name']}), level {depth}",
+                                           colors=shared_colors)
                 state.show_figure(fig, key=f"compare_{tag}", file_stem=f"{title}-{entry['name']}-level{depth}")
 
 # ---------------------------------------------------------------- level 1 vs level 2
 if trace.num_levels >= 2:
     st.subheader("Level 1 vs level 2 of the selected model",
                  help="Each input node coloured by its most likely cluster at level 1 and after two poolings (S₁S₂).")
-    level_1, level_2 = hard_labels(trace, 1), hard_labels(trace, 2)
+    level_1 = hard_labels(trace, 1)
+    level_2 = analysis.match_clusters(level_1, hard_labels(trace, 2))  # level-2 groups take a level-1 colour
     score = analysis.agreement(level_1, level_2)
     st.caption(f"Agreement of the two partitions of the input nodes: NMI {score['nmi']:.3f}, ARI {score['ari']:.3f} "
                f"({len(np.unique(level_1))} level-1 vs {len(np.unique(level_2))} level-2 clusters in use).")
     left, right = st.columns(2)
     with left:
+        level_colors = analysis.used_cluster_colors(np.concatenate([level_1, level_2]))
         state.show_figure(figures.graph_figure(positions, graph.edges, clusters=level_1, hover=hover_for(level_1),
-                                               title="Level 1 clusters"), key="levels_1", file_stem=f"{title}-level1")
+                                               title="Level 1 clusters", colors=level_colors), key="levels_1",
+                          file_stem=f"{title}-level1")
     with right:
         state.show_figure(figures.graph_figure(positions, graph.edges, clusters=level_2, hover=hover_for(level_2),
-                                               title="Level 2 clusters (composed)"), key="levels_2",
+                                               title="Level 2 clusters (composed, matched to level 1)",
+                                               colors=level_colors), key="levels_2",
                           file_stem=f"{title}-level2")

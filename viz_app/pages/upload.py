@@ -296,6 +296,15 @@ if trace is None or not trace.levels:
 level1 = trace.levels[0]
 hard = level1.hard_assignment
 positions = graph_layout(graph_key, graph)
+
+# What pooling learned, first, on the default view (shared with Explore), and stability over seeds.
+from viz_app import diagnosis_panel  # noqa: E402
+
+diagnosis_panel.show_trace_diagnosis(trace, graph, f"{graph_key}:{method_key}")
+if method == FIT_METHOD:
+    with st.expander(f"Stability: the same fit with {len(diagnosis_panel.STABILITY_SEEDS)} seeds"):
+        diagnosis_panel.show_stability(graph, positions, tuple(level.num_clusters for level in trace.levels),
+                                       graph_key, key="upload_stability")
 stem = Path(graph.name or loaded["name"]).stem or "graph"
 
 # Lazy tabs: only the open tab runs, so a big upload never waits for Louvain unless asked.

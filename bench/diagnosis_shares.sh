@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every shipped model's diagnosis on its own dataset (all graphs, one torch thread):
+# bench/results/diagnosis/graphs/<model>.json (full CLI output, per graph; not committed: ~6 MB),
+# then bench/diagnosis_table.py writes bench/results/diagnosis/shares.md / shares.json.
+# Usage: bash bench/diagnosis_shares.sh [TU data folder]   (default ../shared/data/TU)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:-../shared/data/TU}
+OUT=bench/results/diagnosis/graphs
+mkdir -p "$OUT"
+: > "$OUT/timings.txt"
+for card in pretrained/*.json; do
+  case "$card" in *.projection.json) continue;; esac
+  name=$(basename "$card" .json)
+  dataset=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['dataset'])" "$card")
+  start=$(date +%s.%N)
+  python3 -m core.diagnose --model "$name" --dataset "$dataset" --data-dir "$DATA" --all --json --threads 1 > "$OUT/$name.json"
+  end=$(date +%s.%N)
+  echo "$name $dataset $(python3 -c "print(round($end-$start,1))") s" | tee -a "$OUT/timings.txt"
+done
+python3 bench/diagnosis_table.py

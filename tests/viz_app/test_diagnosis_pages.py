@@ -1,0 +1,103 @@
+"""The diagnosis in the pages (AppTest, headless): Explore's default view, the atlas, occlusion, stability."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit")
+
+from core.diagnose import EXPLANATIONS, VERDICTS  # noqa: E402
+from tests.viz_app.test_app import MODEL, app_env, models_dir, run_page  # noqa: E402,F401  (fixtures)
+
+
+def _expected_diagnosis(folder, index: int = 0) -> list[dict]:
+    from core.checkpoint import load_checkpoint
+    from core.datasets import load_dataset
+    from core.diagnose import diagnose_trace
+    from core.inference import trace_graphs
+
+    model, spec, card = load_checkpoint(folder / MODEL)
+    graph = load_dataset("synthetic-hierarchy")[index]
+    trace = trace_graphs(model, [graph], spec, [index], seed=card["seed"])[0]
+    return diagnose_trace(trace, graph.node_labels, graph.node_data["community"])
+
+
+def test_explore_default_view_shows_each_levels_verdict_as_core_computes_it(app_env, one_torch_thread):
+    at = run_page("explore")  # no tab chosen: the default view
+    expected = _expected_diagnosis(app_env)
+    texts = [m.value for m in at.markdown]
+    for level in expected:
+        line = next(t for t in texts if t.startswith(f"**Level {level['level']} → {level['level'] + 1}**"))
+        assert f"[{level['verdict']}]" in line and EXPLANATIONS[level["verdict"]] in line
+        if level["verdict"] != "healthy":
+            assert ":green-badge" not in line  # a failure is never drawn green
+    metrics = {(m.label, m.value) for m in at.metric}
+    first = expected[0]
+    assert ("Clusters used", f"{first['clusters_used']} / {first['num_clusters']}") in metrics
+    assert ("Truth NMI / ARI", f"{first['truth_nmi']:.2f} / {first['truth_ari']:.2f}") in metrics
+    # the old mass-only collapse warning is gone from every view
+    assert not any("Cluster collapse" in w.value for w in at.warning)
+
+
+def test_atlas_page_shows_the_datasets_verdict_shares(app_env, one_torch_thread):
+    at = run_page("atlas")
+    badges = [m.value for m in at.markdown if "-badge[" in m.value]
+    assert badges and all(any(f"[{v}]" in b for v in VERDICTS) for b in badges)
+    shares = [float(b.split("] ")[1].split("%")[0]) for b in badges]
+    assert sum(shares) == pytest.approx(100, abs=len(shares))  # rounded shares of every graph
+    at.radio(key="atlas_colour").set_value("prediction").run()
+    assert not at.exception
+    verdict = next(v for v in VERDICTS if any(f"[{v}]" in b for b in badges))
+    at.selectbox(key="atlas_verdict").set_value(verdict).run()
+    target = at.selectbox(key="atlas_pick").options[-1]
+    at.selectbox(key="atlas_pick").set_value(int(target.split(" ")[0].lstrip("#"))).run()
+    assert not at.exception
+    assert at.session_state["graph"] == int(target.split(" ")[0].lstrip("#"))  # the graph every page shows
+
+
+def test_occlusion_and_stability_tabs_render_their_numbers(app_env, one_torch_thread):
+    at = run_page("explore", explore_tab="Does pooling matter?")
+    assert any(m.value.startswith("Predicted class") for m in at.markdown)
+    at = run_page("explore", explore_tab="Stability")
+    assert any("no sibling seed" in i.value for i in at.info)
+    at.session_state["stability_clusters"] = 3
+    at.button(key="explore_stability_start").click().run()
+    assert not at.exception
+    values = {m.label: m.value for m in at.metric}
+    assert 0.0 <= float(values["Mean pairwise NMI"]) <= 1.0
+    assert values["Nodes stable in every run"].endswith("%")
+
+
+def test_compare_colours_model_b_after_model_a(app_env, one_torch_thread):
+    at = run_page("compare")
+    assert any("Hungarian" in c.value for c in at.caption)
+    assert np.isfinite(float(next(m.value for m in at.metric if m.label == "NMI")))
+
+
+def test_stability_across_sibling_seed_models_when_they_exist(app_env, one_torch_thread):
+    import torch
+
+    from core.checkpoint import save_checkpoint
+    from core.features import FeatureSpec
+    from core.model import DiffPool, DiffPoolConfig
+
+    spec = FeatureSpec("degree", max_degree=20)
+    seeds = app_env / "seeds"
+    for seed in range(1, 5):
+        torch.manual_seed(seed)
+        config = DiffPoolConfig(input_dim=spec.dim, num_classes=3, variant="diffpool", num_pooling=2,
+                                assign_ratio=0.25, max_nodes=80)
+        save_checkpoint(seeds / f"{MODEL}-seed{seed}", DiffPool(config), spec,
+                        {"dataset": "synthetic-hierarchy", "class_names": ["2 groups", "3 groups", "4 groups"],
+                         "seed": seed})
+    try:
+        at = run_page("explore", explore_tab="Stability")
+        assert any("4 retrainings with other seeds" in h.value for h in at.subheader)
+        values = {m.label: m.value for m in at.metric}
+        assert 0.0 <= float(values["Mean pairwise NMI"]) <= 1.0
+        assert any(c.value.startswith("Verdict of each run: model " + MODEL) for c in at.caption)
+    finally:
+        for path in seeds.iterdir():
+            path.unlink()
+        seeds.rmdir()

@@ -1,0 +1,108 @@
+"""Atlas: every graph of the dataset as one point, coloured by the diagnosis or by the prediction.
+
+The whole dataset is diagnosed once per model and dataset (``diagnosis_panel.dataset_diagnosis``,
+cached); afterwards the page redraws from the cache. Clicking a point selects that graph for every
+page (the sidebar's graph index).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+
+from core.diagnose import EXPLANATIONS, VERDICTS
+from viz_app import diagnosis_panel, figures, state
+
+selection = state.sidebar()
+st.title("Dataset atlas")
+trace = state.trace_for(selection)
+if not trace.levels:
+    st.warning("The selected model does not pool (graphsage): there is no pooling to diagnose.")
+    st.stop()
+
+started = time.perf_counter()
+summary = diagnosis_panel.dataset_diagnosis_for(selection)
+graphs = summary["graphs"]
+num_levels = max(len(g["levels"]) for g in graphs)
+left, right = st.columns([1, 2])
+level = left.selectbox("Pooling level", list(range(num_levels)), key="atlas_level",
+                       format_func=lambda l: f"level {l} → {l + 1}")
+colour_by = right.radio("Colour by", ["verdict", "prediction"], horizontal=True, key="atlas_colour")
+
+rows = [g for g in graphs if len(g["levels"]) > level]
+ids = np.array([g["index"] for g in rows])
+sizes = np.array([g["num_nodes"] for g in rows])
+levels = [g["levels"][level] for g in rows]
+ratios = np.array([np.nan if d["modularity_ratio"] is None else d["modularity_ratio"] for d in levels])
+verdicts = [d["verdict"] for d in levels]
+correct = ["—" if g["predicted"] is None or g["label"] is None else
+           ("correct" if g["predicted"] == g["label"] else "wrong") for g in rows]
+if colour_by == "verdict":
+    groups, colors = verdicts, {v: diagnosis_panel.VERDICT_HEX[v] for v in VERDICTS}
+else:
+    groups, colors = correct, {"correct": "#2ca02c", "wrong": "#d62728", "—": "#999999"}
+
+def _ratio_text(value) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+hover = [f"graph {g['index']} · {g['num_nodes']} nodes<br>{d['verdict']} · ratio "
+         f"{_ratio_text(d['modularity_ratio'])} · used "
+         f"{d['clusters_used']}/{d['num_clusters']}<br>prediction: {c}" for g, d, c in zip(rows, levels, correct)]
+
+shares = {v: verdicts.count(v) / len(verdicts) for v in VERDICTS}
+st.subheader("Share of graphs per verdict", help=" · ".join(f"{v}: {EXPLANATIONS[v]}" for v in VERDICTS))
+share_left, share_right = st.columns([2, 3])
+with share_left:
+    state.show_figure(figures.verdict_share_bar(shares, diagnosis_panel.VERDICT_HEX,
+                                                title=f"{selection.dataset_name}, level {level} → {level + 1}"),
+                      key=f"atlas_shares{level}", file_stem=f"{selection.dataset_name}-verdict-shares")
+with share_right:
+    accuracy = [c for c in correct if c != "—"]
+    for verdict in VERDICTS:
+        chosen = [c for v, c in zip(verdicts, correct) if v == verdict and c != "—"]
+        if chosen:
+            st.markdown(f"{diagnosis_panel.verdict_markdown(verdict)} {shares[verdict]:.0%} of graphs — "
+                        f"prediction accuracy on them {chosen.count('correct') / len(chosen):.0%}")
+    if accuracy:
+        st.caption(f"Overall accuracy over the dataset (train and test graphs together): "
+                   f"{accuracy.count('correct') / len(accuracy):.0%}.")
+
+
+def _on_select() -> None:
+    event = st.session_state.get("atlas_graphs")
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+        getattr(getattr(event, "selection", None), "points", [])
+    for point in points:
+        custom = point.get("customdata")
+        if custom is not None:
+            state.select_graph(int(custom[0] if isinstance(custom, (list, tuple)) else custom))
+            return
+
+
+st.subheader("Every graph", help="x = nodes (log), y = modularity of the pooling's hard clusters divided by "
+             "Louvain's on the same graph (1 = as modular as the best community split; drawn at 0 when Louvain finds "
+             "no structure). Click a point to open that graph on every page.")
+fig = figures.atlas_figure(sizes, ratios, groups, colors, ids, hover, selected=selection.graph_index,
+                           title=f"{len(rows)} graphs of {selection.dataset_name} · selected graph ★")
+state.show_figure(fig, key="atlas_graphs", file_stem=f"{selection.dataset_name}-atlas", on_select=_on_select,
+                  selection_mode=("points", "box", "lasso"))
+
+
+def _go_to_listed_graph() -> None:
+    choice = st.session_state.get("atlas_pick")
+    if choice is not None:
+        state.select_graph(choice)
+
+
+pick_left, pick_right = st.columns([1, 2])
+wanted = pick_left.selectbox("Graphs with verdict", VERDICTS, key="atlas_verdict",
+                             format_func=lambda v: f"{v} ({verdicts.count(v)})")
+listed = [int(i) for i, v in zip(ids, verdicts) if v == wanted]
+st.session_state["atlas_pick"] = selection.graph_index if selection.graph_index in listed else None
+pick_right.selectbox("Open one", listed, key="atlas_pick", on_change=_go_to_listed_graph, placeholder="choose…",
+                     format_func=lambda i: f"#{i} · {sizes[ids == i][0]} nodes", disabled=not listed)
+st.caption(f"Selected graph {selection.graph_index}: open **Explore** for its diagnosis and views. "
+           f"Page drawn in {time.perf_counter() - started:.2f} s from the cached diagnosis.")
