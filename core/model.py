@@ -402,8 +402,9 @@ class DiffPool(nn.Module):
     variant the same way.
     """
 
-    def __new__(cls, config: DiffPoolConfig, *args, **kwargs):
-        if cls is DiffPool and config.variant in NO_POOLING_VARIANTS:
+    def __new__(cls, config: DiffPoolConfig | None = None, *args, **kwargs):
+        # config is None when copy/pickle rebuild an instance (copy.deepcopy): keep the class as is.
+        if cls is DiffPool and config is not None and config.variant in NO_POOLING_VARIANTS:
             cls = NO_POOLING_MODELS[config.variant]
         return super().__new__(cls)
 
