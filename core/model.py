@@ -64,6 +64,20 @@ VARIANTS = ("diffpool", "diffpool-nolp", "diffpool-det", "graphsage", "random") 
 LEARNED_ASSIGNMENT = ("diffpool", "diffpool-nolp")
 FIXED_ASSIGNMENT = ("diffpool-det", "random")
 ENTROPY_EPS = 1e-15
+# One line per variant, for model cards and pickers.
+VARIANT_SUMMARY = {
+    "diffpool": "DiffPool: learned soft assignments, link-prediction and entropy losses",
+    "diffpool-nolp": "DiffPool without the link-prediction loss",
+    "diffpool-det": "pooling by a fixed deterministic clustering (Graclus-style matching)",
+    "graphsage": "GraphSAGE with a global readout, no pooling",
+    "random": "pooling by fixed random assignments (a control)",
+    "set2set": "GraphSAGE with a Set2Set readout (LSTM attention over the nodes), no pooling levels",
+    "sortpool": "DGCNN: GCN layers, nodes sorted by the last channel, top k kept, 1-D convolutions; "
+                "no pooling levels",
+    "ecc": "edge-conditioned convolutions (one constant edge feature here), mean readout, no pooling levels",
+    "baseline": "structure-agnostic baseline (Errica et al. 2020): node-wise MLP, sum over nodes, "
+                "never reads the edges",
+}
 # Variants whose readout is part of the method (``--readout`` does not apply to them).
 FIXED_READOUT = {"set2set": "set2set", "sortpool": "sortpool", "ecc": "mean", "baseline": "sum"}
 # DGCNN's reference code: k = the size below which 60 % of the graphs fall, at least 10.

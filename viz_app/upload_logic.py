@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from core.features import STRUCTURAL_KINDS
+from core.model import NO_POOLING_VARIANTS
 
 #: Upload-able file extensions (``core.io.read_graph``), each also accepted with ``.gz``.
 UPLOAD_EXTENSIONS = ("txt", "edgelist", "tsv", "csv", "graphml", "gml", "json", "npy", "zip", "gz")
@@ -70,8 +71,8 @@ def model_compatibility(card: dict) -> tuple[bool, str]:
     variant = str(card.get("variant", (card.get("config") or {}).get("variant", "?")))
     if kind not in STRUCTURE_ONLY_FEATURES:
         return False, f"needs '{kind}' node features, which an uploaded graph does not carry"
-    if variant == "graphsage":
-        return False, "graphsage variant: no pooling, so no clusters"
+    if variant == "graphsage" or variant in NO_POOLING_VARIANTS:
+        return False, f"{variant} variant: no pooling, so no clusters"
     return True, f"structure-only features ({kind})"
 
 

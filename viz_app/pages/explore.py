@@ -19,7 +19,8 @@ st.title("Explore")
 st.caption(f"**{title}** · {graph.num_nodes} nodes · {graph.num_edges} edges · model "
            f"`{selection.card.get('variant', '?')}` ({selection.model_path.rsplit('/', 1)[-1]})")
 if not trace.levels:
-    st.warning("This model has no pooling levels (graphsage variant): there are no clusters to show.")
+    st.warning(f"This model has no pooling levels ({selection.card.get('variant', '?')} variant): it makes no "
+               "cluster assignments, so there are no clusters to show.")
 
 # Lazy tabs: only the open tab's content is computed and sent, so a graph switch redraws one view.
 tab_hierarchy, tab_assign, tab_entropy = st.tabs(["Hierarchy", "Assignments", "Entropy"], key="explore_tab",
