@@ -75,8 +75,9 @@ def test_compare_embeddings_and_teaching_do_not_fail_without_levels(app_env):
 
 def test_compare_offers_only_pooling_models_for_the_assignment_views(app_env):
     at = run_page("compare", app_env / "synthetic-diffpool")
-    # Five models on this dataset, but only one of them pools: nothing to set beside it.
-    assert any("Only one pooling model" in i.value for i in at.info)
+    options = at.selectbox(key="compare_b").options  # ours plus the shipped synthetic models
+    assert any("synthetic-diffpool" in option for option in options)
+    assert not any(f"synthetic-{variant}" in option for option in options for variant in NO_POOLING_VARIANTS)
 
 
 @pytest.mark.parametrize("variant", ["baseline", "ecc"])
