@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from core.checkpoint import save_checkpoint  # noqa: E402
 from core.features import FeatureSpec  # noqa: E402
 from core.model import NO_POOLING_VARIANTS, DiffPool, DiffPoolConfig  # noqa: E402
+from tests.viz_app.test_app import app_env  # noqa: E402,F401  (a fixture: DIFFPOOL_MODELS = models_dir below)
 
 PAGES = Path(__file__).resolve().parents[2] / "viz_app" / "pages"
 TIMEOUT = 120
@@ -27,20 +28,13 @@ def models_dir(tmp_path_factory) -> Path:
     """Untrained synthetic-hierarchy checkpoints: one diffpool and one of each variant without pooling."""
     folder = tmp_path_factory.mktemp("variant-models")
     spec = FeatureSpec("degree", max_degree=20)
+    card = {"dataset": "synthetic-hierarchy", "class_names": ["2 groups", "3 groups", "4 groups"], "seed": 0,
+            "test_indices": list(range(0, 300, 10)), "protocol": "untrained test model"}
     for variant in ("diffpool", *NO_POOLING_VARIANTS):
         torch.manual_seed(0)
-        config = DiffPoolConfig(input_dim=spec.dim, num_classes=3, variant=variant, max_nodes=64, assign_ratio=0.25)
-        save_checkpoint(folder / f"synthetic-{variant}", DiffPool(config), spec,
-                        {"dataset": "synthetic-hierarchy", "class_names": ["2 groups", "3 groups", "4 groups"],
-                         "seed": 0, "test_indices": list(range(0, 300, 10)), "protocol": "untrained test model"})
+        model = DiffPool(DiffPoolConfig(input_dim=spec.dim, num_classes=3, variant=variant, max_nodes=64))
+        save_checkpoint(folder / f"synthetic-{variant}", model, spec, card)
     return folder
-
-
-@pytest.fixture
-def app_env(models_dir, monkeypatch):
-    monkeypatch.setenv("DIFFPOOL_MODELS", str(models_dir))
-    monkeypatch.delenv("DIFFPOOL_DATA", raising=False)
-    return models_dir
 
 
 def run_page(name: str, model: Path, **state) -> AppTest:
