@@ -738,20 +738,26 @@ class ECCModel(NoPoolingModel):
 
 
 class StructureAgnosticBaseline(NoPoolingModel):
-    """``baseline`` (Errica et al. 2020): ``logits = MLP(Σ_i ReLU(W x_i + b))`` — never reads the edges.
+    """``baseline`` (Errica et al. 2020): ``logits = MLP(Σ_i ReLU(W norm(x_i) + b))`` — never reads the edges.
 
     A node-wise layer of ``hidden_dim`` units, a sum over the real nodes (so the model sees how
-    many nodes of each kind a graph has), and the MLP classifier.
+    many nodes of each kind a graph has), and the MLP classifier. ``norm`` is a batch norm of the
+    input features over real nodes (with ``batch_norm``, the default): raw TU attributes reach
+    ~800 (PROTEINS) and, summed over hundreds of nodes, would start training far off scale.
+    Errica et al. fed one-hot labels only, which need no such scaling.
     """
 
     def __init__(self, config: DiffPoolConfig) -> None:
         super().__init__(config)
         c = config
+        self.input_norm = MaskedBatchNorm(c.input_dim) if c.batch_norm else None
         self.node_mlp = nn.Sequential(nn.Linear(c.input_dim, c.hidden_dim), nn.ReLU())
         self.classifier = _classifier_mlp(c.hidden_dim, c.pred_hidden_dims, c.num_classes)
         self._init_weights()
 
     def embed_nodes(self, x, adj, mask):
+        if self.input_norm is not None:
+            x = self.input_norm(x, mask)
         return self.node_mlp(x) * _real_node_weight(x, mask)
 
     def read_out(self, z, mask):
