@@ -290,12 +290,12 @@ def average_gains(cells: list[dict], datasets: list[str], variants: list[str]) -
     return gains
 
 
-def _gain_text(gain: dict | None) -> str:
+def _gain_text(gain: dict | None, datasets: int) -> str:
     if gain is None:
-        return "(reference)"
+        return "(reference) | (reference)"
     ours = "not all cells run" if gain["ours"] is None else f"{gain['ours']:+.1f}"
     paper = "—" if gain["paper"] is None else f"{gain['paper']:+.2f}"
-    if gain["paper"] is not None and len(gain["paper_datasets"]) < 3:
+    if gain["paper"] is not None and len(gain["paper_datasets"]) < datasets:
         paper += f" ({', '.join(gain['paper_datasets'])})"
     return f"{ours} | {paper}"
 
@@ -328,7 +328,7 @@ def markdown(report: dict) -> str:
         for dataset in datasets:
             result = by_key[(dataset, variant)]
             cells += [_cell_text(result), _paper_text(result)]
-        gain = _gain_text(gains.get(variant)) if GAIN_REFERENCE in variants else "— | —"
+        gain = _gain_text(gains.get(variant), len(datasets)) if GAIN_REFERENCE in variants else "— | —"
         lines.append(f"| {variant} | " + " | ".join(cells) + f" | {gain} |")
     for method, (figures, why) in PAPER_ONLY.items():
         cells = []

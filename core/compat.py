@@ -4,7 +4,8 @@ Every view that offers a model (the sidebar, Compare, Teaching, Upload) asks
 :func:`check_compatibility` and shows its ``problem`` (the model cannot run) or ``warning`` (it
 runs, but its output means less). The rules, in order:
 
-1. ``need_pooling``: the ``graphsage`` variant has no pooling level, so no clusters to show.
+1. ``need_pooling``: variants without pooling levels (graphsage, set2set, sortpool, ecc, baseline) make no
+   clusters to show.
 2. No dataset (an uploaded graph): only structure-only features (``core.features.STRUCTURAL_KINDS``)
    can be built, since an arbitrary graph carries no node labels or attributes.
 3. Another dataset: node label ids and attribute columns are each dataset's own coding (label 2 is
@@ -27,6 +28,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.features import STRUCTURAL_KINDS, FeatureSpec
+from core.model import NO_POOLING_VARIANTS
+
+#: Variants that make no cluster assignments.
+WITHOUT_POOLING = ("graphsage", *NO_POOLING_VARIANTS)
 
 #: Feature kinds whose values are a dataset's own coding (meaningless on another dataset).
 DATASET_CODED_KINDS = ("labels", "attributes", "labels+attributes")
@@ -70,7 +75,7 @@ def check_compatibility(
         sample_graph: a :class:`core.graphs.Graph` of the data, to check that features build
             with the model's input width; skipped when None.
         num_classes: the data's class count, compared with the model's; skipped when None.
-        need_pooling: refuse models without a pooling level (the ``graphsage`` variant).
+        need_pooling: refuse models without a pooling level (``NO_POOLING_VARIANTS``).
     """
     config = _card_value(card, "config", {}) or {}
     variant = str(_card_value(card, "variant", config.get("variant", "?")))
@@ -83,8 +88,8 @@ def check_compatibility(
         except (TypeError, ValueError, KeyError) as error:
             return Compatibility(problem=f"its card has no usable feature description ({error})")
     kind = spec.kind
-    if need_pooling and variant == "graphsage":
-        return Compatibility(problem="graphsage variant: no pooling, so no clusters")
+    if need_pooling and variant in WITHOUT_POOLING:
+        return Compatibility(problem=f"{variant} variant: no pooling, so no clusters")
     warning = None
     trained_on = _card_value(card, "dataset")
     if dataset_name is None:

@@ -64,6 +64,20 @@ VARIANTS = ("diffpool", "diffpool-nolp", "diffpool-det", "graphsage", "random") 
 LEARNED_ASSIGNMENT = ("diffpool", "diffpool-nolp")
 FIXED_ASSIGNMENT = ("diffpool-det", "random")
 ENTROPY_EPS = 1e-15
+# One line per variant, for model cards and pickers.
+VARIANT_SUMMARY = {
+    "diffpool": "DiffPool: learned soft assignments, link-prediction and entropy losses",
+    "diffpool-nolp": "DiffPool without the link-prediction loss",
+    "diffpool-det": "pooling by a fixed deterministic clustering (Graclus-style matching)",
+    "graphsage": "GraphSAGE with a global readout, no pooling",
+    "random": "pooling by fixed random assignments (a control)",
+    "set2set": "GraphSAGE with a Set2Set readout (LSTM attention over the nodes), no pooling levels",
+    "sortpool": "DGCNN: GCN layers, nodes sorted by the last channel, top k kept, 1-D convolutions; "
+                "no pooling levels",
+    "ecc": "edge-conditioned convolutions (one constant edge feature here), mean readout, no pooling levels",
+    "baseline": "structure-agnostic baseline (Errica et al. 2020): node-wise MLP, sum over nodes, "
+                "never reads the edges",
+}
 # Variants whose readout is part of the method (``--readout`` does not apply to them).
 FIXED_READOUT = {"set2set": "set2set", "sortpool": "sortpool", "ecc": "mean", "baseline": "sum"}
 # DGCNN's reference code: k = the size below which 60 % of the graphs fall, at least 10.
@@ -771,20 +785,26 @@ class ECCModel(NoPoolingModel):
 
 
 class StructureAgnosticBaseline(NoPoolingModel):
-    """``baseline`` (Errica et al. 2020): ``logits = MLP(Σ_i ReLU(W x_i + b))`` — never reads the edges.
+    """``baseline`` (Errica et al. 2020): ``logits = MLP(Σ_i ReLU(W norm(x_i) + b))`` — never reads the edges.
 
     A node-wise layer of ``hidden_dim`` units, a sum over the real nodes (so the model sees how
-    many nodes of each kind a graph has), and the MLP classifier.
+    many nodes of each kind a graph has), and the MLP classifier. ``norm`` is a batch norm of the
+    input features over real nodes (with ``batch_norm``, the default): raw TU attributes reach
+    ~800 (PROTEINS) and, summed over hundreds of nodes, would start training far off scale.
+    Errica et al. fed one-hot labels only, which need no such scaling.
     """
 
     def __init__(self, config: DiffPoolConfig) -> None:
         super().__init__(config)
         c = config
+        self.input_norm = MaskedBatchNorm(c.input_dim) if c.batch_norm else None
         self.node_mlp = nn.Sequential(nn.Linear(c.input_dim, c.hidden_dim), nn.ReLU())
         self.classifier = _classifier_mlp(c.hidden_dim, c.pred_hidden_dims, c.num_classes)
         self._init_weights()
 
     def embed_nodes(self, x, adj, mask):
+        if self.input_norm is not None:
+            x = self.input_norm(x, mask)
         return self.node_mlp(x) * _real_node_weight(x, mask)
 
     def read_out(self, z, mask):

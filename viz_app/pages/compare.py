@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from core import analysis
+from core.model import NO_POOLING_VARIANTS as NO_POOLING
 from viz_app import figures, state
 
 selection = state.sidebar()
@@ -19,7 +20,9 @@ positions = state.graph_layout(selection.dataset_name, selection.data_dir, selec
 
 st.title("Compare")
 if not trace.levels:
-    st.warning("The selected model does not pool (graphsage): pick a pooling model in the sidebar.")
+    st.warning(f"The selected model has no pooling levels ({selection.card.get('variant', '?')} variant), so no "
+               "assignments to compare: pick a pooling model in the sidebar. Its accuracy and per-graph "
+               "predictions against another model are on the Model card page.")
     st.stop()
 
 # ---------------------------------------------------------------- Sankey
@@ -56,7 +59,7 @@ def diagnose(path: str) -> tuple[str | None, str | None]:
     return state.check_model(card, spec, selection.dataset)
 
 
-checkpoints = [c for c in state.list_checkpoints() if c["variant"] != "graphsage"]
+checkpoints = [c for c in state.list_checkpoints() if c["variant"] != "graphsage" and c["variant"] not in NO_POOLING]
 diagnosis = {c["path"]: diagnose(c["path"]) for c in checkpoints}
 same_dataset = [c for c in checkpoints if str(c["dataset"]).lower() == selection.dataset_name.lower()]
 # Models trained on this dataset first; models from other datasets only when they can run on it.

@@ -19,7 +19,8 @@ st.title("Explore")
 st.caption(f"**{title}** · {graph.num_nodes} nodes · {graph.num_edges} edges · model "
            f"`{selection.card.get('variant', '?')}` ({selection.model_path.rsplit('/', 1)[-1]})")
 if not trace.levels:
-    st.warning("This model has no pooling levels (graphsage variant): there are no clusters to show.")
+    st.warning(f"This model has no pooling levels ({selection.card.get('variant', '?')} variant): it makes no "
+               "cluster assignments, so there are no clusters to show.")
 else:
     # The diagnosis comes first, on the default view: what each level learned, in one word.
     truth_name, _ = diagnosis_panel.truth_picker(graph, key="explore_truth")

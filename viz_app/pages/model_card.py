@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.agreement import prediction_agreement
+from core.model import NO_POOLING_VARIANTS, VARIANT_SUMMARY
 from viz_app import figures, state
 
 selection = state.sidebar()
@@ -25,6 +27,13 @@ c3.metric("Test accuracy (this model's fold)", f"{test_accuracy:.1%}" if isinsta
                "figure below (all folds) is the one to compare with papers.")
 seconds = card.get("training_seconds")
 c4.metric("Training time", f"{seconds:.0f} s" if isinstance(seconds, (int, float)) else "—")
+variant = card.get("variant", "?")
+if variant in VARIANT_SUMMARY:
+    st.markdown(f"**`{variant}`** — {VARIANT_SUMMARY[variant]}.")
+if variant == "graphsage" or variant in NO_POOLING_VARIANTS:
+    st.info(f"This model has **no pooling levels**: it makes no cluster assignments, so Explore, Compare and "
+            f"Teaching have no clusters to show for it. It is here to be compared with pooling models on "
+            f"accuracy — see *Against another model* below.")
 if card.get("protocol"):
     st.markdown(f"**Protocol.** {card['protocol']}")
 cv = card.get("cross_validation")
@@ -69,6 +78,63 @@ with right:
 if card.get("history"):
     state.show_figure(figures.training_curves(card["history"]), key="card_curves",
                       file_stem=f"{Path(selection.model_path).name}-curves")
+
+# ---------------------------------------------------------------- against another model
+st.subheader("Against another model", help="Both models predict the same graphs; where exactly one of them is "
+             "right, an exact McNemar test says whether that split is more uneven than chance.")
+
+
+def _comparable(entry: dict) -> bool:
+    return entry["path"] != selection.model_path and str(entry["dataset"]).lower() == selection.dataset_name.lower()
+
+
+others = [entry for entry in state.list_checkpoints() if _comparable(entry)]
+if not others or not same_dataset:
+    st.caption(f"No other model trained on {selection.dataset_name} to compare with"
+               + ("" if same_dataset else f" (this model was trained on {card.get('dataset')})") + ".")
+else:
+    # A pooling model against one without, by default: DiffPool first.
+    others.sort(key=lambda e: (e["variant"] != "diffpool", (e["variant"] in NO_POOLING_VARIANTS) ==
+                               (variant in NO_POOLING_VARIANTS), e["name"]))
+    by_path = {e["path"]: e for e in others}
+    other_path = st.selectbox("Compare with", list(by_path), key="card_other",
+                              format_func=lambda p: state.checkpoint_label(by_path[p]))
+    _, other_spec, other_card = state.model_bundle(other_path, selection.device)
+    warning, problem = state.check_model(other_card, other_spec, selection.dataset)
+    if problem:
+        st.error(f"{Path(other_path).name} cannot run on {selection.dataset_name}: {problem}")
+    else:
+        other_summary = state.dataset_summary(other_path, selection.device, selection.dataset_name,
+                                              selection.data_dir, state.stamp_of(other_path))
+        other_predicted = other_summary["logits"].argmax(axis=1)
+        shared = sorted(set(card.get("test_indices") or []) & set(other_card.get("test_indices") or []))
+        shared = np.asarray([i for i in shared if i < len(labels)], dtype=np.int64)
+        if len(shared):
+            where = f"the {len(shared)} graphs held out from both models' training (their test folds' overlap)"
+        else:
+            shared = np.arange(len(labels))
+            where = (f"all {len(shared)} graphs of {selection.dataset_name}, training graphs included (the two "
+                     "cards share no held-out graphs), so both figures are optimistic")
+        result = prediction_agreement(predicted[shared], other_predicted[shared], labels[shared])
+        this_name, other_name = Path(selection.model_path).name, Path(other_path).name
+        m1, m2, m3, m4 = st.columns(4)
+        m1.metric(f"This model ({variant})", f"{result['accuracy_a']:.1%}")
+        m2.metric(f"{other_name} ({by_path[other_path]['variant']})", f"{result['accuracy_b']:.1%}")
+        m3.metric("Same prediction", f"{result['agreement']:.1%}")
+        m4.metric("McNemar p", f"{result['mcnemar_p']:.3f}",
+                  help="Exact two-sided test on the graphs where exactly one model is right; a large p means "
+                       "the difference in accuracy is within chance on these graphs.")
+        st.caption(f"On {where}. Both right: {result['both_correct']} · only this model: "
+                   f"{result['only_a_correct']} · only {other_name}: {result['only_b_correct']} · neither: "
+                   f"{result['neither_correct']}.")
+        if len(result["disagreements"]):
+            rows = shared[result["disagreements"]]
+            st.dataframe(pd.DataFrame({
+                "graph": rows, "true": [names[labels[i]] for i in rows],
+                this_name: [names[predicted[i]] for i in rows],
+                other_name: [names[other_predicted[i]] if other_predicted[i] < len(names) else str(other_predicted[i])
+                             for i in rows],
+            }), hide_index=True, width="stretch", height=min(35 * (len(rows) + 1), 320))
 
 # ---------------------------------------------------------------- configuration
 st.subheader("Configuration")

@@ -1,0 +1,86 @@
+"""Models without pooling levels (set2set, sortpool, ecc, baseline) in every page, under AppTest.
+
+They load like any other checkpoint; views that need assignments say there are none; the Model
+card sets them against a DiffPool model on the same held-out graphs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from core.checkpoint import save_checkpoint  # noqa: E402
+from core.features import FeatureSpec  # noqa: E402
+from core.model import NO_POOLING_VARIANTS, DiffPool, DiffPoolConfig  # noqa: E402
+from tests.viz_app.test_app import app_env  # noqa: E402,F401  (a fixture: DIFFPOOL_MODELS = models_dir below)
+
+PAGES = Path(__file__).resolve().parents[2] / "viz_app" / "pages"
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> Path:
+    """Untrained synthetic-hierarchy checkpoints: one diffpool and one of each variant without pooling."""
+    folder = tmp_path_factory.mktemp("variant-models")
+    spec = FeatureSpec("degree", max_degree=20)
+    card = {"dataset": "synthetic-hierarchy", "class_names": ["2 groups", "3 groups", "4 groups"], "seed": 0,
+            "test_indices": list(range(0, 300, 10)), "protocol": "untrained test model"}
+    for variant in ("diffpool", *NO_POOLING_VARIANTS):
+        torch.manual_seed(0)
+        model = DiffPool(DiffPoolConfig(input_dim=spec.dim, num_classes=3, variant=variant, max_nodes=64))
+        save_checkpoint(folder / f"synthetic-{variant}", model, spec, card)
+    return folder
+
+
+def run_page(name: str, model: Path, **state) -> AppTest:
+    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=TIMEOUT)
+    at.session_state["model"] = str(model)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("variant", NO_POOLING_VARIANTS)
+def test_explore_says_the_model_has_no_pooling_levels(app_env, variant):
+    at = run_page("explore", app_env / f"synthetic-{variant}")
+    assert any("no pooling levels" in w.value and variant in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("tab", ["Assignments", "Entropy"])
+def test_explore_tabs_do_not_fail_without_levels(app_env, tab):
+    run_page("explore", app_env / "synthetic-sortpool", explore_tab=tab)
+
+
+def test_compare_embeddings_and_teaching_do_not_fail_without_levels(app_env):
+    model = app_env / "synthetic-set2set"
+    at = run_page("compare", model)
+    assert any("no pooling levels" in w.value for w in at.warning)
+    at = run_page("embeddings", model, emb_method="pca")
+    assert any("does not pool" in i.value for i in at.info)
+    run_page("teaching", model)
+
+
+def test_compare_offers_only_pooling_models_for_the_assignment_views(app_env):
+    at = run_page("compare", app_env / "synthetic-diffpool")
+    options = at.selectbox(key="compare_b").options  # ours plus the shipped synthetic models
+    assert any("synthetic-diffpool" in option for option in options)
+    assert not any(f"synthetic-{variant}" in option for option in options for variant in NO_POOLING_VARIANTS)
+
+
+@pytest.mark.parametrize("variant", ["baseline", "ecc"])
+def test_model_card_sets_the_model_against_diffpool_on_the_same_held_out_graphs(app_env, variant):
+    at = run_page("model_card", app_env / f"synthetic-{variant}")
+    assert any("no pooling levels" in i.value for i in at.info)
+    assert at.selectbox(key="card_other").value.endswith("synthetic-diffpool")  # DiffPool offered first
+    labels = [m.label for m in at.metric]
+    assert f"This model ({variant})" in labels and "Same prediction" in labels and "McNemar p" in labels
+    assert any("the 30 graphs held out from both models' training" in c.value for c in at.caption)
+    accuracy_here = next(m.value for m in at.metric if m.label == "Accuracy (computed here)")
+    assert next(m.value for m in at.metric if m.label == f"This model ({variant})") == accuracy_here
