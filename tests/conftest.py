@@ -28,3 +28,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def _hypothesis_profile() -> None:
+    """Property tests draw the same examples on every run (CI must not turn red on a new random draw);
+    ``HYPOTHESIS_PROFILE=explore`` draws new ones locally."""
+    import os
+
+    from hypothesis import settings
+
+    settings.register_profile("fixed", derandomize=True)
+    settings.register_profile("explore", derandomize=False)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
+
+
+_hypothesis_profile()

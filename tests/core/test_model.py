@@ -29,7 +29,7 @@ pyg_dense = pytest.importorskip("torch_geometric.nn")
 
 FEATURES = 4
 SPEC = FeatureSpec("attributes", attribute_dim=FEATURES)
-TOL = dict(atol=1e-5, rtol=1e-5)
+TOL = dict(atol=1e-4, rtol=1e-4)  # float32: a padded batch sums in another order (seen: 1.5e-5 on a logit)
 FAST = settings(max_examples=25, deadline=None)
 
 
