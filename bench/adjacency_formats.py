@@ -5,7 +5,7 @@
 For each dataset: one DiffPool (core.train defaults, level-1 clusters capped at
 ``--max-clusters``), trained with ``core.train``'s default batches, alternating epochs with the
 batch adjacency collated as a dense [B, N, N] tensor and as a
-:class:`core.adjacency.SparseAdjacency` (the same batches and weights for both in each round:
+:class:`core.data.adjacency.SparseAdjacency` (the same batches and weights for both in each round:
 the model is reset to the same state before each epoch). One warm-up epoch each, then
 ``--epochs`` interleaved timed epochs; medians and the ratio of medians. The losses of the two
 formats' first-step losses (same weights, same batch) are compared too: they must agree to
@@ -32,10 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.batching import collate, prepare_graphs  # noqa: E402
-from core.datasets import load_dataset  # noqa: E402
-from core.model import DiffPool  # noqa: E402
-from core.train import TrainSettings, epoch_batches, feature_spec_for, model_config_for, train_step  # noqa: E402
+from core.data.batching import collate, prepare_graphs  # noqa: E402
+from core.data.datasets import load_dataset  # noqa: E402
+from core.model.diffpool import DiffPool  # noqa: E402
+from core.train.settings import TrainSettings, feature_spec_for, model_config_for
+from core.train.loop import epoch_batches, train_step  # noqa: E402
 
 FORMATS = ("dense", "sparse")
 

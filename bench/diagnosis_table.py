@@ -18,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.diagnose import VERDICTS  # noqa: E402
+from core.analysis.diagnosis import VERDICTS  # noqa: E402
 
 FOLDER = ROOT / "bench" / "results" / "diagnosis"
 

@@ -45,7 +45,7 @@ def reddit_standin(seed: int = 0):
     """A generated dataset with REDDIT-MULTI-12K's size statistics (see the module docstring)."""
     import numpy as np
 
-    from core.graphs import Graph, GraphDataset
+    from core.data.graphs import Graph, GraphDataset
 
     rng = np.random.default_rng(seed)
     sigma = 1.0
@@ -73,8 +73,9 @@ def measure(name: str, args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
 
-    from core.datasets import load_dataset
-    from core.train import TrainSettings, cross_validate, feature_spec_for, model_config_for
+    from core.data.datasets import load_dataset
+    from core.train.settings import TrainSettings, feature_spec_for, model_config_for
+    from core.train.crossval import cross_validate
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()

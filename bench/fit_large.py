@@ -3,7 +3,7 @@
     python bench/fit_large.py                                   # 100k nodes / ~1M edges, 100 groups, seeds 0 1 2
     python bench/fit_large.py --nodes 1000000 --edges 10000000 --seeds 0 --no-leiden --stem fit_large_1m
 
-A planted partition (``core.synthetic.make_large_sbm_graph``, sampled in O(E) memory): ``groups``
+A planted partition (``core.data.synthetic.make_large_sbm_graph``, sampled in O(E) memory): ``groups``
 equal groups, ``inside`` (80 %) of the ~``edges`` edges inside groups. Each run happens in a fresh
 subprocess with torch at one thread, so its peak resident memory (ru_maxrss) is its own:
 
@@ -37,7 +37,7 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def _graph(nodes: int, edges: int, groups: int, inside: float, seed: int):
-    from core.synthetic import make_large_sbm_graph
+    from core.data.synthetic import make_large_sbm_graph
 
     size = nodes // groups
     p_in = inside * edges / (groups * size * (size - 1) / 2)
@@ -51,14 +51,14 @@ def run_one(method: str, nodes: int, edges: int, groups: int, inside: float, see
     import numpy as np
     import torch
 
-    from core.analysis import agreement
+    from core.analysis.agreement import agreement
 
     torch.set_num_threads(1)
     graph = _graph(nodes, edges, groups, inside, seed)
     truth = np.array(graph.node_data["block"])
     wall, cpu = time.perf_counter(), time.process_time()
     if method == "ours":
-        from core.fit import FitSettings, fit_graph
+        from core.train.fit import FitSettings, fit_graph
 
         result = fit_graph(graph, FitSettings(cluster_counts=[groups], seed=seed, diagnose=False))
         labels, steps = result.trace.levels[0].hard_assignment, len(result.history)
@@ -82,7 +82,7 @@ def threads_line() -> dict:
     sys.path.insert(0, str(ROOT))
     import torch
 
-    from core.fit import FitSettings, fit_graph
+    from core.train.fit import FitSettings, fit_graph
 
     default_threads = torch.get_num_threads()
     graph = _graph(1000, 10_000, 10, 0.7, 0)

@@ -6,7 +6,7 @@
 Graphs: LFR benchmark graphs (``networkx.LFR_benchmark_graph``, n = 1000, τ1 = 3, τ2 = 1.5,
 average degree 20, smallest community 50, μ ∈ {0.1, 0.3, 0.5}; the generator's seed is the first
 of 0, 1, 2, … for which it converges), Zachary's karate club (networkx, 2 clubs), and a planted
-two-level hierarchy (``core.synthetic.make_synthetic_hierarchy``: 4 groups × 3 communities).
+two-level hierarchy (``core.data.synthetic.make_synthetic_hierarchy``: 4 groups × 3 communities).
 
 Per graph, with K = the number of true groups:
 - spectral: ``core.analysis.spectral_clusters`` (normalised, degree-regularised, k-means), seed 0..4;
@@ -38,8 +38,9 @@ RESULTS = ROOT / "bench" / "results"
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from core.analysis import agreement, spectral_clusters  # noqa: E402
-from core.graphs import Graph  # noqa: E402
+from core.analysis.agreement import agreement
+from core.analysis.clustering import spectral_clusters  # noqa: E402
+from core.data.graphs import Graph  # noqa: E402
 
 
 def lfr_graph(n: int, mu: float, average_degree: float = 20, min_community: int = 50, tau1: float = 3,
@@ -92,7 +93,7 @@ def karate_graph() -> tuple[Graph, np.ndarray]:
 def hierarchy_graph(seed: int = 0, groups: int = 4, per_group: int = 3, size=(30, 40),
                     p_community: float = 0.3, p_group: float = 0.04, p_between: float = 0.004):
     """(graph, community truth, group truth): one graph of ``make_synthetic_hierarchy`` with ``groups`` groups."""
-    from core.synthetic import make_synthetic_hierarchy
+    from core.data.synthetic import make_synthetic_hierarchy
 
     classes = groups - 1  # class c has c + 2 groups
     dataset = make_synthetic_hierarchy(num_graphs=classes, seed=seed, num_classes=classes, communities_per_group=per_group,
@@ -138,7 +139,7 @@ def nmi(a, b) -> float:
 
 def evaluate(name: str, graph: Graph, truth: np.ndarray, seeds: list[int], second: int,
              group_truth: np.ndarray | None = None, **fit_kwargs) -> dict:
-    from core.fit import FitSettings, fit_graph
+    from core.train.fit import FitSettings, fit_graph
 
     k = int(truth.max()) + 1
     spectral = [nmi(truth, spectral_clusters(graph, k, seed=s)) for s in seeds]
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def evaluate_karate(graph: Graph, truth: np.ndarray, seeds: list[int]) -> dict:
     """Karate club: K = 2 clubs; its two-level fit is 4 → 2 (level 2 scored against the clubs)."""
-    from core.fit import FitSettings, fit_graph
+    from core.train.fit import FitSettings, fit_graph
 
     row = evaluate("karate club (networkx)", graph, truth, seeds, None)
     second, verdicts = [], []

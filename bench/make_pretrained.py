@@ -29,10 +29,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.analysis import project_2d  # noqa: E402
-from core.checkpoint import checkpoint_paths, load_checkpoint  # noqa: E402
-from core.datasets import load_dataset  # noqa: E402
-from core.inference import predict_logits, trace_graphs  # noqa: E402
+from core.analysis.projection import project_2d  # noqa: E402
+from core.model.checkpoint import checkpoint_paths, load_checkpoint  # noqa: E402
+from core.data.datasets import load_dataset  # noqa: E402
+from core.model.inference import predict_logits, trace_graphs  # noqa: E402
 
 
 def held_out_accuracy(stem: str | Path, data_dir: str | None) -> tuple[float, float]:

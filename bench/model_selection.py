@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.train import ADDED_LATER  # noqa: E402
+from core.train.settings import ADDED_LATER  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 #: Settings that tell candidates apart (paths, device, fold subsets and the like do not).

@@ -144,7 +144,7 @@ class PyGDiffPool(nn.Module):
 
 def dense_dataset(prepared: list, max_nodes: int, device: torch.device | str = "cpu") -> dict[str, Tensor]:
     """Pad every prepared graph to ``max_nodes`` (PyG's ``ToDense``): x [G, N, F], adj [G, N, N], mask, y."""
-    from core.batching import collate
+    from core.data.batching import collate
 
     batch = collate(prepared, device, pad_to=max_nodes)
     return {"x": batch.x, "adj": batch.adj, "mask": batch.mask, "y": batch.labels}

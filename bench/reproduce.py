@@ -38,16 +38,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from core.datasets import canonical_name  # noqa: E402
-from core.model import NO_POOLING_VARIANTS, VARIANTS  # noqa: E402
-from core.train import (  # noqa: E402
-    TrainSettings,
-    _load_cached_fold,
-    _settings_from_args,
-    aggregate_protocols,
-    build_parser,
-    checkpoint_stem,
-)
+from core.data.datasets import canonical_name  # noqa: E402
+from core.model.diffpool import NO_POOLING_VARIANTS, VARIANTS  # noqa: E402
+from core.train.settings import TrainSettings
+from core.train.crossval import _load_cached_fold, checkpoint_stem
+from core.train.cli import _settings_from_args, build_parser
+from core.train.protocols import aggregate_protocols
 
 DATASETS = ("ENZYMES", "PROTEINS", "DD", "COLLAB", "REDDIT-MULTI-12K")
 DEFAULT_DATASETS = ("ENZYMES", "PROTEINS")
@@ -394,7 +390,7 @@ def markdown(report: dict) -> str:
 def machine_summary(device: str) -> dict:
     import torch
 
-    from core.inference import resolve_device
+    from core.model.inference import resolve_device
 
     try:
         resolved = str(resolve_device(device))
@@ -455,7 +451,7 @@ def _train_fold(argv: list[str]) -> tuple[int, str]:
     import io
     import traceback
 
-    from core.train import main as train_main
+    from core.train.cli import main as train_main
 
     out, err = io.StringIO(), io.StringIO()
     try:

@@ -23,11 +23,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.analysis import clustering_stability  # noqa: E402
-from core.checkpoint import load_checkpoint  # noqa: E402
-from core.datasets import load_dataset  # noqa: E402
-from core.fit import FitSettings, fit_graph  # noqa: E402
-from core.inference import trace_graphs  # noqa: E402
+from core.analysis.agreement import clustering_stability  # noqa: E402
+from core.model.checkpoint import load_checkpoint  # noqa: E402
+from core.data.datasets import load_dataset  # noqa: E402
+from core.train.fit import FitSettings, fit_graph  # noqa: E402
+from core.model.inference import trace_graphs  # noqa: E402
 
 
 def main() -> None:

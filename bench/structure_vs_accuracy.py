@@ -27,10 +27,10 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from core.checkpoint import load_checkpoint  # noqa: E402
-from core.datasets import load_dataset  # noqa: E402
-from core.diagnose import VERDICTS, diagnose_trace  # noqa: E402
-from core.inference import trace_graphs  # noqa: E402
+from core.model.checkpoint import load_checkpoint  # noqa: E402
+from core.data.datasets import load_dataset  # noqa: E402
+from core.analysis.diagnosis import VERDICTS, diagnose_trace  # noqa: E402
+from core.model.inference import trace_graphs  # noqa: E402
 
 PRETRAINED = ROOT / "pretrained"
 RESULTS = ROOT / "bench" / "results"

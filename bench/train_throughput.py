@@ -15,7 +15,7 @@ A short accuracy check trains both for ``--acc-epochs`` on one stratified 90/10 
 ENZYMES and reports the final-epoch test accuracy: a single-split sanity check that the faster
 model learns as well, not a paper figure.
 
-Stacked training (``core.stacked``): M models of the default configuration trained as one batched
+Stacked training (``core.train.stacked``): M models of the default configuration trained as one batched
 computation, each on the whole dataset with its own batches; the rate is models × graphs per second,
 for stacks of ``--stack-sizes`` (exact batch order, and ``aligned``: batches reordered so that one
 step's batches have similar sizes), beside one model alone in the same interleaved rounds, and 1 and
@@ -49,12 +49,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.pyg_reference import PyGDiffPool, dense_dataset  # noqa: E402
-from core.batching import collate, prepare_graphs, size_batches  # noqa: E402
-from core.train import TrainSettings, epoch_batches  # noqa: E402
-from core.datasets import load_dataset  # noqa: E402
-from core.features import default_feature_spec  # noqa: E402
-from core.model import DiffPool, DiffPoolConfig  # noqa: E402
-from core.stacked import StackedAdam, StackedDiffPool, aligned_plans, collate_stack  # noqa: E402
+from core.data.batching import collate, prepare_graphs, size_batches  # noqa: E402
+from core.train.settings import TrainSettings
+from core.train.loop import epoch_batches  # noqa: E402
+from core.data.datasets import load_dataset  # noqa: E402
+from core.data.features import default_feature_spec  # noqa: E402
+from core.model.diffpool import DiffPool, DiffPoolConfig  # noqa: E402
+from core.train.stacked import StackedAdam, StackedDiffPool, aligned_plans, collate_stack  # noqa: E402
 
 CLIP = 2.0
 LEARNING_RATE = 1e-3
@@ -495,8 +496,8 @@ def cv_wall_time(dataset, folds: int, epochs: int) -> dict:
     """Wall time of one configuration's cross-validation alone, stacked (exact) and stacked (aligned)."""
     import tempfile
 
-    from core.stacked import cross_validate_stacked
-    from core.train import cross_validate
+    from core.train.stacked import cross_validate_stacked
+    from core.train.crossval import cross_validate
 
     rows = {}
     with tempfile.TemporaryDirectory(prefix="cv-wall-time-") as scratch:
@@ -542,7 +543,7 @@ def vmap_comparison(dataset, device: torch.device, size: int, epochs: int, batch
     ``vmap(grad(one model's loss))`` over the stacked parameters (dense), interleaved; model-graphs/s."""
     from torch.func import grad, vmap
 
-    from core.stacked import StackBatch
+    from core.train.stacked import StackBatch
 
     spec = default_feature_spec(dataset)
     prepared = prepare_graphs(dataset.graphs, spec)
@@ -607,7 +608,7 @@ def stacked_lines(stacked: dict | None, processes: list[dict], cv: dict | None, 
         lines += [f"Stacked training, how ({vmapped['dataset']}, stack of {vmapped['models']}, aligned batches, "
                   "interleaved epochs, model-graphs/s):", "",
                   "| implementation | model-graphs/s | vs batched matmuls, sparse |", "|---|---:|---:|"]
-        names = {"sparse": "batched matmuls, edge-list adjacency (core.stacked default)",
+        names = {"sparse": "batched matmuls, edge-list adjacency (core.train.stacked default)",
                  "dense": "batched matmuls, dense adjacency",
                  "vmap": "torch.func.vmap(grad(one model's loss)), dense adjacency"}
         for how, rate in rates.items():

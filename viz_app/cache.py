@@ -5,7 +5,7 @@ Pages ask these functions for data; they render nothing but spinners. Caching:
 - ``st.cache_resource``: models (one torch module per checkpoint file version and device);
 - ``st.cache_data``: datasets, traces, layouts, network HTML, dataset summaries, 2-D projections.
 
-Models run only through ``core.inference``. UMAP is never imported at start-up:
+Models run only through ``core.model.inference``. UMAP is never imported at start-up:
 :func:`project_points` calls ``analysis.project_2d`` (which imports it lazily) only when asked.
 
 Where models are found: ``pretrained/`` beside this repository (``$DIFFPOOL_PRETRAINED``) and the
@@ -27,7 +27,7 @@ import numpy as np
 import streamlit as st
 
 from core import analysis
-from core.graphs import GraphDataset
+from core.data.graphs import GraphDataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED_DIR = REPO_ROOT / "pretrained"
@@ -119,7 +119,7 @@ def _file_stamp(path: Path) -> float:
 @st.cache_data(show_spinner=False)
 def _scan_checkpoints(directories: tuple[str, ...], stamps: tuple) -> tuple[list[dict], list[dict]]:
     """(readable checkpoints, unreadable ones with their reason) of every models folder."""
-    from core.checkpoint import scan_models
+    from core.model.checkpoint import scan_models
 
     found, unreadable = [], []
     for directory in directories:
@@ -173,7 +173,7 @@ def checkpoint_label(entry: dict) -> str:
 @st.cache_resource(show_spinner="Loading model…", max_entries=8)
 def load_model(path: str, device: str = "cpu", stamp: float = 0.0):
     """(model, FeatureSpec, card) for a checkpoint stem; cached per file version and device."""
-    from core.checkpoint import load_checkpoint
+    from core.model.checkpoint import load_checkpoint
 
     return load_checkpoint(path, device)
 
@@ -192,10 +192,10 @@ def load_dataset(name: str, data_dir: str | None = None) -> GraphDataset:
     copy, which for PROTEINS or D&D cost ~0.2 s per call, several calls per graph switch (py-spy).
     One shared object per process: callers must not modify it.
 
-    Class names are made readable for display (``core.class_names``: "enzyme (1)" for D&D's label 1).
+    Class names are made readable for display (``core.data.class_names``: "enzyme (1)" for D&D's label 1).
     """
-    from core.class_names import readable_class_names
-    from core.datasets import load_dataset as core_load
+    from core.data.class_names import readable_class_names
+    from core.data.datasets import load_dataset as core_load
 
     dataset = core_load(name, data_dir=data_dir or None, download=False, progress=False)
     dataset.class_names = readable_class_names(dataset.name, list(dataset.class_names))
@@ -205,7 +205,7 @@ def load_dataset(name: str, data_dir: str | None = None) -> GraphDataset:
 def model_class_names(card, dataset: GraphDataset) -> list[str]:
     """Display names of a model's classes: the dataset's when the model was trained on it, else the
     card's own (made readable for the dataset it names)."""
-    from core.class_names import readable_class_names
+    from core.data.class_names import readable_class_names
 
     card = card or {}
     trained_on = str(card.get("dataset") or "")
@@ -228,7 +228,7 @@ def dataset_overview(name: str, data_dir: str | None = None) -> dict:
 
 def dataset_choices(data_dir: str | None) -> tuple[list[str], set[str]]:
     """(every dataset name offered, names present locally)."""
-    from core.datasets import KNOWN_DATASETS, available_datasets
+    from core.data.datasets import KNOWN_DATASETS, available_datasets
 
     try:
         present = set(available_datasets(data_dir or None))
@@ -241,7 +241,7 @@ def dataset_choices(data_dir: str | None) -> tuple[list[str], set[str]]:
 @st.cache_data(show_spinner="Running the model…", max_entries=256)
 def graph_trace(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int, stamp: float = 0.0):
     """The :class:`GraphTrace` of graph ``index`` (cached per model file version)."""
-    from core.inference import trace_graphs
+    from core.model.inference import trace_graphs
 
     model, spec, card = load_model(model_path, device, stamp)
     graph = load_dataset(dataset_name, data_dir)[index]
@@ -267,8 +267,8 @@ def trace_for(selection, index: int | None = None, model_path: str | None = None
 
 @st.cache_data(show_spinner="Computing layout…", max_entries=256)
 def graph_layout(dataset_name: str, data_dir: str | None, index: int, seed: int = LAYOUT_SEED) -> np.ndarray:
-    """Seeded node positions [N, 2] (``core.layout.graph_layout``), shared by every model."""
-    from core.layout import graph_layout as layout
+    """Seeded node positions [N, 2] (``core.analysis.layout.graph_layout``), shared by every model."""
+    from core.analysis.layout import graph_layout as layout
 
     graph = load_dataset(dataset_name, data_dir)[index]
     return layout(graph.sparse_adjacency(), seed=seed)
@@ -332,8 +332,8 @@ def _compute_summary(model_path: str, device: str, dataset_name: str, data_dir: 
     ``analysis.dataset_level_entropy``), so memory stays small on big datasets.
     """
     apply_torch_threads()  # a worker thread: set its torch threads as the script threads do
-    from core.inference import trace_graphs
-    from core.trace import GraphTrace, LevelTrace
+    from core.model.inference import trace_graphs
+    from core.model.trace import GraphTrace, LevelTrace
 
     model, spec, card = load_model(model_path, device, stamp)
     dataset = load_dataset(dataset_name, data_dir)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.diagnose import EXPLANATIONS, VERDICTS, diagnose_trace
+from core.analysis.diagnosis import EXPLANATIONS, VERDICTS, diagnose_trace
 
 #: Badge colour per verdict; only ``healthy`` is green, failures are red or orange.
 VERDICT_COLORS = {
@@ -188,12 +188,12 @@ def seed_stability(_graph, graph_key: str, cluster_counts: tuple[int, ...], seed
                    epochs: int = 150) -> dict:
     """Self-supervised fits (``core.fit.fit_graph``) of one graph over ``seeds``, compared at level 0.
 
-    _graph: the :class:`core.graphs.Graph` (not hashed; ``graph_key`` names it for the cache).
+    _graph: the :class:`core.data.graphs.Graph` (not hashed; ``graph_key`` names it for the cache).
     Returns :func:`core.analysis.clustering_stability` of the runs' hard clusters plus
     ``verdicts`` (level-0 verdict of each run) and ``seeds``.
     """
     from core import analysis
-    from core.fit import FitSettings, fit_graph
+    from core.train.fit import FitSettings, fit_graph
 
     traces = [fit_graph(_graph, FitSettings(cluster_counts=list(cluster_counts), seed=int(s), epochs=epochs)).trace
               for s in seeds]
@@ -279,8 +279,8 @@ def show_stability(graph, positions: np.ndarray, cluster_counts: tuple[int, ...]
 @st.cache_data(show_spinner="Removing one cluster at a time…", max_entries=64)
 def graph_occlusion(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int, stamp: float,
                     level: int) -> dict:
-    """:func:`core.inference.cluster_occlusion` of one dataset graph at ``level`` (cached)."""
-    from core.inference import cluster_occlusion
+    """:func:`core.model.inference.cluster_occlusion` of one dataset graph at ``level`` (cached)."""
+    from core.model.inference import cluster_occlusion
     from viz_app import state
 
     model, spec, card = state.load_model(model_path, device, stamp)

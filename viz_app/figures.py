@@ -1,7 +1,7 @@
 """Plotly figures for the explorer: plain data in, ``go.Figure`` out.
 
 Every function here is pure (no Streamlit, no model): pass arrays from a
-:class:`core.trace.GraphTrace` or from :mod:`core.analysis` and get a figure back, so other pages
+:class:`core.model.trace.GraphTrace` or from :mod:`core.analysis` and get a figure back, so other pages
 (upload, teaching) can reuse them.
 
 Colours: only the clusters *in use* at a level (the argmax of at least one node) get a colour,
@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.analysis import distinct_palette, used_cluster_colors
+from core.analysis.colours import distinct_palette, used_cluster_colors
 
 #: Palette by cluster id for figures that have no "used" set (teaching): the first 64 colours of
 #: :func:`core.analysis.distinct_palette` (no near-duplicates); index = cluster id mod 64.
@@ -494,7 +494,7 @@ def verdict_share_bar(shares: dict[str, float], colors: dict[str, str], title: s
 
 
 def occlusion_bar(deltas: np.ndarray, used: Sequence[int], level: int = 1) -> go.Figure:
-    """Δp per used cluster (``core.inference.cluster_occlusion``), bars in the used-cluster colours."""
+    """Δp per used cluster (``core.model.inference.cluster_occlusion``), bars in the used-cluster colours."""
     deltas = np.asarray(deltas, dtype=np.float64)
     ids = sorted(int(k) for k in used)
     colors = used_cluster_colors(ids)

@@ -5,8 +5,8 @@ Everything is inlined (vis-network JS/CSS embedded; pyvis' CDN links for Bootstr
 tom-select removed: they would load from a CDN), physics is off and positions are precomputed and seeded,
 so a drawing is identical on every rerun and opens with no network.
 
-Functions take plain data (positions, edges, colours) or a :class:`core.graphs.Graph` plus a
-:class:`core.trace.GraphTrace`; node colours come from :func:`viz_app.figures.cluster_color` so
+Functions take plain data (positions, edges, colours) or a :class:`core.data.graphs.Graph` plus a
+:class:`core.model.trace.GraphTrace`; node colours come from :func:`viz_app.figures.cluster_color` so
 cluster ids match every plotly figure.
 
 Example
@@ -28,8 +28,8 @@ from typing import Sequence
 import numpy as np
 
 from core import analysis
-from core.graphs import Graph
-from core.trace import GraphTrace
+from core.data.graphs import Graph
+from core.model.trace import GraphTrace
 from viz_app.figures import cluster_color
 
 #: Beyond this many nodes the input graph is drawn on a sample (analysis.sample_nodes).
@@ -207,7 +207,7 @@ def input_graph_network(
 ) -> NetworkDrawing:
     """The input graph, nodes coloured by most likely level-1 cluster, hover = top clusters + entropy.
 
-    positions: [N, 2] for all N nodes (``core.layout.graph_layout``). Graphs larger than
+    positions: [N, 2] for all N nodes (``core.analysis.layout.graph_layout``). Graphs larger than
     ``max_nodes`` are drawn on ``analysis.sample_nodes`` (a note says so).
     """
     notes: list[str] = []
@@ -256,11 +256,11 @@ def level_positions(trace: GraphTrace, positions: np.ndarray) -> list[np.ndarray
 def coarse_layout(trace: GraphTrace, level: int, positions: np.ndarray, shown: np.ndarray | None = None) -> np.ndarray:
     """[C_level, 2] positions of the clusters after pooling ``level`` (1 = first pooling).
 
-    ``core.layout.cluster_layout``: each cluster starts at the mass-weighted centre of its members,
+    ``core.analysis.layout.cluster_layout``: each cluster starts at the mass-weighted centre of its members,
     the arrangement is stretched to fill [-1, 1], and clusters are pushed apart until no two
     markers-with-labels overlap. ``shown`` (bool [C]) marks the clusters that will be drawn.
     """
-    from core.layout import cluster_layout
+    from core.analysis.layout import cluster_layout
 
     members = level_positions(trace, positions)[level - 1]
     return cluster_layout(members, trace.levels[level - 1].assignment, shown)

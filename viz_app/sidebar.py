@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core.compat import check_compatibility
-from core.graphs import GraphDataset
+from core.model.compat import check_compatibility
+from core.data.graphs import GraphDataset
 from viz_app.cache import (
     DEFAULT_MODEL_STEM, SYNTHETIC, checkpoint_label, dataset_choices, dataset_overview, list_checkpoints,
     dataset_defaults, unreadable_checkpoints,
@@ -89,7 +89,7 @@ def _pick_from_filter() -> None:
 
 
 def check_model(card: dict, spec, dataset: GraphDataset) -> tuple[str | None, str | None]:
-    """(warning, problem) of running a model on a dataset (:func:`core.compat.check_compatibility`)."""
+    """(warning, problem) of running a model on a dataset (:func:`core.model.compat.check_compatibility`)."""
     result = check_compatibility(card, spec, dataset_name=dataset.name, sample_graph=dataset[0],
                                  num_classes=dataset.num_classes)
     return result.warning, result.problem
@@ -111,7 +111,7 @@ def _default_model(checkpoints: list[dict], dataset_name: str) -> str | None:
 
 
 def _download(name: str, data_dir: str | None) -> None:
-    from core.datasets import load_dataset as core_load
+    from core.data.datasets import load_dataset as core_load
 
     with st.spinner(f"Downloading {name}…"):
         try:

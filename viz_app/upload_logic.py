@@ -20,9 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from core.compat import check_compatibility
-from core.features import STRUCTURAL_KINDS
-from core.model import NO_POOLING_VARIANTS
+from core.model.compat import check_compatibility
+from core.data.features import STRUCTURAL_KINDS
 
 #: Upload-able file extensions (``core.io.read_graph``), each also accepted with ``.gz``.
 UPLOAD_EXTENSIONS = ("txt", "edgelist", "tsv", "csv", "graphml", "gml", "json", "npy", "gexf", "net", "mtx", "zip", "gz")

@@ -12,8 +12,8 @@ from core import analysis
 def assignments_csv(node_names: list[str], assignment: np.ndarray) -> str:
     """CSV of a soft assignment: node, hard_cluster, confidence, p_0..p_{k-1} (core.io's writer when present)."""
     try:
-        from core.io import assignments_to_csv
-    except ImportError:  # core/io.py not there yet: same columns, written here
+        from core.data.io.export import assignments_to_csv
+    except ImportError:  # core/data/io/ not there yet: same columns, written here
         import csv
         import io
 
@@ -75,7 +75,7 @@ def show_coarsened_level(trace, positions: np.ndarray, key: str, file_stem: str)
 
     Plotly rather than a second pyvis iframe: a graph switch then re-sends one network, not two.
     Clusters start at the mass-weighted centre of their members in ``positions`` (the input layout)
-    and are pushed apart so that no markers or labels overlap (``core.layout.cluster_layout``).
+    and are pushed apart so that no markers or labels overlap (``core.analysis.layout.cluster_layout``).
     """
     from viz_app import figures
     from viz_app.network import coarse_layout

@@ -1,4 +1,4 @@
-"""Tests for core/adjacency.py: the sparse first-level adjacency gives the dense model's numbers."""
+"""Tests for core/data/adjacency.py: the sparse first-level adjacency gives the dense model's numbers."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.adjacency import SparseAdjacency
-from core.batching import SPARSE_FROM_NODES, collate, prepare_graphs
-from core.features import FeatureSpec
-from core.graphs import Graph
-from core.model import DiffPool, DiffPoolConfig, pool_with_assignment
+from core.data.adjacency import SparseAdjacency
+from core.data.batching import SPARSE_FROM_NODES, collate, prepare_graphs
+from core.data.features import FeatureSpec
+from core.data.graphs import Graph
+from core.model.diffpool import DiffPool, DiffPoolConfig, pool_with_assignment
 
 FEATURES = 4
 SPEC = FeatureSpec("attributes", attribute_dim=FEATURES)

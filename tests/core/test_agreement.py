@@ -1,4 +1,4 @@
-"""core/agreement.py: two models' per-graph predictions compared (counts, accuracies, McNemar)."""
+"""core/analysis/predictions.py: two models' per-graph predictions compared (counts, accuracies, McNemar)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.agreement import mcnemar_exact_p, prediction_agreement
+from core.analysis.predictions import mcnemar_exact_p, prediction_agreement
 
 
 @settings(max_examples=50, deadline=None)

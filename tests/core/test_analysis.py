@@ -1,4 +1,4 @@
-"""Tests for core/analysis.py: numbers checked against references (networkx, sklearn, closed forms)."""
+"""Tests for core/analysis/: numbers checked against references (networkx, sklearn, closed forms)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from core import analysis
-from core.graphs import Graph
-from core.trace import GraphTrace, LevelTrace
+from core.data.graphs import Graph
+from core.model.trace import GraphTrace, LevelTrace
 
 
 # ---------------------------------------------------------------------- fixtures
@@ -459,8 +459,9 @@ def test_project_2d_uses_umap_for_enough_points():
 
 
 def test_leiden_clusters_recover_planted_blocks_and_are_seeded():
-    from core.analysis import agreement, leiden_clusters
-    from core.synthetic import make_sbm_graph
+    from core.analysis.agreement import agreement
+    from core.analysis.clustering import leiden_clusters
+    from core.data.synthetic import make_sbm_graph
 
     graph = make_sbm_graph([20, 20, 20], p_in=0.5, p_out=0.01, seed=1)
     labels = leiden_clusters(graph, seed=0)

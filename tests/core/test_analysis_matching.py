@@ -1,4 +1,4 @@
-"""Cluster matching (Hungarian), stability across runs and the perceptual cluster palette (core/analysis.py §7)."""
+"""Cluster matching (Hungarian), stability across runs and the perceptual cluster palette (core/analysis/ §7)."""
 
 from __future__ import annotations
 

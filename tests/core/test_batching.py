@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.batching import bucket_batches, size_batches
+from core.data.batching import bucket_batches, size_batches
 
 
 def _padding_factor(sizes: np.ndarray, batches: list[list[int]]) -> float:

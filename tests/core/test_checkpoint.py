@@ -10,16 +10,23 @@ import numpy as np
 import pytest
 import torch
 
-import core.checkpoint as checkpoint_module
-from core.batching import collate, prepare_graphs
-from core.checkpoint import (
-    CheckpointError, ModelCard, check_weights_file, checkpoint_paths, load_checkpoint, load_extra_tensors, read_card,
-    save_checkpoint, scan_models,
+import core.model.checkpoint as checkpoint_module
+from core.data.batching import collate, prepare_graphs
+from core.model.checkpoint import (
+    CheckpointError,
+    ModelCard,
+    check_weights_file,
+    checkpoint_paths,
+    load_checkpoint,
+    load_extra_tensors,
+    read_card,
+    save_checkpoint,
+    scan_models,
 )
-from core.features import FeatureSpec
-from core.inference import predict_logits, trace_graphs
-from core.model import VARIANTS, DiffPool, DiffPoolConfig
-from core.synthetic import make_synthetic_hierarchy
+from core.data.features import FeatureSpec
+from core.model.inference import predict_logits, trace_graphs
+from core.model.diffpool import VARIANTS, DiffPool, DiffPoolConfig
+from core.data.synthetic import make_synthetic_hierarchy
 
 SPEC = FeatureSpec("degree", max_degree=8)
 SEED = 3
@@ -78,7 +85,8 @@ def test_round_trip_gives_identical_logits_and_traces(variant, graphs, tmp_path)
 
 
 def test_training_card_holds_everything_needed_to_judge_and_reproduce(tmp_path):
-    from core.train import TrainSettings, train_single
+    from core.train.settings import TrainSettings
+    from core.train.crossval import train_single
 
     dataset = make_synthetic_hierarchy(num_graphs=30, seed=2)
     path, _ = train_single(dataset, TrainSettings(dataset=dataset.name, folds=3, epochs=1, device="cpu"), tmp_path)

@@ -1,4 +1,4 @@
-"""core.class_names: readable names, and the class counts in the files that the mapping rests on."""
+"""core.data.class_names: readable names, and the class counts in the files that the mapping rests on."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from core.class_names import KNOWN_CLASS_NAMES, readable_class_names
+from core.data.class_names import KNOWN_CLASS_NAMES, readable_class_names
 
 
 def test_known_numbers_get_words_unknown_ones_class_n_and_words_stay():

@@ -1,10 +1,10 @@
-"""core.compat.check_compatibility: the one model–data compatibility rule set."""
+"""core.model.compat.check_compatibility: the one model–data compatibility rule set."""
 
 from __future__ import annotations
 
-from core.compat import check_compatibility
-from core.features import FeatureSpec
-from core.synthetic import make_sbm_graph
+from core.model.compat import check_compatibility
+from core.data.features import FeatureSpec
+from core.data.synthetic import make_sbm_graph
 
 GRAPH = make_sbm_graph([5, 5], p_in=0.8, p_out=0.1, seed=0)
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.adjacency import SparseAdjacency
-from core.batching import collate, prepare_graphs
-from core.features import FeatureSpec
-from core.graphs import Graph
-from core.model import VARIANTS, DiffPool, DiffPoolConfig
+from core.data.adjacency import SparseAdjacency
+from core.data.batching import collate, prepare_graphs
+from core.data.features import FeatureSpec
+from core.data.graphs import Graph
+from core.model.diffpool import VARIANTS, DiffPool, DiffPoolConfig
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.datasets import DamagedDatasetError, check_dataset, load_dataset, read_tu
-from core.train import main as train_main
+from core.data.datasets import DamagedDatasetError, check_dataset, load_dataset, read_tu
+from core.train.cli import main as train_main
 
 
 def _copy_enzymes(tu_dir: Path, tmp_path: Path) -> Path:

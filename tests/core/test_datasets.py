@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.datasets import (
+from core.data.datasets import (
     DatasetError,
     DatasetNotFoundError,
     TUFormatError,

@@ -1,4 +1,4 @@
-"""Known-answer tests of the pooling diagnosis (core/diagnose.py)."""
+"""Known-answer tests of the pooling diagnosis (core/analysis/diagnosis.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from core.diagnose import diagnose_level, diagnose_trace, partition_modularity, verdict_shares
+from core.analysis.diagnosis import diagnose_level, diagnose_trace, partition_modularity, verdict_shares
 
 
 def _planted(groups: int, size: int, p_in: float, p_out: float, seed: int):
@@ -93,7 +93,7 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_trace_levels_are_judged_on_their_own_graphs_and_truth_through_composition():
-    from core.trace import GraphTrace, LevelTrace
+    from core.model.trace import GraphTrace, LevelTrace
 
     adjacency, truth = _planted(4, 10, 0.8, 0.01, seed=5)
     level0 = np.eye(4)[truth]
@@ -117,7 +117,7 @@ def test_trace_levels_are_judged_on_their_own_graphs_and_truth_through_compositi
 # ---------------------------------------------------------------- one collapse rule everywhere
 @pytest.mark.parametrize("case", ["split_27_35", "dominant_95", "uniform_one_argmax", "one_cluster", "balanced"])
 def test_assignment_stats_collapse_flag_agrees_with_the_verdict(case):
-    from core.analysis import assignment_stats
+    from core.analysis.assignments import assignment_stats
 
     adjacency, _ = _planted(2, 31, 0.4, 0.03, seed=2)
     n = adjacency.shape[0]
@@ -145,9 +145,9 @@ def test_cli_json_matches_the_in_process_diagnosis(tmp_path, one_torch_thread):
     import sys
     from pathlib import Path
 
-    from core.checkpoint import load_checkpoint
-    from core.datasets import load_dataset
-    from core.inference import trace_graphs
+    from core.model.checkpoint import load_checkpoint
+    from core.data.datasets import load_dataset
+    from core.model.inference import trace_graphs
 
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(

@@ -1,4 +1,4 @@
-"""Data-parallel training (core.distributed + core.train under DDP), on CPU with 2 gloo processes."""
+"""Data-parallel training (core.train.distributed + core.train under DDP), on CPU with 2 gloo processes."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
-from core import distributed
-from core.batching import collate, prepare_graphs
-from core.features import FeatureSpec
-from core.model import DiffPool, DiffPoolConfig
-from core.synthetic import make_synthetic_hierarchy
-from core.train import TrainSettings, fit, train_step
+from core.train import distributed
+from core.data.batching import collate, prepare_graphs
+from core.data.features import FeatureSpec
+from core.model.diffpool import DiffPool, DiffPoolConfig
+from core.data.synthetic import make_synthetic_hierarchy
+from core.train.settings import TrainSettings
+from core.train.loop import fit, train_step
 
 WORLD_SIZE = 2
 # DDP all-reduces (sums then divides) gradients in float32 in a different order than autograd

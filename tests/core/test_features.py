@@ -1,11 +1,11 @@
-"""Tests for core/features.py: which node features a dataset gets by default."""
+"""Tests for core/data/features.py: which node features a dataset gets by default."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.features import default_feature_spec
-from core.graphs import GraphDataset
+from core.data.features import default_feature_spec
+from core.data.graphs import GraphDataset
 
 
 @pytest.mark.parametrize("labels, attributes, expected", [

@@ -1,5 +1,5 @@
 """Self-supervised single-graph fit: beats spectral / Leiden on a small LFR graph, recovers a planted
-two-level hierarchy, builds traces with core.trace's meanings, says when a level failed."""
+two-level hierarchy, builds traces with core.model.trace's meanings, says when a level failed."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.analysis import agreement, spectral_clusters
-from core.fit import (
+from core.analysis.agreement import agreement
+from core.analysis.clustering import spectral_clusters
+from core.train.fit import (
     FitSettings,
     _LevelGraph,
     fit_graph,
@@ -18,8 +19,8 @@ from core.fit import (
     link_loss,
     positional_features,
 )
-from core.graphs import Graph
-from core.synthetic import make_large_sbm_graph, make_sbm_graph, make_synthetic_hierarchy
+from core.data.graphs import Graph
+from core.data.synthetic import make_large_sbm_graph, make_sbm_graph, make_synthetic_hierarchy
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -106,7 +107,7 @@ def test_fit_recovers_communities_of_a_sparse_sbm_beyond_the_dense_eigen_path():
 
 
 def test_subspace_iteration_features_separate_blocks(monkeypatch):
-    import core.fit as fit
+    import core.train.fit as fit
 
     monkeypatch.setattr(fit, "LANCZOS_MAX_NODES", 100)  # force the large-graph path on a small graph
     graph = make_large_sbm_graph([200] * 4, p_in=0.06, p_out=0.002, seed=1)

@@ -1,4 +1,4 @@
-"""core.inference: the trace's pre-softmax scores, feature names, the link reconstruction error."""
+"""core.model.inference: the trace's pre-softmax scores, feature names, the link reconstruction error."""
 
 from __future__ import annotations
 
@@ -7,10 +7,16 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from core.features import FeatureSpec
-from core.inference import feature_names, level_scores, link_reconstruction_error, node_features, trace_graphs
-from core.model import DiffPool, DiffPoolConfig
-from core.synthetic import make_sbm_graph
+from core.data.features import FeatureSpec
+from core.model.inference import (
+    feature_names,
+    level_scores,
+    link_reconstruction_error,
+    node_features,
+    trace_graphs,
+)
+from core.model.diffpool import DiffPool, DiffPoolConfig
+from core.data.synthetic import make_sbm_graph
 
 
 def _graphs():

@@ -1,4 +1,4 @@
-"""Tests for core/io.py: every format, the refusals, the limits and the exports.
+"""Tests for core/data/io/: every format, the refusals, the limits and the exports.
 
 Fixtures are tiny and generated in the tests; nothing touches the network.
 """
@@ -19,15 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.graphs import Graph, GraphDataset
-from core.io import (
-    GraphInputError,
-    ReadLimits,
-    assignments_to_csv,
-    graph_to_graphml,
-    numeric_node_attributes,
-    read_graph,
-)
+from core.data.graphs import Graph, GraphDataset
+from core.data.io.base import GraphInputError, ReadLimits
+from core.data.io.export import assignments_to_csv, graph_to_graphml
+from core.data.io.reader import numeric_node_attributes, read_graph
 
 
 def edge_set(graph: Graph) -> set[frozenset]:
@@ -496,8 +491,8 @@ def tiny_tu_zip() -> bytes:
 
 
 def test_tu_zip_is_delegated_to_read_tu_and_returns_a_dataset(tmp_path):
-    if importlib.util.find_spec("core.datasets") is None:
-        pytest.skip("core.datasets (read_tu) is not written yet")
+    if importlib.util.find_spec("core.data.datasets") is None:
+        pytest.skip("core.data.datasets (read_tu) is not written yet")
     dataset = read_graph(tiny_tu_zip(), filename="MINI.zip")
     assert isinstance(dataset, GraphDataset)
     assert len(dataset) == 2

@@ -1,4 +1,4 @@
-"""core/io_formats.py through core.io.read_graph: GEXF, Pajek, Matrix Market and SNAP edge lists."""
+"""core/data/io/formats.py through core.io.read_graph: GEXF, Pajek, Matrix Market and SNAP edge lists."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 import scipy.io
 import scipy.sparse
 
-from core.io import GraphInputError, ReadLimits, read_graph
+from core.data.io.base import GraphInputError, ReadLimits
+from core.data.io.reader import read_graph
 
 
 def edge_set(graph) -> set[frozenset]:

@@ -18,8 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.graphs import Graph, GraphDataset
-from core.io import GraphInputError, ReadLimits, read_graph
+from core.data.graphs import Graph, GraphDataset
+from core.data.io.base import GraphInputError, ReadLimits
+from core.data.io.reader import read_graph
 from tests.core.test_io import tiny_tu_zip
 
 # Cases per format; CI runs 200 x 21 files (~20 s); DIFFPOOL_FUZZ_EXAMPLES=5000 for a long hunt.

@@ -1,4 +1,4 @@
-"""core.layout: graph layouts that keep a large graph's shape, clusters that do not overlap."""
+"""core.analysis.layout: graph layouts that keep a large graph's shape, clusters that do not overlap."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from core.layout import SPRING_MAX_NODES, cluster_layout, graph_layout, pivot_mds, separate
+from core.analysis.layout import SPRING_MAX_NODES, cluster_layout, graph_layout, pivot_mds, separate
 
 
 def _grid(rows: int, cols: int) -> sp.csr_matrix:

@@ -1,4 +1,4 @@
-"""Tests for core/model.py: PyG equivalence of the operators, invariances, traces, variants."""
+"""Tests for core/model/diffpool.py: PyG equivalence of the operators, invariances, traces, variants."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.batching import collate, prepare_graphs
-from core.features import FeatureSpec
-from core.graphs import Graph
-from core.inference import trace_graphs
-from core.model import (
+from core.data.batching import collate, prepare_graphs
+from core.data.features import FeatureSpec
+from core.data.graphs import Graph
+from core.model.inference import trace_graphs
+from core.model.diffpool import (
     VARIANTS,
     DiffPool,
     DiffPoolConfig,
@@ -328,7 +328,7 @@ def test_real_aux_losses_do_not_depend_on_padding():
 
 def test_training_on_a_batch_with_a_single_real_node_does_not_fail():
     """Batch norm has no variance over one node; the masked norm falls back to running statistics."""
-    from core.model import DiffPool, DiffPoolConfig
+    from core.model.diffpool import DiffPool, DiffPoolConfig
 
     model = DiffPool(DiffPoolConfig(input_dim=2, num_classes=2, max_nodes=10)).train()
     output = model(torch.randn(1, 1, 2), torch.zeros(1, 1, 1), torch.ones(1, 1, dtype=torch.bool))

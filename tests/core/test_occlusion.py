@@ -1,4 +1,4 @@
-"""Per-cluster occlusion (core.inference.cluster_occlusion): removing a cluster's column of S."""
+"""Per-cluster occlusion (core.model.inference.cluster_occlusion): removing a cluster's column of S."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.features import FeatureSpec
-from core.graphs import Graph
-from core.inference import cluster_occlusion, trace_graphs
-from core.model import DiffPool, DiffPoolConfig
+from core.data.features import FeatureSpec
+from core.data.graphs import Graph
+from core.model.inference import cluster_occlusion, trace_graphs
+from core.model.diffpool import DiffPool, DiffPoolConfig
 
 SPEC = FeatureSpec("degree", max_degree=20)
 

@@ -1,4 +1,4 @@
-"""core/overlap.py: covers from list-valued attributes and the overlapping NMI."""
+"""core/analysis/overlap.py: covers from list-valued attributes and the overlapping NMI."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import normalized_mutual_info_score
 
-from core.overlap import (
-    cover_from_labels, cover_from_lists, first_group_labels, is_list_valued, overlapping_nmi, score_overlapping,
+from core.analysis.overlap import (
+    cover_from_labels,
+    cover_from_lists,
+    first_group_labels,
+    is_list_valued,
+    overlapping_nmi,
+    score_overlapping,
 )
 
 

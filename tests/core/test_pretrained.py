@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.analysis import assignment_stats
-from core.checkpoint import load_checkpoint, read_card
-from core.datasets import load_dataset
-from core.inference import predict_logits, trace_graphs
+from core.analysis.assignments import assignment_stats
+from core.model.checkpoint import load_checkpoint, read_card
+from core.data.datasets import load_dataset
+from core.model.inference import predict_logits, trace_graphs
 
 PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
 SHIPPED = sorted(path.with_suffix("") for path in PRETRAINED.glob("*.safetensors"))
@@ -84,7 +84,7 @@ def test_each_dataset_default_names_a_shipped_model_of_that_dataset_with_a_reaso
 @pytest.mark.parametrize("name", ["enzymes-diffpool-structural", "proteins-diffpool-structural"])
 def test_structural_models_pool_into_healthy_communities_at_both_levels(name, tu_dir):
     """The models the app opens ENZYMES and PROTEINS on: two levels, mostly healthy by the diagnosis."""
-    from core.diagnose import diagnose_trace
+    from core.analysis.diagnosis import diagnose_trace
 
     model, spec, card = load_checkpoint(PRETRAINED / name)
     assert model.config.num_pooling == 2

@@ -1,4 +1,4 @@
-"""Tests for core/stacked.py: a stack of models trains as each model would alone."""
+"""Tests for core/train/stacked.py: a stack of models trains as each model would alone."""
 
 from __future__ import annotations
 
@@ -6,15 +6,24 @@ import numpy as np
 import pytest
 import torch
 
-from core.batching import collate, prepare_graphs
-from core.features import FeatureSpec
-from core.graphs import Graph
-from core.model import DiffPool, DiffPoolConfig
-from core.stacked import (
-    StackedAdam, StackedDiffPool, StackError, StackMember, aligned_plans, collate_stack, cross_validate_stacked,
-    stack_accuracy, train_stack,
+from core.data.batching import collate, prepare_graphs
+from core.data.features import FeatureSpec
+from core.data.graphs import Graph
+from core.model.diffpool import DiffPool, DiffPoolConfig
+from core.train.stacked import (
+    StackedAdam,
+    StackedDiffPool,
+    StackError,
+    StackMember,
+    aligned_plans,
+    collate_stack,
+    cross_validate_stacked,
+    stack_accuracy,
+    train_stack,
 )
-from core.train import TrainSettings, cross_validate, epoch_batches
+from core.train.settings import TrainSettings
+from core.train.crossval import cross_validate
+from core.train.loop import epoch_batches
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -182,7 +191,7 @@ def test_aligned_plans_keep_every_batch_once_and_pair_similar_sizes():
 
 
 def test_stacked_cross_validation_matches_the_unstacked_run_fold_by_fold(tu_dir, tmp_path):
-    from core.datasets import load_dataset
+    from core.data.datasets import load_dataset
 
     dataset = load_dataset("ENZYMES", data_dir=tu_dir, download=False)
     settings = TrainSettings(dataset="ENZYMES", folds=3, epochs=2, subset=90, device="cpu",
@@ -203,7 +212,7 @@ def test_stacked_cross_validation_matches_the_unstacked_run_fold_by_fold(tu_dir,
 def test_cli_aligned_stack_writes_fold_files_a_plain_run_does_not_mistake_for_its_own(tu_dir, tmp_path, capsys):
     import json
 
-    from core.train import main
+    from core.train.cli import main
 
     args = ["--dataset", "ENZYMES", "--data-dir", str(tu_dir), "--folds", "2", "--epochs", "1", "--subset", "40",
             "--out", str(tmp_path), "--quiet"]

@@ -8,9 +8,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from core.adjacency import SparseAdjacency
-from core.diagnose import partition_modularity
-from core.model import DiffPool, DiffPoolConfig, structure_loss
+from core.data.adjacency import SparseAdjacency
+from core.analysis.diagnosis import partition_modularity
+from core.model.diffpool import DiffPool, DiffPoolConfig, structure_loss
 
 
 def _batch():

@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from core.synthetic import make_sbm_graph, make_synthetic_hierarchy
+from core.data.synthetic import make_sbm_graph, make_synthetic_hierarchy
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Training loop, cross-validation protocols, snapshots and the command line (core/train.py)."""
+"""Training loop, cross-validation protocols, snapshots and the command line (core/train/)."""
 
 from __future__ import annotations
 
@@ -12,24 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoint import load_checkpoint, load_extra_tensors
-from core.inference import predict_logits, trace_graphs
-from core.model import DiffPool
-from core.synthetic import make_synthetic_hierarchy
-from core.train import (
-    TrainSettings,
-    aggregate_protocols,
-    cluster_counts_for,
-    cross_validate,
-    feature_spec_for,
-    fit,
-    main,
-    model_config_for,
-    select_epoch,
-    stratified_folds,
-    stratified_holdout,
-    stratified_subset,
-)
+from core.model.checkpoint import load_checkpoint, load_extra_tensors
+from core.model.inference import predict_logits, trace_graphs
+from core.model.diffpool import DiffPool
+from core.data.synthetic import make_synthetic_hierarchy
+from core.train.settings import TrainSettings, cluster_counts_for, feature_spec_for, model_config_for
+from core.train.protocols import aggregate_protocols, select_epoch
+from core.train.crossval import cross_validate
+from core.train.loop import fit
+from core.train.cli import main
+from core.train.splits import stratified_folds, stratified_holdout, stratified_subset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,7 +82,7 @@ def test_cli_smoke_run_writes_summary_checkpoint_and_resumes_from_cached_folds(t
     model, spec, card = load_checkpoint(out / "ENZYMES-diffpool")
     assert card["fold"] == 0 and card["dataset"] == "ENZYMES" and len(card["class_names"]) == 6
     # The card's test accuracy is reproducible from its test indices.
-    from core.datasets import load_dataset
+    from core.data.datasets import load_dataset
 
     dataset = load_dataset("ENZYMES", data_dir=tu_dir, download=False)
     test = card["test_indices"]
@@ -199,7 +191,7 @@ def test_on_epoch_returning_false_stops_training(synthetic):
 
 
 def test_snapshot_at_an_epoch_equals_the_model_saved_at_that_epoch(synthetic, tmp_path):
-    from core.checkpoint import save_checkpoint
+    from core.model.checkpoint import save_checkpoint
 
     train, _, _ = _split(synthetic)
     settings = TrainSettings(dataset=synthetic.name, epochs=4, snapshot_every=2, watch_graphs=train[:2], device="cpu")
@@ -236,7 +228,7 @@ def test_cross_validate_paper_protocol_uses_no_validation_and_keeps_the_last_epo
 
 
 def test_train_single_writes_a_checkpoint_with_snapshots(synthetic, tmp_path):
-    from core.train import train_single
+    from core.train.crossval import train_single
 
     small = synthetic.subset(range(40))
     settings = TrainSettings(dataset=small.name, folds=5, epochs=3, snapshot_every=2, device="cpu")

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from core.synthetic import make_synthetic_hierarchy
-from core.train import TrainingError, TrainSettings, _settings_from_args, build_parser, cross_validate
+from core.data.synthetic import make_synthetic_hierarchy
+from core.train.settings import TrainingError, TrainSettings
+from core.train.cli import _settings_from_args, build_parser
+from core.train.crossval import cross_validate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,7 +79,7 @@ def test_unknown_adjacency_format_is_refused():
 
 
 def test_dropout_reaches_the_model_and_fold_caches_written_before_it_keep_their_key(synthetic, tmp_path):
-    from core.train import feature_spec_for, model_config_for
+    from core.train.settings import feature_spec_for, model_config_for
 
     default = _settings(tmp_path)
     dropped = dataclasses.replace(default, dropout=0.5)
@@ -97,7 +99,7 @@ def test_dropout_reaches_the_model_and_fold_caches_written_before_it_keep_their_
 
 
 def test_readout_reaches_the_model_and_only_a_changed_one_changes_the_cache_key(synthetic, tmp_path):
-    from core.train import feature_spec_for, model_config_for
+    from core.train.settings import feature_spec_for, model_config_for
 
     default = _settings(tmp_path)
     summed = dataclasses.replace(default, readout="sum")

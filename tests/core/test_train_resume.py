@@ -8,12 +8,12 @@ import random
 
 import pytest
 
-import core.train as train_module
-from core.checkpoint import checkpoint_paths
-from core.synthetic import make_synthetic_hierarchy
-from core.train import (
-    TrainingError, TrainSettings, checkpoint_stem, cross_validate, fit_state_stem, train_single, writes_weights,
-)
+import core.train.crossval as train_module
+from core.model.checkpoint import checkpoint_paths
+from core.data.synthetic import make_synthetic_hierarchy
+from core.train.settings import TrainingError, TrainSettings
+from core.train.crossval import checkpoint_stem, cross_validate, train_single, writes_weights
+from core.train.resume import fit_state_stem
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -68,7 +68,7 @@ def test_killed_fold_resumes_from_its_state_and_matches_an_uninterrupted_run(syn
     assert resumed["honest"] == reference["honest"]
     assert not (tmp_path / "resume").exists() or not any((tmp_path / "resume").rglob("*.state.*"))
     if snapshot_every:
-        from core.checkpoint import load_extra_tensors, read_card
+        from core.model.checkpoint import read_card
 
         stem_a = checkpoint_stem(tmp_path / "reference", synthetic, settings)
         stem_b = checkpoint_stem(tmp_path / "killed", synthetic, settings)

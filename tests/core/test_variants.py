@@ -1,4 +1,4 @@
-"""The variants without pooling levels (core/model.py): set2set, sortpool, ecc, baseline.
+"""The variants without pooling levels (core/model/diffpool.py): set2set, sortpool, ecc, baseline.
 
 Shapes, permutation and padding invariance, dense = sparse adjacency, training lowers the loss
 on a small real dataset (MUTAG), checkpoints round-trip, traces have zero levels.
@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from core.adjacency import SparseAdjacency
-from core.batching import collate, prepare_graphs
-from core.checkpoint import load_checkpoint, save_checkpoint
-from core.datasets import load_dataset
-from core.features import FeatureSpec
-from core.graphs import Graph
-from core.inference import predict_logits, trace_graphs
-from core.model import (
+from core.data.adjacency import SparseAdjacency
+from core.data.batching import collate, prepare_graphs
+from core.model.checkpoint import load_checkpoint, save_checkpoint
+from core.data.datasets import load_dataset
+from core.data.features import FeatureSpec
+from core.data.graphs import Graph
+from core.model.inference import predict_logits, trace_graphs
+from core.model.diffpool import (
     NO_POOLING_VARIANTS,
     DiffPool,
     DiffPoolConfig,
@@ -27,7 +27,8 @@ from core.model import (
     mean_adjacency,
     sortpool_k_for,
 )
-from core.train import TrainSettings, cross_validate, feature_spec_for, model_config_for
+from core.train.settings import TrainSettings, feature_spec_for, model_config_for
+from core.train.crossval import cross_validate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -11,9 +11,9 @@ import torch
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from core.checkpoint import save_checkpoint  # noqa: E402
-from core.features import FeatureSpec  # noqa: E402
-from core.model import DiffPool, DiffPoolConfig  # noqa: E402
+from core.model.checkpoint import save_checkpoint  # noqa: E402
+from core.data.features import FeatureSpec  # noqa: E402
+from core.model.diffpool import DiffPool, DiffPoolConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "viz_app" / "pages"
@@ -233,8 +233,8 @@ def test_empty_clusters_are_left_out_of_the_coarsened_graph_until_asked_for(app_
 
 
 def test_label_based_models_do_not_run_on_another_dataset_structure_only_ones_warn(tu_dir):
-    from core.datasets import load_dataset
-    from core.features import FeatureSpec
+    from core.data.datasets import load_dataset
+    from core.data.features import FeatureSpec
     from viz_app.state import check_model
 
     proteins = load_dataset("PROTEINS", data_dir=tu_dir, download=False)

@@ -72,9 +72,9 @@ def app_url(tmp_path_factory):
     from tests.viz_app.test_app import MODEL  # noqa: F401  (same model name convention)
     import torch
 
-    from core.checkpoint import save_checkpoint
-    from core.features import FeatureSpec
-    from core.model import DiffPool, DiffPoolConfig
+    from core.model.checkpoint import save_checkpoint
+    from core.data.features import FeatureSpec
+    from core.model.diffpool import DiffPool, DiffPoolConfig
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     folder = tmp_path_factory.mktemp("browser-models")

@@ -1,7 +1,7 @@
 """The diagnosis on the default view, in a real browser (Streamlit + headless Chromium).
 
-A collapsed PROTEINS graph under the shipped proteins-diffpool model (#1112: one of 62 clusters
-used) and a 2-level fit of an uploaded graph: each page shows the verdict core.diagnose computes,
+A PROTEINS graph whose second pooling level collapses under the shipped proteins-diffpool-structural
+model (#1104: 4 nodes, pooled into 4 clusters, then all into one of 4) and a 2-level fit of an uploaded graph: each page shows the verdict core.diagnose computes,
 with no tab click. Screenshots go to tests/artifacts/. Skipped without Chromium / playwright /
 the shared TU data.
 """
@@ -19,7 +19,9 @@ from tests.viz_app.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, ROOT, f
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed")]
 
-COLLAPSED_PROTEINS_GRAPH = 1112
+COLLAPSED_PROTEINS_GRAPH = 1104
+COLLAPSED_LEVEL = 1  # the second pooling level
+DECIDED_PROTEINS_GRAPH = 579  # 147 nodes, mean level-1 entropy ~0.05 nats: nearly every node decided
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +47,15 @@ def shipped_app_url():
 def test_collapsed_proteins_graph_shows_its_verdict_on_the_default_view(shipped_app_url):
     from playwright.sync_api import sync_playwright
 
-    from core.checkpoint import load_checkpoint
-    from core.datasets import load_dataset
-    from core.diagnose import EXPLANATIONS, diagnose_trace
-    from core.inference import trace_graphs
+    from core.model.checkpoint import load_checkpoint
+    from core.data.datasets import load_dataset
+    from core.analysis.diagnosis import EXPLANATIONS, diagnose_trace
+    from core.model.inference import trace_graphs
 
-    model, spec, card = load_checkpoint(ROOT / "pretrained" / "proteins-diffpool")
+    model, spec, card = load_checkpoint(ROOT / "pretrained" / "proteins-diffpool-structural")
     graph = load_dataset("PROTEINS", data_dir=SHARED_TU, download=False, progress=False)[COLLAPSED_PROTEINS_GRAPH]
     trace = trace_graphs(model, [graph], spec, [COLLAPSED_PROTEINS_GRAPH], seed=card["seed"])[0]
-    expected = diagnose_trace(trace, graph.node_labels)[0]
+    expected = diagnose_trace(trace, graph.node_labels)[COLLAPSED_LEVEL]
     assert expected["verdict"] == "collapsed"  # the known answer for this graph
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -64,7 +66,7 @@ def test_collapsed_proteins_graph_shows_its_verdict_on_the_default_view(shipped_
         wait_idle(page)
         page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
         page.get_by_role("option", name="PROTEINS", exact=True).click()
-        # the graph index box only accepts 1112 once the dataset (and its size) has switched
+        # the graph index box only accepts a high index once the dataset (and its size) has switched
         page.get_by_text("PROTEINS #0").first.wait_for(timeout=90_000)
         wait_idle(page)
         box = page.locator('[data-testid="stSidebar"] [data-testid="stNumberInput"] input').first
@@ -77,10 +79,14 @@ def test_collapsed_proteins_graph_shows_its_verdict_on_the_default_view(shipped_
         main.get_by_text(EXPLANATIONS["collapsed"]).first.wait_for(timeout=60_000)
         assert main.get_by_text("collapsed", exact=True).count() >= 1
         assert main.get_by_text(f"{expected['clusters_used']} / {expected['num_clusters']}").count() >= 1
-        page.screenshot(path=str(ARTIFACTS / "diagnosis-proteins-1112-collapsed.png"), full_page=False)
+        page.screenshot(path=str(ARTIFACTS / "diagnosis-proteins-collapsed.png"), full_page=False)
 
-        # Entropy colours as rendered: every node of #1112 is decided (H ≈ 0), so inside the plot
-        # area (colour bar excluded) the nodes must be drawn near-black, not pale.
+        # Entropy colours as rendered: nearly every node of the decided graph has H ≈ 0, so inside the
+        # plot area (colour bar excluded) the nodes must be drawn near-black, not pale.
+        box.fill(str(DECIDED_PROTEINS_GRAPH))
+        box.press("Enter")
+        page.get_by_text(f"PROTEINS #{DECIDED_PROTEINS_GRAPH}").first.wait_for(timeout=90_000)
+        wait_idle(page)
         page.get_by_role("tab", name="Entropy").click()
         chart = main.locator(".js-plotly-plot").filter(has_text="Node entropy on the graph").first
         chart.wait_for(timeout=60_000)
@@ -88,7 +94,7 @@ def test_collapsed_proteins_graph_shows_its_verdict_on_the_default_view(shipped_
         page.wait_for_timeout(1500)  # WebGL paint
         chart.scroll_into_view_if_needed()
         area = chart.locator(".nsewdrag").first.bounding_box()
-        shot = ARTIFACTS / "diagnosis-proteins-1112-entropy.png"
+        shot = ARTIFACTS / "diagnosis-proteins-decided-entropy.png"
         page.screenshot(path=str(shot), clip=area)
         assert _near_black_pixels(shot) >= 150
         browser.close()
@@ -106,9 +112,9 @@ def _near_black_pixels(path) -> int:
 def test_uploaded_graph_fit_shows_the_same_verdict_as_core(shipped_app_url):
     from playwright.sync_api import sync_playwright
 
-    from core.diagnose import EXPLANATIONS, diagnose_trace
-    from core.fit import FitSettings, fit_graph
-    from core.io import read_graph
+    from core.analysis.diagnosis import EXPLANATIONS, diagnose_trace
+    from core.train.fit import FitSettings, fit_graph
+    from core.data.io.reader import read_graph
 
     example = ROOT / "viz_app" / "examples" / "karate-club.gml"
     graph = read_graph(example)

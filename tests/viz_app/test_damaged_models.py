@@ -45,3 +45,10 @@ def test_pages_list_damaged_models_apart_and_do_not_crash(damaged_models, page):
     text = " ".join(m.value for m in at.sidebar.markdown)
     for name in ("truncated-structural.json", "broken-card.json", "orphan.safetensors"):
         assert name in text, text
+
+
+def test_the_shipped_models_folder_has_no_unreadable_model():
+    from core.checkpoint import scan_models
+
+    good, bad = scan_models(ROOT / "pretrained")
+    assert bad == [] and len(good) >= 10

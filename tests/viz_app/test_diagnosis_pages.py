@@ -7,15 +7,15 @@ import pytest
 
 pytest.importorskip("streamlit")
 
-from core.diagnose import EXPLANATIONS, VERDICTS  # noqa: E402
+from core.analysis.diagnosis import EXPLANATIONS, VERDICTS  # noqa: E402
 from tests.viz_app.test_app import MODEL, app_env, models_dir, run_page  # noqa: E402,F401  (fixtures)
 
 
 def _expected_diagnosis(folder, index: int = 0) -> list[dict]:
-    from core.checkpoint import load_checkpoint
-    from core.datasets import load_dataset
-    from core.diagnose import diagnose_trace
-    from core.inference import trace_graphs
+    from core.model.checkpoint import load_checkpoint
+    from core.data.datasets import load_dataset
+    from core.analysis.diagnosis import diagnose_trace
+    from core.model.inference import trace_graphs
 
     model, spec, card = load_checkpoint(folder / MODEL)
     graph = load_dataset("synthetic-hierarchy")[index]
@@ -78,9 +78,9 @@ def test_compare_colours_model_b_after_model_a(app_env, one_torch_thread):
 def test_stability_across_sibling_seed_models_when_they_exist(app_env, one_torch_thread):
     import torch
 
-    from core.checkpoint import save_checkpoint
-    from core.features import FeatureSpec
-    from core.model import DiffPool, DiffPoolConfig
+    from core.model.checkpoint import save_checkpoint
+    from core.data.features import FeatureSpec
+    from core.model.diffpool import DiffPool, DiffPoolConfig
 
     spec = FeatureSpec("degree", max_degree=20)
     seeds = app_env / "seeds"

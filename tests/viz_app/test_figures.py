@@ -10,9 +10,9 @@ import plotly.graph_objects as go
 import pytest
 
 from core import analysis
-from core.graphs import Graph
-from core.synthetic import make_sbm_graph
-from core.trace import GraphTrace, LevelTrace
+from core.data.graphs import Graph
+from core.data.synthetic import make_sbm_graph
+from core.model.trace import GraphTrace, LevelTrace
 from viz_app import figures, network
 
 

@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 
-from core.layout import graph_layout
-from core.synthetic import make_sbm_graph
+from core.analysis.layout import graph_layout
+from core.data.synthetic import make_sbm_graph
 from tests.viz_app.test_figures import make_trace
 from viz_app import network
 

@@ -10,11 +10,11 @@ import torch
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from core.checkpoint import save_checkpoint  # noqa: E402
-from core.datasets import load_dataset  # noqa: E402
-from core.features import FeatureSpec  # noqa: E402
-from core.inference import trace_graphs  # noqa: E402
-from core.model import DiffPool, DiffPoolConfig  # noqa: E402
+from core.model.checkpoint import save_checkpoint  # noqa: E402
+from core.data.datasets import load_dataset  # noqa: E402
+from core.data.features import FeatureSpec  # noqa: E402
+from core.model.inference import trace_graphs  # noqa: E402
+from core.model.diffpool import DiffPool, DiffPoolConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "viz_app" / "pages" / "teaching.py"
@@ -98,7 +98,7 @@ def test_replay_slider_walks_through_the_snapshots(app):
 
 
 def test_page_reads_models_only_through_the_trace():
-    """The page shows what core.inference returns: no model layers, no private core names."""
+    """The page shows what core.model.inference returns: no model layers, no private core names."""
     import re
 
     source = PAGE.read_text(encoding="utf-8")

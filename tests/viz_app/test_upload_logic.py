@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from core import analysis
-from core.graphs import Graph
-from core.io import read_graph
+from core.data.graphs import Graph
+from core.data.io.reader import read_graph
 from viz_app import upload_logic as logic
 
 

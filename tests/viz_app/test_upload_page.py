@@ -14,10 +14,11 @@ import torch
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from core.checkpoint import save_checkpoint  # noqa: E402
-from core.features import FeatureSpec  # noqa: E402
-from core.io import GraphInputError, read_graph  # noqa: E402
-from core.model import DiffPool, DiffPoolConfig  # noqa: E402
+from core.model.checkpoint import save_checkpoint  # noqa: E402
+from core.data.features import FeatureSpec  # noqa: E402
+from core.data.io.base import GraphInputError
+from core.data.io.reader import read_graph  # noqa: E402
+from core.model.diffpool import DiffPool, DiffPoolConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "viz_app" / "pages" / "upload.py"

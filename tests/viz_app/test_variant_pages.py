@@ -14,9 +14,9 @@ import torch
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from core.checkpoint import save_checkpoint  # noqa: E402
-from core.features import FeatureSpec  # noqa: E402
-from core.model import NO_POOLING_VARIANTS, DiffPool, DiffPoolConfig  # noqa: E402
+from core.model.checkpoint import save_checkpoint  # noqa: E402
+from core.data.features import FeatureSpec  # noqa: E402
+from core.model.diffpool import NO_POOLING_VARIANTS, DiffPool, DiffPoolConfig  # noqa: E402
 from tests.viz_app.test_app import app_env  # noqa: E402,F401  (a fixture: DIFFPOOL_MODELS = models_dir below)
 
 PAGES = Path(__file__).resolve().parents[2] / "viz_app" / "pages"

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from core.diagnose import EXPLANATIONS, VERDICTS
+from core.analysis.diagnosis import EXPLANATIONS, VERDICTS
 from viz_app import diagnosis_panel, figures, state
 
 selection = state.sidebar()

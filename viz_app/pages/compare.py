@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from core import analysis
-from core.model import NO_POOLING_VARIANTS as NO_POOLING
+from core.model.diffpool import NO_POOLING_VARIANTS as NO_POOLING
 from viz_app import figures, state
 
 selection = state.sidebar()

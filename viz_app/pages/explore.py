@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import analysis
 from viz_app import diagnosis_panel, figures, state
 
 selection = state.sidebar()
@@ -152,7 +151,7 @@ with tab_occlusion:
             state.show_figure(figures.occlusion_bar(deltas, used, level_index + 1),
                               key=f"occlusion_bar{level_index}", file_stem=f"{title}-occlusion-bar{level_index}")
         st.caption("Occlusion: cluster k's column of S is removed and every row re-normalised over the other "
-                   "clusters (core.inference.cluster_occlusion); the rest of the network runs unchanged. A node's "
+                   "clusters (core.model.inference.cluster_occlusion); the rest of the network runs unchanged. A node's "
                    "colour is Σₖ (its membership in k) × Δp_k through S (Δ log-odds when p is saturated). Red = the cluster supports the prediction "
                    "(removing it lowers p), blue = it argues against it.")
 

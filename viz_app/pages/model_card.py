@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.agreement import prediction_agreement
-from core.model import NO_POOLING_VARIANTS, VARIANT_SUMMARY
+from core.analysis.predictions import prediction_agreement
+from core.model.diffpool import NO_POOLING_VARIANTS, VARIANT_SUMMARY
 from viz_app import figures, state
 
 selection = state.sidebar()

@@ -1,13 +1,13 @@
 """How DiffPool works: one pooling level walked through step by step with a real model's tensors.
 
 Every matrix shown comes from the trace of an actual model's forward pass on the shown graph
-(``core.inference.trace_graphs``: S, its pre-softmax scores, Z, A', X'); the input features and
-the link reconstruction error come from public ``core.inference`` functions. The page never
+(``core.model.inference.trace_graphs``: S, its pre-softmax scores, Z, A', X'); the input features and
+the link reconstruction error come from public ``core.model.inference`` functions. The page never
 reaches into a model's layers.
 
 Which model: ``$DIFFPOOL_TEACHING_MODEL`` or ``st.session_state["teach_model"]`` when set (tests),
 else the shipped ``pretrained/synthetic-hierarchy-diffpool``, else another checkpoint that can run
-on the graph (``core.compat.check_compatibility``), else a self-supervised DiffPool fitted to the
+on the graph (``core.model.compat.check_compatibility``), else a self-supervised DiffPool fitted to the
 graph with ``core.fit.fit_graph`` (the page says which). Snapshots recorded by ``core.train
 --snapshot-every`` are replayed in "Pooling as it is learned" (Play steps the epoch slider);
 diffpool / diffpool-nolp / random checkpoints of the same dataset are set side by side.
@@ -42,8 +42,8 @@ POOLING_VARIANTS = ("diffpool", "diffpool-nolp", "random", "diffpool-det")
 # ---------------------------------------------------------------------------- the graph
 @st.cache_data(show_spinner=False)
 def planted_graph(seed: int = 0):
-    """Three planted communities of 8 nodes (core.synthetic.make_sbm_graph), connected."""
-    from core.synthetic import make_sbm_graph
+    """Three planted communities of 8 nodes (core.data.synthetic.make_sbm_graph), connected."""
+    from core.data.synthetic import make_sbm_graph
 
     for attempt in range(100):
         graph = make_sbm_graph([8, 8, 8], p_in=0.6, p_out=0.04, seed=seed + attempt)
@@ -97,9 +97,9 @@ def choose_graph():
 # ---------------------------------------------------------------------------- models
 @st.cache_data(show_spinner=False, max_entries=64)
 def runnable(model_path: str, stamp: float, graph_key: str, dataset_name: str | None, _graph) -> bool:
-    """Whether a checkpoint pools and can run on the graph (:func:`core.compat.check_compatibility`)."""
-    from core.checkpoint import CheckpointError, read_card
-    from core.compat import check_compatibility
+    """Whether a checkpoint pools and can run on the graph (:func:`core.model.compat.check_compatibility`)."""
+    from core.model.checkpoint import CheckpointError, read_card
+    from core.model.compat import check_compatibility
 
     try:
         card = read_card(model_path)
@@ -131,7 +131,7 @@ def _softmax_check(scores: np.ndarray, assignment: np.ndarray) -> float:
 @st.cache_data(show_spinner="Running the model…", max_entries=32)
 def checkpoint_walkthrough(model_path: str, stamp: float, graph_key: str, _graph) -> dict:
     """Level 0 of a checkpoint's forward pass on the graph: its trace, input features and scores."""
-    from core.inference import level_scores, node_features, trace_graphs
+    from core.model.inference import level_scores, node_features, trace_graphs
 
     model, spec, card = state.load_model(model_path, "cpu", stamp)
     trace = trace_graphs(model, [_graph], spec, [0], seed=int(card.get("seed", 0) or 0))[0]
@@ -155,8 +155,8 @@ def checkpoint_walkthrough(model_path: str, stamp: float, graph_key: str, _graph
 @st.cache_data(show_spinner="Fitting a small self-supervised DiffPool to this graph…", max_entries=16)
 def fit_walkthrough(graph_key: str, clusters: int, _graph) -> dict:
     """Level 0 of a self-supervised fit (``core.fit.fit_graph``) of the graph: its trace, features and scores."""
-    from core.fit import FitSettings, fit_graph
-    from core.inference import level_scores
+    from core.train.fit import FitSettings, fit_graph
+    from core.model.inference import level_scores
 
     settings = FitSettings(cluster_counts=[clusters], epochs=150, seed=0, diagnose=False)
     result = fit_graph(_graph, settings)
@@ -173,7 +173,7 @@ def fit_walkthrough(graph_key: str, clusters: int, _graph) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def graph_positions(graph_key: str, _graph) -> np.ndarray:
-    from core.layout import graph_layout
+    from core.analysis.layout import graph_layout
 
     return graph_layout(_graph.sparse_adjacency(), seed=state.LAYOUT_SEED)
 
@@ -344,7 +344,7 @@ elif number == 5:
                          "the next DiffPool layer.")
         state.embed_html(network_of("coarse"), 440)
 else:
-    from core.inference import link_reconstruction_error
+    from core.model.inference import link_reconstruction_error
 
     product = level.assignment @ level.assignment.T
     adjacency = np.asarray(trace.adjacency, dtype=np.float64)
@@ -382,7 +382,7 @@ snapshots = walk.get("snapshots")
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def snapshot_tensors(model_path: str, stamp: float) -> dict[str, np.ndarray]:
-    from core.checkpoint import load_extra_tensors
+    from core.model.checkpoint import load_extra_tensors
 
     return {k: v.numpy() for k, v in load_extra_tensors(model_path, "snapshot/").items()}
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.model import VARIANTS
-from core.train import READOUTS
+from core.model.diffpool import VARIANTS
+from core.train.settings import READOUTS
 from viz_app import figures, model_store, state
 
 selection = state.sidebar(need_model=False)
@@ -54,7 +54,8 @@ def use_model(path: str) -> None:
 
 
 if submitted:
-    from core.train import TrainSettings, train_single
+    from core.train.settings import TrainSettings
+    from core.train.crossval import train_single
 
     settings = TrainSettings(dataset=dataset_name, variant=variant, epochs=int(epochs), lr=float(lr),
                              hidden_dim=int(hidden), embedding_dim=int(hidden), num_pooling=int(pooling),

@@ -21,8 +21,10 @@ import pandas as pd
 import streamlit as st
 
 from core import analysis
-from core.graphs import GraphDataset
-from core.io import GraphInputError, assignments_to_csv, graph_to_graphml, read_graph
+from core.data.graphs import GraphDataset
+from core.data.io.base import GraphInputError
+from core.data.io.export import assignments_to_csv, graph_to_graphml
+from core.data.io.reader import read_graph
 from viz_app import figures, state
 from viz_app import upload_logic as logic
 
@@ -60,7 +62,7 @@ def classical_clusters(graph_key: str, k: int, _graph) -> dict[str, np.ndarray]:
 
 @st.cache_data(show_spinner="Running the model…", max_entries=16)
 def pretrained_trace(model_path: str, stamp: float, graph_key: str, _graph):
-    from core.inference import trace_graphs
+    from core.model.inference import trace_graphs
 
     model, spec, card = state.load_model(model_path, "cpu", stamp)
     return trace_graphs(model, [_graph], spec, [0], seed=int(card.get("seed", 0) or 0))[0]
@@ -80,7 +82,7 @@ def fit_trace(graph, graph_key: str, counts: list[int], epochs: int, seed: int) 
     Runs under whatever torch thread count the app set at start (one, like the CLI); nothing
     here changes it.
     """
-    from core.fit import FitSettings, fit_graph
+    from core.train.fit import FitSettings, fit_graph
 
     fits = st.session_state.setdefault("_upload_fits", {})
     key = (graph_key, tuple(counts), int(epochs), int(seed))
@@ -261,7 +263,7 @@ if method == FIT_METHOD:
         st.info(f"This graph has {graph.num_nodes:,} nodes: press **Fit DiffPool** to start (it may take a while).")
 else:
     checkpoints = state.list_checkpoints()
-    from core.checkpoint import CheckpointError, read_card
+    from core.model.checkpoint import CheckpointError, read_card
 
     cards = []
     for entry in checkpoints:

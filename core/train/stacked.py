@@ -53,10 +53,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from core.adjacency import SparseAdjacency
-from core.batching import PreparedGraph, size_batches
-from core.model import ENTROPY_EPS, LEARNED_ASSIGNMENT, DiffPool, DiffPoolConfig, _squared_link_error
-from core.train import FitResult, epoch_batches
+from core.data.adjacency import SparseAdjacency
+from core.data.batching import PreparedGraph, size_batches
+from core.model.diffpool import ENTROPY_EPS, LEARNED_ASSIGNMENT, DiffPool, DiffPoolConfig, _squared_link_error
+from core.train.loop import FitResult, epoch_batches
 
 # Config fields that may differ between the models of one stack (everything else is the shape).
 PER_MODEL_FIELDS = ("link_loss_weight", "entropy_loss_weight", "dropout", "readout")
@@ -77,7 +77,7 @@ class StackError(ValueError):
 class StackBatch:
     """One step's batches of all models, padded to common ``[M, B, N]``.
 
-    x: [M, B, N, F].  adj: [M, B, N, N] dense, or a :class:`~core.adjacency.SparseAdjacency` over
+    x: [M, B, N, F].  adj: [M, B, N, N] dense, or a :class:`~core.data.adjacency.SparseAdjacency` over
     the M·B graphs (graph ``m·B + b``; O(E) products).  node_mask: bool [M, B, N].  graph_mask: bool [M, B].
     labels: long [M, B] (0 for padded graphs).  graphs: float [M] real graphs per model.
     fixed: per pooling level [M, B, n_l, C_l] row-stochastic assignments (fixed variants) or None.
@@ -699,35 +699,48 @@ def cross_validate_stacked(
     """
     from tqdm.auto import tqdm
 
-    from core import distributed
-    from core import train as training
+    from core.model.checkpoint import checkpoint_paths
+    from core.train import distributed
+    from core.train.crossval import (
+        FOLD_CACHE_VERSION,
+        _add_cv_to_card,
+        _fold_path,
+        _load_cached_fold,
+        _save_fold_checkpoint,
+        _summary,
+        _write_json,
+        checkpoint_stem,
+    )
+    from core.train.loop import _training_device
+    from core.train.settings import TrainingError, feature_spec_for, model_config_for
+    from core.train.splits import stratified_folds, stratified_holdout, stratified_subset
 
     if distributed.current_context().is_distributed:
-        raise training.TrainingError("stacked folds run in one process; launch without torchrun")
+        raise TrainingError("stacked folds run in one process; launch without torchrun")
     if settings.snapshot_every > 0:
-        raise training.TrainingError("stacked folds record no assignment snapshots; drop --snapshot-every "
+        raise TrainingError("stacked folds record no assignment snapshots; drop --snapshot-every "
                                      "or train without stacking")
     if dataset.max_nodes > MAX_STACK_NODES:
-        raise training.TrainingError(
+        raise TrainingError(
             f"{dataset.name}'s largest graph has {dataset.max_nodes} nodes; stacks hold dense per-node tensors "
             f"for graphs of at most {MAX_STACK_NODES}: train its folds without stacking")
-    device = training._training_device(settings.device, distributed.current_context())
+    device = _training_device(settings.device, distributed.current_context())
     start = time.perf_counter()
-    spec = training.feature_spec_for(dataset, settings.features)
-    config = training.model_config_for(dataset, spec, settings)
+    spec = feature_spec_for(dataset, settings.features)
+    config = model_config_for(dataset, spec, settings)
     labels_all = dataset.labels
-    pool = training.stratified_subset(labels_all, settings.subset) if settings.subset else np.arange(len(dataset))
+    pool = stratified_subset(labels_all, settings.subset) if settings.subset else np.arange(len(dataset))
     labels = labels_all[pool]
-    splits = training.stratified_folds(labels, settings.folds, settings.seed)
+    splits = stratified_folds(labels, settings.folds, settings.seed)
     fold_ids = settings.only_folds or list(range(settings.folds))[: settings.fold_limit or settings.folds]
     out_dir = Path(settings.out_dir) if settings.out_dir else None
-    stem = training.checkpoint_stem(out_dir, dataset, settings) if out_dir else None
+    stem = checkpoint_stem(out_dir, dataset, settings) if out_dir else None
     fingerprint = settings.fingerprint() + ("-aligned" if align else "")
 
     cached: dict[int, dict] = {}
     if out_dir is not None:
         for fold in fold_ids:
-            entry = training._load_cached_fold(out_dir, fold, settings, stem if fold == 0 else None)
+            entry = _load_cached_fold(out_dir, fold, settings, stem if fold == 0 else None)
             if entry is None and align:
                 entry = _load_aligned_fold(out_dir, fold, fingerprint, stem if fold == 0 else None)
             if entry is not None:
@@ -740,7 +753,7 @@ def cross_validate_stacked(
         for fold in to_run:
             train_pos, test_pos = splits[fold]
             if settings.uses_validation:
-                kept, held = training.stratified_holdout(labels[train_pos], settings.val_fraction,
+                kept, held = stratified_holdout(labels[train_pos], settings.val_fraction,
                                                          settings.seed + fold)
                 fit_pos, val_pos = train_pos[kept], train_pos[held]
             else:
@@ -768,7 +781,7 @@ def cross_validate_stacked(
     for fold, result in zip(to_run, fitted):
         fit_idx, val_idx, test_idx = indices[fold]
         entry = {
-            "version": training.FOLD_CACHE_VERSION,
+            "version": FOLD_CACHE_VERSION,
             "fingerprint": fingerprint,
             "fold": fold,
             "best_epoch": result.best_epoch,
@@ -786,22 +799,22 @@ def cross_validate_stacked(
         }
         if out_dir is not None:
             if fold == 0:
-                training._save_fold_checkpoint(stem, result, spec, dataset, settings, entry, device, command)
-            training._write_json(training._fold_path(out_dir, fold), entry)
+                _save_fold_checkpoint(stem, result, spec, dataset, settings, entry, device, command)
+            _write_json(_fold_path(out_dir, fold), entry)
         results[fold] = dict(entry, cached=False)
     ordered = [results[f] for f in fold_ids]
-    summary = training._summary(dataset, settings, ordered, device, time.perf_counter() - start, command, stem)
+    summary = _summary(dataset, settings, ordered, device, time.perf_counter() - start, command, stem)
     summary["stacked"] = {"models": len(to_run), "aligned_batches": align}
     if out_dir is not None and settings.only_folds is None:
-        training._write_json(out_dir / "summary.json", summary)
-        if stem is not None and all(p.is_file() for p in training.checkpoint_paths(stem)):
-            training._add_cv_to_card(stem, summary)
+        _write_json(out_dir / "summary.json", summary)
+        if stem is not None and all(p.is_file() for p in checkpoint_paths(stem)):
+            _add_cv_to_card(stem, summary)
     return summary
 
 
 def prepare_graphs_for(dataset, spec, config: DiffPoolConfig, settings, indices: list[int]) -> list[PreparedGraph]:
     """The dataset graphs at ``indices`` prepared as ``core.train`` prepares them."""
-    from core.batching import prepare_graphs
+    from core.data.batching import prepare_graphs
 
     return prepare_graphs([dataset.graphs[i] for i in indices], spec, config.variant, config.cluster_counts,
                           settings.seed, indices)
@@ -811,15 +824,16 @@ def _load_aligned_fold(out_dir: Path, fold: int, fingerprint: str, checkpoint_st
     """A fold file written by an aligned stacked run with these settings, else None."""
     import json
 
-    from core import train as training
+    from core.model.checkpoint import checkpoint_paths
+    from core.train.crossval import FOLD_CACHE_VERSION, _fold_path
 
-    path = training._fold_path(out_dir, fold)
+    path = _fold_path(out_dir, fold)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    if data.get("version") != training.FOLD_CACHE_VERSION or data.get("fingerprint") != fingerprint:
+    if data.get("version") != FOLD_CACHE_VERSION or data.get("fingerprint") != fingerprint:
         return None
-    if checkpoint_stem_ is not None and not all(p.is_file() for p in training.checkpoint_paths(checkpoint_stem_)):
+    if checkpoint_stem_ is not None and not all(p.is_file() for p in checkpoint_paths(checkpoint_stem_)):
         return None
     return data

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from core.adjacency import SparseAdjacency
-from core.features import FeatureSpec
-from core.graphs import Graph
+from core.data.adjacency import SparseAdjacency
+from core.data.features import FeatureSpec
+from core.data.graphs import Graph
 
 
 @dataclass

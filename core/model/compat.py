@@ -6,7 +6,7 @@ runs, but its output means less). The rules, in order:
 
 1. ``need_pooling``: variants without pooling levels (graphsage, set2set, sortpool, ecc, baseline) make no
    clusters to show.
-2. No dataset (an uploaded graph): only structure-only features (``core.features.STRUCTURAL_KINDS``)
+2. No dataset (an uploaded graph): only structure-only features (``core.data.features.STRUCTURAL_KINDS``)
    can be built, since an arbitrary graph carries no node labels or attributes.
 3. Another dataset: node label ids and attribute columns are each dataset's own coding (label 2 is
    an amino-acid type in D&D, a helix in PROTEINS), so a model reading them refuses other
@@ -27,8 +27,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.features import STRUCTURAL_KINDS, FeatureSpec
-from core.model import NO_POOLING_VARIANTS
+from core.data.features import STRUCTURAL_KINDS, FeatureSpec
+from core.model.diffpool import NO_POOLING_VARIANTS
 
 #: Variants that make no cluster assignments.
 WITHOUT_POOLING = ("graphsage", *NO_POOLING_VARIANTS)
@@ -72,7 +72,7 @@ def check_compatibility(
         spec: its feature spec; built from ``card["features"]`` when None.
         dataset_name: the data's dataset, or None for a graph that belongs to no dataset
             (uploaded, generated): then only structure-only features can be built.
-        sample_graph: a :class:`core.graphs.Graph` of the data, to check that features build
+        sample_graph: a :class:`core.data.graphs.Graph` of the data, to check that features build
             with the model's input width; skipped when None.
         num_classes: the data's class count, compared with the model's; skipped when None.
         need_pooling: refuse models without a pooling level (``NO_POOLING_VARIANTS``).

@@ -22,7 +22,7 @@ Variants (``DiffPoolConfig.variant``):
 - ``diffpool``: learned assignments, link + entropy losses.
 - ``diffpool-nolp``: learned assignments, no link prediction loss.
 - ``diffpool-det``: assignments fixed beforehand by a deterministic graph clustering
-  (``core.batching.deterministic_assignments``), passed in the batch.
+  (``core.data.batching.deterministic_assignments``), passed in the batch.
 - ``random``: assignments fixed beforehand at random (a control, Mesquita et al. 2020).
 - ``graphsage``: no pooling, one block and a global readout.
 
@@ -56,8 +56,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core.adjacency import SparseAdjacency
-from core.trace import GraphTrace, LevelTrace
+from core.data.adjacency import SparseAdjacency
+from core.model.trace import GraphTrace, LevelTrace
 
 NO_POOLING_VARIANTS = ("set2set", "sortpool", "ecc", "baseline")
 VARIANTS = ("diffpool", "diffpool-nolp", "diffpool-det", "graphsage", "random") + NO_POOLING_VARIANTS
@@ -214,7 +214,7 @@ def pool_with_assignment(
     ``aux_normalization="real"`` instead returns the mean squared link error over real entries
     and the entropy averaged over real nodes (see :class:`DiffPoolConfig`).
 
-    ``adj`` may be a :class:`~core.adjacency.SparseAdjacency`: then ``Sᵀ A S`` is computed as
+    ``adj`` may be a :class:`~core.data.adjacency.SparseAdjacency`: then ``Sᵀ A S`` is computed as
     ``Sᵀ (A S)`` and the link loss from the expansion
     ``‖Â − S Sᵀ‖_F² = ‖Â‖_F² − 2 tr(Sᵀ Â S) + ‖Sᵀ S‖_F²`` per graph — the same values
     (up to float rounding) without any N×N matrix.
@@ -468,7 +468,7 @@ class DiffPool(nn.Module):
 
         Args:
             x: [B, N, F] node features.  adj: [B, N, N] adjacency, dense or a
-                :class:`~core.adjacency.SparseAdjacency` (same results, O(E) products).
+                :class:`~core.data.adjacency.SparseAdjacency` (same results, O(E) products).
                 mask: bool [B, N] or None.
             fixed_assignments: for ``diffpool-det`` / ``random``, one row-stochastic
                 [B, n_l, C_l] tensor per level (padded rows zero).

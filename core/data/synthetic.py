@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from core.graphs import Graph, GraphDataset
+from core.data.graphs import Graph, GraphDataset
 
 SYNTHETIC_NAME = "synthetic-hierarchy"
 

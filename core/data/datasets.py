@@ -33,8 +33,8 @@ from typing import NoReturn
 
 import numpy as np
 
-from core.graphs import Graph, GraphDataset
-from core.synthetic import SYNTHETIC_NAME
+from core.data.graphs import Graph, GraphDataset
+from core.data.synthetic import SYNTHETIC_NAME
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 TU_URL = "https://www.chrsmrrs.com/graphkerneldatasets/{name}.zip"
@@ -528,7 +528,7 @@ def _read_files(files: _TUFiles) -> GraphDataset:
         node_attribute_dim=attribute_dim,
         source=str(files.source),
     )
-    # Not a GraphDataset field (core/graphs.py is shared); an instance attribute for the curious.
+    # Not a GraphDataset field (core/data/graphs.py is shared); an instance attribute for the curious.
     dataset.meta = {"format": "TU", "a_lines": a_lines, "num_nodes": num_nodes, "self_loops": self_loops}
     return dataset
 
@@ -549,12 +549,12 @@ def load_dataset(
     ``data_dir`` > ``$DIFFPOOL_DATA`` > cache) and then the cache. If absent and ``download``,
     fetches ``url`` (default :func:`tu_url`) into :func:`default_cache_dir` as ``<NAME>.zip``.
 
-    ``"synthetic-hierarchy"`` returns :func:`core.synthetic.make_synthetic_hierarchy` ().
+    ``"synthetic-hierarchy"`` returns :func:`core.data.synthetic.make_synthetic_hierarchy` ().
     A TU dataset is checked (:func:`check_dataset`); a plainly truncated one raises
     :class:`DamagedDatasetError` unless ``accept_damaged``.
     """
     if name.lower() == SYNTHETIC_NAME:
-        from core.synthetic import make_synthetic_hierarchy
+        from core.data.synthetic import make_synthetic_hierarchy
 
         return make_synthetic_hierarchy()
     name = canonical_name(name)

@@ -20,7 +20,7 @@ of alike nodes (``python -m core.train --positional 8``).
 
 Example
 -------
->>> from core.graphs import Graph
+>>> from core.data.graphs import Graph
 >>> spec = FeatureSpec(kind="degree", max_degree=3)
 >>> spec.build(Graph.from_edge_list(3, [(0, 1), (1, 2)])).shape
 (3, 5)
@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from core.graphs import Graph, GraphDataset
+from core.data.graphs import Graph, GraphDataset
 
 FEATURE_KINDS = ("labels", "attributes", "labels+attributes", "degree", "constant", "degree+spectral")
 STRUCTURAL_KINDS = ("degree", "constant", "degree+spectral")

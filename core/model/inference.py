@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.batching import collate, prepare_graphs, size_batches
-from core.features import FeatureSpec
-from core.graphs import Graph
-from core.model import DiffPool, traces_from_output
-from core.trace import GraphTrace
+from core.data.batching import collate, prepare_graphs, size_batches
+from core.data.features import FeatureSpec
+from core.data.graphs import Graph
+from core.model.diffpool import DiffPool, traces_from_output
+from core.model.trace import GraphTrace
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -103,7 +103,7 @@ def node_features(spec: FeatureSpec, graph: Graph) -> tuple[np.ndarray, list[str
 
 
 def level_scores(level) -> tuple[np.ndarray, bool]:
-    """Pre-softmax assignment scores of a :class:`~core.trace.LevelTrace`: ([n_l, n_{l+1}], recorded).
+    """Pre-softmax assignment scores of a :class:`~core.model.trace.LevelTrace`: ([n_l, n_{l+1}], recorded).
 
     The trace's ``assignment_scores`` when its producer recorded them (``recorded`` True). Else
     log S, the scores shifted so that each row's log-sum-exp is 0: softmax ignores a per-row
@@ -166,7 +166,7 @@ def cluster_occlusion(
     Σ_k (S₀…S_level)ᵢₖ delta_k — each input node's expected change through its soft membership,
     for painting on the graph}.
     """
-    from core.analysis import composed_assignment
+    from core.analysis.flows import composed_assignment
 
     model.eval()
     config = model.config

@@ -28,11 +28,16 @@ from array import array
 
 import numpy as np
 
-from core.graphs import Graph
-from core.io import (
-    GraphInputError, ReadLimits, _as_list_attribute, _GraphBuilder, _limit_hint, _list_note, _local, _parse_boolean,
-    _parse_xml,
+from core.data.graphs import Graph
+from core.data.io.base import (
+    GraphInputError,
+    ReadLimits,
+    _as_list_attribute,
+    _GraphBuilder,
+    _limit_hint,
+    _list_note,
 )
+from core.data.io.markup import _local, _parse_boolean, _parse_xml
 
 __all__ = ["read_gexf", "read_pajek", "read_matrix_market"]
 
