@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from core.model.compat import check_compatibility
+from core.analysis.overlap import cover_from_lists, first_group_labels, is_list_valued
 from core.data.features import STRUCTURAL_KINDS
 
 #: Upload-able file extensions (``core.io.read_graph``), each also accepted with ``.gz``.
@@ -117,16 +118,29 @@ def attribute_labels(values: Sequence) -> np.ndarray:
 
 
 def ground_truth_candidates(node_data: dict, num_nodes: int, max_categories: int = 200) -> list[str]:
-    """Node attributes usable as a ground-truth grouping: one value per node, 2..max_categories
-    distinct values and not one value per node (an id column tells nothing)."""
+    """Node attributes usable as a ground-truth grouping: one value (or, for overlapping groups, a
+    list of values) per node, 2..max_categories distinct groups and not one group per node (an id
+    column tells nothing)."""
     names = []
     for name, values in node_data.items():
         if len(values) != num_nodes or num_nodes < 2:
             continue
-        count = int(attribute_labels(values).max()) + 1
+        if is_list_valued(values):
+            count = len(cover_from_lists(values))
+        else:
+            count = int(attribute_labels(values).max()) + 1
         if 2 <= count <= max_categories and count < num_nodes:
             names.append(name)
     return names
+
+
+def truth_labels(values: Sequence) -> np.ndarray:
+    """int64 [N] one group per node for NMI / ARI: the category of a plain attribute, or each node's
+    *first* listed group for a list-valued (overlapping) one — :func:`core.analysis.overlap.score_overlapping`
+    scores the whole cover beside it."""
+    if is_list_valued(values):
+        return first_group_labels(values).astype(np.int64)
+    return attribute_labels(values)
 
 
 # ---------------------------------------------------------------------------- comparison table

@@ -103,3 +103,10 @@ def test_fit_verdict_is_healthy_only_when_every_level_is():
     assert "fewer clusters" in mixed["lines"][1] and "0.97" in mixed["lines"][1]
     assert "Try" not in mixed["lines"][0]
     assert not fit_verdict([], [8])["healthy"]  # no diagnosis: never green
+
+
+def test_list_valued_attributes_are_ground_truth_candidates_scored_by_their_first_group():
+    values = [[0], [0], [0, 1], [1], [1], [1]]
+    assert logic.ground_truth_candidates({"community": values, "name": list("abcdef")}, 6) == ["community"]
+    assert logic.truth_labels(values).tolist() == [0, 0, 0, 1, 1, 1]
+    assert logic.truth_labels(["x", "y", "x"]).tolist() == [0, 1, 0]

@@ -183,3 +183,30 @@ def test_the_form_shows_the_settings_of_the_fit_on_screen(empty_models):
     at.selectbox(key="upload_example").select("planted-4-blocks.graphml").run()  # back: its own fit and settings
     assert "(4 clusters, seed 3)" in at.success[0].value
     assert at.number_input(key="upload_k1").value == 4 and at.number_input(key="upload_seed").value == 3
+
+
+def _lfr_like_gml() -> bytes:
+    """Two 6-cliques joined by one edge; node 5 belongs to both groups (GML repeats the key)."""
+    lines = ["graph [", "  directed 0"]
+    for i in range(12):
+        groups = [0, 1] if i == 5 else [0 if i < 6 else 1]
+        lines.append(f"  node [ id {i} " + " ".join(f"community {g}" for g in groups) + " ]")
+    for block in (range(6), range(6, 12)):
+        nodes = list(block)
+        lines += [f"  edge [ source {a} target {b} ]" for k, a in enumerate(nodes) for b in nodes[k + 1:]]
+    lines += ["  edge [ source 5 target 6 ]", "]"]
+    return "\n".join(lines).encode()
+
+
+def test_a_list_valued_attribute_serves_as_overlapping_ground_truth(empty_models):
+    at = _load(_page(), _lfr_like_gml(), "two-cliques.gml")
+    at = _open_tab(at, COMPARE)
+    box = at.selectbox(key="upload_truth")
+    assert "community" in box.options
+    box.set_value("community").run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(m.value for m in at.markdown)
+    assert "overlapping communities" in text and "first" in text
+    labels = {m.label: m.value for m in at.metric}
+    overlapping = [v for k, v in labels.items() if k.endswith("overlapping NMI")]
+    assert overlapping and all(0.0 <= float(v) <= 1.0 for v in overlapping)

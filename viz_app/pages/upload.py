@@ -21,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from core import analysis
+from core.analysis.overlap import is_list_valued, score_overlapping
 from core.data.graphs import GraphDataset
 from core.data.io.base import GraphInputError
 from core.data.io.export import assignments_to_csv, graph_to_graphml
@@ -375,7 +376,9 @@ with tab_compare:
         truth_name = st.selectbox("Ground-truth node attribute", ["(none)"] + candidates, key="upload_truth",
                                   help="A node attribute from the file (e.g. the karate club's 'club') to score every "
                                        "clustering against with NMI and ARI.")
-        truth = None if truth_name == "(none)" else logic.attribute_labels(graph.node_data[truth_name])
+        truth_values = None if truth_name == "(none)" else graph.node_data[truth_name]
+        overlapping = truth_values is not None and is_list_valued(truth_values)
+        truth = None if truth_values is None else logic.truth_labels(truth_values)
         report = analysis.clustering_report(graph, clusterings, truth)
         table = pd.DataFrame(logic.comparison_rows(report)).set_index("clustering")
         st.dataframe(table, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.3f")
@@ -388,6 +391,16 @@ with tab_compare:
             cols = st.columns(len(versus))
             for col, row in zip(cols, versus):
                 col.metric(f"{row['a']} vs {truth_name}", f"NMI {row['nmi']:.2f}", f"ARI {row['ari']:.2f}", delta_color="off")
+            if overlapping:
+                st.markdown(f"**{truth_name}** lists several groups for some nodes (overlapping communities). The "
+                            "table and the scores above use each node's *first* listed group; the overlapping NMI "
+                            "below compares each clustering with the whole cover (Lancichinetti–Fortunato–Kertész "
+                            "with McDaid's max normalisation: 1 = the same groups, 0 = unrelated).")
+                cols = st.columns(len(clusterings))
+                for col, (name, labels) in zip(cols, clusterings.items()):
+                    scores = score_overlapping(truth_values, labels)
+                    col.metric(f"{name}: overlapping NMI", f"{scores['overlapping_nmi']:.2f}",
+                               f"{scores['nodes_in_several_groups']} nodes in several groups", delta_color="off")
 
 with tab_export:
     if tab_export.open:
