@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Diagnose what a pooling model learned on graphs of a dataset: per graph and level the verdict "
         f"({', '.join(VERDICTS)}) and its numbers, then the dataset's share of each verdict."))
     parser.add_argument("--model", required=True, help="checkpoint path (stem/.json/.safetensors) or shipped name, "
-                        "e.g. proteins-diffpool")
+                        "e.g. proteins-diffpool-structural")
     parser.add_argument("--dataset", required=True, help="dataset name (synthetic-hierarchy or a TU name)")
     parser.add_argument("--data-dir", default=None, help="folder with TU datasets (default $DIFFPOOL_DATA / cache)")
     which = parser.add_mutually_exclusive_group()
