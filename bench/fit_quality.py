@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.machine import cpu_model  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 
 import numpy as np  # noqa: E402
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                          int(groups.max()) + 1, groups))
     elapsed = time.perf_counter() - started
     stem = Path(args.out) if args.out else RESULTS / ("fit_quality_quick" if args.quick else "fit_quality")
-    machine = dict(platform=platform.platform(), cpus=os.cpu_count(), cpu=_cpu_model(), python=platform.python_version(),
+    machine = dict(platform=platform.platform(), cpus=os.cpu_count(), cpu=cpu_model(), python=platform.python_version(),
                    torch=torch.__version__, torch_threads=torch.get_num_threads(), load_average=os.getloadavg())
     command = "python bench/fit_quality.py" + (" --quick" if args.quick else "")
     meta = dict(command=command, date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -249,14 +250,6 @@ def evaluate_karate(graph: Graph, truth: np.ndarray, seeds: list[int]) -> dict:
     return row
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
 
 
 if __name__ == "__main__":

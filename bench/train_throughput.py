@@ -47,7 +47,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-
+from bench.machine import cpu_model  # noqa: E402
 from bench.pyg_reference import PyGDiffPool, dense_dataset  # noqa: E402
 from core.data.batching import collate, prepare_graphs, size_batches  # noqa: E402
 from core.train.settings import TrainSettings
@@ -657,15 +657,6 @@ def markdown_table(results: list[dict], device: str) -> str:
     return "\n".join(lines)
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo ('' where there is none)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
 
 
 def git_state() -> dict:
