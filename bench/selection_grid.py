@@ -279,7 +279,10 @@ def estimate(jobs_to_run: list[Job], all_jobs: list[Job], workers: int, patience
     per_dataset = {}
     for dataset in dict.fromkeys(j.dataset for j in jobs_to_run):
         n = sum(j.dataset == dataset for j in jobs_to_run)
-        train_graphs = NUM_GRAPHS[dataset] * 0.9 * 0.9
+        folds = next(j.folds for j in jobs_to_run if j.dataset == dataset)
+        subset = next(j.subset for j in jobs_to_run if j.dataset == dataset)
+        # Training graphs per job: the outer training fold less its 10 % validation hold-out.
+        train_graphs = min(subset or NUM_GRAPHS[dataset], NUM_GRAPHS[dataset]) * (1 - 1 / folds) * 0.9
         if dataset in rates:
             rate, run_epochs, how = (rates[dataset]["seconds_per_graph_epoch"], rates[dataset]["epochs_per_job"],
                                      f"measured on {rates[dataset]['jobs_measured']} finished job(s)")
