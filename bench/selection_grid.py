@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import itertools
 import json
 import shlex
@@ -150,10 +151,16 @@ class Job:
         return argv
 
     def settings(self):
-        from core.train import _settings_from_args, build_parser
+        """The :class:`core.train.TrainSettings` a worker builds from the same arguments (same fingerprint)."""
+        return _settings(replace(self, fold=0))
 
-        parser = build_parser()
-        return _settings_from_args(parser, parser.parse_args(self.train_argv()))
+
+@functools.lru_cache(maxsize=None)
+def _settings(job: Job):
+    from core.train import _settings_from_args, build_parser
+
+    parser = build_parser()
+    return _settings_from_args(parser, parser.parse_args(job.train_argv()))
 
 
 def finished_fold(job: Job) -> dict | None:
@@ -257,7 +264,8 @@ def measured_rates(jobs: list[Job]) -> dict[str, dict]:
             if entry is None:
                 continue
             run = len(entry["history"])
-            seconds += entry["seconds"]
+            # A resumed fold's "seconds" counts only its last stretch; the epochs' own times add up to all of it.
+            seconds += max(entry["seconds"], sum(epoch.get("seconds", 0.0) for epoch in entry["history"]))
             graph_epochs += run * entry["sizes"]["train"]
             epochs += run
             count += 1
@@ -434,12 +442,19 @@ def markdown(result: dict) -> str:
                          f"{counts.get(c['name'], 0)} |")
         for note in report["notes"]:
             lines.append(f"- note: {note}")
-    if result.get("timing"):
-        t = result["timing"]
-        lines += ["", "## Time", ""]
-        for dataset, d in t["per_dataset"].items():
-            lines.append(f"- {dataset}: {d['seconds_per_job'] / 60:.1f} min per (config, fold) job, "
-                         f"{d['epochs_per_job']:.0f} epochs per job ({d['how']})")
+    t = result["timing"]
+    lines += ["", "## Time", "", f"Machine: {result['machine'].get('cpu_model')}, {result['machine']['cpu_count']} "
+              f"cores, load average {result['machine'].get('load_average_1_5_15')} when the table was written "
+              "(shared with other training: measured job times include that contention).", ""]
+    for dataset, d in t["per_dataset"].items():
+        lines.append(f"- {dataset}: {d['seconds_per_job'] / 60:.1f} min per (config, fold) job, "
+                     f"{d['epochs_per_job']:.0f} epochs per job ({d['how']})")
+    full = t["full_grid"]
+    lines += ["", f"Full grid ({full['jobs']} jobs over ENZYMES, PROTEINS, D&D; {full['left']} left): "
+                  f"{full['worker_seconds'] / 3600:.0f} h of worker time, ~{full['wall_seconds_2_cores'] / 3600:.0f} h "
+                  "wall with 2 jobs on 2 free cores:", ""]
+    for dataset, d in full["per_dataset"].items():
+        lines.append(f"- {dataset}: {d['jobs']} jobs × {d['seconds_per_job'] / 60:.1f} min ({d['how']})")
     return "\n".join(lines)
 
 
@@ -459,7 +474,7 @@ def write_tables(datasets: list[str], jobs: list[Job], args: argparse.Namespace,
               "command": "python bench/selection_grid.py " + " ".join(shlex.quote(a) for a in argv),
               "grid": args.grid, "epochs": args.epochs, "patience": args.patience,
               "points": [p.name for p in GRIDS[args.grid]()],
-              "machine": machine_summary("cpu"), "timing": {"per_dataset": measured_summary(jobs)},
+              "machine": machine(), "timing": {"per_dataset": measured_summary(jobs), "full_grid": full_estimate(args)},
               "datasets": reports, "accuracy": {r["dataset"]: accuracy[r["dataset"]] for r in reports}}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -467,6 +482,28 @@ def write_tables(datasets: list[str], jobs: list[Job], args: argparse.Namespace,
     (out / "selection_grid.md").write_text(markdown(result) + "\n", encoding="utf-8")
     accuracy_path.write_text(json.dumps(accuracy, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return result
+
+
+def full_estimate(args: argparse.Namespace) -> dict:
+    """Time for what is left of the full grid on ENZYMES, PROTEINS and D&D with 2 jobs on 2 cores."""
+    jobs = build_jobs(list(DATASETS), full_grid(), args)
+    todo = [job for job in jobs if finished_fold(job) is None]
+    return {"jobs": len(jobs), "left": len(todo), **estimate(todo, jobs, 2, args.patience, args.epochs)}
+
+
+def machine() -> dict:
+    """bench/reproduce.py's machine summary plus the CPU model and the load (the machine is shared)."""
+    import os
+
+    info = machine_summary("cpu")
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                  if line.startswith("model name")]
+        info["cpu_model"] = models[0] if models else None
+    if hasattr(os, "getloadavg"):
+        info["load_average_1_5_15"] = list(os.getloadavg())
+    return info
 
 
 def measured_summary(jobs: list[Job]) -> dict:
