@@ -464,8 +464,13 @@ def build_jobs(datasets: list[str], points: list[GridPoint], args: argparse.Name
             for d in datasets for p in points for k in range(args.folds)]
 
 
-def write_tables(datasets: list[str], jobs: list[Job], args: argparse.Namespace, argv: list[str]) -> dict:
-    reports = [dataset_report(d, [j for j in jobs if j.dataset == d], Path(args.results_root)) for d in datasets]
+def write_tables(args: argparse.Namespace, argv: list[str]) -> dict:
+    """The selection for every dataset whose reference run is on disk (not only the ones just trained),
+    so that selection_grid.json and accuracy.json always describe the same candidates."""
+    results = Path(args.results_root)
+    datasets = [d for d in DATASETS if (results / REFERENCE_RUNS[d] / "folds").is_dir()]
+    jobs = build_jobs(datasets, GRIDS[args.grid](), args)
+    reports = [dataset_report(d, [j for j in jobs if j.dataset == d], results) for d in datasets]
     accuracy_path = Path(args.accuracy)
     accuracy = json.loads(accuracy_path.read_text(encoding="utf-8")) if accuracy_path.is_file() else {}
     for report in reports:
@@ -545,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = build_jobs(args.datasets, points, args)
     if args.table_only:
         write_summaries(jobs)
-        print(markdown(write_tables(args.datasets, jobs, args, argv)))
+        print(markdown(write_tables(args, argv)))
         return 0
     todo = [job for job in jobs if finished_fold(job) is None]
     guess = estimate(todo, jobs, args.jobs, args.patience, args.epochs)
@@ -572,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: finished jobs are on disk; rerun the same command to continue", file=sys.stderr)
         return 130
     write_summaries(jobs)
-    print(markdown(write_tables(args.datasets, jobs, args, argv)))
+    print(markdown(write_tables(args, argv)))
     if failures:
         print(f"{len(failures)} job(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
