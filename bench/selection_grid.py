@@ -401,6 +401,10 @@ def accuracy_entry(report: dict) -> dict:
                                    "test_acc": 100 * r["test_acc"]} for r in selected["per_fold"]]},
         "baseline": baseline,
         "diffpool": {**report["reference"], "run": report["reference_run"]},
+        # Structural-pooling runs (bench/results/structural/) among the candidates, for issue #13's
+        # accuracy-vs-structure question; their settings are in each run's card.
+        "structural": [{"run": c["name"], "mean": c["mean"], "std": c["std"], "folds": c["folds"]}
+                       for c in report["candidates"] if "/structural/" in f"/{c['name']}"],
         "published": {"errica_diffpool": {"mean": errica_mean, "std": errica_std},
                       "errica_best_honest": ERRICA_BASELINE[dataset]},
         "target": TARGETS[dataset],
