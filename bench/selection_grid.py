@@ -58,7 +58,7 @@ if str(ROOT) not in sys.path:
 
 from bench.model_selection import Candidate, SelectionError, load_candidate, select_per_fold  # noqa: E402
 from bench.reproduce import (ERRICA, ERRICA_BASELINE, NUM_GRAPHS, SECONDS_PER_GRAPH_EPOCH_CPU,  # noqa: E402
-                             machine_summary)
+                             _train_fold, machine_summary)
 
 RESULTS = ROOT / "bench" / "results"
 GRID_DIR = RESULTS / "selection_grid"
@@ -178,25 +178,10 @@ def train_one(job: Job) -> tuple[int, str]:
     ``job.out_dir`` (e.g. a stacked trainer running several configurations of one shape at once,
     issue #16) can replace it through :func:`run_jobs`'s ``trainer``.
     """
-    import contextlib
-    import io
-    import traceback
-
     import torch
 
-    from core.train import main as train_main
-
     torch.set_num_threads(1)
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-            code = train_main(job.train_argv(-1))
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 2
-    except Exception:  # reported to the parent, which keeps the other jobs going
-        code = 1
-        err.write(traceback.format_exc())
-    return int(code or 0), err.getvalue()[-3000:]
+    return _train_fold(job.train_argv(-1))
 
 
 def run_jobs(jobs: list[Job], workers: int, trainer: Callable[[Job], tuple[int, str]] = train_one) -> list[str]:
