@@ -138,7 +138,8 @@ class Job:
     def train_argv(self, fold: int | None = None) -> list[str]:
         """``core.train`` arguments; ``--only-folds`` when ``fold`` is given (``-1``: this job's fold)."""
         p = self.point
-        argv = ["--dataset", self.dataset, "--model", p.variant, "--folds", str(self.folds), "--epochs", str(self.epochs),
+        argv = ["--dataset", self.dataset, "--model", p.variant, "--folds", str(self.folds),
+                "--epochs", str(self.epochs),
                 "--patience", str(self.patience), "--hidden-dim", str(p.hidden_dim), "--num-pooling",
                 str(p.num_pooling), "--readout", p.readout, "--lr", str(p.lr), "--structure-weight",
                 str(p.structure_weight), "--no-checkpoint", "--threads", "1", "--quiet", "--out", str(self.out_dir)]
@@ -286,7 +287,8 @@ def estimate(jobs_to_run: list[Job], all_jobs: list[Job], workers: int, patience
         per_dataset[dataset] = {"jobs": n, "seconds_per_job": per_job, "epochs_per_job": run_epochs, "how": how}
     worker_seconds = sum(d["jobs"] * d["seconds_per_job"] for d in per_dataset.values())
     parallel = max(1, min(workers, 2, len(jobs_to_run) or 1))
-    return {"per_dataset": per_dataset, "worker_seconds": worker_seconds, "wall_seconds_2_cores": worker_seconds / parallel,
+    return {"per_dataset": per_dataset, "worker_seconds": worker_seconds,
+            "wall_seconds_2_cores": worker_seconds / parallel,
             "parallel_jobs": parallel}
 
 
@@ -548,7 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     for dataset, d in guess["per_dataset"].items():
         print(f"  {dataset:<9} {d['jobs']:4d} jobs × {d['seconds_per_job'] / 60:6.1f} min "
               f"({d['epochs_per_job']:.0f} epochs/job; {d['how']})")
-    print(f"estimate: {guess['worker_seconds'] / 3600:.1f} h of worker time, ~{guess['wall_seconds_2_cores'] / 3600:.1f} h "
+    print(f"estimate: {guess['worker_seconds'] / 3600:.1f} h of worker time, "
+          f"~{guess['wall_seconds_2_cores'] / 3600:.1f} h "
           f"wall on 2 free cores with {guess['parallel_jobs']} job(s) at once (more jobs than cores gain nothing; "
           "a machine shared with other work is slower)")
     if args.dry_run:

@@ -34,7 +34,8 @@ def test_full_grid_spans_the_required_axes_once_each():
 
 def _grid_args(tu_dir, root: Path, *extra: str) -> list[str]:
     return ["--datasets", "ENZYMES", "--folds", "3", "--subset", "40", "--epochs", "2", "--patience", "1",
-            "--data-dir", str(tu_dir), "--results-root", str(root), "--runs-root", str(root / "selection_grid" / "runs"),
+            "--data-dir", str(tu_dir), "--results-root", str(root),
+            "--runs-root", str(root / "selection_grid" / "runs"),
             "--out", str(root / "selection_grid"), "--accuracy", str(root / "accuracy.json"), *extra]
 
 
