@@ -386,6 +386,10 @@ def accuracy_entry(report: dict) -> dict:
                      "candidates": len(report["candidates"]),
                      "per_fold": [{"fold": r["fold"], "chosen": r["chosen"], "val_acc": 100 * r["val_acc"],
                                    "test_acc": 100 * r["test_acc"]} for r in selected["per_fold"]]},
+        # The same choice among the grid's finished configurations and the reference run only.
+        "selected_grid": None if "grid_only" not in report else {
+            "mean": report["grid_only"]["mean"], "std": report["grid_only"]["std"],
+            "folds": len(report["grid_only"]["per_fold"]), "candidates": report["grid_only"]["candidates"]},
         "baseline": baseline,
         "diffpool": {**report["reference"], "run": report["reference_run"]},
         # Structural-pooling runs (bench/results/structural/) among the candidates, for issue #13's

@@ -95,6 +95,11 @@ def test_selection_takes_each_folds_best_validation_candidate_and_writes_accurac
     baseline = [100 * f["test_acc"] for _, f in sorted(_fold_files(root / "baseline/runs/ENZYMES-baseline").items())]
     assert entry["baseline"]["mean"] == pytest.approx(statistics.fmean(baseline))
     assert entry["published"]["errica_diffpool"]["mean"] == 59.5 and entry["target"] == 65.2
+    grid_only = entry["selected_grid"]
+    assert grid_only["candidates"] == names[:3] and grid_only["folds"] == 3
+    grid_tests = [100 * folds[max(names[:3], key=lambda n: (folds[n][k]["val_acc"], -names.index(n)))][k]["test_acc"]
+                  for k in range(3)]
+    assert grid_only["mean"] == pytest.approx(statistics.fmean(grid_tests))
 
     # Finished grid runs get a summary.json, from which bench/model_selection.py reads their settings.
     candidate = load_candidate(jobs[-1].out_dir)
