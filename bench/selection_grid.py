@@ -439,7 +439,8 @@ def markdown(result: dict) -> str:
             lines.append(f"- note: {note}")
     t = result["timing"]
     lines += ["", "## Time", "", f"Machine: {result['machine'].get('cpu_model')}, {result['machine']['cpu_count']} "
-              f"cores, load average {result['machine'].get('load_average_1_5_15')} when the table was written "
+              f"cores, load average (1/5/15 min) {' / '.join(f'{x:.1f}' for x in result['machine'].get('load_average_1_5_15', []))} "
+              "when the table was written "
               "(shared with other training: measured job times include that contention).", ""]
     for dataset, d in t["per_dataset"].items():
         lines.append(f"- {dataset}: {d['seconds_per_job'] / 60:.1f} min per (config, fold) job, "
