@@ -44,7 +44,8 @@ from core.train import ADDED_LATER  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 #: Settings that tell candidates apart (paths, device, fold subsets and the like do not).
 DESCRIBING_SETTINGS = ("hidden_dim", "embedding_dim", "readout", "features", "num_pooling", "assign_ratio",
-                       "max_clusters", "lr", "batch_size", "weight_decay", "dropout", "batching", "epochs")
+                       "max_clusters", "lr", "batch_size", "weight_decay", "dropout", "batching", "epochs",
+                       "patience", "structure_weight", "positional")
 
 
 @dataclass
