@@ -19,7 +19,8 @@ The validation split is 10 % of each training fold (54 graphs on ENZYMES, 100 on
     python bench/model_selection.py --runs A=path/to/ENZYMES-diffpool B=other/ENZYMES-diffpool
 
 Candidates are the run folders ``bench/results/**/<DATASET>-<variant>/`` holding a model card
-(``<DATASET>-<variant>.json``, for the settings) and all folds in ``folds/fold-k.json``. Runs
+(``<DATASET>-<variant>.json``) or a ``summary.json`` (for the settings) and all folds in
+``folds/fold-k.json``. Runs
 whose folds differ (other test or validation indices, other fold count) cannot be compared and
 are left out with a note. Writes bench/results/model_selection.md and .json.
 """
@@ -43,7 +44,8 @@ from core.train.settings import ADDED_LATER  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 #: Settings that tell candidates apart (paths, device, fold subsets and the like do not).
 DESCRIBING_SETTINGS = ("hidden_dim", "embedding_dim", "readout", "features", "num_pooling", "assign_ratio",
-                       "max_clusters", "lr", "batch_size", "weight_decay", "dropout", "batching", "epochs")
+                       "max_clusters", "lr", "batch_size", "weight_decay", "dropout", "batching", "epochs",
+                       "patience", "structure_weight", "positional")
 
 
 @dataclass
@@ -107,12 +109,18 @@ def select_per_fold(candidates: list[Candidate]) -> dict:
 
 
 def load_candidate(folder: Path, name: str | None = None) -> Candidate:
-    """A run folder ``<DATASET>-<variant>/`` with its card and fold files."""
+    """A run folder ``<DATASET>-<variant>/`` with its fold files and its settings.
+
+    The settings come from the model card ``<DATASET>-<variant>.json`` or, for runs that wrote no
+    weights (every run under bench/results/ from now on), from ``summary.json``.
+    """
     folder = Path(folder)
-    cards = [p for p in folder.glob("*.json") if p.stem == folder.name]
-    if not cards:
-        raise SelectionError(f"{folder}: no model card {folder.name}.json (not a core.train run folder)")
-    card = json.loads(cards[0].read_text(encoding="utf-8"))
+    sources = [p for p in folder.glob("*.json") if p.stem == folder.name] + [
+        p for p in (folder / "summary.json",) if p.is_file()]
+    if not sources:
+        raise SelectionError(f"{folder}: neither a model card {folder.name}.json nor a summary.json "
+                             "(not a finished core.train run folder)")
+    card = json.loads(sources[0].read_text(encoding="utf-8"))
     folds = {}
     for path in sorted((folder / "folds").glob("fold-*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))

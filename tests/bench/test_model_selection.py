@@ -87,4 +87,4 @@ def test_a_folder_that_is_not_a_run_is_refused_with_its_path(tmp_path, capsys):
     code = model_selection.main(["--runs", f"a={tmp_path / 'ENZYMES-diffpool'}", f"b={tmp_path / 'ENZYMES-diffpool'}",
                                  "--out", str(tmp_path / "out")])
     assert code == 2
-    assert "no model card ENZYMES-diffpool.json" in capsys.readouterr().err
+    assert "neither a model card ENZYMES-diffpool.json nor a summary.json" in capsys.readouterr().err

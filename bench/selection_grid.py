@@ -1,0 +1,585 @@
+"""Honest model selection over a hyper-parameter grid, the fair re-evaluation's way.
+
+Errica et al. (ICLR 2020) assess a model family by nested selection: in each outer fold of a
+stratified 10-fold CV, every configuration of a grid is trained on the training fold with part
+of it held out for validation; the configuration with the best validation accuracy is chosen,
+and its accuracy on the untouched test fold counts. The figure is the mean ± std (ddof=0) of
+those test accuracies. This script runs that recipe with ``core.train``:
+
+    for each outer fold k (core.train's stratified folds, seed 0):
+        for each grid configuration c:
+            train c on 90 % of the training fold, 10 % (stratified) held out for validation,
+            up to --epochs epochs, early stopping when validation accuracy has not improved
+            for --patience epochs; keep the weights of the best-validation epoch
+        choose the c with the best validation accuracy (ties -> the earlier candidate)
+        count the test-fold accuracy of c's run (at its best-validation epoch)
+
+**No retraining after the choice.** The chosen configuration's own inner run supplies the test
+score: Errica et al. retrain the winner on the outer training fold, but they also hold out 10 %
+of it for early stopping, so one retraining with the same hold-out and seed is that same run
+again (we train deterministically from the fold seed). What we skip is their averaging of three
+retrainings with fresh hold-outs (a variance reduction, 3× the compute on 2 cores). The test
+fold is read once per outer fold, for the chosen configuration only: the protocol is honest.
+
+Candidates are the grid's runs (``bench/results/selection_grid/runs/<config>/<DATASET>-<variant>/``,
+one fold JSON per (config, fold) through core.train's fold cache) **plus** every other run folder
+under ``bench/results/`` for the dataset whose ten folds use identical test and validation graphs
+(reference DiffPool, hidden 64, sum readout, the structure-agnostic baseline, ...): all were
+trained without looking at the test fold, so choosing among them by validation is still honest.
+
+    python bench/selection_grid.py --datasets ENZYMES --grid small --jobs 1   # train, then the table
+    python bench/selection_grid.py --datasets ENZYMES PROTEINS DD --dry-run    # jobs and time estimate
+    python bench/selection_grid.py --table-only                                # table from what is on disk
+
+Each (config, fold) job runs in its own worker process with one torch thread (``--jobs N``
+processes at once); an interrupted job resumes from core.train's mid-fold state, finished ones
+are skipped. Writes bench/results/selection_grid/selection_grid.{json,md} and
+bench/results/accuracy.json. Run folders hold JSON only (no weights under bench/results/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import itertools
+import json
+import shlex
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.model_selection import Candidate, SelectionError, load_candidate, select_per_fold  # noqa: E402
+from bench.reproduce import (ERRICA, ERRICA_BASELINE, NUM_GRAPHS, SECONDS_PER_GRAPH_EPOCH_CPU,  # noqa: E402
+                             _train_fold, machine_summary)
+
+RESULTS = ROOT / "bench" / "results"
+GRID_DIR = RESULTS / "selection_grid"
+DATASETS = ("ENZYMES", "PROTEINS", "DD")
+#: Honest targets of issue #13 (10-fold means, %): the best figure any model reached in the fair re-evaluation.
+TARGETS = {"ENZYMES": 65.2, "PROTEINS": 76.3, "DD": 78.5}
+#: Run folders (relative to the results root) of the reference DiffPool row and of the
+#: structure-agnostic baseline, per dataset. The reference run also fixes the folds every candidate
+#: must share.
+REFERENCE_RUNS = {"ENZYMES": "reproduce/ENZYMES-diffpool", "PROTEINS": "reproduce/PROTEINS-diffpool",
+                  "DD": "dd/runs/DD-diffpool"}
+BASELINE_RUNS = {name: f"baseline/runs/{name}-baseline" for name in DATASETS}
+#: Auxiliary-loss settings: name -> (core.train variant, structure weight). "ref": link prediction +
+#: entropy (weights 1, the reference objective); "nolp": entropy only (link weight 0); "dmon": the
+#: reference objective plus DMoN's modularity + collapse term at weight 1 at every level.
+AUX = {"ref": ("diffpool", 0.0), "nolp": ("diffpool-nolp", 0.0), "dmon": ("diffpool", 1.0)}
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One configuration of the grid (what differs between candidates; the rest is core.train's default)."""
+
+    hidden_dim: int
+    num_pooling: int
+    readout: str
+    aux: str
+    lr: float
+
+    @property
+    def name(self) -> str:
+        """Folder-safe label, e.g. ``h64-l1-max-ref-lr0.001``."""
+        return f"h{self.hidden_dim}-l{self.num_pooling}-{self.readout}-{self.aux}-lr{self.lr:g}"
+
+    @property
+    def variant(self) -> str:
+        return AUX[self.aux][0]
+
+    @property
+    def structure_weight(self) -> float:
+        return AUX[self.aux][1]
+
+
+def full_grid() -> list[GridPoint]:
+    """hidden {30, 64} × levels {1, 2} × readout {max, sum} × aux {ref, nolp, dmon} × lr {1e-3, 1e-4}: 48."""
+    return [GridPoint(h, levels, readout, aux, lr) for lr, h, levels, readout, aux in
+            itertools.product((1e-3, 1e-4), (64, 30), (1, 2), ("max", "sum"), tuple(AUX))]
+
+
+def small_grid() -> list[GridPoint]:
+    """Four configurations around the best single settings on disk (hidden 64, lr 1e-3), most promising
+    first: one level max readout, two levels, sum readout, and the structure objective."""
+    return [GridPoint(64, 1, "max", "ref", 1e-3), GridPoint(64, 2, "max", "ref", 1e-3),
+            GridPoint(64, 1, "sum", "ref", 1e-3), GridPoint(64, 1, "max", "dmon", 1e-3)]
+
+
+GRIDS: dict[str, Callable[[], list[GridPoint]]] = {"small": small_grid, "full": full_grid}
+
+
+@dataclass(frozen=True)
+class Job:
+    """Train one grid configuration on one outer fold of one dataset."""
+
+    dataset: str
+    point: GridPoint
+    fold: int
+    runs_root: Path
+    epochs: int
+    patience: int
+    data_dir: str | None
+    folds: int = 10
+    subset: int | None = None
+
+    @property
+    def out_dir(self) -> Path:
+        return self.runs_root / self.point.name / f"{self.dataset}-{self.point.variant}"
+
+    def train_argv(self, fold: int | None = None) -> list[str]:
+        """``core.train`` arguments; ``--only-folds`` when ``fold`` is given (``-1``: this job's fold)."""
+        p = self.point
+        argv = ["--dataset", self.dataset, "--model", p.variant, "--folds", str(self.folds),
+                "--epochs", str(self.epochs),
+                "--patience", str(self.patience), "--hidden-dim", str(p.hidden_dim), "--num-pooling",
+                str(p.num_pooling), "--readout", p.readout, "--lr", str(p.lr), "--structure-weight",
+                str(p.structure_weight), "--no-checkpoint", "--threads", "1", "--quiet", "--out", str(self.out_dir)]
+        if self.data_dir:
+            argv += ["--data-dir", self.data_dir, "--no-download"]
+        if self.subset:
+            argv += ["--subset", str(self.subset)]
+        if fold is not None:
+            argv += ["--only-folds", str(self.fold if fold < 0 else fold)]
+        return argv
+
+    def settings(self):
+        """The :class:`core.train.TrainSettings` a worker builds from the same arguments (same fingerprint)."""
+        return _settings(replace(self, fold=0))
+
+
+@functools.lru_cache(maxsize=None)
+def _settings(job: Job):
+    from core.train import _settings_from_args, build_parser
+
+    parser = build_parser()
+    return _settings_from_args(parser, parser.parse_args(job.train_argv()))
+
+
+def finished_fold(job: Job) -> dict | None:
+    """The job's fold JSON when it is on disk with this job's settings (core.train's cache rule)."""
+    from core.train import _load_cached_fold
+
+    return _load_cached_fold(job.out_dir, job.fold, job.settings())
+
+
+# ---------------------------------------------------------------------------- training
+def train_one(job: Job) -> tuple[int, str]:
+    """Train ``job`` (one configuration, one outer fold) in this process; (exit code, end of stderr).
+
+    The hook for faster trainers: anything that leaves the same ``folds/fold-k.json`` in
+    ``job.out_dir`` (e.g. a stacked trainer running several configurations of one shape at once,
+    issue #16) can replace it through :func:`run_jobs`'s ``trainer``.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    return _train_fold(job.train_argv(-1))
+
+
+def run_jobs(jobs: list[Job], workers: int, trainer: Callable[[Job], tuple[int, str]] = train_one) -> list[str]:
+    """Run ``jobs`` in ``workers`` processes, a fresh process per job; returns failure messages."""
+    import multiprocessing
+
+    failures: list[str] = []
+    context = multiprocessing.get_context("spawn")
+    pool = context.Pool(processes=max(1, min(workers, len(jobs))), maxtasksperchild=1)
+    started = time.perf_counter()
+    try:
+        pending = {pool.apply_async(trainer, (job,)): job for job in jobs}
+        done = 0
+        while pending:
+            finished = [handle for handle in pending if handle.ready()]
+            if not finished:
+                time.sleep(0.5)
+                continue
+            for handle in finished:
+                job = pending.pop(handle)
+                code, err = handle.get()
+                done += 1
+                status = "ok" if code == 0 else f"FAILED (exit {code}): " + " | ".join(err.strip().splitlines()[-3:])
+                if code != 0:
+                    failures.append(f"{job.dataset} {job.point.name} fold {job.fold}: {status}")
+                print(f"[{done}/{len(jobs)} {time.perf_counter() - started:7.0f}s] {job.dataset} {job.point.name} "
+                      f"fold {job.fold}: {status}", flush=True)
+        pool.close()
+    except BaseException:
+        pool.terminate()  # only this run's workers; finished folds are on disk, the unfinished one resumes
+        raise
+    finally:
+        pool.join()
+    return failures
+
+
+def write_summaries(jobs: list[Job]) -> None:
+    """``summary.json`` for every grid run whose ten folds are finished (so other tools read its settings)."""
+    from core.train import main as train_main
+
+    complete: dict[Path, Job] = {}
+    for job in jobs:
+        complete.setdefault(job.out_dir, job)
+    for out_dir, job in complete.items():
+        summary = out_dir / "summary.json"
+        files = list((out_dir / "folds").glob("fold-*.json"))
+        fingerprints = {json.loads(p.read_text(encoding="utf-8")).get("fingerprint") for p in files}
+        if len(files) < job.folds:
+            continue
+        if summary.is_file() and json.loads(summary.read_text(encoding="utf-8")).get("folds_completed") == job.folds \
+                and fingerprints == {job.settings().fingerprint()}:
+            continue
+        if all(finished_fold(replace(job, fold=k)) for k in range(job.folds)):
+            train_main(job.train_argv())  # every fold cached: only rebuilds summary.json
+
+
+# ---------------------------------------------------------------------------- estimates
+def measured_rates(jobs: list[Job]) -> dict[str, dict]:
+    """Per dataset, from finished grid folds: seconds per training graph-epoch and mean epochs per job."""
+    rates: dict[str, dict] = {}
+    for dataset in dict.fromkeys(j.dataset for j in jobs):
+        seconds = graph_epochs = epochs = count = 0
+        for job in (j for j in jobs if j.dataset == dataset):
+            entry = finished_fold(job)
+            if entry is None:
+                continue
+            run = len(entry["history"])
+            # A resumed fold's "seconds" counts only its last stretch; the epochs' own times add up to all of it.
+            seconds += max(entry["seconds"], sum(epoch.get("seconds", 0.0) for epoch in entry["history"]))
+            graph_epochs += run * entry["sizes"]["train"]
+            epochs += run
+            count += 1
+        if count:
+            rates[dataset] = {"seconds_per_graph_epoch": seconds / graph_epochs, "epochs_per_job": epochs / count,
+                              "seconds_per_job": seconds / count, "jobs_measured": count}
+    return rates
+
+
+def estimate(jobs_to_run: list[Job], all_jobs: list[Job], workers: int, patience: int, epochs: int) -> dict:
+    """Worker seconds and wall seconds on a 2-core machine for ``jobs_to_run``.
+
+    Seconds per training graph-epoch come from this grid's finished folds when there are any
+    (they include validation and test passes and whatever load the machine had), else from
+    bench/reproduce.py's table of quiet-machine measurements. Epochs per job: measured, else
+    ``min(epochs, 100 + patience)`` (reference ENZYMES runs peak near epoch 80-100).
+    """
+    rates = measured_rates(all_jobs)
+    per_dataset = {}
+    for dataset in dict.fromkeys(j.dataset for j in jobs_to_run):
+        n = sum(j.dataset == dataset for j in jobs_to_run)
+        folds = next(j.folds for j in jobs_to_run if j.dataset == dataset)
+        subset = next(j.subset for j in jobs_to_run if j.dataset == dataset)
+        # Training graphs per job: the outer training fold less its 10 % validation hold-out.
+        train_graphs = min(subset or NUM_GRAPHS[dataset], NUM_GRAPHS[dataset]) * (1 - 1 / folds) * 0.9
+        if dataset in rates:
+            rate, run_epochs, how = (rates[dataset]["seconds_per_graph_epoch"], rates[dataset]["epochs_per_job"],
+                                     f"measured on {rates[dataset]['jobs_measured']} finished job(s)")
+        else:
+            rate, run_epochs, how = (SECONDS_PER_GRAPH_EPOCH_CPU[dataset], min(epochs, 100 + patience),
+                                     "quiet-machine rate from bench/reproduce.py, assumed epochs per job")
+        per_job = rate * train_graphs * run_epochs
+        per_dataset[dataset] = {"jobs": n, "seconds_per_job": per_job, "epochs_per_job": run_epochs, "how": how}
+    worker_seconds = sum(d["jobs"] * d["seconds_per_job"] for d in per_dataset.values())
+    parallel = max(1, min(workers, 2, len(jobs_to_run) or 1))
+    return {"per_dataset": per_dataset, "worker_seconds": worker_seconds,
+            "wall_seconds_2_cores": worker_seconds / parallel,
+            "parallel_jobs": parallel}
+
+
+# ---------------------------------------------------------------------------- selection and tables
+def _honest(candidate: Candidate) -> dict:
+    tests = [100 * a for a in candidate.test_accuracies]
+    return {"mean": statistics.fmean(tests), "std": statistics.pstdev(tests), "folds": len(tests)}
+
+
+def _rel(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def disk_candidates(dataset: str, results: Path, reference: Candidate) -> tuple[list[Candidate], list[str]]:
+    """Every run folder for ``dataset`` under ``results`` with ten finished folds on ``reference``'s splits."""
+    found, notes = [], []
+    folders = sorted({p.parent.parent for p in results.glob(f"**/{dataset}-*/folds/fold-0.json")})
+    for folder in folders:
+        if folder.resolve() == reference.folder.resolve():
+            continue
+        try:
+            candidate = load_candidate(folder, _rel(folder))
+        except SelectionError as error:
+            notes.append(str(error))
+            continue
+        if sorted(candidate.folds) != sorted(reference.folds):
+            notes.append(f"{candidate.name}: {len(candidate.folds)} of {len(reference.folds)} folds finished, left out")
+            continue
+        try:
+            select_per_fold([reference, candidate])
+        except SelectionError as error:
+            notes.append(f"{candidate.name}: left out ({error})")
+            continue
+        found.append(candidate)
+    return found, notes
+
+
+def grid_candidate(jobs: list[Job]) -> Candidate | None:
+    """The grid run of one (dataset, config) when all its folds are finished with the grid's settings."""
+    entries = {job.fold: finished_fold(job) for job in jobs}
+    if any(entry is None for entry in entries.values()):
+        return None
+    settings = jobs[0].settings()
+    return Candidate(_rel(jobs[0].out_dir), jobs[0].out_dir, asdict(settings), entries)
+
+
+def dataset_report(dataset: str, jobs: list[Job], results: Path = RESULTS) -> dict:
+    """Selection for one dataset: grid candidates, all candidates on disk, and the reference rows."""
+    reference_run = results / REFERENCE_RUNS[dataset]
+    reference = load_candidate(reference_run, _rel(reference_run))
+    by_point: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_point.setdefault(job.point.name, []).append(job)
+    grid = [c for c in (grid_candidate(js) for js in by_point.values()) if c is not None]
+    others, notes = disk_candidates(dataset, results, reference)
+    notes = [note.replace(f"{ROOT}/", "") for note in notes]
+    grid_folders = {c.folder.resolve() for c in grid}
+    others = [c for c in others if c.folder.resolve() not in grid_folders]
+    candidates = [reference] + grid + others
+    report = {
+        "dataset": dataset,
+        "grid_jobs": {"total": len(jobs), "finished": sum(finished_fold(j) is not None for j in jobs)},
+        "grid_configs": {"total": len(by_point), "complete": len(grid)},
+        "candidates": [{"name": c.name, "grid": c in grid, **_honest(c)} for c in candidates],
+        "notes": notes,
+        "reference_run": _rel(reference_run),
+        "baseline_run": _rel(results / BASELINE_RUNS[dataset]),
+    }
+    if grid:
+        report["grid_only"] = select_per_fold([reference] + grid)
+        report["grid_only"]["candidates"] = [reference.name] + [c.name for c in grid]
+    report["selected"] = select_per_fold(candidates)
+    report["reference"] = _honest(reference)
+    return report
+
+
+def accuracy_entry(report: dict) -> dict:
+    """One dataset's block of bench/results/accuracy.json (percentages)."""
+    dataset = report["dataset"]
+    selected = report["selected"]
+    baseline_run = ROOT / report["baseline_run"]
+    folds = len(selected["per_fold"])
+    if len(list((baseline_run / "folds").glob("fold-*.json"))) >= folds:
+        baseline = {**_honest(load_candidate(baseline_run, report["baseline_run"])), "run": report["baseline_run"]}
+    else:
+        baseline = {"mean": None, "std": None, "folds": 0, "run": None,
+                    "note": f"no structure-agnostic baseline run with {folds} folds for {dataset} on disk yet "
+                            f"(expected in {report['baseline_run']}): no figure rather than a made-up one"}
+    errica_mean, errica_std = ERRICA[dataset]
+    return {
+        "selected": {"mean": selected["mean"], "std": selected["std"], "folds": len(selected["per_fold"]),
+                     "protocol": "per outer fold, the candidate with the best validation accuracy (10 % of the "
+                                 "training fold) is chosen; its test-fold accuracy counts (no retraining)",
+                     "candidates": len(report["candidates"]),
+                     "per_fold": [{"fold": r["fold"], "chosen": r["chosen"], "val_acc": 100 * r["val_acc"],
+                                   "test_acc": 100 * r["test_acc"]} for r in selected["per_fold"]]},
+        # The same choice among the grid's finished configurations and the reference run only.
+        "selected_grid": None if "grid_only" not in report else {
+            "mean": report["grid_only"]["mean"], "std": report["grid_only"]["std"],
+            "folds": len(report["grid_only"]["per_fold"]), "candidates": report["grid_only"]["candidates"]},
+        "baseline": baseline,
+        "diffpool": {**report["reference"], "run": report["reference_run"]},
+        # Structural-pooling runs (bench/results/structural/) among the candidates, for issue #13's
+        # accuracy-vs-structure question; their settings are in each run's card.
+        "structural": [{"run": c["name"], "mean": c["mean"], "std": c["std"], "folds": c["folds"]}
+                       for c in report["candidates"] if "/structural/" in f"/{c['name']}"],
+        "published": {"errica_diffpool": {"mean": errica_mean, "std": errica_std},
+                      "errica_best_honest": ERRICA_BASELINE[dataset]},
+        "target": TARGETS[dataset],
+    }
+
+
+def markdown(result: dict) -> str:
+    lines = ["# Honest model selection over a grid (Errica et al. 2020's recipe)", "",
+             f"Generated {result['date']} by `{result['command']}`.", "",
+             "Per outer fold, the candidate with the best validation accuracy (10 % of the training fold, at its own "
+             "best-validation epoch) is chosen and its test-fold accuracy counted (no retraining: see "
+             "bench/selection_grid.py). Candidates: the grid's runs plus every run on disk with the same ten "
+             "folds. Mean ± std (ddof=0) over folds, %.", "",
+             f"Grid `{result['grid']}`: {len(result['points'])} configurations, epochs ≤ {result['epochs']}, "
+             f"patience {result['patience']}.", "",
+             "| dataset | selected (all candidates) | selected (grid + reference) | reference DiffPool | baseline | "
+             "Errica DiffPool | target | grid jobs done |", "|---|---|---|---|---|---|---|---|"]
+    for report in result["datasets"]:
+        entry = result["accuracy"][report["dataset"]]
+        grid_only = report.get("grid_only")
+        base = entry["baseline"]
+        lines.append(
+            f"| {report['dataset']} | **{entry['selected']['mean']:.1f} ± {entry['selected']['std']:.1f}** "
+            f"({entry['selected']['candidates']} candidates) | "
+            + (f"{grid_only['mean']:.1f} ± {grid_only['std']:.1f}" if grid_only else "— (no grid config complete)")
+            + f" | {entry['diffpool']['mean']:.1f} ± {entry['diffpool']['std']:.1f} | "
+            + (f"{base['mean']:.1f} ± {base['std']:.1f}" if base["mean"] is not None else "none yet")
+            + f" | {entry['published']['errica_diffpool']['mean']} | {entry['target']} | "
+            f"{report['grid_jobs']['finished']}/{report['grid_jobs']['total']} |")
+    for report in result["datasets"]:
+        lines += ["", f"## {report['dataset']}", "", "| fold | chosen | validation | test |", "|---:|---|---:|---:|"]
+        for row in report["selected"]["per_fold"]:
+            lines.append(f"| {row['fold']} | `{row['chosen']}` | {100 * row['val_acc']:.1f} | "
+                         f"{100 * row['test_acc']:.1f} |")
+        lines += ["", "| candidate | own honest accuracy | chosen on folds |", "|---|---|---:|"]
+        counts = report["selected"]["chosen_counts"]
+        for c in report["candidates"]:
+            lines.append(f"| `{c['name']}`{' (grid)' if c['grid'] else ''} | {c['mean']:.1f} ± {c['std']:.1f} | "
+                         f"{counts.get(c['name'], 0)} |")
+        for note in report["notes"]:
+            lines.append(f"- note: {note}")
+    t = result["timing"]
+    lines += ["", "## Time", "", f"Machine: {result['machine'].get('cpu_model')}, {result['machine']['cpu_count']} "
+              f"cores, load average (1/5/15 min) {' / '.join(f'{x:.1f}' for x in result['machine'].get('load_average_1_5_15', []))} "
+              "when the table was written "
+              "(shared with other training: measured job times include that contention).", ""]
+    for dataset, d in t["per_dataset"].items():
+        lines.append(f"- {dataset}: {d['seconds_per_job'] / 60:.1f} min per (config, fold) job, "
+                     f"{d['epochs_per_job']:.0f} epochs per job ({d['how']})")
+    full = t["full_grid"]
+    lines += ["", f"Full grid ({full['jobs']} jobs over ENZYMES, PROTEINS, D&D; {full['left']} left): "
+                  f"{full['worker_seconds'] / 3600:.0f} h of worker time, ~{full['wall_seconds_2_cores'] / 3600:.0f} h "
+                  "wall with 2 jobs on 2 free cores:", ""]
+    for dataset, d in full["per_dataset"].items():
+        lines.append(f"- {dataset}: {d['jobs']} jobs × {d['seconds_per_job'] / 60:.1f} min ({d['how']})")
+    return "\n".join(lines)
+
+
+def build_jobs(datasets: list[str], points: list[GridPoint], args: argparse.Namespace) -> list[Job]:
+    """Configuration-major order: whole configurations finish first, so a partial run is already usable."""
+    return [Job(d, p, k, Path(args.runs_root), args.epochs, args.patience, args.data_dir, args.folds, args.subset)
+            for d in datasets for p in points for k in range(args.folds)]
+
+
+def write_tables(args: argparse.Namespace, argv: list[str]) -> dict:
+    """The selection for every dataset whose reference run is on disk (not only the ones just trained),
+    so that selection_grid.json and accuracy.json always describe the same candidates."""
+    results = Path(args.results_root)
+    datasets = [d for d in DATASETS if (results / REFERENCE_RUNS[d] / "folds").is_dir()]
+    jobs = build_jobs(datasets, GRIDS[args.grid](), args)
+    reports = [dataset_report(d, [j for j in jobs if j.dataset == d], results) for d in datasets]
+    accuracy_path = Path(args.accuracy)
+    accuracy = json.loads(accuracy_path.read_text(encoding="utf-8")) if accuracy_path.is_file() else {}
+    for report in reports:
+        accuracy[report["dataset"]] = accuracy_entry(report)
+    result = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "command": "python bench/selection_grid.py " + " ".join(shlex.quote(a) for a in argv),
+              "grid": args.grid, "epochs": args.epochs, "patience": args.patience,
+              "points": [p.name for p in GRIDS[args.grid]()],
+              "machine": machine(), "timing": {"per_dataset": measured_summary(jobs), "full_grid": full_estimate(args)},
+              "datasets": reports, "accuracy": {r["dataset"]: accuracy[r["dataset"]] for r in reports}}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "selection_grid.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / "selection_grid.md").write_text(markdown(result) + "\n", encoding="utf-8")
+    accuracy_path.write_text(json.dumps(accuracy, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return result
+
+
+def full_estimate(args: argparse.Namespace) -> dict:
+    """Time for what is left of the full grid on ENZYMES, PROTEINS and D&D with 2 jobs on 2 cores."""
+    jobs = build_jobs(list(DATASETS), full_grid(), args)
+    todo = [job for job in jobs if finished_fold(job) is None]
+    return {"jobs": len(jobs), "left": len(todo), **estimate(todo, jobs, 2, args.patience, args.epochs)}
+
+
+def machine() -> dict:
+    """bench/reproduce.py's machine summary plus the CPU model and the load (the machine is shared)."""
+    import os
+
+    info = machine_summary("cpu")
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                  if line.startswith("model name")]
+        info["cpu_model"] = models[0] if models else None
+    if hasattr(os, "getloadavg"):
+        info["load_average_1_5_15"] = list(os.getloadavg())
+    return info
+
+
+def measured_summary(jobs: list[Job]) -> dict:
+    return {d: {"seconds_per_job": r["seconds_per_job"], "epochs_per_job": r["epochs_per_job"],
+                "seconds_per_graph_epoch": r["seconds_per_graph_epoch"],
+                "how": f"measured on {r['jobs_measured']} finished job(s)"}
+            for d, r in measured_rates(jobs).items()}
+
+
+# ---------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python bench/selection_grid.py", description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    add("--grid", choices=tuple(GRIDS), default="small", help="small: 4 configurations; full: 48 (default small)")
+    add("--epochs", type=int, default=500, help="most epochs per job (default %(default)s)")
+    add("--patience", type=int, default=50, help="early stopping on validation accuracy (default %(default)s)")
+    add("--folds", type=int, default=10, help="outer folds (default %(default)s; must match the runs on disk)")
+    add("--subset", type=int, default=None, help="use N graphs (smoke tests only: other folds than the tables)")
+    add("--jobs", type=int, default=1, help="worker processes, one (config, fold) job each (default %(default)s)")
+    add("--data-dir", default=str(ROOT.parent / "shared" / "data" / "TU"),
+        help="folder holding the TU datasets (default ../shared/data/TU)")
+    add("--runs-root", default=str(GRID_DIR / "runs"), help="where the grid's run folders go")
+    add("--results-root", default=str(RESULTS), help="where other run folders are discovered")
+    add("--out", default=str(GRID_DIR), help="where selection_grid.{json,md} go")
+    add("--accuracy", default=str(RESULTS / "accuracy.json"), help="the accuracy.json to update")
+    add("--dry-run", action="store_true", help="print the jobs left and a time estimate; train nothing")
+    add("--table-only", action="store_true", help="rebuild the tables from the folds on disk; train nothing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.jobs < 1 or args.epochs < 1 or args.patience < 1 or args.folds < 2:
+        parser.error("--jobs, --epochs and --patience must be at least 1, --folds at least 2")
+    points = GRIDS[args.grid]()
+    jobs = build_jobs(args.datasets, points, args)
+    if args.table_only:
+        write_summaries(jobs)
+        print(markdown(write_tables(args, argv)))
+        return 0
+    todo = [job for job in jobs if finished_fold(job) is None]
+    guess = estimate(todo, jobs, args.jobs, args.patience, args.epochs)
+    print(f"{len(points)} configurations × {len(args.datasets)} dataset(s) × {args.folds} folds = {len(jobs)} jobs: "
+          f"{len(jobs) - len(todo)} finished, {len(todo)} to run with {args.jobs} worker(s)")
+    for dataset, d in guess["per_dataset"].items():
+        print(f"  {dataset:<9} {d['jobs']:4d} jobs × {d['seconds_per_job'] / 60:6.1f} min "
+              f"({d['epochs_per_job']:.0f} epochs/job; {d['how']})")
+    print(f"estimate: {guess['worker_seconds'] / 3600:.1f} h of worker time, "
+          f"~{guess['wall_seconds_2_cores'] / 3600:.1f} h "
+          f"wall on 2 free cores with {guess['parallel_jobs']} job(s) at once (more jobs than cores gain nothing; "
+          "a machine shared with other work is slower)")
+    if args.dry_run:
+        for job in todo[:5]:
+            print("  python -m core.train " + " ".join(shlex.quote(a) for a in job.train_argv(-1))
+                  .replace(f"{ROOT}/", ""))
+        if len(todo) > 5:
+            print(f"  ... and {len(todo) - 5} more")
+        return 0
+    failures: list[str] = []
+    try:
+        if todo:
+            failures = run_jobs(todo, args.jobs)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished jobs are on disk; rerun the same command to continue", file=sys.stderr)
+        return 130
+    write_summaries(jobs)
+    print(markdown(write_tables(args, argv)))
+    if failures:
+        print(f"{len(failures)} job(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""bench/selection_grid.py: nested model selection over a grid, its resumable jobs, and accuracy.json."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from bench import selection_grid
+from bench.model_selection import load_candidate
+from bench.selection_grid import GridPoint, Job, full_grid, run_jobs, train_one
+from core import train
+
+ROOT = Path(__file__).resolve().parents[2]
+POINTS = [GridPoint(16, 1, "max", "ref", 1e-3), GridPoint(16, 2, "sum", "dmon", 1e-3)]
+
+
+def _fold_files(folder: Path) -> dict[int, dict]:
+    records = (json.loads(p.read_text()) for p in (Path(folder) / "folds").glob("fold-*.json"))
+    return {r["fold"]: r for r in records}
+
+
+def test_full_grid_spans_the_required_axes_once_each():
+    points = full_grid()
+    assert len(points) == len({p.name for p in points}) == 48
+    assert {p.hidden_dim for p in points} == {30, 64} and {p.num_pooling for p in points} == {1, 2}
+    assert {p.readout for p in points} == {"max", "sum"} and {p.lr for p in points} == {1e-3, 1e-4}
+    # link + entropy (reference), entropy only (no link prediction), and the structure objective
+    assert {(p.variant, p.structure_weight) for p in points} == {("diffpool", 0.0), ("diffpool-nolp", 0.0),
+                                                                 ("diffpool", 1.0)}
+
+
+def _grid_args(tu_dir, root: Path, *extra: str) -> list[str]:
+    return ["--datasets", "ENZYMES", "--folds", "3", "--subset", "40", "--epochs", "2", "--patience", "1",
+            "--data-dir", str(tu_dir), "--results-root", str(root),
+            "--runs-root", str(root / "selection_grid" / "runs"),
+            "--out", str(root / "selection_grid"), "--accuracy", str(root / "accuracy.json"), *extra]
+
+
+@pytest.fixture(scope="module")
+def tiny_grid(tu_dir, tmp_path_factory):
+    """A results root with a reference and a baseline run (3 folds, 40 ENZYMES graphs) and a 2-point grid run
+    on it: two jobs through worker processes, the rest in this process."""
+    root = tmp_path_factory.mktemp("grid") / "results"
+    for model, folder in (("diffpool", "reproduce/ENZYMES-diffpool"), ("baseline", "baseline/runs/ENZYMES-baseline")):
+        assert train.main(["--dataset", "ENZYMES", "--model", model, "--folds", "3", "--epochs", "2", "--subset", "40",
+                           "--data-dir", str(tu_dir), "--no-download", "--no-checkpoint", "--quiet",
+                           "--out", str(root / folder)]) == 0
+    jobs = [Job("ENZYMES", p, k, root / "selection_grid" / "runs", 2, 1, str(tu_dir), 3, 40)
+            for p in POINTS for k in range(3)]
+    assert run_jobs(jobs[:2], workers=2) == []
+    for job in jobs[2:]:
+        assert train_one(job)[0] == 0
+    return root, jobs
+
+
+def test_dry_run_counts_the_jobs_left_and_estimates_from_the_rate_table(tu_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(selection_grid.GRIDS, "small", lambda: POINTS)
+    assert selection_grid.main(_grid_args(tu_dir, tmp_path, "--dry-run")) == 0
+    out = capsys.readouterr().out
+    assert "2 configurations × 1 dataset(s) × 3 folds = 6 jobs: 0 finished, 6 to run" in out
+    # 40 graphs: 2/3 in the training fold, 90 % of that trained on; 2 epochs (< 100 + patience)
+    minutes = selection_grid.SECONDS_PER_GRAPH_EPOCH_CPU["ENZYMES"] * 40 * (2 / 3) * 0.9 * 2 / 60
+    assert f"6 jobs × {minutes:6.1f} min" in out
+    assert "--only-folds 0" in out and "--patience 1" in out
+
+
+def test_selection_takes_each_folds_best_validation_candidate_and_writes_accuracy_json(tiny_grid, tu_dir,
+                                                                                      monkeypatch, capsys):
+    root, jobs = tiny_grid
+    monkeypatch.setitem(selection_grid.GRIDS, "small", lambda: POINTS)
+    before = {p: p.stat().st_mtime_ns for job in jobs for p in (job.out_dir / "folds").glob("*.json")}
+    # A rerun of the training command finds every job finished: nothing is retrained.
+    assert selection_grid.main(_grid_args(tu_dir, root)) == 0
+    assert "6 finished, 0 to run" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+    report = json.loads((root / "selection_grid" / "selection_grid.json").read_text())["datasets"][0]
+    assert report["grid_jobs"] == {"total": 6, "finished": 6} and report["grid_configs"]["complete"] == 2
+    names = [c["name"] for c in report["candidates"]]
+    assert len(names) == 4  # reference, two grid points, the baseline found on disk
+    folds = {name: _fold_files(Path(name) if Path(name).is_absolute() else ROOT / name) for name in names}
+    for row in report["selected"]["per_fold"]:
+        k = row["fold"]
+        best = max(names, key=lambda n: (folds[n][k]["val_acc"], -names.index(n)))  # ties: earlier candidate
+        assert row["chosen"] == best and row["test_acc"] == folds[best][k]["test_acc"]
+
+    accuracy = json.loads((root / "accuracy.json").read_text())
+    entry = accuracy["ENZYMES"]
+    tests = [100 * r["test_acc"] for r in report["selected"]["per_fold"]]
+    assert entry["selected"]["mean"] == pytest.approx(statistics.fmean(tests))
+    assert entry["selected"]["std"] == pytest.approx(statistics.pstdev(tests)) and entry["selected"]["folds"] == 3
+    baseline = [100 * f["test_acc"] for _, f in sorted(_fold_files(root / "baseline/runs/ENZYMES-baseline").items())]
+    assert entry["baseline"]["mean"] == pytest.approx(statistics.fmean(baseline))
+    assert entry["published"]["errica_diffpool"]["mean"] == 59.5 and entry["target"] == 65.2
+    grid_only = entry["selected_grid"]
+    assert grid_only["candidates"] == names[:3] and grid_only["folds"] == 3
+    grid_tests = [100 * folds[max(names[:3], key=lambda n: (folds[n][k]["val_acc"], -names.index(n)))][k]["test_acc"]
+                  for k in range(3)]
+    assert grid_only["mean"] == pytest.approx(statistics.fmean(grid_tests))
+
+    # Finished grid runs get a summary.json, from which bench/model_selection.py reads their settings.
+    candidate = load_candidate(jobs[-1].out_dir)
+    assert candidate.settings["num_pooling"] == 2 and candidate.settings["structure_weight"] == 1.0
+    assert candidate.settings["patience"] == 1 and sorted(candidate.folds) == [0, 1, 2]
+
+
+def test_a_failing_job_reports_its_exit_code_instead_of_stopping_the_grid(tmp_path):
+    job = Job("ENZYMES", POINTS[0], 0, tmp_path / "runs", 2, 1, str(tmp_path / "no-data-here"), 3, 40)
+    code, err = train_one(job)
+    assert code == 2 and "ENZYMES" in err
+    assert not (job.out_dir / "folds" / "fold-0.json").exists()
+
+
+def _recomputed(folder: str) -> tuple[float, float, int]:
+    tests = [100 * f["test_acc"] for _, f in sorted(_fold_files(ROOT / folder).items())]
+    return statistics.fmean(tests), statistics.pstdev(tests), len(tests)
+
+
+def test_committed_accuracy_json_has_the_agreed_shape_and_is_recomputable_from_fold_files():
+    path = ROOT / "bench" / "results" / "accuracy.json"
+    accuracy = json.loads(path.read_text())
+    grid = {d["dataset"]: d for d in
+            json.loads((ROOT / "bench" / "results" / "selection_grid" / "selection_grid.json").read_text())["datasets"]}
+    assert {"ENZYMES", "PROTEINS", "DD"} <= accuracy.keys()
+    for dataset in ("ENZYMES", "PROTEINS", "DD"):
+        entry = accuracy[dataset]
+        for row in ("selected", "baseline", "diffpool"):
+            assert {"mean", "std", "folds"} <= entry[row].keys()
+        assert entry["selected"]["folds"] == 10 and entry["diffpool"]["folds"] == 10
+        mean, std, n = _recomputed(entry["diffpool"]["run"])
+        assert (entry["diffpool"]["mean"], entry["diffpool"]["std"], n) == (pytest.approx(mean), pytest.approx(std), 10)
+        if entry["baseline"]["mean"] is None:
+            assert entry["baseline"]["note"]  # says why there is no figure
+        else:
+            mean, std, n = _recomputed(entry["baseline"]["run"])
+            assert (entry["baseline"]["mean"], entry["baseline"]["std"]) == (pytest.approx(mean), pytest.approx(std))
+        names = [c["name"] for c in grid[dataset]["candidates"]]
+        tests = []
+        for row in entry["selected"]["per_fold"]:
+            k = row["fold"]
+            chosen = _fold_files(ROOT / row["chosen"])[k]
+            assert 100 * chosen["test_acc"] == pytest.approx(row["test_acc"])
+            best_val = max(_fold_files(ROOT / name)[k]["val_acc"] for name in names)
+            assert chosen["val_acc"] == best_val  # nobody on disk had a better validation score
+            tests.append(100 * chosen["test_acc"])
+        assert entry["selected"]["mean"] == pytest.approx(statistics.fmean(tests))
+        assert entry["selected"]["std"] == pytest.approx(statistics.pstdev(tests))
