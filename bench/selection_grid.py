@@ -70,7 +70,7 @@ TARGETS = {"ENZYMES": 65.2, "PROTEINS": 76.3, "DD": 78.5}
 #: must share.
 REFERENCE_RUNS = {"ENZYMES": "reproduce/ENZYMES-diffpool", "PROTEINS": "reproduce/PROTEINS-diffpool",
                   "DD": "dd/runs/DD-diffpool"}
-BASELINE_RUNS = {name: f"baseline/runs/{name}-baseline" for name in DATASETS}
+BASELINE_RUNS = {name: (f"dd/runs/{name}-baseline" if name == "DD" else f"reproduce/{name}-baseline") for name in DATASETS}
 #: Auxiliary-loss settings: name -> (core.train variant, structure weight). "ref": link prediction +
 #: entropy (weights 1, the reference objective); "nolp": entropy only (link weight 0); "dmon": the
 #: reference objective plus DMoN's modularity + collapse term at weight 1 at every level.
@@ -158,7 +158,7 @@ class Job:
 
 @functools.lru_cache(maxsize=None)
 def _settings(job: Job):
-    from core.train import _settings_from_args, build_parser
+    from core.train.cli import _settings_from_args, build_parser
 
     parser = build_parser()
     return _settings_from_args(parser, parser.parse_args(job.train_argv()))
@@ -166,7 +166,7 @@ def _settings(job: Job):
 
 def finished_fold(job: Job) -> dict | None:
     """The job's fold JSON when it is on disk with this job's settings (core.train's cache rule)."""
-    from core.train import _load_cached_fold
+    from core.train.crossval import _load_cached_fold
 
     return _load_cached_fold(job.out_dir, job.fold, job.settings())
 
@@ -221,7 +221,7 @@ def run_jobs(jobs: list[Job], workers: int, trainer: Callable[[Job], tuple[int, 
 
 def write_summaries(jobs: list[Job]) -> None:
     """``summary.json`` for every grid run whose ten folds are finished (so other tools read its settings)."""
-    from core.train import main as train_main
+    from core.train.cli import main as train_main
 
     complete: dict[Path, Job] = {}
     for job in jobs:

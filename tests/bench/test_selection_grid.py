@@ -44,7 +44,7 @@ def tiny_grid(tu_dir, tmp_path_factory):
     """A results root with a reference and a baseline run (3 folds, 40 ENZYMES graphs) and a 2-point grid run
     on it: two jobs through worker processes, the rest in this process."""
     root = tmp_path_factory.mktemp("grid") / "results"
-    for model, folder in (("diffpool", "reproduce/ENZYMES-diffpool"), ("baseline", "baseline/runs/ENZYMES-baseline")):
+    for model, folder in (("diffpool", "reproduce/ENZYMES-diffpool"), ("baseline", "reproduce/ENZYMES-baseline")):
         assert train.main(["--dataset", "ENZYMES", "--model", model, "--folds", "3", "--epochs", "2", "--subset", "40",
                            "--data-dir", str(tu_dir), "--no-download", "--no-checkpoint", "--quiet",
                            "--out", str(root / folder)]) == 0
@@ -92,7 +92,7 @@ def test_selection_takes_each_folds_best_validation_candidate_and_writes_accurac
     tests = [100 * r["test_acc"] for r in report["selected"]["per_fold"]]
     assert entry["selected"]["mean"] == pytest.approx(statistics.fmean(tests))
     assert entry["selected"]["std"] == pytest.approx(statistics.pstdev(tests)) and entry["selected"]["folds"] == 3
-    baseline = [100 * f["test_acc"] for _, f in sorted(_fold_files(root / "baseline/runs/ENZYMES-baseline").items())]
+    baseline = [100 * f["test_acc"] for _, f in sorted(_fold_files(root / "reproduce/ENZYMES-baseline").items())]
     assert entry["baseline"]["mean"] == pytest.approx(statistics.fmean(baseline))
     assert entry["published"]["errica_diffpool"]["mean"] == 59.5 and entry["target"] == 65.2
     grid_only = entry["selected_grid"]
