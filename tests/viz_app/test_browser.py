@@ -5,6 +5,7 @@ Skipped when /usr/bin/chromium or playwright is missing. Screenshots go to tests
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -61,6 +62,21 @@ def start_app(port: int, env: dict, log_path: Path | None = None) -> subprocess.
     raise RuntimeError("streamlit did not become healthy within 60 s")
 
 
+@contextlib.contextmanager
+def running_app(env: dict, log_path: Path | None = None):
+    """The app served on a free port for the duration of the block; yields its URL."""
+    port = free_port()
+    process = start_app(port, env, log_path)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def wait_idle(page, timeout_ms: int = 90_000) -> None:
     """Wait until a rerun has finished (the app root says notRunning)."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
@@ -87,16 +103,8 @@ def app_url(tmp_path_factory):
     save_checkpoint(folder / "browser-synthetic-diffpool-one-level", DiffPool(one_level), spec,
                     {"dataset": "synthetic-hierarchy", "class_names": ["2 groups", "3 groups", "4 groups"], "seed": 0})
     env = dict(os.environ, DIFFPOOL_MODELS=str(folder))
-    port = free_port()
-    process = start_app(port, env, SERVER_LOG)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with running_app(env, SERVER_LOG) as url:
+        yield url
 
 
 def test_explore_page_renders_network_and_plotly_and_follows_graph_picker(app_url):

@@ -9,12 +9,11 @@ the shared TU data.
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
 from tests.conftest import SHARED_TU
-from tests.viz_app.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, ROOT, free_port, start_app, wait_idle
+from tests.viz_app.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, ROOT, running_app, wait_idle
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed")]
@@ -32,16 +31,8 @@ def shipped_app_url():
         pytest.skip(f"PROTEINS not found under {SHARED_TU}")
     env = dict(os.environ, DIFFPOOL_DATA=str(SHARED_TU))
     env.pop("DIFFPOOL_MODELS", None)
-    port = free_port()
-    process = start_app(port, env)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with running_app(env) as url:
+        yield url
 
 
 def test_collapsed_proteins_graph_shows_its_verdict_on_the_default_view(shipped_app_url):
