@@ -63,7 +63,7 @@ def project_2d(points, seed: int = 0, method: str = "auto") -> tuple[np.ndarray,
     if method == "pca" or n < UMAP_MIN_POINTS or constant:
         return _pca_2d(array), "pca"
 
-    import umap  # lazy: slow import, see PITFALLS.md
+    import umap  # lazy: ~3 s to import and ~20 s for the first fit in a process (numba JIT)
 
     reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed)
     with warnings.catch_warnings():

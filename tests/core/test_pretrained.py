@@ -48,7 +48,7 @@ def test_shipped_projection_covers_every_graph(stem, tu_dir):
 
 
 def test_default_model_pools_into_several_sharp_clusters_at_every_level():
-    """PITFALLS: a collapsed model is a bad teaching example — the default must not be one."""
+    """A collapsed model is a bad teaching example: the default must not be one."""
     model, spec, card = load_checkpoint(PRETRAINED / "synthetic-hierarchy-diffpool")
     dataset = load_dataset(card["dataset"])
     indices = list(card["test_indices"])
