@@ -21,6 +21,7 @@ from core.analysis.diagnosis import (  # noqa: F401  (re-exported: the diagnosis
     LABEL_NMI,
     MIN_LOUVAIN_MODULARITY,
     MODULARITY_RATIO,
+    NEGATIVE_MODULARITY,
     UNIFORM_ENTROPY,
     VERDICTS,
     connected_share,

@@ -26,6 +26,10 @@ Verdicts, checked in this order (thresholds are module constants, quoted in the 
                     structure: clusters are buckets of node labels, not regions of the graph.
 ``fragmented``      connected share < ``CONNECTED_SHARE`` (0.6) or modularity ratio <
                     ``MODULARITY_RATIO`` (0.3): clusters are not connected regions of the graph.
+                    On a graph where Louvain finds no community structure (no ratio), a
+                    partition with negative modularity (below ``-NEGATIVE_MODULARITY``) is
+                    fragmented too: its clusters cut more edges than chance would (e.g. every
+                    node of a 4-node path alone in its own cluster).
 ``healthy``         none of the above: decided rows, mass spread over several clusters, clusters
                     that are connected and about as modular as Louvain's.
 
@@ -63,6 +67,8 @@ CONNECTED_SHARE = 0.6
 MODULARITY_RATIO = 0.3
 #: Louvain modularity under which a graph has no community structure worth a ratio.
 MIN_LOUVAIN_MODULARITY = 0.05
+#: Without a ratio, partition modularity below minus this counts as ``fragmented``.
+NEGATIVE_MODULARITY = 0.05
 
 VERDICTS = ("healthy", "collapsed", "uniform", "feature-driven", "fragmented")
 
@@ -285,7 +291,8 @@ def diagnose_level(adjacency, assignment, node_labels=None, truth=None, seed: in
     truth_nmi, truth_ari = _nmi_ari(hard, groups) if groups is not None else (None, None)
 
     verdict, reasons = _verdict(
-        entropy_normalised, largest_share, clusters_used, n, c, label_nmi, connected, ratio
+        entropy_normalised, largest_share, clusters_used, n, c, label_nmi, connected, ratio,
+        modularity if has_edges else None,
     )
     return {
         "verdict": verdict,
@@ -329,7 +336,8 @@ def is_collapsed(entropy_normalised: float, largest_share: float, clusters_used:
     return clusters_used <= 1 or largest_share >= COLLAPSE_SHARE
 
 
-def _verdict(entropy_normalised, largest_share, clusters_used, n, c, label_nmi, connected, ratio):
+def _verdict(entropy_normalised, largest_share, clusters_used, n, c, label_nmi, connected, ratio,
+             modularity=None):
     """(verdict, reasons) from the measures, in the order the module docstring gives."""
     if c > 1 and entropy_normalised >= UNIFORM_ENTROPY:
         return "uniform", [f"mean normalised entropy {entropy_normalised:.2f} ≥ {UNIFORM_ENTROPY}"]
@@ -347,6 +355,9 @@ def _verdict(entropy_normalised, largest_share, clusters_used, n, c, label_nmi, 
         weak.append(f"only {connected:.0%} of nodes lie in their cluster's largest connected piece")
     if ratio is not None and ratio < MODULARITY_RATIO:
         weak.append(f"modularity is {ratio:.2f}× Louvain's (< {MODULARITY_RATIO})")
+    if ratio is None and modularity is not None and modularity < -NEGATIVE_MODULARITY:
+        weak.append(f"partition modularity {modularity:.2f} < 0: the clusters cut more edges than chance "
+                    "would (Louvain finds no community structure here either)")
     if weak and label_nmi is not None and label_nmi >= LABEL_NMI:
         return "feature-driven", [f"NMI with node labels {label_nmi:.2f} ≥ {LABEL_NMI}", *weak]
     if weak:

@@ -66,6 +66,21 @@ def test_clusters_that_copy_scattered_node_labels_are_feature_driven():
     assert diagnose_level(adjacency, np.eye(3)[node_labels])["verdict"] == "fragmented"
 
 
+def test_tiny_graph_split_worse_than_chance_is_not_healthy():
+    # A 4-node star has no community structure (Louvain's best is 0, so no ratio); every node
+    # alone in its own cluster (PROTEINS #1104's first level under the shipped model) has
+    # modularity -1/3: worse than chance, never "healthy".
+    star = nx.to_numpy_array(nx.star_graph(3))
+    alone = diagnose_level(star, np.eye(8)[[0, 3, 5, 6]] * 0.92 + 0.01)
+    assert alone["modularity_ratio"] is None
+    assert alone["modularity"] == pytest.approx(-1 / 3)
+    assert alone["verdict"] == "fragmented"
+    assert any("cut more edges than chance" in reason for reason in alone["reasons"])
+    # on a graph with structure the rule stays out of the way: the ratio decides
+    adjacency, truth = _planted(2, 10, 0.8, 0.02, seed=5)
+    assert diagnose_level(adjacency, np.eye(2)[truth] * 0.98 + 0.01)["verdict"] == "healthy"
+
+
 def test_sparse_and_dense_adjacency_give_the_same_numbers():
     adjacency, truth = _planted(3, 20, 0.4, 0.05, seed=4)
     assignment = np.random.default_rng(1).dirichlet(np.ones(5) * 0.3, 60)
