@@ -71,6 +71,8 @@ TARGETS = {"ENZYMES": 65.2, "PROTEINS": 76.3, "DD": 78.5}
 REFERENCE_RUNS = {"ENZYMES": "reproduce/ENZYMES-diffpool", "PROTEINS": "reproduce/PROTEINS-diffpool",
                   "DD": "dd/runs/DD-diffpool"}
 BASELINE_RUNS = {name: (f"dd/runs/{name}-baseline" if name == "DD" else f"reproduce/{name}-baseline") for name in DATASETS}
+#: Nodes in each dataset's largest graph (TU files): whether its folds fit a stack (``--stack``).
+MAX_NODES = {"ENZYMES": 126, "PROTEINS": 620, "DD": 5748}
 #: Auxiliary-loss settings: name -> (core.train variant, structure weight). "ref": link prediction +
 #: entropy (weights 1, the reference objective); "nolp": entropy only (link weight 0); "dmon": the
 #: reference objective plus DMoN's modularity + collapse term at weight 1 at every level.
@@ -185,8 +187,53 @@ def train_one(job: Job) -> tuple[int, str]:
     return _train_fold(job.train_argv(-1))
 
 
-def run_jobs(jobs: list[Job], workers: int, trainer: Callable[[Job], tuple[int, str]] = train_one) -> list[str]:
-    """Run ``jobs`` in ``workers`` processes, a fresh process per job; returns failure messages."""
+def train_stacked(unit: tuple[Job, ...]) -> tuple[int, str]:
+    """Train the folds of one configuration (``unit``: its jobs left, same run folder) as one stack.
+
+    ``core.train --stack-folds --only-folds a,b,...`` (core.train.stacked, issue #16): one batched
+    computation, each fold with its own batches, optimizer and early stopping, writing the same
+    fold files under the same cache key as :func:`train_one` (up to float rounding).
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    folds = ",".join(str(job.fold) for job in unit)
+    return _train_fold(unit[0].train_argv() + ["--only-folds", folds, "--stack-folds"])
+
+
+def stack_units(jobs: list[Job]) -> list[Job | tuple[Job, ...]]:
+    """Group ``jobs`` by run folder into stacks; a dataset too large to stack keeps one job per fold."""
+    from core.train.stacked import MAX_STACK_NODES
+
+    units: dict[Path, list[Job]] = {}
+    for job in jobs:
+        units.setdefault(job.out_dir, []).append(job)
+    out: list[Job | tuple[Job, ...]] = []
+    for members in units.values():
+        if MAX_NODES.get(members[0].dataset, 0) > MAX_STACK_NODES:
+            out.extend(members)
+        else:
+            out.append(tuple(members))
+    return out
+
+
+def _train_unit(unit: Job | tuple[Job, ...]) -> tuple[int, str]:
+    return train_stacked(unit) if isinstance(unit, tuple) else train_one(unit)
+
+
+def _describe(unit: Job | tuple[Job, ...]) -> str:
+    if isinstance(unit, tuple):
+        return (f"{unit[0].dataset} {unit[0].point.name} folds {','.join(str(j.fold) for j in unit)} "
+                f"(stack of {len(unit)})")
+    return f"{unit.dataset} {unit.point.name} fold {unit.fold}"
+
+
+def run_jobs(jobs: list[Job | tuple[Job, ...]], workers: int,
+             trainer: Callable[[Job], tuple[int, str]] = train_one) -> list[str]:
+    """Run ``jobs`` in ``workers`` processes, a fresh process per job; returns failure messages.
+
+    An item may be a tuple of jobs (one stack, :func:`stack_units`): it runs through
+    :func:`train_stacked` whatever ``trainer`` is."""
     import multiprocessing
 
     failures: list[str] = []
@@ -194,7 +241,8 @@ def run_jobs(jobs: list[Job], workers: int, trainer: Callable[[Job], tuple[int, 
     pool = context.Pool(processes=max(1, min(workers, len(jobs))), maxtasksperchild=1)
     started = time.perf_counter()
     try:
-        pending = {pool.apply_async(trainer, (job,)): job for job in jobs}
+        pending = {pool.apply_async(_train_unit if isinstance(job, tuple) else trainer, (job,)): job
+                   for job in jobs}
         done = 0
         while pending:
             finished = [handle for handle in pending if handle.ready()]
@@ -207,9 +255,9 @@ def run_jobs(jobs: list[Job], workers: int, trainer: Callable[[Job], tuple[int, 
                 done += 1
                 status = "ok" if code == 0 else f"FAILED (exit {code}): " + " | ".join(err.strip().splitlines()[-3:])
                 if code != 0:
-                    failures.append(f"{job.dataset} {job.point.name} fold {job.fold}: {status}")
-                print(f"[{done}/{len(jobs)} {time.perf_counter() - started:7.0f}s] {job.dataset} {job.point.name} "
-                      f"fold {job.fold}: {status}", flush=True)
+                    failures.append(f"{_describe(job)}: {status}")
+                print(f"[{done}/{len(jobs)} {time.perf_counter() - started:7.0f}s] {_describe(job)}: {status}",
+                      flush=True)
         pool.close()
     except BaseException:
         pool.terminate()  # only this run's workers; finished folds are on disk, the unfinished one resumes
@@ -531,6 +579,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--results-root", default=str(RESULTS), help="where other run folders are discovered")
     add("--out", default=str(GRID_DIR), help="where selection_grid.{json,md} go")
     add("--accuracy", default=str(RESULTS / "accuracy.json"), help="the accuracy.json to update")
+    add("--stack", action="store_true",
+        help="train each configuration's folds left as one stack of models in one process (core.train "
+             "--stack-folds; same fold files); datasets with graphs over core.train.stacked.MAX_STACK_NODES "
+             "nodes (D&D) keep one process per fold")
     add("--dry-run", action="store_true", help="print the jobs left and a time estimate; train nothing")
     add("--table-only", action="store_true", help="rebuild the tables from the folds on disk; train nothing")
     return parser
@@ -569,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[str] = []
     try:
         if todo:
-            failures = run_jobs(todo, args.jobs)
+            failures = run_jobs(stack_units(todo) if args.stack else todo, args.jobs)
     except KeyboardInterrupt:
         print("\ninterrupted: finished jobs are on disk; rerun the same command to continue", file=sys.stderr)
         return 130

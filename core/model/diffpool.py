@@ -253,13 +253,19 @@ def pool_with_assignment(
 
 def structure_loss(adj: Tensor | SparseAdjacency, assignment: Tensor, coarsened: Tensor,
                    mask: Tensor | None = None) -> Tensor:
-    """DMoN's objective (Tsitsulin et al., JMLR 2023) for a batch: −modularity + collapse regulariser.
+    """DMoN's objective for a batch: the mean over graphs of :func:`structure_loss_per_graph`."""
+    return structure_loss_per_graph(adj, assignment, coarsened, mask).mean()
+
+
+def structure_loss_per_graph(adj: Tensor | SparseAdjacency, assignment: Tensor, coarsened: Tensor,
+                             mask: Tensor | None = None) -> Tensor:
+    """DMoN's objective (Tsitsulin et al., JMLR 2023) per graph: −modularity + collapse regulariser.
 
     For each graph b with adjacency A (degrees d, 2m = Σd) and assignment S:
     ``Q_b = (tr(Sᵀ A S) − ‖Sᵀ d‖² / 2m) / 2m`` is the soft modularity of S (the matrix
     convention: a self-loop weight counts once), and ``R_b = ‖Σᵢ Sᵢ‖ √C / n_b − 1`` is 0 when the
     n_b real nodes are spread evenly over the C clusters and √C − 1 when all sit in one. Returns
-    the scalar mean over graphs of ``−Q_b + R_b``. Graphs without edges contribute ``R_b`` only.
+    ``−Q_b + R_b`` per graph, [B]. Graphs without edges give ``R_b`` only.
 
     adj: [B, N, N] dense or SparseAdjacency; assignment: [B, N, C] (padded rows are ignored);
     coarsened: [B, C, C] = Sᵀ A S of the masked assignment; mask: bool [B, N] or None.
@@ -280,7 +286,7 @@ def structure_loss(adj: Tensor | SparseAdjacency, assignment: Tensor, coarsened:
     modularity = torch.where(two_m > 0, (inside - expected) / safe, torch.zeros_like(two_m))
     clusters = assignment.shape[-1]
     collapse = torch.linalg.vector_norm(assignment.sum(dim=1), dim=-1) * clusters ** 0.5 / real - 1
-    return (collapse - modularity).mean()
+    return collapse - modularity
 
 
 def _squared_link_error(

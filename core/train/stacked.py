@@ -55,7 +55,8 @@ from torch import Tensor
 
 from core.data.adjacency import SparseAdjacency
 from core.data.batching import PreparedGraph, size_batches
-from core.model.diffpool import ENTROPY_EPS, LEARNED_ASSIGNMENT, DiffPool, DiffPoolConfig, _squared_link_error
+from core.model.diffpool import (ENTROPY_EPS, LEARNED_ASSIGNMENT, DiffPool, DiffPoolConfig, _squared_link_error,
+                                 structure_loss_per_graph)
 from core.train.loop import FitResult, epoch_batches
 
 # Config fields that may differ between the models of one stack (everything else is the shape).
@@ -363,6 +364,12 @@ class StackedDiffPool:
 
     def forward(self, batch: StackBatch) -> tuple[Tensor, Tensor, Tensor]:
         """Logits [M, B, classes] and the summed auxiliary losses per model (link [M], entropy [M])."""
+        return self._forward(batch)[:3]
+
+    def _forward(self, batch: StackBatch) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """:meth:`forward` plus DMoN's structure loss per model ([M], summed over levels; None when
+        ``structure_loss_weight`` is 0), averaged over each model's real graphs like
+        :func:`core.model.diffpool.structure_loss` over one model's batch."""
         c = self.config
         models, graphs, nodes = batch.node_mask.shape
         active = None if all(batch.graph_counts) else torch.tensor([g > 0 for g in batch.graph_counts],
@@ -380,6 +387,8 @@ class StackedDiffPool:
         vectors = [self._readout(z, mask, batch.graph_mask)]
         link_total = torch.zeros(models, device=self.device, dtype=self.dtype)
         entropy_total = torch.zeros_like(link_total)
+        structure_total = torch.zeros_like(link_total) if c.structure_loss_weight > 0 else None
+        graph_weight = batch.graph_mask.to(self.dtype)
         assign_input = batch.x
         for level, clusters in enumerate(c.cluster_counts):
             if c.variant in LEARNED_ASSIGNMENT:
@@ -409,6 +418,10 @@ class StackedDiffPool:
             if c.variant != "diffpool-nolp":
                 link_total = link_total + link
             entropy_total = entropy_total + entropy
+            if structure_total is not None:
+                per_graph = structure_loss_per_graph(adj, assignment, coarsened,
+                                                     mask.reshape(models * graphs, nodes)).reshape(models, graphs)
+                structure_total = structure_total + (per_graph * graph_weight).sum(dim=1) / batch.graphs.clamp(min=1)
             # The coarsened level has no padded nodes, only padded graphs.
             nodes = clusters
             mask = batch.graph_mask.unsqueeze(-1).expand(models, graphs, clusters)
@@ -425,18 +438,20 @@ class StackedDiffPool:
             h = self._linear(f"classifier.{index}", h)
             if i < len(linears) - 1:
                 h = F.relu(h)
-        return h, link_total, entropy_total
+        return h, link_total, entropy_total, structure_total
 
     def losses(self, batch: StackBatch) -> tuple[Tensor, Tensor]:
         """Per-model training loss [M] (cross-entropy mean over its real graphs + weighted auxiliary
         losses, as :meth:`DiffPool.loss`) and the logits [M, B, classes]."""
-        logits, link, entropy = self.forward(batch)
+        logits, link, entropy, structure = self._forward(batch)
         models, graphs = batch.graph_mask.shape
         ce = F.cross_entropy(logits.reshape(models * graphs, -1), batch.labels.reshape(-1), reduction="none")
         ce = (ce.reshape(models, graphs) * batch.graph_mask.to(self.dtype)).sum(dim=1) / batch.graphs.clamp(min=1)
         loss = ce
         if self.config.variant in LEARNED_ASSIGNMENT:
             loss = loss + self.link_weight * link + self.entropy_weight * entropy
+            if structure is not None:
+                loss = loss + self.config.structure_loss_weight * structure
         return loss, logits
 
 

@@ -107,6 +107,40 @@ def test_selection_takes_each_folds_best_validation_candidate_and_writes_accurac
     assert candidate.settings["patience"] == 1 and sorted(candidate.folds) == [0, 1, 2]
 
 
+def test_stack_trains_each_configurations_folds_as_one_stack_with_the_same_fold_files(tiny_grid, tu_dir,
+                                                                                    tmp_path, monkeypatch, capsys):
+    root, jobs = tiny_grid
+    monkeypatch.setitem(selection_grid.GRIDS, "small", lambda: POINTS)
+    runs = tmp_path / "runs"
+    args = _grid_args(tu_dir, root, "--stack")
+    args[args.index("--runs-root") + 1] = str(runs)
+    args[args.index("--out") + 1] = str(tmp_path / "tables")
+    args[args.index("--accuracy") + 1] = str(tmp_path / "accuracy.json")
+    assert selection_grid.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("(stack of 3): ok") == 2  # one process per configuration, not per fold
+    for job in jobs:
+        alone = _fold_files(job.out_dir)[job.fold]
+        stacked = _fold_files(runs / job.point.name / f"ENZYMES-{job.point.variant}")[job.fold]
+        assert stacked["stack"] == {"models": 3, "aligned_batches": False}
+        # same cache key: either run resumes the other; same graphs in every part of the fold
+        assert stacked["fingerprint"] == alone["fingerprint"]
+        for part in ("train_indices", "val_indices", "test_indices"):
+            assert stacked[part] == alone[part]
+    # the unstacked command finds every stacked fold finished
+    args.remove("--stack")
+    assert selection_grid.main(args) == 0 and "6 finished, 0 to run" in capsys.readouterr().out
+
+
+def test_stack_units_group_by_configuration_and_leave_dd_one_process_per_fold(tmp_path):
+    jobs = [Job(d, p, k, tmp_path, 2, 1, None) for d in ("ENZYMES", "DD") for p in POINTS for k in range(3)]
+    units = selection_grid.stack_units(jobs)
+    stacks = [u for u in units if isinstance(u, tuple)]
+    assert [(u[0].dataset, u[0].point, [j.fold for j in u]) for u in stacks] == [
+        ("ENZYMES", POINTS[0], [0, 1, 2]), ("ENZYMES", POINTS[1], [0, 1, 2])]
+    assert [u for u in units if not isinstance(u, tuple)] == [j for j in jobs if j.dataset == "DD"]
+
+
 def test_a_failing_job_reports_its_exit_code_instead_of_stopping_the_grid(tmp_path):
     job = Job("ENZYMES", POINTS[0], 0, tmp_path / "runs", 2, 1, str(tmp_path / "no-data-here"), 3, 40)
     code, err = train_one(job)

@@ -91,15 +91,18 @@ def train_alone_and_stacked(graphs, configs, lrs, plans, dtype, adjacency, steps
     return models, stack
 
 
-@pytest.mark.parametrize("variant,levels,adjacency", [
-    ("diffpool", 1, "sparse"), ("diffpool", 2, "dense"), ("diffpool-nolp", 1, "sparse"),
-    ("diffpool-det", 1, "sparse"), ("graphsage", 0, "dense"),
+@pytest.mark.parametrize("variant,levels,adjacency,structure", [
+    ("diffpool", 1, "sparse", 0.0), ("diffpool", 2, "dense", 0.0), ("diffpool-nolp", 1, "sparse", 0.0),
+    ("diffpool-det", 1, "sparse", 0.0), ("graphsage", 0, "dense", 0.0),
+    # DMoN's structure objective (--structure-weight) is trained by the stack too, not dropped
+    ("diffpool", 2, "sparse", 1.0), ("diffpool", 1, "dense", 0.5),
 ])
-def test_stack_of_three_matches_three_models_trained_alone(graphs, variant, levels, adjacency):
+def test_stack_of_three_matches_three_models_trained_alone(graphs, variant, levels, adjacency, structure):
     # Three models that differ in learning rate, loss weights and readout; the third sits out
     # the last steps (its epoch has fewer batches), which must leave its parameters and Adam
     # state untouched.
-    configs = [config(variant, num_pooling=levels, link_loss_weight=w, entropy_loss_weight=e, readout=r)
+    configs = [config(variant, num_pooling=levels, link_loss_weight=w, entropy_loss_weight=e, readout=r,
+                      structure_loss_weight=structure)
                for w, e, r in [(1.0, 1.0, "max"), (0.5, 2.0, "sum"), (2.0, 0.1, "mean")]]
     lrs = [1e-3, 3e-3, 1e-2]
     sizes = [g.num_nodes for g in graphs]

@@ -1,0 +1,124 @@
+"""How long the selection grid takes with and without stacking (issue #16), side by side.
+
+Runs bench/selection_grid.py's small grid on one dataset twice into fresh run folders, one
+worker each, one after the other: once a process per (configuration, fold) job, once with
+``--stack`` (each configuration's ten folds as one stack of models, core.train.stacked). Same
+jobs, same folds, same seeds; epochs and patience reduced so both fit in a session (the ratio is
+what carries over to the full-length grid). Prints a table and writes
+bench/results/selection_grid/stacking.{json,md}: wall seconds of each run, their ratio, and how
+far the stacked folds' results are from the unstacked ones (best epoch, validation and test
+accuracy per fold; float32 rounding can move an early-stopped run by an epoch or two).
+
+    python bench/grid_stacking.py                       # ENZYMES, 60 epochs, patience 20
+    python bench/grid_stacking.py --dataset PROTEINS --epochs 40 --patience 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import selection_grid as grid  # noqa: E402
+
+OUT = grid.GRID_DIR
+
+
+def run_grid(dataset: str, epochs: int, patience: int, runs_root: Path, data_dir: str, stack: bool) -> float:
+    """Wall seconds of one ``selection_grid`` training run (tables written to a scratch folder)."""
+    argv = ["--datasets", dataset, "--grid", "small", "--epochs", str(epochs), "--patience", str(patience),
+            "--jobs", "1", "--runs-root", str(runs_root), "--data-dir", data_dir,
+            "--out", str(runs_root / "tables"), "--accuracy", str(runs_root / "accuracy.json")]
+    start = time.perf_counter()
+    code = grid.main(argv + (["--stack"] if stack else []))
+    seconds = time.perf_counter() - start
+    if code != 0:
+        raise SystemExit(f"selection_grid {'--stack ' if stack else ''}failed with exit code {code}")
+    return seconds
+
+
+def fold_results(runs_root: Path) -> dict[tuple[str, int], dict]:
+    """(configuration, fold) -> the fold file's best epoch, validation and test accuracy."""
+    found = {}
+    for path in sorted(runs_root.glob("*/*/folds/fold-*.json")):
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        found[(path.parent.parent.parent.name, int(entry["fold"]))] = {
+            "best_epoch": entry["best_epoch"], "val_acc": entry["val_acc"], "test_acc": entry["test_acc"],
+            "epochs_run": len(entry["history"])}
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python bench/grid_stacking.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="ENZYMES", choices=("ENZYMES", "PROTEINS"),
+                        help="a dataset whose graphs fit a stack (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--patience", type=int, default=20)
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "TU"))
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="grid-stacking-") as scratch:
+        alone_root, stacked_root = Path(scratch) / "alone", Path(scratch) / "stacked"
+        load_before = list(grid.machine().get("load_average_1_5_15", []))
+        alone = run_grid(args.dataset, args.epochs, args.patience, alone_root, args.data_dir, stack=False)
+        stacked = run_grid(args.dataset, args.epochs, args.patience, stacked_root, args.data_dir, stack=True)
+        a, s = fold_results(alone_root), fold_results(stacked_root)
+    if sorted(a) != sorted(s):
+        raise SystemExit("the two runs finished different (configuration, fold) jobs")
+    diffs = {
+        "best_epoch": [abs(a[k]["best_epoch"] - s[k]["best_epoch"]) for k in a],
+        "val_acc": [abs(a[k]["val_acc"] - s[k]["val_acc"]) * 100 for k in a],
+        "test_acc": [abs(a[k]["test_acc"] - s[k]["test_acc"]) * 100 for k in a],
+    }
+    same = sum(a[k] == s[k] for k in a)
+    result = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python bench/grid_stacking.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:])),
+        "machine": dict(grid.machine(), load_average_before=load_before),
+        "dataset": args.dataset, "grid": "small", "configurations": len(grid.small_grid()), "folds": 10,
+        "epochs": args.epochs, "patience": args.patience,
+        "seconds_alone": alone, "seconds_stacked": stacked, "speedup": alone / stacked,
+        "jobs": len(a), "identical_fold_results": same,
+        "max_abs_difference": {key: max(values) for key, values in diffs.items()},
+        "mean_test_acc_alone": statistics.fmean(v["test_acc"] for v in a.values()) * 100,
+        "mean_test_acc_stacked": statistics.fmean(v["test_acc"] for v in s.values()) * 100,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "stacking.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    m = result["machine"]
+    lines = [
+        "# The selection grid with and without stacking", "",
+        f"Command: `{result['command']}`  ", f"Date: {result['date']}  ",
+        f"Machine: {m.get('cpu_model')}, {m['cpu_count']} cores, one worker, one torch thread; load average "
+        f"before {' / '.join(f'{x:.1f}' for x in load_before)}, after "
+        f"{' / '.join(f'{x:.1f}' for x in m.get('load_average_1_5_15', []))}", "",
+        f"{args.dataset}, grid `small` ({result['configurations']} configurations × 10 folds = {result['jobs']} "
+        f"jobs), epochs ≤ {args.epochs}, patience {args.patience}; the two runs one after the other.", "",
+        "| run | wall s | speed-up |", "|---|---:|---:|",
+        f"| one process per (configuration, fold) job | {alone:.0f} | 1.00× |",
+        f"| `--stack`: each configuration's 10 folds as one stack | {stacked:.0f} | {alone / stacked:.2f}× |", "",
+        f"Fold results identical in {same} of {len(a)} jobs; largest differences elsewhere: best epoch "
+        f"{result['max_abs_difference']['best_epoch']}, validation {result['max_abs_difference']['val_acc']:.1f} "
+        f"points, test {result['max_abs_difference']['test_acc']:.1f} points (float32 rounding differs between a "
+        "stacked and a lone run; an early-stopped run can then pick another epoch). Mean test accuracy over all "
+        f"jobs: {result['mean_test_acc_alone']:.1f} alone, {result['mean_test_acc_stacked']:.1f} stacked.",
+    ]
+    (out / "stacking.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
