@@ -65,6 +65,37 @@ def writes_weights(settings: TrainSettings) -> bool:
     return not Path(settings.out_dir).resolve().is_relative_to(RESULTS_DIR.resolve())
 
 
+def fold_entry(fingerprint: str, fold: int, result, device, indices: tuple[list[int], list[int], list[int]],
+               **extra) -> dict:
+    """The fold file's content (cache key ``fingerprint``) for a finished fold's ``result`` (a FitResult)."""
+    fit_idx, val_idx, test_idx = indices
+    return {
+        "version": FOLD_CACHE_VERSION,
+        "fingerprint": fingerprint,
+        "fold": fold,
+        "best_epoch": result.best_epoch,
+        "val_acc": result.val_acc,
+        "test_acc": result.test_acc,
+        "seconds": result.seconds,
+        "stopped": result.stopped,
+        "device": str(device),
+        **extra,
+        "sizes": {"train": len(fit_idx), "val": len(val_idx), "test": len(test_idx)},
+        "train_indices": fit_idx,
+        "val_indices": val_idx,
+        "test_indices": test_idx,
+        "history": result.history,
+    }
+
+
+def record_fold(out_dir: Path, stem: Path | None, entry: dict, result, spec, dataset, settings: TrainSettings,
+                device, command: str | None) -> None:
+    """Write a finished fold's JSON, and fold 0's checkpoint when :func:`writes_weights` allows it."""
+    if entry["fold"] == 0 and stem is not None and writes_weights(settings):
+        _save_fold_checkpoint(stem, result, spec, dataset, settings, entry, device, command)
+    _write_json(_fold_path(out_dir, entry["fold"]), entry)
+
+
 def _load_cached_fold(out_dir: Path, fold: int, settings: TrainSettings, needs_checkpoint: Path | None = None) -> dict | None:
     """A finished fold's JSON result when it matches ``settings`` (None: run the fold).
 
@@ -166,26 +197,9 @@ def cross_validate(
                 on_epoch=epoch_callback, device=device, seed_offset=fold, state_stem=state_stem,
             )
             bar.update(settings.epochs - len(result.history))
-            entry = {
-                "version": FOLD_CACHE_VERSION,
-                "fingerprint": settings.fingerprint(),
-                "fold": fold,
-                "best_epoch": result.best_epoch,
-                "val_acc": result.val_acc,
-                "test_acc": result.test_acc,
-                "seconds": result.seconds,
-                "stopped": result.stopped,
-                "device": str(device),
-                "sizes": {"train": len(fit_idx), "val": len(val_idx), "test": len(test_idx)},
-                "train_indices": fit_idx,
-                "val_indices": val_idx,
-                "test_indices": test_idx,
-                "history": result.history,
-            }
+            entry = fold_entry(settings.fingerprint(), fold, result, device, (fit_idx, val_idx, test_idx))
             if out_dir is not None and context.is_main:
-                if fold == 0 and writes_weights(settings):
-                    _save_fold_checkpoint(stem, result, spec, dataset, settings, entry, device, command)
-                _write_json(_fold_path(out_dir, fold), entry)
+                record_fold(out_dir, stem, entry, result, spec, dataset, settings, device, command)
                 delete_fit_state(state_stem)
             results[fold] = dict(entry, cached=False)
             if on_fold is not None and context.is_main:

@@ -717,14 +717,13 @@ def cross_validate_stacked(
     from core.model.checkpoint import checkpoint_paths
     from core.train import distributed
     from core.train.crossval import (
-        FOLD_CACHE_VERSION,
         _add_cv_to_card,
-        _fold_path,
         _load_cached_fold,
-        _save_fold_checkpoint,
         _summary,
         _write_json,
         checkpoint_stem,
+        fold_entry,
+        record_fold,
     )
     from core.train.loop import _training_device
     from core.train.settings import TrainingError, feature_spec_for, model_config_for
@@ -795,27 +794,10 @@ def cross_validate_stacked(
     results: dict[int, dict] = {f: dict(cached[f], cached=True) for f in cached}
     for fold, result in zip(to_run, fitted):
         fit_idx, val_idx, test_idx = indices[fold]
-        entry = {
-            "version": FOLD_CACHE_VERSION,
-            "fingerprint": fingerprint,
-            "fold": fold,
-            "best_epoch": result.best_epoch,
-            "val_acc": result.val_acc,
-            "test_acc": result.test_acc,
-            "seconds": result.seconds,
-            "stopped": result.stopped,
-            "device": str(device),
-            "stack": {"models": len(to_run), "aligned_batches": align},
-            "sizes": {"train": len(fit_idx), "val": len(val_idx), "test": len(test_idx)},
-            "train_indices": fit_idx,
-            "val_indices": val_idx,
-            "test_indices": test_idx,
-            "history": result.history,
-        }
+        entry = fold_entry(fingerprint, fold, result, device, indices[fold],
+                           stack={"models": len(to_run), "aligned_batches": align})
         if out_dir is not None:
-            if fold == 0:
-                _save_fold_checkpoint(stem, result, spec, dataset, settings, entry, device, command)
-            _write_json(_fold_path(out_dir, fold), entry)
+            record_fold(out_dir, stem, entry, result, spec, dataset, settings, device, command)
         results[fold] = dict(entry, cached=False)
     ordered = [results[f] for f in fold_ids]
     summary = _summary(dataset, settings, ordered, device, time.perf_counter() - start, command, stem)

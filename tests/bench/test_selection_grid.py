@@ -119,6 +119,7 @@ def test_stack_trains_each_configurations_folds_as_one_stack_with_the_same_fold_
     assert selection_grid.main(args) == 0
     out = capsys.readouterr().out
     assert out.count("(stack of 3): ok") == 2  # one process per configuration, not per fold
+    assert not list(runs.glob("**/*.safetensors"))  # --no-checkpoint holds in a stack too
     for job in jobs:
         alone = _fold_files(job.out_dir)[job.fold]
         stacked = _fold_files(runs / job.point.name / f"ENZYMES-{job.point.variant}")[job.fold]
