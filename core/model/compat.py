@@ -4,8 +4,8 @@ Every view that offers a model (the sidebar, Compare, Teaching, Upload) asks
 :func:`check_compatibility` and shows its ``problem`` (the model cannot run) or ``warning`` (it
 runs, but its output means less). The rules, in order:
 
-1. ``need_pooling``: variants without pooling levels (graphsage, set2set, sortpool, ecc, baseline) make no
-   clusters to show.
+1. ``need_pooling``: variants without pooling levels (graphsage, set2set, sortpool, ecc, baseline,
+   patchysan) make no clusters to show.
 2. No dataset (an uploaded graph): only structure-only features (``core.data.features.STRUCTURAL_KINDS``)
    can be built, since an arbitrary graph carries no node labels or attributes.
 3. Another dataset: node label ids and attribute columns are each dataset's own coding (label 2 is

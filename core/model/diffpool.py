@@ -44,6 +44,9 @@ same forward signature, training loop, checkpoints and traces, but have **no poo
   reduces to a mean-aggregation graph convolution. Global mean readout (as ECC's classifier).
 - ``baseline``: Errica et al. 2020's structure-agnostic baseline: a node-wise MLP, a sum over
   the nodes, an MLP classifier. It never reads the edges.
+- ``patchysan``: PATCHY-SAN (Niepert et al. 2016): ``patchysan_width`` receptive fields of
+  ``patchysan_field_size`` nodes in a canonical order (NAUTY, via pynauty), read by a 1-D CNN;
+  in :mod:`core.model.patchysan`.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ from torch import Tensor, nn
 from core.data.adjacency import SparseAdjacency
 from core.model.trace import GraphTrace, LevelTrace
 
-NO_POOLING_VARIANTS = ("set2set", "sortpool", "ecc", "baseline")
+NO_POOLING_VARIANTS = ("set2set", "sortpool", "ecc", "baseline", "patchysan")
 VARIANTS = ("diffpool", "diffpool-nolp", "diffpool-det", "graphsage", "random") + NO_POOLING_VARIANTS
 LEARNED_ASSIGNMENT = ("diffpool", "diffpool-nolp")
 FIXED_ASSIGNMENT = ("diffpool-det", "random")
@@ -77,9 +80,11 @@ VARIANT_SUMMARY = {
     "ecc": "edge-conditioned convolutions (one constant edge feature here), mean readout, no pooling levels",
     "baseline": "structure-agnostic baseline (Errica et al. 2020): node-wise MLP, sum over nodes, "
                 "never reads the edges",
+    "patchysan": "PATCHY-SAN: canonically ordered receptive fields (NAUTY) read by a 1-D CNN; no pooling levels",
 }
 # Variants whose readout is part of the method (``--readout`` does not apply to them).
-FIXED_READOUT = {"set2set": "set2set", "sortpool": "sortpool", "ecc": "mean", "baseline": "sum"}
+FIXED_READOUT = {"set2set": "set2set", "sortpool": "sortpool", "ecc": "mean", "baseline": "sum",
+                 "patchysan": "patchysan"}
 # DGCNN's reference code: k = the size below which 60 % of the graphs fall, at least 10.
 SORTPOOL_PERCENTILE = 0.6
 SORTPOOL_MIN_K = 10
@@ -130,6 +135,8 @@ class DiffPoolConfig:
     structure_loss_weight: float = 0.0
     set2set_steps: int = 3
     sortpool_k: int = 0
+    patchysan_width: int = 0
+    patchysan_field_size: int = 10
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -149,6 +156,11 @@ class DiffPoolConfig:
         if self.variant == "sortpool" and self.sortpool_k < SORTPOOL_MIN_K:
             raise ValueError(f"sortpool_k must be at least {SORTPOOL_MIN_K} (the 1-D convolutions need it), "
                              f"got {self.sortpool_k}")
+        if self.variant == "patchysan" and self.patchysan_width <= 0:
+            # No size distribution known here: core.train passes the dataset's average graph size.
+            self.patchysan_width = max(1, self.max_nodes)
+        if self.patchysan_field_size < 1:
+            raise ValueError(f"patchysan_field_size must be at least 1, got {self.patchysan_field_size}")
         if self.set2set_steps < 1:
             raise ValueError(f"set2set_steps must be at least 1, got {self.set2set_steps}")
         if self.variant == "graphsage" or self.variant in NO_POOLING_VARIANTS:
@@ -883,3 +895,9 @@ def traces_from_output(
 def entropy_upper_bound(num_clusters: int) -> float:
     """log C, the entropy of a uniform assignment row over C clusters (nats)."""
     return math.log(max(num_clusters, 1))
+
+
+# Registered last: core.model.patchysan builds on NoPoolingModel above.
+from core.model.patchysan import PatchySanModel  # noqa: E402
+
+NO_POOLING_MODELS["patchysan"] = PatchySanModel
