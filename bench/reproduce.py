@@ -69,13 +69,12 @@ PAPER: dict[str, dict[str, float]] = {
     "set2set": {"ENZYMES": 60.15, "DD": 78.12, "PROTEINS": 74.29},
     "sortpool": {"ENZYMES": 57.12, "DD": 79.37, "PROTEINS": 75.54},
     "ecc": {"ENZYMES": 53.50, "DD": 74.10, "PROTEINS": 72.65},
+    # PATCHY-SAN's row gives D&D and PROTEINS only (issue #17); the paper has no ENZYMES figure for it.
+    "patchysan": {"DD": 76.27, "PROTEINS": 75.00},
 }
-# Rows of the paper's table with no model here: (paper figures, why there is none).
-PAPER_ONLY: dict[str, tuple[dict[str, float], str]] = {
-    "patchy-san": ({"DD": 76.27, "PROTEINS": 75.00},
-                   "not implemented: it orders each receptive field by a canonical graph labelling (NAUTY), "
-                   "which needs a compiled dependency (pynauty) that the pure-torch runtime avoids; see README"),
-}
+# Rows of the paper's table with no model here: (paper figures, why there is none). Empty since PATCHY-SAN
+# became the ``patchysan`` variant.
+PAPER_ONLY: dict[str, tuple[dict[str, float], str]] = {}
 PAPER_SOURCE: dict[str, str] = {
     "diffpool": "Ying et al. 2018, Table 1 (checked against the paper's Papers-with-Code results)",
     "graphsage": "Ying et al. 2018, Table 1 — as quoted, unverified",
@@ -85,7 +84,7 @@ PAPER_SOURCE: dict[str, str] = {
     "set2set": "Ying et al. 2018, Table 1 (SET2SET) — as quoted in issue #17, unverified",
     "sortpool": "Ying et al. 2018, Table 1 (SORTPOOL, i.e. DGCNN) — as quoted in issue #17, unverified",
     "ecc": "Ying et al. 2018, Table 1 (ECC) — as quoted in issue #17, unverified",
-    "patchy-san": "Ying et al. 2018, Table 1 (PATCHY-SAN) — as quoted in issue #17, unverified",
+    "patchysan": "Ying et al. 2018, Table 1 (PATCHY-SAN; no ENZYMES figure) — as quoted in issue #17, unverified",
     "baseline": "not in the paper; Errica et al. 2020's structure-agnostic baseline (their figure beside ours)",
 }
 # Errica et al., ICLR 2020 (diningphil/gnn-comparison README, updated table): mean ± std, %.
