@@ -118,10 +118,11 @@ class PatchySanModel(NoPoolingModel):
         mask: Tensor | None = None,
         fixed_assignments: list[Tensor] | None = None,
         keep_levels: bool = False,
+        edge_types: Tensor | None = None,
     ) -> ForwardOutput:
         """x: [B, N, F], adj: [B, N, N] (dense or sparse), mask: bool [B, N] or None (all real).
 
-        ``fixed_assignments`` is ignored (no pooling levels).
+        ``fixed_assignments`` and ``edge_types`` are ignored (no pooling levels; edge labels unused).
         """
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)

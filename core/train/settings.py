@@ -197,4 +197,6 @@ def model_config_for(dataset: GraphDataset, spec: FeatureSpec, settings: TrainSe
         sortpool_k=sortpool_k_for([g.num_nodes for g in dataset.graphs]) if settings.variant == "sortpool" else 0,
         patchysan_width=(patchysan_width_for([g.num_nodes for g in dataset.graphs])
                          if settings.variant == "patchysan" else 0),
+        # ECC's edge features: one-hot edge labels where the dataset has them, else one constant feature.
+        num_edge_types=max(1, dataset.num_edge_labels) if settings.variant == "ecc" else 1,
     )

@@ -116,7 +116,8 @@ def test_padding_and_batch_mates_do_not_change_a_graphs_logits(variant, extra):
 
 
 def _inputs(batch):
-    return batch.x, batch.adj, batch.mask
+    """Positional model inputs: x, adj, mask, no fixed assignments, no levels, the edge labels (MUTAG's, for ecc)."""
+    return batch.x, batch.adj, batch.mask, None, False, batch.edge_types
 
 
 @pytest.mark.parametrize("variant", NO_POOLING_VARIANTS)
