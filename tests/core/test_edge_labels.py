@@ -13,8 +13,7 @@ import torch
 from core.data.batching import collate, prepare_graphs
 from core.data.datasets import TUFormatError, load_dataset, read_tu
 from core.model.compat import check_compatibility
-from core.model.diffpool import DiffPool, typed_mean_adjacency
-from core.model.diffpool import mean_adjacency
+from core.model.diffpool import DiffPool, mean_adjacency, typed_mean_adjacency
 from core.model.inference import predict_logits
 from core.train.settings import TrainSettings, feature_spec_for, model_config_for
 

@@ -1,4 +1,4 @@
-"""The variants without pooling levels (core/model/diffpool.py): set2set, sortpool, ecc, baseline.
+"""The variants without pooling levels (core/model/diffpool.py): set2set, sortpool, ecc, baseline, patchysan.
 
 Shapes, permutation and padding invariance, dense = sparse adjacency, training lowers the loss
 on a small real dataset (MUTAG), checkpoints round-trip, traces have zero levels.
