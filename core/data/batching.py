@@ -7,7 +7,9 @@ of similar size, and a batch is also capped by its padded size ``B · N²`` so t
 graphs form small batches of their own.
 
 Fixed assignments for the ``diffpool-det`` and ``random`` variants are computed here once
-per graph (they are part of the input, not of the model).
+per graph (they are part of the input, not of the model). Edge labels, where a dataset has them
+(MUTAG), travel as per-entry edge types beside the adjacency (``Batch.edge_types``); the ``ecc``
+variant reads them, the others ignore them.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class PreparedGraph:
 
     features: float32 [n, F].  edges: int64 [2, M] directed pairs (both directions, self-loops
     once).  weights: float32 [M].  fixed: per level a float32 [n_l, C_l] assignment, or empty.
+    edge_types: int64 [M] edge label of each directed pair (0..t-1), or None (no edge labels).
     """
 
     num_nodes: int
@@ -38,6 +41,7 @@ class PreparedGraph:
     label: int
     index: int
     fixed: list[np.ndarray] = field(default_factory=list)
+    edge_types: np.ndarray | None = None
 
 
 @dataclass
@@ -46,6 +50,9 @@ class Batch:
     mask bool [B, N], labels int64 [B].
 
     num_nodes and indices are per-graph Python lists; fixed is one [B, n_l, C_l] tensor per level.
+    edge_types: int64, edge label + 1 of every adjacency entry (0 = no edge), shaped like the
+    adjacency: [B, N, N] beside a dense one, [E] aligned with a :class:`SparseAdjacency`'s entries;
+    None when the graphs carry no edge labels.
     """
 
     x: Tensor
@@ -55,6 +62,7 @@ class Batch:
     num_nodes: list[int]
     indices: list[int]
     fixed: list[Tensor] | None = None
+    edge_types: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.num_nodes)
@@ -157,6 +165,10 @@ def prepare_graphs(
     for position, graph in enumerate(graphs):
         index = position if indices is None else int(indices[position])
         edges, weights = directed_edges(graph)
+        edge_types = None
+        if graph.edge_labels is not None:  # same order as directed_edges: each edge, then the reverses
+            off = graph.edges[:, 0] != graph.edges[:, 1]
+            edge_types = np.concatenate([graph.edge_labels, graph.edge_labels[off]]).astype(np.int64)
         fixed: list[np.ndarray] = []
         if variant == "diffpool-det":
             fixed = deterministic_assignments(graph, list(cluster_counts or []))
@@ -170,6 +182,7 @@ def prepare_graphs(
             label=-1 if graph.label is None else int(graph.label),
             index=index,
             fixed=fixed,
+            edge_types=edge_types,
         ))
     return prepared
 
@@ -272,18 +285,28 @@ def collate(
         weights.append(g.weights)
     batch_id, row, col = np.concatenate(batch_ids), np.concatenate(rows), np.concatenate(cols)
     weight = np.concatenate(weights)
+    typed = all(g.edge_types is not None for g in graphs)
+    type_codes = np.concatenate([g.edge_types for g in graphs]) + 1 if typed else None
+    edge_types = None
     if sparse:
         flat_rows, flat_cols = batch_id * width + row, batch_id * width + col
         # One entry per (row, col), as the dense tensor below holds (repeated edges are not summed).
         _, first = np.unique(flat_rows * (count * width) + flat_cols, return_index=True)
         adj = SparseAdjacency(torch.from_numpy(flat_rows[first]), torch.from_numpy(flat_cols[first]),
                               torch.from_numpy(weight[first]), count, width).to(device)
+        if typed:
+            edge_types = torch.from_numpy(type_codes[first]).to(device)
     else:
         adj = torch.zeros((count, width, width), dtype=torch.float32)
         if len(batch_id):
             index = (torch.from_numpy(batch_id), torch.from_numpy(row), torch.from_numpy(col))
             adj.index_put_(index, torch.from_numpy(weight), accumulate=False)
         adj = adj.to(device)
+        if typed:
+            codes = torch.zeros((count, width, width), dtype=torch.long)
+            if len(batch_id):
+                codes.index_put_(index, torch.from_numpy(type_codes), accumulate=False)
+            edge_types = codes.to(device)
     fixed = None
     if graphs[0].fixed:
         fixed = []
@@ -302,4 +325,5 @@ def collate(
         num_nodes=[g.num_nodes for g in graphs],
         indices=[g.index for g in graphs],
         fixed=fixed,
+        edge_types=edge_types,
     )

@@ -53,7 +53,7 @@ DATASET_ALIASES: dict[str, str] = {"D&D": "DD"}
 _REQUIRED = ("A", "graph_indicator", "graph_labels")
 _SEPARATOR = np.zeros(256, dtype=bool)
 _SEPARATOR[list(b" \t\n,")] = True
-_OPTIONAL = ("node_labels", "node_attributes")
+_OPTIONAL = ("node_labels", "node_attributes", "edge_labels")
 
 
 class DatasetError(ValueError):
@@ -493,9 +493,18 @@ def _read_files(files: _TUFiles) -> GraphDataset:
             f"{source_graph[row] + 1} and graph {target_graph[row] + 1} (per {indicator_file}); "
             "every edge must stay inside one graph"
         )
+    edge_labels = None
+    num_edge_labels = 0
+    if files.has("edge_labels"):
+        raw = _parse_table(files.read("edge_labels"), files.filename("edge_labels"), np.int64, 1)[:, 0]
+        if len(raw) != a_lines:
+            raise _line_count_error(files, "edge_labels", len(raw), a_lines, f"line of {a_file}")
+        edge_label_values, edge_labels = _map_to_index(raw)
+        num_edge_labels = len(edge_label_values)
     if np.any(np.diff(source_graph) < 0):
         order = np.argsort(source_graph, kind="stable")
         adjacency, source_graph = adjacency[order], source_graph[order]
+        edge_labels = None if edge_labels is None else edge_labels[order]
     edge_starts = np.searchsorted(source_graph, np.arange(num_graphs + 1))
 
     graphs = []
@@ -511,6 +520,8 @@ def _read_files(files: _TUFiles) -> GraphDataset:
             label=int(graph_labels[index]),
             name=f"{name} #{index}",
         )
+        if edge_labels is not None:
+            _attach_edge_labels(graph, lines, edge_labels[edge_starts[index] : edge_starts[index + 1]], a_file)
         loops = int(np.count_nonzero(graph.edges[:, 0] == graph.edges[:, 1]))
         self_loops += loops
         if len(lines) != 2 * graph.num_edges - loops:
@@ -526,11 +537,30 @@ def _read_files(files: _TUFiles) -> GraphDataset:
         class_names=[str(value) for value in class_values],
         num_node_labels=num_node_labels,
         node_attribute_dim=attribute_dim,
+        num_edge_labels=num_edge_labels,
         source=str(files.source),
     )
     # Not a GraphDataset field (core/data/graphs.py is shared); an instance attribute for the curious.
     dataset.meta = {"format": "TU", "a_lines": a_lines, "num_nodes": num_nodes, "self_loops": self_loops}
     return dataset
+
+
+def _attach_edge_labels(graph: Graph, lines: np.ndarray, labels: np.ndarray, a_file: str) -> None:
+    """Set ``graph.edge_labels`` (one per undirected edge, aligned with ``graph.edges``) from the
+    labels of its A lines (``lines``: int [L, 2] local node pairs, ``labels``: int [L]).
+
+    Like the edge weights, the first line of a pair gives its label; when the reverse direction
+    or a duplicate line carries another label, the graph's notes say so.
+    """
+    n = max(graph.num_nodes, 1)
+    keys = np.minimum(lines[:, 0], lines[:, 1]) * n + np.maximum(lines[:, 0], lines[:, 1])
+    unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    label_of_key = labels[first]
+    graph.edge_labels = label_of_key[np.searchsorted(unique, graph.edges[:, 0] * n + graph.edges[:, 1])]
+    disagree = int(np.count_nonzero(labels != label_of_key[inverse.reshape(-1)]))
+    if disagree:
+        graph.notes.append(f"{disagree} line(s) of {a_file} carry another edge label than the first line of "
+                           "the same edge; the first line's label was kept")
 
 
 # ---------------------------------------------------------------------------- named datasets

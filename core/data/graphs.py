@@ -32,6 +32,7 @@ class Graph:
     num_nodes: number of nodes N.
     edges: int64 [E, 2], each undirected pair once with ``edges[:, 0] <= edges[:, 1]``.
     edge_weight: float32 [E] or None (unweighted).
+    edge_labels: int64 [E] categorical edge labels mapped to 0..t-1, aligned with ``edges``, or None.
     node_labels: int64 [N] categorical node labels mapped to 0..k-1, or None.
     node_attributes: float32 [N, D] numeric node attributes, or None.
     label: graph class index 0..C-1, or None (unlabelled, e.g. an upload).
@@ -44,6 +45,7 @@ class Graph:
     num_nodes: int
     edges: np.ndarray
     edge_weight: np.ndarray | None = None
+    edge_labels: np.ndarray | None = None
     node_labels: np.ndarray | None = None
     node_attributes: np.ndarray | None = None
     label: int | None = None
@@ -56,6 +58,10 @@ class Graph:
         self.edges = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)
         if self.edge_weight is not None:
             self.edge_weight = np.asarray(self.edge_weight, dtype=np.float32).reshape(-1)
+        if self.edge_labels is not None:
+            self.edge_labels = np.asarray(self.edge_labels, dtype=np.int64).reshape(-1)
+            if len(self.edge_labels) != len(self.edges):
+                raise ValueError(f"edge_labels has {len(self.edge_labels)} entries for {len(self.edges)} edges")
         if self.node_labels is not None:
             self.node_labels = np.asarray(self.node_labels, dtype=np.int64).reshape(-1)
         if self.node_attributes is not None:
@@ -154,6 +160,7 @@ class Graph:
             num_nodes=len(nodes),
             edges=new_edges,
             edge_weight=None if self.edge_weight is None else self.edge_weight[keep],
+            edge_labels=None if self.edge_labels is None else self.edge_labels[keep],
             node_labels=None if self.node_labels is None else self.node_labels[nodes],
             node_attributes=None if self.node_attributes is None else self.node_attributes[nodes],
             label=self.label,
@@ -174,6 +181,7 @@ class GraphDataset:
     class_names: C display names, index = class id (e.g. the original TU labels as strings).
     num_node_labels: number of distinct categorical node labels (0 if none).
     node_attribute_dim: number of numeric node attributes (0 if none).
+    num_edge_labels: number of distinct categorical edge labels (0 if none; TU: MUTAG has 4).
     source: where it came from (folder, zip, "generated").
     meta: reader facts (e.g. ``a_lines``: adjacency lines read from a TU file).
     """
@@ -183,6 +191,7 @@ class GraphDataset:
     class_names: list[str]
     num_node_labels: int = 0
     node_attribute_dim: int = 0
+    num_edge_labels: int = 0
     source: str = ""
     meta: dict = field(default_factory=dict)
 
@@ -213,5 +222,6 @@ class GraphDataset:
             class_names=list(self.class_names),
             num_node_labels=self.num_node_labels,
             node_attribute_dim=self.node_attribute_dim,
+            num_edge_labels=self.num_edge_labels,
             source=self.source,
         )

@@ -4,8 +4,8 @@ Every view that offers a model (the sidebar, Compare, Teaching, Upload) asks
 :func:`check_compatibility` and shows its ``problem`` (the model cannot run) or ``warning`` (it
 runs, but its output means less). The rules, in order:
 
-1. ``need_pooling``: variants without pooling levels (graphsage, set2set, sortpool, ecc, baseline) make no
-   clusters to show.
+1. ``need_pooling``: variants without pooling levels (graphsage, set2set, sortpool, ecc, baseline,
+   patchysan) make no clusters to show.
 2. No dataset (an uploaded graph): only structure-only features (``core.data.features.STRUCTURAL_KINDS``)
    can be built, since an arbitrary graph carries no node labels or attributes.
 3. Another dataset: node label ids and attribute columns are each dataset's own coding (label 2 is
@@ -13,6 +13,9 @@ runs, but its output means less). The rules, in order:
    datasets even when the widths happen to match; a structure-only model runs, with a warning.
 4. With a sample graph: the features must build and have the model's input width.
 5. A different class count is a warning: predicted classes cannot be compared with true ones.
+
+An ``ecc`` model trained with edge labels (``config.num_edge_types`` > 1, e.g. on MUTAG) reads
+them like dataset-coded node features: it runs only on its own dataset, whose graphs carry them.
 
 Example
 -------
@@ -92,6 +95,16 @@ def check_compatibility(
         return Compatibility(problem=f"{variant} variant: no pooling, so no clusters")
     warning = None
     trained_on = _card_value(card, "dataset")
+    edge_types = int(config.get("num_edge_types", 1) or 1)
+    if edge_types > 1:
+        if dataset_name is None:
+            return Compatibility(problem=f"it reads edge labels ({edge_types} types), which an uploaded graph "
+                                         "does not carry")
+        if trained_on and str(trained_on).lower() != dataset_name.lower():
+            return Compatibility(problem=f"it reads {trained_on}'s edge labels, which {dataset_name} lacks or "
+                                         "codes differently")
+        if sample_graph is not None and getattr(sample_graph, "edge_labels", None) is None:
+            return Compatibility(problem=f"it reads edge labels ({edge_types} types), which this graph does not carry")
     if dataset_name is None:
         if kind not in STRUCTURAL_KINDS:
             return Compatibility(problem=f"needs '{kind}' node features, which an uploaded graph does not carry")

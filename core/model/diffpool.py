@@ -37,13 +37,17 @@ same forward signature, training loop, checkpoints and traces, but have **no poo
   (``Ã = A + I``; widths 32, 32, 32, 1), nodes sorted by the last channel, the top
   ``sortpool_k`` kept (zero rows below a smaller graph), then 1-D convolutions and an MLP.
 - ``ecc``: edge-conditioned convolutions (Simonovsky & Komodakis 2017): the weight applied
-  to a neighbour is generated from the edge's features by a filter network. With categorical
-  edge features one-hot over ``T`` edge types, the filter network outputs one matrix per type.
-  None of ENZYMES, PROTEINS or D&D has edge labels (and the TU reader loads none), so every
-  edge carries one constant feature: the filter network then yields a single matrix and ECC
-  reduces to a mean-aggregation graph convolution. Global mean readout (as ECC's classifier).
+  to a neighbour is generated from the edge's features by a filter network. The edge features
+  are the dataset's edge labels one-hot over ``num_edge_types`` types (MUTAG: 4 bond types), so
+  the filter network outputs one matrix per type. ENZYMES, PROTEINS, D&D, IMDB-BINARY, COLLAB
+  and REDDIT-MULTI-12K have no edge labels: there every edge carries one constant feature, the
+  filter network yields a single matrix and ECC reduces to a mean-aggregation graph convolution.
+  Global mean readout (as ECC's classifier).
 - ``baseline``: Errica et al. 2020's structure-agnostic baseline: a node-wise MLP, a sum over
   the nodes, an MLP classifier. It never reads the edges.
+- ``patchysan``: PATCHY-SAN (Niepert et al. 2016): ``patchysan_width`` receptive fields of
+  ``patchysan_field_size`` nodes in a canonical order (NAUTY, via pynauty), read by a 1-D CNN;
+  in :mod:`core.model.patchysan`.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ from torch import Tensor, nn
 from core.data.adjacency import SparseAdjacency
 from core.model.trace import GraphTrace, LevelTrace
 
-NO_POOLING_VARIANTS = ("set2set", "sortpool", "ecc", "baseline")
+NO_POOLING_VARIANTS = ("set2set", "sortpool", "ecc", "baseline", "patchysan")
 VARIANTS = ("diffpool", "diffpool-nolp", "diffpool-det", "graphsage", "random") + NO_POOLING_VARIANTS
 LEARNED_ASSIGNMENT = ("diffpool", "diffpool-nolp")
 FIXED_ASSIGNMENT = ("diffpool-det", "random")
@@ -74,12 +78,15 @@ VARIANT_SUMMARY = {
     "set2set": "GraphSAGE with a Set2Set readout (LSTM attention over the nodes), no pooling levels",
     "sortpool": "DGCNN: GCN layers, nodes sorted by the last channel, top k kept, 1-D convolutions; "
                 "no pooling levels",
-    "ecc": "edge-conditioned convolutions (one constant edge feature here), mean readout, no pooling levels",
+    "ecc": "edge-conditioned convolutions (one-hot edge labels where the dataset has them, else one constant "
+           "edge feature), mean readout, no pooling levels",
     "baseline": "structure-agnostic baseline (Errica et al. 2020): node-wise MLP, sum over nodes, "
                 "never reads the edges",
+    "patchysan": "PATCHY-SAN: canonically ordered receptive fields (NAUTY) read by a 1-D CNN; no pooling levels",
 }
 # Variants whose readout is part of the method (``--readout`` does not apply to them).
-FIXED_READOUT = {"set2set": "set2set", "sortpool": "sortpool", "ecc": "mean", "baseline": "sum"}
+FIXED_READOUT = {"set2set": "set2set", "sortpool": "sortpool", "ecc": "mean", "baseline": "sum",
+                 "patchysan": "patchysan"}
 # DGCNN's reference code: k = the size below which 60 % of the graphs fall, at least 10.
 SORTPOOL_PERCENTILE = 0.6
 SORTPOOL_MIN_K = 10
@@ -130,6 +137,9 @@ class DiffPoolConfig:
     structure_loss_weight: float = 0.0
     set2set_steps: int = 3
     sortpool_k: int = 0
+    patchysan_width: int = 0
+    patchysan_field_size: int = 10
+    num_edge_types: int = 1
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -149,6 +159,13 @@ class DiffPoolConfig:
         if self.variant == "sortpool" and self.sortpool_k < SORTPOOL_MIN_K:
             raise ValueError(f"sortpool_k must be at least {SORTPOOL_MIN_K} (the 1-D convolutions need it), "
                              f"got {self.sortpool_k}")
+        if self.variant == "patchysan" and self.patchysan_width <= 0:
+            # No size distribution known here: core.train passes the dataset's average graph size.
+            self.patchysan_width = max(1, self.max_nodes)
+        if self.num_edge_types < 1:
+            raise ValueError(f"num_edge_types must be at least 1 (1 = one constant edge feature), got {self.num_edge_types}")
+        if self.patchysan_field_size < 1:
+            raise ValueError(f"patchysan_field_size must be at least 1, got {self.patchysan_field_size}")
         if self.set2set_steps < 1:
             raise ValueError(f"set2set_steps must be at least 1, got {self.set2set_steps}")
         if self.variant == "graphsage" or self.variant in NO_POOLING_VARIANTS:
@@ -469,6 +486,7 @@ class DiffPool(nn.Module):
         mask: Tensor | None = None,
         fixed_assignments: list[Tensor] | None = None,
         keep_levels: bool = False,
+        edge_types: Tensor | None = None,
     ) -> ForwardOutput:
         """Classify a padded batch.
 
@@ -479,6 +497,8 @@ class DiffPool(nn.Module):
             fixed_assignments: for ``diffpool-det`` / ``random``, one row-stochastic
                 [B, n_l, C_l] tensor per level (padded rows zero).
             keep_levels: also return every level's S, A', X', Z and the pre-softmax scores of S (for traces).
+            edge_types: the batch's edge labels (``core.data.batching.Batch.edge_types``); only ``ecc``
+                reads them.
         """
         c = self.config
         if c.variant in FIXED_ASSIGNMENT and (fixed_assignments is None or len(fixed_assignments) < c.num_pooling):
@@ -578,7 +598,7 @@ class NoPoolingModel(DiffPool):
     """Base of the variants without pooling levels: node embeddings -> graph vector -> logits.
 
     A subclass builds its layers and ``self.classifier`` and defines
-    ``embed_nodes(x [B, N, F], adj, mask [B, N]) -> z [B, N, D]`` (zero on padded rows) and
+    ``embed_nodes(x [B, N, F], adj, mask [B, N], edge_types) -> z [B, N, D]`` (zero on padded rows) and
     ``read_out(z, mask) -> [B, G]``. The forward pass has DiffPool's signature; it returns zero
     auxiliary losses, no levels, and ``z`` as the final node embeddings (for traces), so
     training, checkpoints and views treat these models like ``graphsage``.
@@ -588,7 +608,8 @@ class NoPoolingModel(DiffPool):
         nn.Module.__init__(self)  # DiffPool.__init__ would build the pooling blocks
         self.config = config
 
-    def embed_nodes(self, x: Tensor, adj: Tensor | SparseAdjacency, mask: Tensor) -> Tensor:
+    def embed_nodes(self, x: Tensor, adj: Tensor | SparseAdjacency, mask: Tensor,
+                    edge_types: Tensor | None = None) -> Tensor:
         raise NotImplementedError
 
     def read_out(self, z: Tensor, mask: Tensor) -> Tensor:
@@ -601,14 +622,16 @@ class NoPoolingModel(DiffPool):
         mask: Tensor | None = None,
         fixed_assignments: list[Tensor] | None = None,
         keep_levels: bool = False,
+        edge_types: Tensor | None = None,
     ) -> ForwardOutput:
-        """x: [B, N, F], adj: [B, N, N] (dense or sparse), mask: bool [B, N] or None (all real).
+        """x: [B, N, F], adj: [B, N, N] (dense or sparse), mask: bool [B, N] or None (all real);
+        edge_types: ``Batch.edge_types`` or None.
 
         ``fixed_assignments`` is ignored (no pooling levels).
         """
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        z = self.embed_nodes(x, adj, mask)
+        z = self.embed_nodes(x, adj, mask, edge_types)
         graph_embedding = self.read_out(z, mask)
         logits = self.classifier(graph_embedding)
         zero = x.new_zeros(())
@@ -657,7 +680,7 @@ class Set2SetModel(NoPoolingModel):
         self.classifier = _classifier_mlp(2 * c.block_output_dim, c.pred_hidden_dims, c.num_classes)
         self._init_weights()
 
-    def embed_nodes(self, x, adj, mask):
+    def embed_nodes(self, x, adj, mask, edge_types=None):
         return self.block(x, mean_adjacency(adj), mask)
 
     def read_out(self, z, mask):
@@ -697,7 +720,7 @@ class SortPoolModel(NoPoolingModel):
         self.classifier = _classifier_mlp(second * length, [DGCNN_HIDDEN], c.num_classes, dropout=DGCNN_DROPOUT)
         self._init_weights()
 
-    def embed_nodes(self, x, adj, mask):
+    def embed_nodes(self, x, adj, mask, edge_types=None):
         weight = _real_node_weight(x, mask)
         degree = adj.row_sums() if isinstance(adj, SparseAdjacency) else adj.sum(dim=-1)
         scale = (degree + 1).unsqueeze(-1).to(x.dtype)
@@ -752,27 +775,50 @@ class EdgeConditionedConv(nn.Module):
         return out
 
 
+def typed_mean_adjacency(adj: Tensor | SparseAdjacency, edge_types: Tensor | None, num_types: int) -> list:
+    """The row-normalised adjacency split by edge type: ``num_types`` parts summing to ``A / max(rowsum, 1)``.
+
+    ``edge_types`` is ``Batch.edge_types`` (type + 1 per entry, [B, N, N] dense or [E] aligned with a
+    sparse adjacency's entries). One type needs none: the whole mean adjacency is returned.
+    """
+    mean = mean_adjacency(adj)
+    if num_types == 1:
+        return [mean]
+    if edge_types is None:
+        raise ValueError(f"this model reads {num_types} edge types (its dataset's edge labels), but the batch "
+                         "carries none: the graphs have no edge labels; use a model trained without them")
+    if isinstance(mean, SparseAdjacency):
+        parts = []
+        for t in range(num_types):
+            keep = edge_types == t + 1
+            parts.append(SparseAdjacency(mean.rows[keep], mean.cols[keep], mean.weights[keep],
+                                         mean.batch_size, mean.num_nodes))
+        return parts
+    return [mean * (edge_types == t + 1).to(mean.dtype) for t in range(num_types)]
+
+
 class ECCModel(NoPoolingModel):
     """``ecc``: ``num_layers`` edge-conditioned convolutions (ReLU and masked batch norm after all
     but the last, outputs concatenated as in the GraphSAGE block), global mean readout, MLP.
 
-    Every edge has one constant feature (the datasets here have no edge labels), so there is one
-    edge type; see :class:`EdgeConditionedConv` for typed edges.
+    Edge features: one-hot edge labels over ``config.num_edge_types`` types where the dataset has
+    edge labels (:func:`typed_mean_adjacency`), else one constant feature (``num_edge_types = 1``).
     """
 
     def __init__(self, config: DiffPoolConfig) -> None:
         super().__init__(config)
         c = config
         dims = [c.input_dim] + [c.hidden_dim] * (c.num_layers - 1) + [c.embedding_dim]
-        self.convs = nn.ModuleList(EdgeConditionedConv(dims[i], dims[i + 1]) for i in range(c.num_layers))
+        self.convs = nn.ModuleList(EdgeConditionedConv(dims[i], dims[i + 1], edge_types=c.num_edge_types)
+                                   for i in range(c.num_layers))
         self.norms = nn.ModuleList(
             MaskedBatchNorm(c.hidden_dim) if c.batch_norm else nn.Identity() for _ in range(c.num_layers - 1))
         self.classifier = _classifier_mlp(c.block_output_dim, c.pred_hidden_dims, c.num_classes)
         self._init_weights()
 
-    def embed_nodes(self, x, adj, mask):
+    def embed_nodes(self, x, adj, mask, edge_types=None):
         weight = _real_node_weight(x, mask)
-        typed = [mean_adjacency(adj)]
+        typed = typed_mean_adjacency(adj, edge_types, self.config.num_edge_types)
         outputs = []
         for i, conv in enumerate(self.convs):
             x = conv(x, typed)
@@ -808,7 +854,7 @@ class StructureAgnosticBaseline(NoPoolingModel):
         self.classifier = _classifier_mlp(c.hidden_dim, c.pred_hidden_dims, c.num_classes)
         self._init_weights()
 
-    def embed_nodes(self, x, adj, mask):
+    def embed_nodes(self, x, adj, mask, edge_types=None):
         if self.input_norm is not None:
             x = self.input_norm(x, mask)
         return self.node_mlp(x) * _real_node_weight(x, mask)
@@ -889,3 +935,9 @@ def traces_from_output(
 def entropy_upper_bound(num_clusters: int) -> float:
     """log C, the entropy of a uniform assignment row over C clusters (nats)."""
     return math.log(max(num_clusters, 1))
+
+
+# Registered last: core.model.patchysan builds on NoPoolingModel above.
+from core.model.patchysan import PatchySanModel
+
+NO_POOLING_MODELS["patchysan"] = PatchySanModel

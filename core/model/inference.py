@@ -44,7 +44,7 @@ def trace_graphs(
     traces: list[GraphTrace | None] = [None] * len(graphs)
     for positions in size_batches([p.num_nodes for p in prepared], batch_size):
         batch = collate([prepared[i] for i in positions], device, adjacency="auto")
-        output = model(batch.x, batch.adj, batch.mask, batch.fixed, keep_levels=True)
+        output = model(batch.x, batch.adj, batch.mask, batch.fixed, keep_levels=True, edge_types=batch.edge_types)
         labels = [graphs[i].label for i in positions]
         for position, trace in zip(positions, traces_from_output(output, batch.num_nodes, labels, batch.indices, meta)):
             trace.meta.setdefault("graph_name", graphs[position].name)
@@ -66,7 +66,8 @@ def predict_logits(
     logits = np.zeros((len(graphs), config.num_classes), dtype=np.float32)
     for positions in size_batches([p.num_nodes for p in prepared], batch_size):
         batch = collate([prepared[i] for i in positions], device, adjacency="auto")
-        logits[positions] = model(batch.x, batch.adj, batch.mask, batch.fixed).logits.cpu().numpy()
+        logits[positions] = model(batch.x, batch.adj, batch.mask, batch.fixed,
+                                  edge_types=batch.edge_types).logits.cpu().numpy()
     return logits
 
 

@@ -73,7 +73,7 @@ def epoch_batches(sizes: list[int], batch_size: int, seed: int, how: str = "size
 def train_step(model: nn.Module, loss_module: DiffPool, optimizer: torch.optim.Optimizer, batch, clip: float):
     """One optimiser step on ``batch``; returns (loss, correct predictions). ``model`` may be DDP-wrapped."""
     optimizer.zero_grad(set_to_none=True)
-    output = model(batch.x, batch.adj, batch.mask, batch.fixed)
+    output = model(batch.x, batch.adj, batch.mask, batch.fixed, edge_types=batch.edge_types)
     loss = loss_module.loss(output, batch.labels)
     loss.backward()
     if clip and clip > 0:
@@ -98,7 +98,7 @@ def evaluate_accuracy(
     correct = 0.0
     for positions in mine:
         batch = collate([graphs[i] for i in positions], device, adjacency=adjacency)
-        logits = model(batch.x, batch.adj, batch.mask, batch.fixed).logits
+        logits = model(batch.x, batch.adj, batch.mask, batch.fixed, edge_types=batch.edge_types).logits
         correct += float((logits.argmax(dim=-1) == batch.labels).sum())
     total_correct, = distributed.all_reduce_sums([correct], device)
     return total_correct / len(graphs)

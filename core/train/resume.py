@@ -19,7 +19,7 @@ from core.train.settings import TrainSettings
 
 # ---------------------------------------------------------------------------- resumable fits
 FIT_STATE_VERSION = 1
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # core/train/resume.py -> the repository
 #: Benchmark results hold JSON and tables only: no run writes weights below this folder.
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 

@@ -14,6 +14,7 @@ from core.data.batching import (
 from core.data.features import FEATURE_KINDS, FeatureSpec, default_feature_spec
 from core.data.graphs import GraphDataset
 from core.model.diffpool import VARIANTS, DiffPoolConfig, sortpool_k_for
+from core.model.patchysan import patchysan_width_for
 
 PROTOCOLS = ("honest", "paper", "both")
 BATCHINGS = ("size", "bucket", "random")
@@ -194,4 +195,8 @@ def model_config_for(dataset: GraphDataset, spec: FeatureSpec, settings: TrainSe
         max_nodes=dataset.max_nodes,
         cluster_counts=[] if settings.variant == "graphsage" else cluster_counts_for(dataset.max_nodes, settings),
         sortpool_k=sortpool_k_for([g.num_nodes for g in dataset.graphs]) if settings.variant == "sortpool" else 0,
+        patchysan_width=(patchysan_width_for([g.num_nodes for g in dataset.graphs])
+                         if settings.variant == "patchysan" else 0),
+        # ECC's edge features: one-hot edge labels where the dataset has them, else one constant feature.
+        num_edge_types=max(1, dataset.num_edge_labels) if settings.variant == "ecc" else 1,
     )

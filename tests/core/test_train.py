@@ -248,3 +248,12 @@ def test_one_epoch_on_cuda(synthetic):
     assert next(result.model.parameters()).device.type == "cuda"
     assert len(result.history) == 1 and np.isfinite(result.history[0]["train_loss"])
     assert all(t.device.type == "cpu" for t in result.snapshots.values())
+
+
+def test_runs_into_bench_results_never_write_weights(tmp_path):
+    from core.train import RESULTS_DIR, writes_weights
+
+    assert RESULTS_DIR == Path(__file__).resolve().parents[2] / "bench" / "results"
+    inside = TrainSettings(out_dir=str(RESULTS_DIR / "reproduce" / "ENZYMES-patchysan"))
+    assert not writes_weights(inside)
+    assert writes_weights(TrainSettings(out_dir=str(tmp_path / "runs")))

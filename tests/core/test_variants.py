@@ -1,4 +1,4 @@
-"""The variants without pooling levels (core/model/diffpool.py): set2set, sortpool, ecc, baseline.
+"""The variants without pooling levels (core/model/diffpool.py): set2set, sortpool, ecc, baseline, patchysan.
 
 Shapes, permutation and padding invariance, dense = sparse adjacency, training lowers the loss
 on a small real dataset (MUTAG), checkpoints round-trip, traces have zero levels.
@@ -116,7 +116,8 @@ def test_padding_and_batch_mates_do_not_change_a_graphs_logits(variant, extra):
 
 
 def _inputs(batch):
-    return batch.x, batch.adj, batch.mask
+    """Positional model inputs: x, adj, mask, no fixed assignments, no levels, the edge labels (MUTAG's, for ecc)."""
+    return batch.x, batch.adj, batch.mask, None, False, batch.edge_types
 
 
 @pytest.mark.parametrize("variant", NO_POOLING_VARIANTS)
