@@ -1,8 +1,8 @@
 """How long the selection grid takes with and without stacking (issue #16), side by side.
 
-Runs bench/selection_grid.py's small grid on one dataset twice into fresh run folders, one
-worker each, one after the other: once a process per (configuration, fold) job, once with
-``--stack`` (each configuration's ten folds as one stack of models, core.train.stacked). Same
+Trains bench/selection_grid.py's small grid on one dataset twice into fresh run folders, one
+worker, configuration by configuration: a process per (configuration, fold) job, then the same
+configuration with ``--stack``'s trainer (its ten folds as one stack of models, core.train.stacked). Same
 jobs, same folds, same seeds; epochs and patience reduced so both fit in a session (the ratio is
 what carries over to the full-length grid). Prints a table and writes
 bench/results/selection_grid/stacking.{json,md}: wall seconds of each run, their ratio, and how
@@ -34,16 +34,15 @@ from bench import selection_grid as grid  # noqa: E402
 OUT = grid.GRID_DIR
 
 
-def run_grid(dataset: str, epochs: int, patience: int, runs_root: Path, data_dir: str, stack: bool) -> float:
-    """Wall seconds of one ``selection_grid`` training run (tables written to a scratch folder)."""
-    argv = ["--datasets", dataset, "--grid", "small", "--epochs", str(epochs), "--patience", str(patience),
-            "--jobs", "1", "--runs-root", str(runs_root), "--data-dir", data_dir,
-            "--out", str(runs_root / "tables"), "--accuracy", str(runs_root / "accuracy.json")]
+def run_config(dataset: str, point, epochs: int, patience: int, runs_root: Path, data_dir: str,
+               stack: bool) -> float:
+    """Wall seconds to train one configuration's ten folds, one worker, stacked or a process per fold."""
+    jobs = [grid.Job(dataset, point, fold, runs_root, epochs, patience, data_dir) for fold in range(10)]
     start = time.perf_counter()
-    code = grid.main(argv + (["--stack"] if stack else []))
+    failures = grid.run_jobs(grid.stack_units(jobs) if stack else jobs, 1)
     seconds = time.perf_counter() - start
-    if code != 0:
-        raise SystemExit(f"selection_grid {'--stack ' if stack else ''}failed with exit code {code}")
+    if failures:
+        raise SystemExit("training failed:\n  " + "\n  ".join(failures))
     return seconds
 
 
@@ -68,12 +67,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
 
+    # Configuration by configuration, alone then stacked, so that a change in the machine's load
+    # hits both sides alike.
+    per_config = []
     with tempfile.TemporaryDirectory(prefix="grid-stacking-") as scratch:
         alone_root, stacked_root = Path(scratch) / "alone", Path(scratch) / "stacked"
         load_before = list(grid.machine().get("load_average_1_5_15", []))
-        alone = run_grid(args.dataset, args.epochs, args.patience, alone_root, args.data_dir, stack=False)
-        stacked = run_grid(args.dataset, args.epochs, args.patience, stacked_root, args.data_dir, stack=True)
+        for point in grid.small_grid():
+            row = {"configuration": point.name}
+            for key, root, stack in (("alone", alone_root, False), ("stacked", stacked_root, True)):
+                row[key] = run_config(args.dataset, point, args.epochs, args.patience, root, args.data_dir, stack)
+            print(f"{point.name}: {row['alone']:.0f} s alone, {row['stacked']:.0f} s stacked", flush=True)
+            per_config.append(row)
         a, s = fold_results(alone_root), fold_results(stacked_root)
+    alone = sum(row["alone"] for row in per_config)
+    stacked = sum(row["stacked"] for row in per_config)
     if sorted(a) != sorted(s):
         raise SystemExit("the two runs finished different (configuration, fold) jobs")
     diffs = {
@@ -88,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": dict(grid.machine(), load_average_before=load_before),
         "dataset": args.dataset, "grid": "small", "configurations": len(grid.small_grid()), "folds": 10,
         "epochs": args.epochs, "patience": args.patience,
-        "seconds_alone": alone, "seconds_stacked": stacked, "speedup": alone / stacked,
+        "seconds_alone": alone, "seconds_stacked": stacked, "speedup": alone / stacked, "per_config": per_config,
         "jobs": len(a), "identical_fold_results": same,
         "max_abs_difference": {key: max(values) for key, values in diffs.items()},
         "mean_test_acc_alone": statistics.fmean(v["test_acc"] for v in a.values()) * 100,
@@ -105,10 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         f"before {' / '.join(f'{x:.1f}' for x in load_before)}, after "
         f"{' / '.join(f'{x:.1f}' for x in m.get('load_average_1_5_15', []))}", "",
         f"{args.dataset}, grid `small` ({result['configurations']} configurations × 10 folds = {result['jobs']} "
-        f"jobs), epochs ≤ {args.epochs}, patience {args.patience}; the two runs one after the other.", "",
+        f"jobs), epochs ≤ {args.epochs}, patience {args.patience}; each configuration trained alone, then stacked, "
+        "before the next.", "",
         "| run | wall s | speed-up |", "|---|---:|---:|",
         f"| one process per (configuration, fold) job | {alone:.0f} | 1.00× |",
         f"| `--stack`: each configuration's 10 folds as one stack | {stacked:.0f} | {alone / stacked:.2f}× |", "",
+        "| configuration | alone s | stacked s | speed-up |", "|---|---:|---:|---:|",
+        *(f"| {r['configuration']} | {r['alone']:.0f} | {r['stacked']:.0f} | {r['alone'] / r['stacked']:.2f}× |"
+          for r in per_config), "",
         f"Fold results identical in {same} of {len(a)} jobs; largest differences elsewhere: best epoch "
         f"{result['max_abs_difference']['best_epoch']}, validation {result['max_abs_difference']['val_acc']:.1f} "
         f"points, test {result['max_abs_difference']['test_acc']:.1f} points (float32 rounding differs between a "
