@@ -10,7 +10,7 @@ OUT=bench/results/diagnosis/graphs
 mkdir -p "$OUT"
 : > "$OUT/timings.txt"
 for card in pretrained/*.json; do
-  case "$card" in *.projection.json) continue;; esac
+  case "$card" in *.projection.json|*/defaults.json) continue;; esac
   name=$(basename "$card" .json)
   dataset=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['dataset'])" "$card")
   start=$(date +%s.%N)
