@@ -51,12 +51,9 @@ st.subheader("Two models on the same graph")
 
 
 def diagnose(path: str) -> tuple[str | None, str | None]:
-    """(warning, problem) of running the model at ``path`` on the selected dataset."""
-    try:
-        _, spec, card = state.model_bundle(path, selection.device)
-    except Exception as error:
-        return None, f"cannot load it: {error}"
-    return state.check_model(card, spec, selection.dataset)
+    """(warning, problem) of running the model at ``path`` on the selected dataset: its card is
+    enough; weights are loaded only for the two models compared."""
+    return state.card_compatibility(path, selection.dataset_name, selection.data_dir)
 
 
 checkpoints = [c for c in state.list_checkpoints() if c["variant"] != "graphsage" and c["variant"] not in NO_POOLING]
@@ -92,7 +89,10 @@ else:
         if problem:
             problems.append(f"{Path(path).name}: {problem}")
         else:
-            traces[path] = state.trace_for(selection, model_path=path)
+            try:
+                traces[path] = state.trace_for(selection, model_path=path)
+            except Exception as error:  # e.g. weights that do not match their card: say so, keep the page
+                problems.append(f"{Path(path).name}: cannot load it: {error}")
     if problems:
         st.error("Cannot run on this dataset — " + "; ".join(problems))
     else:
