@@ -183,6 +183,3 @@ with tab_stability:
                                                                  selection.graph_index),
                                        (clusters,), f"{selection.dataset_name}-{selection.graph_index}",
                                        key="explore_stability")
-
-# After the first render: compile UMAP in the background so the Embeddings page opens quickly.
-state.warm_umap_in_background()
