@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -363,6 +363,26 @@ def dataset_summary(model_path: str, device: str, dataset_name: str, data_dir: s
             return job.result()
         with st.spinner("Running the model over the dataset…"):
             return job.result()
+    except Exception:
+        _summary_job.clear()
+        raise
+
+
+def summary_if_ready(model_path: str, device: str, dataset_name: str, data_dir: str | None,
+                     wait_s: float = 0.0) -> dict | None:
+    """:func:`dataset_summary` if it is computed (waiting at most ``wait_s`` seconds), else None.
+
+    Starts the computation in the background worker when nobody has yet. A page that must not wait
+    for a whole dataset's run (Model card, Compare) shows its other sections at once, says this one
+    is coming, and reruns when it is done (:func:`viz_app.widgets.rerun_when_ready`).
+    """
+    job = _summary_job(model_path, device, dataset_name, data_dir, _file_stamp(Path(model_path + ".safetensors")))
+    if not job.done() and wait_s > 0:
+        wait([job], timeout=wait_s)
+    if not job.done():
+        return None
+    try:
+        return job.result()
     except Exception:
         _summary_job.clear()
         raise

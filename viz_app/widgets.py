@@ -129,6 +129,28 @@ def show_figure(fig, key: str, file_stem: str | None = None, **chart_kwargs):
     return result
 
 
+#: Opens the caption of a section still being computed in the background (tests wait for it to go).
+PENDING_MARK = "⏳"
+
+
+@st.fragment(run_every=1.0)
+def _rerun_when(ready) -> None:
+    if ready():
+        st.rerun()
+
+
+def pending_note(message: str) -> None:
+    """Where a section will be: say it is being computed in the background."""
+    st.caption(f"{PENDING_MARK} {message}")
+
+
+def rerun_when_ready(ready) -> None:
+    """Rerun the page once ``ready()`` is true, polled every second in a fragment, so the page's
+    other sections stay usable meanwhile. Call it once per page, at its end, with one ``ready`` for
+    everything that waits (each waiting section shows a :func:`pending_note`)."""
+    _rerun_when(ready)
+
+
 def embed_html(html: str, height: int) -> None:
     """Show a self-contained HTML drawing (pyvis) in an iframe of ``height`` pixels."""
     if hasattr(st, "iframe"):  # Streamlit >= 1.5x: components.html is deprecated in favour of st.iframe

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from core.model.checkpoint import save_checkpoint  # noqa: E402
 from core.data.features import FeatureSpec  # noqa: E402
 from core.model.diffpool import NO_POOLING_VARIANTS, DiffPool, DiffPoolConfig  # noqa: E402
-from tests.viz_app.test_app import app_env  # noqa: E402,F401  (a fixture: DIFFPOOL_MODELS = models_dir below)
+from tests.viz_app.test_app import app_env, settle  # noqa: E402,F401  (app_env, a fixture: DIFFPOOL_MODELS = models_dir below)
 
 PAGES = Path(__file__).resolve().parents[2] / "viz_app" / "pages"
 TIMEOUT = 120
@@ -44,7 +44,7 @@ def run_page(name: str, model: Path, **state) -> AppTest:
         at.session_state[key] = value
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    return at
+    return settle(at)
 
 
 @pytest.mark.parametrize("variant", NO_POOLING_VARIANTS)
