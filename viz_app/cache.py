@@ -280,9 +280,15 @@ def dataset_choices(data_dir: str | None) -> tuple[list[str], set[str]]:
 
 
 # ---------------------------------------------------------------------------- traces and drawings
-@st.cache_data(show_spinner="Running the model…", max_entries=256)
+@st.cache_resource(show_spinner="Running the model…", max_entries=128)
 def graph_trace(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int, stamp: float = 0.0):
-    """The :class:`GraphTrace` of graph ``index`` (cached per model file version)."""
+    """The :class:`GraphTrace` of graph ``index`` (cached per model file version). Read-only.
+
+    ``st.cache_resource``, not ``cache_data``: cache_data pickles the trace to store it and hands
+    every call an unpickled copy; D&D's largest graph (5,748 nodes) carries a dense [N, N] input
+    adjacency (130 MB), and the copies cost 0.26 s of its first switch and ~0.1 s of every rerun.
+    One shared object per process: callers must not modify it.
+    """
     from core.model.inference import trace_graphs
 
     model, spec, card = load_model(model_path, device, stamp)

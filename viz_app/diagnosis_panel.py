@@ -16,6 +16,8 @@ Public, stable entry points:
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import streamlit as st
 
@@ -148,7 +150,10 @@ def graph_diagnosis(model_path: str, device: str, dataset_name: str, data_dir: s
     truth = None
     if truth_name and truth_name in (graph.node_data or {}):
         _, truth = np.unique(np.asarray([str(v) for v in graph.node_data[truth_name]]), return_inverse=True)
-    return diagnose_trace(trace, graph.node_labels, truth)
+    # The graph's own sparse adjacency instead of the trace's dense copy (the same matrix): D&D's
+    # largest graph spent 0.16 s turning 5,748² dense cells into CSR.
+    sparse = dataclasses.replace(trace, adjacency=graph.sparse_adjacency())
+    return diagnose_trace(sparse, graph.node_labels, truth)
 
 
 @st.cache_data(show_spinner="Diagnosing every graph of the dataset (once per model and dataset)…", max_entries=8)
