@@ -178,6 +178,7 @@ def show_assignment_heatmaps(record, level_index: int, row_names: list[str], key
     structure. A switch shows them; cluster ids and colours stay those of the full level.
     """
     from viz_app import figures
+    from viz_app.upload_logic import heatmap_rows
 
     mass = np.asarray(record.cluster_mass)
     used = np.flatnonzero(mass >= figures.EMPTY_CLUSTER_MASS)
@@ -187,9 +188,13 @@ def show_assignment_heatmaps(record, level_index: int, row_names: list[str], key
         help=f"Clusters holding less than {figures.EMPTY_CLUSTER_MASS} of a node's worth of assignment mass (ΣᵢSᵢₖ).")
     clusters = np.arange(record.num_clusters) if show_all else used
     assignment = np.asarray(record.assignment)[:, clusters]
-    order = analysis.cluster_order(np.asarray(record.assignment))
-    show_figure(figures.assignment_heatmap(assignment, order, row_names, level_index, clusters=clusters),
+    # Rows grouped by cluster; beyond upload_logic.MAX_HEATMAP_ROWS an even sample of that order
+    # (every cluster's block stays visible; 5,748 rows would only draw a grey band, slowly).
+    rows = heatmap_rows(record.num_nodes, analysis.cluster_order(np.asarray(record.assignment)))
+    show_figure(figures.assignment_heatmap(assignment, rows, row_names, level_index, clusters=clusters),
                 key=f"{key}_s{level_index}", file_stem=f"{file_stem}-S{level_index}")
+    if len(rows) < record.num_nodes:
+        st.caption(f"Showing {len(rows)} of {record.num_nodes:,} rows (an even sample of the cluster-sorted order).")
     if not show_all:
         st.caption(f"{len(used)} of {record.num_clusters} clusters shown; {unused} unused ones hidden.")
     st.download_button("⬇ assignments S (CSV)", data=assignments_csv(row_names, record.assignment),
