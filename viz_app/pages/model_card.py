@@ -67,7 +67,8 @@ if summary is None:
     waiting.append(lambda: state.summary_if_ready(selection.model_path, selection.device, selection.dataset_name,
                                                   selection.data_dir) is not None)
 else:
-    selection.show_prediction(_softmax(summary["logits"][selection.graph_index]))
+    if selection.graph_index < len(summary["logits"]):  # the sidebar's prediction line, as summary_for fills it
+        selection.show_prediction(_softmax(summary["logits"][selection.graph_index]))
     labels, predicted = summary["labels"], summary["logits"].argmax(axis=1)
     if test_indices:
         index = np.asarray(test_indices, dtype=np.int64)
