@@ -333,8 +333,8 @@ def input_network(model_path: str, device: str, dataset_name: str, data_dir: str
 
 
 @st.cache_resource(show_spinner=False)
-def _summary_pool() -> ThreadPoolExecutor:
-    """One background worker for dataset summaries, shared by every session."""
+def background_pool() -> ThreadPoolExecutor:
+    """One background worker for whole-dataset runs (summaries, the atlas' diagnosis), shared by every session."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-summary",
                               initializer=lower_thread_priority)
 
@@ -342,7 +342,7 @@ def _summary_pool() -> ThreadPoolExecutor:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _summary_job(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float) -> Future:
     """The summary of one model file version on one dataset, computed once in the background."""
-    return _summary_pool().submit(_compute_summary, model_path, device, dataset_name, data_dir, stamp)
+    return background_pool().submit(_compute_summary, model_path, device, dataset_name, data_dir, stamp)
 
 
 def start_dataset_summary(selection) -> None:
