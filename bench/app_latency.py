@@ -11,8 +11,8 @@ the bare app and this app launched alternately so both see the same machine load
 2. **first visit of every page**: in the launched app, after Explore has rendered, click each
    page in the navigation once; time until the script has finished and the page's title shows.
    The Dataset atlas diagnoses every graph of the dataset on its first visit (on the default
-   dataset, synthetic-hierarchy; D&D takes far longer), so it is also opened a second time after
-   the tour (served from the cache).
+   dataset, synthetic-hierarchy; D&D takes far longer) in the background: timed until the page
+   shows, until the atlas is drawn, and when opened a second time after the tour (from the cache).
 3. **graph switch** on every dataset that has a shipped model (synthetic-hierarchy, ENZYMES,
    PROTEINS, D&D; D&D's largest graph, 5,748 nodes, included): pick the dataset in the sidebar,
    then type graph indices never shown before; time until the rerun has finished and the new
@@ -188,7 +188,15 @@ def app_session(p, env: dict, measure_switches: bool, data_dir: str | None, swit
         page.frame_locator("iframe").first.locator("#mynetwork canvas").first.wait_for(timeout=180_000)
         result["first_figure_s"] = time.perf_counter() - launched
         _idle(page)
-        visits = {title: _visit(page, title) for title in PAGE_TITLES}
+        visits = {}
+        for title in PAGE_TITLES:
+            start = time.perf_counter()
+            visits[title] = _visit(page, title)
+            if title == ATLAS:  # the page answers at once; the atlas appears when the diagnosis is done
+                page.wait_for_function("() => !document.querySelector('[data-testid=\"stMain\"]').innerText"
+                                       ".includes('\u23f3')", timeout=600_000, polling=100)
+                _idle(page, 300_000)
+                result["atlas_drawn_s"] = time.perf_counter() - start
         result["first_visit_s"] = visits
         result["atlas_again_s"] = _visit(page, ATLAS)  # its dataset diagnosis is cached now
         page.locator('[data-testid="stSidebarNav"] a').first.click()  # back to Explore
@@ -276,9 +284,12 @@ def main() -> None:
              f"{', '.join(f'{x:.2f}' for x in first_figure)} | ≤ bare + 1.5 | {verdict(gap <= 1.5)} (+{gap:.2f}) |"]
     for title in PAGE_TITLES:
         values = visits[title]
-        what = f"{title} (diagnoses every graph of the default dataset)" if title == ATLAS else title
+        what = f"{title} (page shown; its diagnosis runs in the background)" if title == ATLAS else title
         lines.append(f"| first visit: {what} | {median(values):.2f} | {', '.join(f'{x:.2f}' for x in values)} | "
                      f"≤ 1 | {verdict(median(values) <= 1.0)} |")
+    drawn = [s["atlas_drawn_s"] for s in sessions]
+    lines.append(f"| {ATLAS}, first visit until the atlas is drawn (every graph diagnosed in the background) | "
+                 f"{median(drawn):.2f} | {', '.join(f'{x:.2f}' for x in drawn)} | | |")
     again = [s["atlas_again_s"] for s in sessions]
     lines.append(f"| {ATLAS}, opened again (cached) | {median(again):.2f} | {', '.join(f'{x:.2f}' for x in again)} | "
                  f"≤ 1 | {verdict(median(again) <= 1.0)} |")
