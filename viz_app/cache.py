@@ -301,6 +301,7 @@ def trace_for(selection, index: int | None = None, model_path: str | None = None
 
     ``selection`` is a :class:`viz_app.sidebar.Selection`. The trace of the selected graph under the
     selected model also fills the sidebar's prediction line (the sidebar itself runs no model).
+    Pages that want the dataset summary ready later call :func:`start_dataset_summary` at their end.
     """
     path = model_path or selection.model_path
     trace = graph_trace(path, selection.device, selection.dataset_name, selection.data_dir,
@@ -309,7 +310,6 @@ def trace_for(selection, index: int | None = None, model_path: str | None = None
         show = getattr(selection, "show_prediction", None)
         if show is not None:
             show(trace.probabilities)
-        start_dataset_summary(selection)
     return trace
 
 
@@ -348,8 +348,10 @@ def _summary_job(model_path: str, device: str, dataset_name: str, data_dir: str 
 def start_dataset_summary(selection) -> None:
     """Start computing the selection's dataset summary in the background (returns at once).
 
-    Called when a page has shown the selected graph's trace: by the time the user opens the
-    Embeddings or Model card page, or the dataset-wide entropy, the summary is usually ready.
+    Called at the end of Explore's script, once its figures are sent: by the time the user opens
+    the Embeddings or Model card page the summary is usually ready. Not earlier: even at a lower
+    priority the worker shares the interpreter (GIL) with the page, so started with the first
+    trace it ran beside the page's own network, layout and diagnosis.
     """
     if selection.model_path is not None and getattr(selection, "usable", True):
         _summary_job(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,

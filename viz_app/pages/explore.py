@@ -141,3 +141,6 @@ if trace.levels:
                                                     selection.data_dir, selection.graph_index, selection.stamp,
                                                     truth_name)
         diagnosis_panel.show_diagnosis(diagnoses, title="What pooling learned", key="explore_diagnosis")
+
+# Last, with every figure sent: prepare the dataset summary (Embeddings, Model card) in the background.
+state.start_dataset_summary(selection)
