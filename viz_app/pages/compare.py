@@ -1,4 +1,5 @@
-"""Compare: soft-mass Sankey across levels, two models on one graph, and level 1 vs level 2 of one model."""
+"""Compare: soft-mass Sankey across levels, two models on one graph, level 1 vs level 2 of one model, and the
+selected model's predictions against another model's (pooling or not: viz_app.predictions_panel)."""
 
 from __future__ import annotations
 
@@ -24,40 +25,44 @@ if not trace.levels:
                "assignments to compare: pick a pooling model in the sidebar for the cluster views. Its "
                "predictions are set against another model's below.")
 
-# The cluster views need pooling levels; the predictions (at the end) do not.
-if trace.levels:
-    # ---------------------------------------------------------------- Sankey
+
+# ---------------------------------------------------------------- helpers
+def hard_labels(graph_trace, depth: int) -> np.ndarray:
+    """Hard cluster of every input node after ``depth`` pooling levels (composed S₁…S_depth)."""
+    return analysis.hard_clusters(analysis.composed_assignment(graph_trace.levels[:depth]))
+
+
+def hover_for(labels: np.ndarray) -> list[str]:
+    return [f"{names[i]} → c{labels[i]}" for i in range(len(labels))]
+
+
+def diagnose(path: str) -> tuple[str | None, str | None]:
+    """(warning, problem) of running the model at ``path`` on the selected dataset: its card is
+    enough; weights are loaded only for the two models compared."""
+    return state.card_compatibility(path, selection.dataset_name, selection.data_dir)
+
+
+# ---------------------------------------------------------------- Sankey
+def sankey() -> None:
+    """Soft mass flowing from the input nodes through every level."""
     st.subheader("Where the nodes go", help="Flow width = soft mass: node i sends S₁[i,k] to level-1 cluster k; "
                  "cluster k sends its mass times S₂[k,m] on to level-2 cluster m.")
     max_inputs = 60
     flows = analysis.sankey_flows(trace.levels, max_input_nodes=max_inputs, node_names=names)
     if graph.num_nodes > max_inputs:
-        st.caption(f"{max_inputs} representative input nodes shown; the other {graph.num_nodes - max_inputs} are merged.")
-    arrow = " → ".join(["nodes"] + [f"level-{l}" for l in range(1, trace.num_levels + 1)])
+        st.caption(f"{max_inputs} representative input nodes shown; the other {graph.num_nodes - max_inputs} are "
+                   "merged.")
+    arrow = " → ".join(["nodes"] + [f"level-{level}" for level in range(1, trace.num_levels + 1)])
     state.show_figure(figures.sankey_figure(flows, title=f"Soft mass: {arrow} clusters"), key="sankey",
                       file_stem=f"{title}-sankey")
 
 
-    def hard_labels(graph_trace, depth: int) -> np.ndarray:
-        """Hard cluster of every input node after ``depth`` pooling levels (composed S₁…S_depth)."""
-        return analysis.hard_clusters(analysis.composed_assignment(graph_trace.levels[:depth]))
-
-
-    def hover_for(labels: np.ndarray) -> list[str]:
-        return [f"{names[i]} → c{labels[i]}" for i in range(len(labels))]
-
-
-    # ---------------------------------------------------------------- two models
+# ---------------------------------------------------------------- two models
+def two_models() -> None:
+    """Two pooling models' clusters on the same layout, B's matched to A's."""
     st.subheader("Two models on the same graph")
-
-
-    def diagnose(path: str) -> tuple[str | None, str | None]:
-        """(warning, problem) of running the model at ``path`` on the selected dataset: its card is
-        enough; weights are loaded only for the two models compared."""
-        return state.card_compatibility(path, selection.dataset_name, selection.data_dir)
-
-
-    checkpoints = [c for c in state.list_checkpoints() if c["variant"] != "graphsage" and c["variant"] not in NO_POOLING]
+    checkpoints = [c for c in state.list_checkpoints()
+                   if c["variant"] != "graphsage" and c["variant"] not in NO_POOLING]
     diagnosis = {c["path"]: diagnose(c["path"]) for c in checkpoints}
     same_dataset = [c for c in checkpoints if str(c["dataset"]).lower() == selection.dataset_name.lower()]
     # Models trained on this dataset first; models from other datasets only when they can run on it.
@@ -115,31 +120,42 @@ if trace.levels:
             for column, path, tag in ((left, model_a, "A"), (right, model_b, "B")):
                 with column:
                     entry = by_path[path]
-                    fig = figures.graph_figure(positions, graph.edges, clusters=labels[path], hover=hover_for(labels[path]),
+                    fig = figures.graph_figure(positions, graph.edges, clusters=labels[path],
+                                               hover=hover_for(labels[path]),
                                                title=f"{tag}: {entry['variant']} ({entry['name']}), level {depth}",
                                                colors=shared_colors)
                     state.show_figure(fig, key=f"compare_{tag}", file_stem=f"{title}-{entry['name']}-level{depth}")
 
-    # ---------------------------------------------------------------- level 1 vs level 2
+
+# ---------------------------------------------------------------- level 1 vs level 2
+def level_one_vs_two() -> None:
+    """The selected model's level-1 and level-2 partitions of the input nodes."""
+    st.subheader("Level 1 vs level 2 of the selected model",
+                 help="Each input node coloured by its most likely cluster at level 1 and after two poolings (S₁S₂).")
+    level_1 = hard_labels(trace, 1)
+    level_2 = analysis.match_clusters(level_1, hard_labels(trace, 2))  # level-2 groups take a level-1 colour
+    score = analysis.agreement(level_1, level_2)
+    st.caption(f"Agreement of the two partitions of the input nodes: NMI {score['nmi']:.3f}, ARI {score['ari']:.3f} "
+               f"({len(np.unique(level_1))} level-1 vs {len(np.unique(level_2))} level-2 clusters in use).")
+    left, right = st.columns(2)
+    with left:
+        level_colors = analysis.used_cluster_colors(np.concatenate([level_1, level_2]))
+        state.show_figure(figures.graph_figure(positions, graph.edges, clusters=level_1, hover=hover_for(level_1),
+                                               title="Level 1 clusters", colors=level_colors), key="levels_1",
+                          file_stem=f"{title}-level1")
+    with right:
+        state.show_figure(figures.graph_figure(positions, graph.edges, clusters=level_2, hover=hover_for(level_2),
+                                               title="Level 2 clusters (composed, matched to level 1)",
+                                               colors=level_colors), key="levels_2",
+                          file_stem=f"{title}-level2")
+
+
+# The cluster views need pooling levels; the predictions (below) do not.
+if trace.levels:
+    sankey()
+    two_models()
     if trace.num_levels >= 2:
-        st.subheader("Level 1 vs level 2 of the selected model",
-                     help="Each input node coloured by its most likely cluster at level 1 and after two poolings (S₁S₂).")
-        level_1 = hard_labels(trace, 1)
-        level_2 = analysis.match_clusters(level_1, hard_labels(trace, 2))  # level-2 groups take a level-1 colour
-        score = analysis.agreement(level_1, level_2)
-        st.caption(f"Agreement of the two partitions of the input nodes: NMI {score['nmi']:.3f}, ARI {score['ari']:.3f} "
-                   f"({len(np.unique(level_1))} level-1 vs {len(np.unique(level_2))} level-2 clusters in use).")
-        left, right = st.columns(2)
-        with left:
-            level_colors = analysis.used_cluster_colors(np.concatenate([level_1, level_2]))
-            state.show_figure(figures.graph_figure(positions, graph.edges, clusters=level_1, hover=hover_for(level_1),
-                                                   title="Level 1 clusters", colors=level_colors), key="levels_1",
-                              file_stem=f"{title}-level1")
-        with right:
-            state.show_figure(figures.graph_figure(positions, graph.edges, clusters=level_2, hover=hover_for(level_2),
-                                                   title="Level 2 clusters (composed, matched to level 1)",
-                                                   colors=level_colors), key="levels_2",
-                              file_stem=f"{title}-level2")
+        level_one_vs_two()
 
 # ---------------------------------------------------------------- predictions
 st.subheader("Predictions on the dataset's graphs",
