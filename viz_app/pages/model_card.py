@@ -13,8 +13,8 @@ from core.model.diffpool import NO_POOLING_VARIANTS, VARIANT_SUMMARY
 from viz_app import figures, predictions_panel, state
 
 
-
 def _softmax(logits) -> np.ndarray:
+    """Class probabilities [C] from logits [C]."""
     values = np.asarray(logits, dtype=np.float64)
     exp = np.exp(values - values.max())
     return exp / exp.sum()
