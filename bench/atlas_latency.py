@@ -1,4 +1,5 @@
-"""Atlas page latency: first open (diagnoses every graph) and a cached rerun, through Streamlit's AppTest.
+"""Atlas page latency: first open (the page at once, the atlas when every graph is diagnosed in the
+background) and cached reruns, through Streamlit's AppTest.
 
     python3 bench/atlas_latency.py [--dataset DD] [--data-dir ../shared/data/TU]
 
@@ -33,8 +34,20 @@ def main() -> None:
     at = AppTest.from_file(str(ROOT / "viz_app" / "pages" / "atlas.py"), default_timeout=900)
     at.session_state["dataset"] = args.dataset
     at.session_state["data_dir"] = args.data_dir
+    from viz_app.widgets import PENDING_MARK
+
+    def pending() -> bool:
+        return any(c.value.startswith(PENDING_MARK) for c in at.caption)
+
     timings = {}
-    for name in ("first open (diagnose every graph)", "rerun (cached)", "rerun, colour by prediction"):
+    start = time.perf_counter()
+    at.run()
+    timings["first open: page shown (the diagnosis starts in the background)"] = round(time.perf_counter() - start, 2)
+    while pending() and not at.exception:  # the browser polls every second; here: rerun until the atlas is drawn
+        time.sleep(0.2)
+        at.run()
+    timings["first open: atlas drawn (every graph diagnosed)"] = round(time.perf_counter() - start, 2)
+    for name in ("rerun (cached)", "rerun, colour by prediction"):
         if name.startswith("rerun, colour"):
             at.radio(key="atlas_colour").set_value("prediction")
         start = time.perf_counter()

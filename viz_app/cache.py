@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +78,21 @@ def _limit_blas_threads(count: int) -> None:
     except ImportError:
         return
     threadpool_limits(limits=count, user_api="blas")
+
+
+def lower_thread_priority(niceness: int = 10) -> None:
+    """Give the calling thread a lower CPU priority (Linux: ``nice`` of that thread alone).
+
+    The background workers (dataset summaries, UMAP fits and the UMAP warm-up) run at this
+    priority: on a machine with few cores they then take the CPU only when the page's own script
+    and the browser leave it idle. Measured on the 2-core machine: the UMAP warm-up (~15 s of numba
+    compilation) running at normal priority beside a page tour doubled the pages' first visits.
+    Elsewhere (no per-thread nice) it does nothing.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        pass
 
 
 # ---------------------------------------------------------------------------- places
@@ -143,10 +158,10 @@ def _scan_checkpoints(directories: tuple[str, ...], stamps: tuple) -> tuple[list
 
 def _scan_all() -> tuple[list[dict], list[dict]]:
     directories = tuple(str(d) for d in model_dirs())
-    stamps = tuple(
-        (p.name, _file_stamp(p)) for d in model_dirs() if d.is_dir()
-        for p in sorted([*d.glob("*.json"), *d.glob("*.safetensors")])
-    )
+    # The folders' own modification times: adding, removing or renaming a file changes them, and
+    # checkpoints are written beside and renamed into place (``write_pair_atomically``). Two stats
+    # instead of one per file: on this loaded machine a stat took ~1 ms, 40 of them per rerun.
+    stamps = tuple((str(d), _file_stamp(d)) for d in model_dirs())
     return _scan_checkpoints(directories, stamps)
 
 
@@ -170,7 +185,34 @@ def checkpoint_label(entry: dict) -> str:
     return f"{entry['name']} — {entry['variant']} on {entry['dataset']}{acc}"
 
 
-@st.cache_resource(show_spinner="Loading model…", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=256)
+def _card_compatibility(path: str, stamp: float, dataset_name: str, data_dir: str | None,
+                        need_pooling: bool) -> tuple[str | None, str | None]:
+    from core.model.checkpoint import CheckpointError, read_card
+    from core.model.compat import check_compatibility
+
+    try:
+        card = read_card(path)
+    except CheckpointError as error:
+        return None, f"cannot read its card: {error}"
+    dataset = load_dataset(dataset_name, data_dir)
+    result = check_compatibility(card, card.features, dataset_name=dataset.name, sample_graph=dataset[0],
+                                 num_classes=dataset.num_classes, need_pooling=need_pooling)
+    return result.warning, result.problem
+
+
+def card_compatibility(path: str, dataset_name: str, data_dir: str | None,
+                       need_pooling: bool = False) -> tuple[str | None, str | None]:
+    """(warning, problem) of running the checkpoint at ``path`` on a dataset, from its card alone.
+
+    No weights are loaded (``core.model.compat.check_compatibility`` reads the card's config and
+    features and builds the features of the dataset's first graph): a page listing every model
+    (Compare) loads only the ones it runs. Cached per card file version.
+    """
+    return _card_compatibility(path, _file_stamp(Path(path + ".json")), dataset_name, data_dir, need_pooling)
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=16)
 def load_model(path: str, device: str = "cpu", stamp: float = 0.0):
     """(model, FeatureSpec, card) for a checkpoint stem; cached per file version and device."""
     from core.model.checkpoint import load_checkpoint
@@ -238,9 +280,15 @@ def dataset_choices(data_dir: str | None) -> tuple[list[str], set[str]]:
 
 
 # ---------------------------------------------------------------------------- traces and drawings
-@st.cache_data(show_spinner="Running the model…", max_entries=256)
+@st.cache_resource(show_spinner="Running the model…", max_entries=128)
 def graph_trace(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int, stamp: float = 0.0):
-    """The :class:`GraphTrace` of graph ``index`` (cached per model file version)."""
+    """The :class:`GraphTrace` of graph ``index`` (cached per model file version). Read-only.
+
+    ``st.cache_resource``, not ``cache_data``: cache_data pickles the trace to store it and hands
+    every call an unpickled copy; D&D's largest graph (5,748 nodes) carries a dense [N, N] input
+    adjacency (130 MB), and the copies cost 0.26 s of its first switch and ~0.1 s of every rerun.
+    One shared object per process: callers must not modify it.
+    """
     from core.model.inference import trace_graphs
 
     model, spec, card = load_model(model_path, device, stamp)
@@ -253,6 +301,7 @@ def trace_for(selection, index: int | None = None, model_path: str | None = None
 
     ``selection`` is a :class:`viz_app.sidebar.Selection`. The trace of the selected graph under the
     selected model also fills the sidebar's prediction line (the sidebar itself runs no model).
+    Pages that want the dataset summary ready later call :func:`start_dataset_summary` at their end.
     """
     path = model_path or selection.model_path
     trace = graph_trace(path, selection.device, selection.dataset_name, selection.data_dir,
@@ -261,7 +310,6 @@ def trace_for(selection, index: int | None = None, model_path: str | None = None
         show = getattr(selection, "show_prediction", None)
         if show is not None:
             show(trace.probabilities)
-        start_dataset_summary(selection)
     return trace
 
 
@@ -285,22 +333,25 @@ def input_network(model_path: str, device: str, dataset_name: str, data_dir: str
 
 
 @st.cache_resource(show_spinner=False)
-def _summary_pool() -> ThreadPoolExecutor:
-    """One background worker for dataset summaries, shared by every session."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-summary")
+def background_pool() -> ThreadPoolExecutor:
+    """One background worker for whole-dataset runs (summaries, the atlas' diagnosis), shared by every session."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-summary",
+                              initializer=lower_thread_priority)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _summary_job(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float) -> Future:
     """The summary of one model file version on one dataset, computed once in the background."""
-    return _summary_pool().submit(_compute_summary, model_path, device, dataset_name, data_dir, stamp)
+    return background_pool().submit(_compute_summary, model_path, device, dataset_name, data_dir, stamp)
 
 
 def start_dataset_summary(selection) -> None:
     """Start computing the selection's dataset summary in the background (returns at once).
 
-    Called when a page has shown the selected graph's trace: by the time the user opens the
-    Embeddings or Model card page, or the dataset-wide entropy, the summary is usually ready.
+    Called at the end of Explore's script, once its figures are sent: by the time the user opens
+    the Embeddings or Model card page the summary is usually ready. Not earlier: even at a lower
+    priority the worker shares the interpreter (GIL) with the page, so started with the first
+    trace it ran beside the page's own network, layout and diagnosis.
     """
     if selection.model_path is not None and getattr(selection, "usable", True):
         _summary_job(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,
@@ -320,6 +371,26 @@ def dataset_summary(model_path: str, device: str, dataset_name: str, data_dir: s
             return job.result()
         with st.spinner("Running the model over the dataset…"):
             return job.result()
+    except Exception:
+        _summary_job.clear()
+        raise
+
+
+def summary_if_ready(model_path: str, device: str, dataset_name: str, data_dir: str | None,
+                     wait_s: float = 0.0) -> dict | None:
+    """:func:`dataset_summary` if it is computed (waiting at most ``wait_s`` seconds), else None.
+
+    Starts the computation in the background worker when nobody has yet. A page that must not wait
+    for a whole dataset's run (Model card, Compare) shows its other sections at once, says this one
+    is coming, and reruns when it is done (:func:`viz_app.widgets.rerun_when_ready`).
+    """
+    job = _summary_job(model_path, device, dataset_name, data_dir, _file_stamp(Path(model_path + ".safetensors")))
+    if not job.done() and wait_s > 0:
+        wait([job], timeout=wait_s)
+    if not job.done():
+        return None
+    try:
+        return job.result()
     except Exception:
         _summary_job.clear()
         raise
@@ -377,7 +448,8 @@ def project_points(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
 @st.cache_resource(show_spinner=False)
 def _projection_pool() -> ThreadPoolExecutor:
     """One worker for UMAP fits, shared by every session (UMAP fits are CPU-bound and seeded single-threaded)."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="umap")
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="umap",
+                              initializer=lower_thread_priority)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -418,11 +490,14 @@ def projection_now(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str, 
 def warm_umap_in_background() -> threading.Thread:
     """Import umap and run one tiny fit in a daemon thread, once per server process.
 
-    The first UMAP fit in a process costs ~15–20 s of numba compilation; started
-    after the home page has rendered, it is usually done before anyone opens Embeddings.
+    The first UMAP fit in a process costs ~15–20 s of numba compilation. It starts with the first
+    UMAP fit asked for (Embeddings draws PCA meanwhile; shipped models bring precomputed
+    coordinates), not when the app opens: compiling beside the first page visits made each of them
+    slower, for a fit most sessions never ask for.
     """
 
     def warm() -> None:
+        lower_thread_priority()
         try:
             analysis.project_2d(np.random.default_rng(0).random((20, 4)).astype(np.float32), seed=0, method="umap")
         except Exception:  # a failed warm-up only means the first real fit pays the cost

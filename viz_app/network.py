@@ -20,6 +20,7 @@ Example
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -59,11 +60,24 @@ class NetworkDrawing:
 
 @functools.lru_cache(maxsize=1)
 def _template_environment():
-    """One Jinja environment for pyvis' template: it caches the compiled template (~70 ms a drawing otherwise)."""
-    from jinja2 import Environment, FileSystemLoader
-    from pyvis.network import Network
+    """One Jinja environment for pyvis' page template, compiled once per process (~70 ms a drawing
+    otherwise). The template is found without importing pyvis: ``import pyvis`` imports IPython,
+    ~0.4 s before the app's first drawing, for a notebook display the app never uses."""
+    import importlib.util
+    from pathlib import Path
 
-    return Environment(loader=FileSystemLoader(Network().template_dir))
+    from jinja2 import Environment, FileSystemLoader
+
+    spec = importlib.util.find_spec("pyvis")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("pyvis is not installed: the network drawings use its page template (pip install pyvis)")
+    return Environment(loader=FileSystemLoader(str(Path(list(spec.submodule_search_locations)[0]) / "templates")))
+
+
+#: The vis-network options of every drawing (physics off: positions are precomputed).
+_OPTIONS = ('{"physics": {"enabled": false}, "edges": {"smooth": false},'
+            ' "interaction": {"hover": true, "tooltipDelay": 80, "hideEdgesOnDrag": %s},'
+            ' "nodes": {"font": {"size": 14}}}')
 
 
 def _scale(n: int) -> float:
@@ -92,8 +106,6 @@ def network_html(
     legend: (text, colour) rows of a colour key drawn over the top-left corner (in the HTML, so
     the downloaded page has it too).
     """
-    from pyvis.network import Network
-
     pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
     n = pos.shape[0]
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
@@ -101,10 +113,10 @@ def network_html(
     if show_labels is None:
         show_labels = n <= 60
     default_size = 12 if n <= 300 else 7 if n <= 1000 else 4
-    net = Network(height=f"{height_px}px", width="100%", cdn_resources="in_line", directed=False)
-    net.templateEnv = _template_environment()  # compiled once per process, not once per drawing
-    # Fill pyvis' lists directly: Network.add_node/add_edge check duplicates by scanning every
-    # existing node/edge (quadratic), which takes minutes for a few thousand nodes.
+    # pyvis' page template rendered with the node and edge lists pyvis' Network would hand it
+    # (Network.add_node/add_edge check duplicates by scanning every existing node/edge: quadratic,
+    # minutes for a few thousand nodes).
+    nodes, edges_out = [], []
     for i in range(n):
         node = {
             "id": i,
@@ -118,9 +130,7 @@ def network_html(
         }
         if titles is not None:
             node["title"] = str(titles[i])
-        net.nodes.append(node)
-        net.node_ids.append(i)
-        net.node_map[i] = node
+        nodes.append(node)
     for e, (a, b) in enumerate(edges):
         if a == b:
             continue
@@ -129,14 +139,14 @@ def network_html(
             edge["width"] = float(edge_widths[e])
         if edge_titles is not None:
             edge["title"] = str(edge_titles[e])
-        net.edges.append(edge)
-    net.toggle_physics(False)
-    net.set_options(
-        '{"physics": {"enabled": false}, "edges": {"smooth": false},'
-        ' "interaction": {"hover": true, "tooltipDelay": 80, "hideEdgesOnDrag": %s},'
-        ' "nodes": {"font": {"size": 14}}}' % ("true" if n > 500 else "false")
-    )
-    html = make_offline(net.generate_html())
+        edges_out.append(edge)
+    options = json.loads(_OPTIONS % ("true" if n > 500 else "false"))
+    page = _template_environment().get_template("template.html").render(
+        height=f"{height_px}px", width="100%", nodes=nodes, edges=edges_out, heading="", options=json.dumps(options),
+        physics_enabled=False, use_DOT=False, dot_lang="", widget=False, bgcolor="#ffffff", conf=False,
+        tooltip_link=any("href" in str(node.get("title", "")) for node in nodes), neighborhood_highlight=False,
+        select_menu=False, filter_menu=False, notebook=False, cdn_resources="in_line")
+    html = make_offline(page)
     if legend:
         html = html.replace("</body>", legend_html(legend, legend_title) + "</body>", 1)
     return html

@@ -17,7 +17,7 @@ import streamlit as st
 from core.model.compat import check_compatibility
 from core.data.graphs import GraphDataset
 from viz_app.cache import (
-    DEFAULT_MODEL_STEM, SYNTHETIC, checkpoint_label, dataset_choices, dataset_overview, list_checkpoints,
+    DEFAULT_MODEL_STEM, SYNTHETIC, card_compatibility, checkpoint_label, dataset_choices, dataset_overview, list_checkpoints,
     dataset_defaults, unreadable_checkpoints,
     load_dataset, model_bundle, model_class_names, stamp_of, user_models_dir,
 )
@@ -202,7 +202,8 @@ def sidebar(need_model: bool = True) -> Selection:
         except Exception as error:
             problem = f"cannot load {Path(model_path).name}: {error}"
         else:
-            warning, problem = check_model(card, spec, dataset)
+            # the card's check, cached per card version (it builds the first graph's features)
+            warning, problem = card_compatibility(model_path, dataset_name, data_dir)
             if warning:
                 side.warning(warning)
         if problem:

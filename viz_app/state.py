@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from viz_app.cache import (  # noqa: F401
     DEFAULT_MODEL_STEM, LAYOUT_SEED, PRETRAINED_DIR, REPO_ROOT, SYNTHETIC, _file_stamp, apply_torch_threads,
+    card_compatibility,
     checkpoint_label, dataset_choices, dataset_overview, dataset_summary, graph_layout, graph_trace,
     input_network, list_checkpoints, load_dataset, load_model, model_bundle, model_class_names, model_dirs, project_points, projection_now,
-    shipped_models_dir, stamp_of, stored_projection, summary_for, trace_for, user_models_dir,
+    shipped_models_dir, stamp_of, start_dataset_summary, stored_projection, summary_for, summary_if_ready, trace_for, user_models_dir,
     warm_umap_in_background,
 )
 from viz_app.sidebar import (  # noqa: F401
@@ -22,5 +23,6 @@ from viz_app.sidebar import (  # noqa: F401
 )
 from viz_app.widgets import (  # noqa: F401
     assignments_csv, coarsened_level_header, embed_html, fit_level_widget, pooling_level_select,
-    show_assignment_heatmaps, show_coarsened_level, show_entropy_metrics, show_figure, show_network,
+    rerun_when_ready, show_assignment_heatmaps, show_coarsened_level, show_entropy_metrics, show_figure,
+    show_network, PENDING_MARK, pending_note,
 )

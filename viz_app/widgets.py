@@ -129,6 +129,28 @@ def show_figure(fig, key: str, file_stem: str | None = None, **chart_kwargs):
     return result
 
 
+#: Opens the caption of a section still being computed in the background (tests wait for it to go).
+PENDING_MARK = "⏳"
+
+
+@st.fragment(run_every=1.0)
+def _rerun_when(ready) -> None:
+    if ready():
+        st.rerun()
+
+
+def pending_note(message: str) -> None:
+    """Where a section will be: say it is being computed in the background."""
+    st.caption(f"{PENDING_MARK} {message}")
+
+
+def rerun_when_ready(ready) -> None:
+    """Rerun the page once ``ready()`` is true, polled every second in a fragment, so the page's
+    other sections stay usable meanwhile. Call it once per page, at its end, with one ``ready`` for
+    everything that waits (each waiting section shows a :func:`pending_note`)."""
+    _rerun_when(ready)
+
+
 def embed_html(html: str, height: int) -> None:
     """Show a self-contained HTML drawing (pyvis) in an iframe of ``height`` pixels."""
     if hasattr(st, "iframe"):  # Streamlit >= 1.5x: components.html is deprecated in favour of st.iframe
@@ -156,6 +178,7 @@ def show_assignment_heatmaps(record, level_index: int, row_names: list[str], key
     structure. A switch shows them; cluster ids and colours stay those of the full level.
     """
     from viz_app import figures
+    from viz_app.upload_logic import heatmap_rows
 
     mass = np.asarray(record.cluster_mass)
     used = np.flatnonzero(mass >= figures.EMPTY_CLUSTER_MASS)
@@ -165,9 +188,13 @@ def show_assignment_heatmaps(record, level_index: int, row_names: list[str], key
         help=f"Clusters holding less than {figures.EMPTY_CLUSTER_MASS} of a node's worth of assignment mass (ΣᵢSᵢₖ).")
     clusters = np.arange(record.num_clusters) if show_all else used
     assignment = np.asarray(record.assignment)[:, clusters]
-    order = analysis.cluster_order(np.asarray(record.assignment))
-    show_figure(figures.assignment_heatmap(assignment, order, row_names, level_index, clusters=clusters),
+    # Rows grouped by cluster; beyond upload_logic.MAX_HEATMAP_ROWS an even sample of that order
+    # (every cluster's block stays visible; 5,748 rows would only draw a grey band, slowly).
+    rows = heatmap_rows(record.num_nodes, analysis.cluster_order(np.asarray(record.assignment)))
+    show_figure(figures.assignment_heatmap(assignment, rows, row_names, level_index, clusters=clusters),
                 key=f"{key}_s{level_index}", file_stem=f"{file_stem}-S{level_index}")
+    if len(rows) < record.num_nodes:
+        st.caption(f"Showing {len(rows)} of {record.num_nodes:,} rows (an even sample of the cluster-sorted order).")
     if not show_all:
         st.caption(f"{len(used)} of {record.num_clusters} clusters shown; {unused} unused ones hidden.")
     st.download_button("⬇ assignments S (CSV)", data=assignments_csv(row_names, record.assignment),

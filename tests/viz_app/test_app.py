@@ -51,6 +51,21 @@ def run_page(name: str, select_test_model: bool = True, explore_tab: str | None 
         at.session_state["explore_tab"] = explore_tab  # the Explore tabs are lazy: only the open one renders
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+    return settle(at)
+
+
+def settle(at: AppTest, timeout_s: float = TIMEOUT) -> AppTest:
+    """Rerun until no section waits for background work (a caption opening with ⏳): pages show their
+    other sections first and rerun themselves in the browser; AppTest does not run that poll."""
+    import time
+
+    from viz_app.widgets import PENDING_MARK
+
+    deadline = time.monotonic() + timeout_s
+    while any(c.value.startswith(PENDING_MARK) for c in at.caption) and time.monotonic() < deadline:
+        time.sleep(0.25)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
     return at
 
 

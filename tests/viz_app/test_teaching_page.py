@@ -83,7 +83,16 @@ def test_scores_step_reproduces_the_models_assignment(app):
     assert check and float(check[0].split("within ")[1].rstrip(".")) < 1e-4
 
 
+def open_tab(app: AppTest, name: str) -> AppTest:
+    """The page's tabs are lazy (only the open one renders): open one and rerun."""
+    app.session_state["teach_tab"] = name
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
 def test_replay_slider_walks_through_the_snapshots(app):
+    open_tab(app, "Pooling as it is learned")
     assert app.select_slider(key="teach_epoch").options == [str(e) for e in EPOCHS]
     for epoch in EPOCHS:
         app.select_slider(key="teach_epoch").set_value(epoch).run()
@@ -107,6 +116,7 @@ def test_page_reads_models_only_through_the_trace():
 
 
 def test_ablations_show_all_three_variants_with_card_accuracy(app):
+    open_tab(app, "Ablations side by side")
     values = [m.value for m in app.metric if m.label == "test accuracy (card)"]
     assert len(values) == 3 and values[0] == "90.0%"  # the shown model; shipped nolp/random checkpoints may win
     assert sum(m.label == "mean entropy" for m in app.metric) == 3
@@ -122,6 +132,7 @@ def test_without_checkpoints_a_fitted_model_is_shown(tmp_path, monkeypatch):
     assert "fitted to this graph" in at.info[0].value
     at.select_slider(key="teach_step").set_value(STEPS[5]).run()
     assert not at.exception
+    open_tab(at, "Pooling as it is learned")
     assert any("no training snapshots" in i.value for i in at.info)
 
 

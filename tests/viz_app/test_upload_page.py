@@ -210,3 +210,18 @@ def test_a_list_valued_attribute_serves_as_overlapping_ground_truth(empty_models
     labels = {m.label: m.value for m in at.metric}
     overlapping = [v for k, v in labels.items() if k.endswith("overlapping NMI")]
     assert overlapping and all(0.0 <= float(v) <= 1.0 for v in overlapping)
+
+
+def test_upload_shows_the_trace_tabs_explore_shows(empty_models):
+    """Explore and Upload draw Hierarchy, Assignments and Entropy with one module (viz_app.trace_tabs)."""
+    from viz_app.trace_tabs import SHARED_TABS
+
+    for page in ("explore", "upload"):
+        assert "trace_tabs.show_trace_tabs(" in (ROOT / "viz_app" / "pages" / f"{page}.py").read_text(encoding="utf-8")
+    at = _load(_page(), (EXAMPLES / "karate-club.gml").read_bytes(), "karate-club.gml")
+    assert [tab.label for tab in at.tabs][:3] == list(SHARED_TABS)
+    _open_tab(at, "Entropy")
+    assert {"Mean entropy", "log C bound", "Clusters used", "Effective clusters"} <= {m.label for m in at.metric}
+    assert any(c.value.startswith("Black = decided node") for c in at.caption)  # the entropy drawn on the graph
+    _open_tab(at, "Assignments")
+    assert any("A' = SᵀAS" in c.value for c in at.caption)

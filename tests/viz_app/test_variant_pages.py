@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from core.model.checkpoint import save_checkpoint  # noqa: E402
 from core.data.features import FeatureSpec  # noqa: E402
 from core.model.diffpool import NO_POOLING_VARIANTS, DiffPool, DiffPoolConfig  # noqa: E402
-from tests.viz_app.test_app import app_env  # noqa: E402,F401  (a fixture: DIFFPOOL_MODELS = models_dir below)
+from tests.viz_app.test_app import app_env, settle  # noqa: E402,F401  (app_env, a fixture: DIFFPOOL_MODELS = models_dir below)
 
 PAGES = Path(__file__).resolve().parents[2] / "viz_app" / "pages"
 TIMEOUT = 120
@@ -44,7 +44,7 @@ def run_page(name: str, model: Path, **state) -> AppTest:
         at.session_state[key] = value
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    return at
+    return settle(at)
 
 
 @pytest.mark.parametrize("variant", NO_POOLING_VARIANTS)
@@ -84,3 +84,37 @@ def test_model_card_sets_the_model_against_diffpool_on_the_same_held_out_graphs(
     assert any("the 30 graphs held out from both models' training" in c.value for c in at.caption)
     accuracy_here = next(m.value for m in at.metric if m.label == "Accuracy (computed here)")
     assert next(m.value for m in at.metric if m.label == f"This model ({variant})") == accuracy_here
+
+
+@pytest.mark.parametrize("selected, other", [("diffpool", "baseline"), ("set2set", "diffpool")])
+def test_compare_sets_predictions_against_a_model_with_or_without_pooling(app_env, selected, other):
+    at = run_page("compare", app_env / f"synthetic-{selected}", compare_pred_b=str(app_env / f"synthetic-{other}"))
+    if selected in NO_POOLING_VARIANTS:  # no cluster views, said plainly; the predictions still compare
+        assert any("no pooling levels" in w.value for w in at.warning)
+        assert not at.get("plotly_chart")
+    labels = [m.label for m in at.metric]
+    assert f"A: synthetic-{selected} ({selected})" in labels and f"B: synthetic-{other} ({other})" in labels
+    assert "Same prediction" in labels and "McNemar p" in labels
+    assert any("the 30 graphs held out from both models' training" in c.value for c in at.caption)
+    counts = next(c.value for c in at.caption if "Both right:" in c.value)
+    numbers = [int(part.strip().rstrip(".").rsplit(" ", 1)[-1]) for part in counts.split("Both right:")[1].split("·")]
+    assert sum(numbers) == 30  # both right, only A, only B, neither
+    assert any("has no pooling levels: no clusters to compare" in c.value for c in at.caption)
+
+
+def test_compare_opens_a_graph_where_the_models_disagree_in_explore(app_env):
+    at = AppTest.from_file(str(PAGES.parent.parent / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.session_state["model"] = str(app_env / "synthetic-diffpool")
+    at.session_state["compare_pred_b"] = str(app_env / "synthetic-baseline")
+    at.run()
+    at.switch_page("viz_app/pages/compare.py").run()
+    settle(at)
+    assert not at.exception, [e.value for e in at.exception]
+    disagree = at.dataframe[-1].value
+    assert len(disagree) and {"graph", "nodes", "true"} <= set(disagree.columns)
+    chosen = int(disagree["graph"].iloc[-1])
+    at.selectbox(key="compare_pred_pick").set_value(chosen)
+    at.button(key="compare_pred_open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Explore"
+    assert at.session_state["graph"] == chosen

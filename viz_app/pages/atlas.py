@@ -1,7 +1,8 @@
 """Atlas: every graph of the dataset as one point, coloured by the diagnosis or by the prediction.
 
-The whole dataset is diagnosed once per model and dataset (``diagnosis_panel.dataset_diagnosis``,
-cached); afterwards the page redraws from the cache. Clicking a point selects that graph for every
+The whole dataset is diagnosed once per model and dataset, in the background worker
+(``diagnosis_panel.dataset_diagnosis``): a first visit shows the page at once and the atlas when the
+diagnosis is done; afterwards the page redraws from the cache. Clicking a point selects that graph for every
 page (the sidebar's graph index).
 """
 
@@ -23,7 +24,12 @@ if not trace.levels:
     st.stop()
 
 started = time.perf_counter()
-summary = diagnosis_panel.dataset_diagnosis_for(selection)
+summary = diagnosis_panel.dataset_diagnosis_if_ready(selection)
+if summary is None:  # the first visit for this model: the page answers at once and fills in when done
+    state.pending_note(f"Diagnosing every graph of {selection.dataset_name} ({len(selection.dataset):,} graphs, once "
+                       "per model) in the background; the atlas appears here when it is done.")
+    state.rerun_when_ready(lambda: diagnosis_panel.dataset_diagnosis_if_ready(selection) is not None)
+    st.stop()
 graphs = summary["graphs"]
 num_levels = max(len(g["levels"]) for g in graphs)
 left, right = st.columns([1, 2])

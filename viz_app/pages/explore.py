@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from viz_app import diagnosis_panel, figures, state
+from viz_app import diagnosis_panel, figures, state, trace_tabs
 
 selection = state.sidebar()
 trace = state.trace_for(selection)
@@ -23,166 +23,124 @@ if not trace.levels:
 else:
     # The diagnosis comes first, on the default view: what each level learned, in one word.
     truth_name, _ = diagnosis_panel.truth_picker(graph, key="explore_truth")
-    diagnoses = diagnosis_panel.graph_diagnosis(selection.model_path, selection.device, selection.dataset_name,
-                                                selection.data_dir, selection.graph_index, selection.stamp,
-                                                truth_name)
-    diagnosis_panel.show_diagnosis(diagnoses, title="What pooling learned", key="explore_diagnosis")
+    # Shown here, computed last (below): the network is sent to the browser first and draws while
+    # the diagnosis runs (its first run in a process also imports scikit-learn, ~1.3 s).
+    diagnosis_slot = st.container()
 
-# Lazy tabs: only the open tab's content is computed and sent, so a graph switch redraws one view.
-tab_hierarchy, tab_assign, tab_entropy, tab_occlusion, tab_stability = st.tabs(
-    ["Hierarchy", "Assignments", "Entropy", "Does pooling matter?", "Stability"], key="explore_tab",
-    on_change="rerun")
+# The tabs Explore shares with Upload (viz_app.trace_tabs), then its own; only the open one runs.
 
-with tab_hierarchy:
-    if tab_hierarchy.open:
-        drawing = state.input_network(selection.model_path, selection.device, selection.dataset_name,
-                                      selection.data_dir, selection.graph_index, selection.stamp)
-        left, right = st.columns([3, 2]) if trace.levels else (st.container(), None)
-        with left:
-            st.subheader("Input graph", help="Colour = most likely level-1 cluster (same colours in every figure). "
-                         "Hover a node for its top clusters, probabilities and entropy.")
-            state.show_network(drawing, "net_input", height=600, file_stem=f"{title}-input")
-        if right is not None:
-            with right:
-                layout = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
-                state.show_coarsened_level(trace, layout, key="explore_level", file_stem=title)
 
-with tab_assign:
-    if tab_assign.open and trace.levels:
-        level_index = state.pooling_level_select(trace, "assign_level")
-        record = trace.levels[level_index]
-        row_names = names if level_index == 0 else [f"c{c}" for c in range(record.num_nodes)]
-        state.show_assignment_heatmaps(record, level_index, row_names, key="heat", file_stem=title)
+def dataset_entropy() -> None:
+    """The dataset-wide entropy per level (Entropy tab), on request."""
+    if st.toggle("Dataset-wide entropy (runs the model on every graph)", key="entropy_dataset",
+                 value=False, help="Off by default so the page opens fast; cached once computed."):
+        summary = diagnosis_panel.dataset_diagnosis_for(selection)  # the atlas' cached computation
+        state.show_figure(figures.dataset_entropy_bar(summary["entropy"]), key="ent_dataset",
+                          file_stem=f"{selection.dataset_name}-entropy")
+        rows = summary["entropy"]
+        st.caption(" · ".join(f"level {r['level']}: mean H {r['mean_entropy']:.3f} nats, "
+                              f"{r['collapsed_fraction']:.0%} of graphs collapsed" for r in rows))
 
-with tab_entropy:
-    if tab_entropy.open and trace.levels:
-        level_index = state.pooling_level_select(trace, "entropy_level")
-        record = trace.levels[level_index]
-        stats = diagnosis_panel.show_entropy_numbers(record)
-        st.caption(f"Normalised entropy {stats['normalized_entropy']:.2f} (0 = decided, 1 = uniform); the verdict "
-                   "for this level is at the top of the page.")
-        if level_index == 0:
-            positions = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
-            edges = graph.edges
-            hover = [f"{names[i]}: H = {record.node_entropy[i]:.3f}" for i in range(graph.num_nodes)]
+
+def occlusion() -> None:
+    """Does pooling matter? Per-cluster occlusion painted on the graph."""
+    if not (trace.levels and trace.logits is not None):
+        return
+    level_index = state.pooling_level_select(trace, "occlusion_level")
+    record = trace.levels[level_index]
+    if graph.num_nodes > 1500 and not st.session_state.get(f"occlusion_go::{selection.graph_index}"):
+        # one forward pass per cluster on a big dense graph: minutes on a CPU, so only when asked
+        if st.button(f"Run the model {record.num_clusters} times (once per removed cluster) on this "
+                     f"{graph.num_nodes:,}-node graph", key="occlusion_start"):
+            st.session_state[f"occlusion_go::{selection.graph_index}"] = True
         else:
-            from viz_app.network import level_positions
+            return
+    result = diagnosis_panel.graph_occlusion(selection.model_path, selection.device, selection.dataset_name,
+                                             selection.data_dir, selection.graph_index, selection.stamp,
+                                             level_index)
+    model_classes = (selection.card or {}).get("class_names") or selection.dataset.class_names
+    target = model_classes[result["target"]] if result["target"] < len(model_classes) else result["target"]
+    deltas = result["deltas"]
+    used = np.unique(record.hard_assignment)
+    strongest = used[np.argsort(-np.abs(deltas[used]))][:3]
+    st.markdown(f"Predicted class **{target}** with p = {result['probability']:.3f}. Removing one level-"
+                f"{level_index + 1} cluster at a time changes p by at most **{np.abs(deltas).max():.3f}** "
+                f"(strongest: " + ", ".join(f"c{k} {deltas[k]:+.3f}" for k in strongest) + ").")
+    saturated = np.abs(deltas).max() < 0.01
+    if saturated:
+        st.info("No single cluster moves the probability by even 0.01: at this level the prediction does not "
+                "depend on any one super-node. The drawing shows the change in log-odds log(p / (1 − p)) "
+                "instead, which still ranks the clusters when p is close to 1: largest "
+                f"{np.abs(result['log_odds_deltas']).max():.2f}.")
+    left, right = st.columns([3, 2])
+    with left:
+        effect = result["node_log_odds_effect"] if saturated else result["node_effect"]
+        span = max(float(np.abs(effect).max()), 1e-3)
+        positions = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
+        measure = "Δ log-odds" if saturated else "Δp"
+        hover = [f"{names[i]}: expected {measure} {effect[i]:+.4f}" for i in range(graph.num_nodes)]
+        state.show_figure(figures.graph_figure(positions, graph.edges, values=effect, hover=hover,
+                                               title=f"{measure}(class {target}) if the node's cluster were "
+                                                     "removed",
+                                               value_label=measure, colorscale=figures.OCCLUSION_COLORSCALE,
+                                               value_range=(-span, span)),
+                          key=f"occlusion_graph{level_index}", file_stem=f"{title}-occlusion{level_index}",
+                          theme=None)
+    with right:
+        state.show_figure(figures.occlusion_bar(deltas, used, level_index + 1),
+                          key=f"occlusion_bar{level_index}", file_stem=f"{title}-occlusion-bar{level_index}")
+    st.caption("Occlusion: cluster k's column of S is removed and every row re-normalised over the other "
+               "clusters (core.model.inference.cluster_occlusion); the rest of the network runs unchanged. A node's "
+               "colour is Σₖ (its membership in k) × Δp_k through S (Δ log-odds when p is saturated). Red = the cluster supports the prediction "
+               "(removing it lowers p), blue = it argues against it.")
 
-            positions = level_positions(trace, state.graph_layout(selection.dataset_name, selection.data_dir,
-                                                                  selection.graph_index))[level_index]
-            adjacency = trace.levels[level_index - 1].coarsened_adjacency
-            rows, cols = np.nonzero(np.triu(adjacency, 1) > 1e-3)
-            edges = np.stack([rows, cols], axis=1)
-            hover = [f"c{i}: H = {record.node_entropy[i]:.3f}" for i in range(record.num_nodes)]
-        left, right = st.columns(2)
-        with left:
-            # Fixed range 0 … log C (not the graph's own maximum) and theme=None: Streamlit's plotly
-            # theme would swap the scale's darkest colour, drawing the most confident nodes pale.
-            state.show_figure(figures.graph_figure(positions, edges, values=record.node_entropy, hover=hover,
-                                                   title=f"Node entropy on the graph (level {level_index})",
-                                                   value_label="H (nats)", colorscale=figures.ENTROPY_COLORSCALE,
-                                                   value_range=(0.0, stats["max_entropy"])),
-                              key=f"ent_graph{level_index}", file_stem=f"{title}-entropy-graph{level_index}",
-                              theme=None)
-            st.caption(f"Black = decided node (H = 0); pale yellow = spread evenly over all clusters "
-                       f"(H = log C = {stats['max_entropy']:.2f}).")
-        with right:
-            state.show_figure(figures.entropy_histogram(record.node_entropy, record.num_clusters, level_index),
-                              key=f"ent_hist{level_index}", file_stem=f"{title}-entropy-hist{level_index}")
-        left, right = st.columns(2)
-        with left:
-            state.show_figure(figures.cluster_mass_bar(stats["cluster_mass"], level_index + 1,
-                                                       used=record.hard_assignment),
-                              key=f"mass{level_index}", file_stem=f"{title}-mass{level_index + 1}")
-            st.caption("Cluster mass ΣᵢSᵢₖ = soft number of nodes in cluster k; many near-zero bars = unused clusters.")
-        with right:
-            if st.toggle("Dataset-wide entropy (runs the model on every graph)", key="entropy_dataset",
-                         value=False, help="Off by default so the page opens fast; cached once computed."):
-                summary = diagnosis_panel.dataset_diagnosis_for(selection)  # the atlas' cached computation
-                state.show_figure(figures.dataset_entropy_bar(summary["entropy"]), key="ent_dataset",
-                                  file_stem=f"{selection.dataset_name}-entropy")
-                rows = summary["entropy"]
-                st.caption(" · ".join(f"level {r['level']}: mean H {r['mean_entropy']:.3f} nats, "
-                                      f"{r['collapsed_fraction']:.0%} of graphs collapsed" for r in rows))
 
-with tab_occlusion:
-    if tab_occlusion.open and trace.levels and trace.logits is not None:
-        level_index = state.pooling_level_select(trace, "occlusion_level")
-        record = trace.levels[level_index]
-        if graph.num_nodes > 1500 and not st.session_state.get(f"occlusion_go::{selection.graph_index}"):
-            # one forward pass per cluster on a big dense graph: minutes on a CPU, so only when asked
-            if st.button(f"Run the model {record.num_clusters} times (once per removed cluster) on this "
-                         f"{graph.num_nodes:,}-node graph", key="occlusion_start"):
-                st.session_state[f"occlusion_go::{selection.graph_index}"] = True
-            else:
-                st.stop()
-        result = diagnosis_panel.graph_occlusion(selection.model_path, selection.device, selection.dataset_name,
-                                                 selection.data_dir, selection.graph_index, selection.stamp,
-                                                 level_index)
-        model_classes = (selection.card or {}).get("class_names") or selection.dataset.class_names
-        target = model_classes[result["target"]] if result["target"] < len(model_classes) else result["target"]
-        deltas = result["deltas"]
-        used = np.unique(record.hard_assignment)
-        strongest = used[np.argsort(-np.abs(deltas[used]))][:3]
-        st.markdown(f"Predicted class **{target}** with p = {result['probability']:.3f}. Removing one level-"
-                    f"{level_index + 1} cluster at a time changes p by at most **{np.abs(deltas).max():.3f}** "
-                    f"(strongest: " + ", ".join(f"c{k} {deltas[k]:+.3f}" for k in strongest) + ").")
-        saturated = np.abs(deltas).max() < 0.01
-        if saturated:
-            st.info("No single cluster moves the probability by even 0.01: at this level the prediction does not "
-                    "depend on any one super-node. The drawing shows the change in log-odds log(p / (1 − p)) "
-                    "instead, which still ranks the clusters when p is close to 1: largest "
-                    f"{np.abs(result['log_odds_deltas']).max():.2f}.")
-        left, right = st.columns([3, 2])
-        with left:
-            effect = result["node_log_odds_effect"] if saturated else result["node_effect"]
-            span = max(float(np.abs(effect).max()), 1e-3)
-            positions = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
-            measure = "Δ log-odds" if saturated else "Δp"
-            hover = [f"{names[i]}: expected {measure} {effect[i]:+.4f}" for i in range(graph.num_nodes)]
-            state.show_figure(figures.graph_figure(positions, graph.edges, values=effect, hover=hover,
-                                                   title=f"{measure}(class {target}) if the node's cluster were "
-                                                         "removed",
-                                                   value_label=measure, colorscale=figures.OCCLUSION_COLORSCALE,
-                                                   value_range=(-span, span)),
-                              key=f"occlusion_graph{level_index}", file_stem=f"{title}-occlusion{level_index}",
-                              theme=None)
-        with right:
-            state.show_figure(figures.occlusion_bar(deltas, used, level_index + 1),
-                              key=f"occlusion_bar{level_index}", file_stem=f"{title}-occlusion-bar{level_index}")
-        st.caption("Occlusion: cluster k's column of S is removed and every row re-normalised over the other "
-                   "clusters (core.model.inference.cluster_occlusion); the rest of the network runs unchanged. A node's "
-                   "colour is Σₖ (its membership in k) × Δp_k through S (Δ log-odds when p is saturated). Red = the cluster supports the prediction "
-                   "(removing it lowers p), blue = it argues against it.")
+def stability() -> None:
+    """The stability of this graph's clusters across seeds (sibling checkpoints, else self-supervised fits)."""
+    if not trace.levels:
+        return
+    siblings = diagnosis_panel.sibling_seed_models(selection.model_path)
+    if len(siblings) >= 4:
+        st.subheader(f"This model and {len(siblings)} retrainings with other seeds",
+                     help="Checkpoints in seeds/ beside the model, trained with the same command and another "
+                          "--seed; each is run on this graph and its level-1 clusters compared.")
+        result = diagnosis_panel.model_seed_stability(
+            selection.model_path, tuple(siblings), selection.device, selection.dataset_name, selection.data_dir,
+            selection.graph_index, tuple(state.stamp_of(p) for p in (selection.model_path, *siblings)))
+        diagnosis_panel.show_stability_result(
+            result, graph, state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index),
+            key="explore_model_stability", file_stem=f"{title}-seed-stability", runs="model")
+        st.subheader("Fits of the graph's structure", help="Self-supervised fits, as on the Upload page.")
+    else:
+        st.info("This model ships as one checkpoint: there are no sibling seed or cross-validation fold models "
+                "to compare, so the stability of *its* clusters across trainings cannot be measured here. What "
+                "can be measured: how stable a pooling of this graph's structure is — the graph is fitted "
+                f"self-supervised (as on the Upload page) with {len(diagnosis_panel.STABILITY_SEEDS)} seeds.")
+    first = trace.levels[0]
+    default = int(max(2, min(len(np.unique(first.hard_assignment)), graph.num_nodes // 2)))
+    clusters = int(st.number_input("Clusters of the fits", min_value=2, max_value=max(2, graph.num_nodes - 1),
+                                   value=min(default, max(2, graph.num_nodes - 1)), key="stability_clusters",
+                                   help="Default: the clusters this model actually uses at level 1."))
+    diagnosis_panel.show_stability(graph, state.graph_layout(selection.dataset_name, selection.data_dir,
+                                                             selection.graph_index),
+                                   (clusters,), f"{selection.dataset_name}-{selection.graph_index}",
+                                   key="explore_stability")
 
-with tab_stability:
-    if tab_stability.open and trace.levels:
-        siblings = diagnosis_panel.sibling_seed_models(selection.model_path)
-        if len(siblings) >= 4:
-            st.subheader(f"This model and {len(siblings)} retrainings with other seeds",
-                         help="Checkpoints in seeds/ beside the model, trained with the same command and another "
-                              "--seed; each is run on this graph and its level-1 clusters compared.")
-            result = diagnosis_panel.model_seed_stability(
-                selection.model_path, tuple(siblings), selection.device, selection.dataset_name, selection.data_dir,
-                selection.graph_index, tuple(state.stamp_of(p) for p in (selection.model_path, *siblings)))
-            diagnosis_panel.show_stability_result(
-                result, graph, state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index),
-                key="explore_model_stability", file_stem=f"{title}-seed-stability", runs="model")
-            st.subheader("Fits of the graph's structure", help="Self-supervised fits, as on the Upload page.")
-        else:
-            st.info("This model ships as one checkpoint: there are no sibling seed or cross-validation fold models "
-                    "to compare, so the stability of *its* clusters across trainings cannot be measured here. What "
-                    "can be measured: how stable a pooling of this graph's structure is — the graph is fitted "
-                    f"self-supervised (as on the Upload page) with {len(diagnosis_panel.STABILITY_SEEDS)} seeds.")
-        first = trace.levels[0]
-        default = int(max(2, min(len(np.unique(first.hard_assignment)), graph.num_nodes // 2)))
-        clusters = int(st.number_input("Clusters of the fits", min_value=2, max_value=max(2, graph.num_nodes - 1),
-                                       value=min(default, max(2, graph.num_nodes - 1)), key="stability_clusters",
-                                       help="Default: the clusters this model actually uses at level 1."))
-        diagnosis_panel.show_stability(graph, state.graph_layout(selection.dataset_name, selection.data_dir,
-                                                                 selection.graph_index),
-                                       (clusters,), f"{selection.dataset_name}-{selection.graph_index}",
-                                       key="explore_stability")
 
-# After the first render: compile UMAP in the background so the Embeddings page opens quickly.
-state.warm_umap_in_background()
+layout = state.graph_layout(selection.dataset_name, selection.data_dir, selection.graph_index)
+view = trace_tabs.TraceView(
+    graph, trace, layout, file_stem=title, level_key="explore_level",
+    drawing=lambda: state.input_network(selection.model_path, selection.device, selection.dataset_name,
+                                        selection.data_dir, selection.graph_index, selection.stamp))
+trace_tabs.show_trace_tabs(view, "explore_tab", {"Does pooling matter?": occlusion, "Stability": stability},
+                           dataset_entropy=dataset_entropy)
+
+if trace.levels:
+    with diagnosis_slot:
+        diagnoses = diagnosis_panel.graph_diagnosis(selection.model_path, selection.device, selection.dataset_name,
+                                                    selection.data_dir, selection.graph_index, selection.stamp,
+                                                    truth_name)
+        diagnosis_panel.show_diagnosis(diagnoses, title="What pooling learned", key="explore_diagnosis")
+
+# Last, with every figure sent: prepare the dataset summary (Embeddings, Model card) in the background.
+state.start_dataset_summary(selection)

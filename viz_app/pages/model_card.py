@@ -9,9 +9,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.predictions import prediction_agreement
 from core.model.diffpool import NO_POOLING_VARIANTS, VARIANT_SUMMARY
-from viz_app import figures, state
+from viz_app import figures, predictions_panel, state
+
+
+def _softmax(logits) -> np.ndarray:
+    """Class probabilities [C] from logits [C]."""
+    values = np.asarray(logits, dtype=np.float64)
+    exp = np.exp(values - values.max())
+    return exp / exp.sum()
+
 
 selection = state.sidebar()
 card = selection.card
@@ -46,34 +53,47 @@ if cv:
         st.caption(honest["description"])
 
 # ---------------------------------------------------------------- evaluation here
+# Both sections below need a model run over the whole dataset (the background dataset summary):
+# they show when it is done, and the page does not wait for it (D&D takes a while).
+waiting = []
 st.subheader("Per-class accuracy and confusion matrix")
 same_dataset = str(card.get("dataset", "")).lower() == selection.dataset_name.lower()
 test_indices = card.get("test_indices") if same_dataset else None
-summary = state.summary_for(selection)
-labels, predicted = summary["labels"], summary["logits"].argmax(axis=1)
-if test_indices:
-    index = np.asarray(test_indices, dtype=np.int64)
-    index = index[index < len(labels)]
-    st.caption(f"Computed now on the card's held-out test fold: {len(index)} graphs of {selection.dataset_name}.")
+summary = state.summary_if_ready(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,
+                                 wait_s=predictions_panel.SUMMARY_WAIT_S)
+if summary is None:
+    state.pending_note(f"Running the model over the {len(selection.dataset)} graphs of {selection.dataset_name} in "
+                       "the background; this section fills in when it is done.")
+    waiting.append(lambda: state.summary_if_ready(selection.model_path, selection.device, selection.dataset_name,
+                                                  selection.data_dir) is not None)
 else:
-    index = np.arange(len(labels))
-    why = "the card lists no test indices" if same_dataset else f"the model was trained on {card.get('dataset')}"
-    st.caption(f"Computed on the whole dataset ({len(index)} graphs; {why}) — includes training graphs, so optimistic.")
-class_names = list(selection.dataset.class_names)
-num_classes = max(len(class_names), int(predicted.max(initial=0)) + 1)
-names = class_names + [str(c) for c in range(len(class_names), num_classes)]
-matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-np.add.at(matrix, (labels[index], predicted[index]), 1)
-per_class = [matrix[c, c] / matrix[c].sum() if matrix[c].sum() else float("nan") for c in range(num_classes)]
-overall = float(np.trace(matrix) / max(matrix.sum(), 1))
-st.metric("Accuracy (computed here)", f"{overall:.1%}")
-left, right = st.columns(2)
-with left:
-    state.show_figure(figures.per_class_accuracy_bar(per_class, names), key="card_per_class",
-                      file_stem=f"{Path(selection.model_path).name}-per-class")
-with right:
-    state.show_figure(figures.confusion_matrix_figure(matrix, names), key="card_confusion",
-                      file_stem=f"{Path(selection.model_path).name}-confusion")
+    if selection.graph_index < len(summary["logits"]):  # the sidebar's prediction line, as summary_for fills it
+        selection.show_prediction(_softmax(summary["logits"][selection.graph_index]))
+    labels, predicted = summary["labels"], summary["logits"].argmax(axis=1)
+    if test_indices:
+        index = np.asarray(test_indices, dtype=np.int64)
+        index = index[index < len(labels)]
+        st.caption(f"Computed now on the card's held-out test fold: {len(index)} graphs of {selection.dataset_name}.")
+    else:
+        index = np.arange(len(labels))
+        why = "the card lists no test indices" if same_dataset else f"the model was trained on {card.get('dataset')}"
+        st.caption(f"Computed on the whole dataset ({len(index)} graphs; {why}) — includes training graphs, so "
+                   "optimistic.")
+    class_names = list(selection.dataset.class_names)
+    num_classes = max(len(class_names), int(predicted.max(initial=0)) + 1)
+    names = class_names + [str(c) for c in range(len(class_names), num_classes)]
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (labels[index], predicted[index]), 1)
+    per_class = [matrix[c, c] / matrix[c].sum() if matrix[c].sum() else float("nan") for c in range(num_classes)]
+    overall = float(np.trace(matrix) / max(matrix.sum(), 1))
+    st.metric("Accuracy (computed here)", f"{overall:.1%}")
+    left, right = st.columns(2)
+    with left:
+        state.show_figure(figures.per_class_accuracy_bar(per_class, names), key="card_per_class",
+                          file_stem=f"{Path(selection.model_path).name}-per-class")
+    with right:
+        state.show_figure(figures.confusion_matrix_figure(matrix, names), key="card_confusion",
+                          file_stem=f"{Path(selection.model_path).name}-confusion")
 
 if card.get("history"):
     state.show_figure(figures.training_curves(card["history"]), key="card_curves",
@@ -99,42 +119,10 @@ else:
     by_path = {e["path"]: e for e in others}
     other_path = st.selectbox("Compare with", list(by_path), key="card_other",
                               format_func=lambda p: state.checkpoint_label(by_path[p]))
-    _, other_spec, other_card = state.model_bundle(other_path, selection.device)
-    warning, problem = state.check_model(other_card, other_spec, selection.dataset)
-    if problem:
-        st.error(f"{Path(other_path).name} cannot run on {selection.dataset_name}: {problem}")
-    else:
-        other_summary = state.dataset_summary(other_path, selection.device, selection.dataset_name,
-                                              selection.data_dir, state.stamp_of(other_path))
-        other_predicted = other_summary["logits"].argmax(axis=1)
-        shared = sorted(set(card.get("test_indices") or []) & set(other_card.get("test_indices") or []))
-        shared = np.asarray([i for i in shared if i < len(labels)], dtype=np.int64)
-        if len(shared):
-            where = f"the {len(shared)} graphs held out from both models' training (their test folds' overlap)"
-        else:
-            shared = np.arange(len(labels))
-            where = (f"all {len(shared)} graphs of {selection.dataset_name}, training graphs included (the two "
-                     "cards share no held-out graphs), so both figures are optimistic")
-        result = prediction_agreement(predicted[shared], other_predicted[shared], labels[shared])
-        this_name, other_name = Path(selection.model_path).name, Path(other_path).name
-        m1, m2, m3, m4 = st.columns(4)
-        m1.metric(f"This model ({variant})", f"{result['accuracy_a']:.1%}")
-        m2.metric(f"{other_name} ({by_path[other_path]['variant']})", f"{result['accuracy_b']:.1%}")
-        m3.metric("Same prediction", f"{result['agreement']:.1%}")
-        m4.metric("McNemar p", f"{result['mcnemar_p']:.3f}",
-                  help="Exact two-sided test on the graphs where exactly one model is right; a large p means "
-                       "the difference in accuracy is within chance on these graphs.")
-        st.caption(f"On {where}. Both right: {result['both_correct']} · only this model: "
-                   f"{result['only_a_correct']} · only {other_name}: {result['only_b_correct']} · neither: "
-                   f"{result['neither_correct']}.")
-        if len(result["disagreements"]):
-            rows = shared[result["disagreements"]]
-            st.dataframe(pd.DataFrame({
-                "graph": rows, "true": [names[labels[i]] for i in rows],
-                this_name: [names[predicted[i]] for i in rows],
-                other_name: [names[other_predicted[i]] if other_predicted[i] < len(names) else str(other_predicted[i])
-                             for i in rows],
-            }), hide_index=True, width="stretch", height=min(35 * (len(rows) + 1), 320))
+    ready = predictions_panel.show_prediction_comparison(selection, selection.model_path, other_path, key="card_vs",
+                                                         names=("This model", Path(other_path).name))
+    if ready is not None:
+        waiting.append(ready)
 
 # ---------------------------------------------------------------- configuration
 st.subheader("Configuration")
@@ -157,3 +145,6 @@ if card.get("machine"):
         st.json(card["machine"])
 with st.expander("Full card (JSON)"):
     st.json({k: v for k, v in card.items() if k != "history"})
+
+if waiting:
+    state.rerun_when_ready(lambda: all(ready() for ready in waiting))

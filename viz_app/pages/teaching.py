@@ -35,6 +35,7 @@ FIT_CLUSTERS = 3
 TEACHING_MODEL_ENV = "DIFFPOOL_TEACHING_MODEL"
 SBM_SOURCE = "Planted communities (24 nodes)"
 EXAMPLE_SOURCE, EXPLORER_SOURCE, UPLOAD_SOURCE = "A synthetic-hierarchy graph", "Graph selected in the explorer", "Uploaded graph"
+TABS = ["Step by step", "Pooling as it is learned", "Ablations side by side"]
 STEPS = ["1 · A and X", "2 · embed: Z", "3 · assign: S", "4 · pool features: X'", "5 · pool edges: A'", "6 · auxiliary losses"]
 POOLING_VARIANTS = ("diffpool", "diffpool-nolp", "random", "diffpool-det")
 
@@ -193,6 +194,13 @@ def step_network(kind: str, graph_key: str, model_key: str, _graph, _trace, _pos
     return coarsened_level_network(_trace, 1, _positions, height_px=420).html
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def snapshot_tensors(model_path: str, stamp: float) -> dict[str, np.ndarray]:
+    from core.model.checkpoint import load_extra_tensors
+
+    return {k: v.numpy() for k, v in load_extra_tensors(model_path, "snapshot/").items()}
+
+
 # ---------------------------------------------------------------------------- page
 state.keep_selection()  # this page has no sidebar: keep the explorer's selection alive for when the user returns
 st.title("How DiffPool works")
@@ -207,7 +215,7 @@ with st.expander("Guided tour — what to look at first", expanded=True):
         "(A' = SᵀAS). The coarsened graph is what the next layer sees.\n"
         "4. **Step 6**: two extra losses shape S during training: neighbours should share clusters (A ≈ SSᵀ) and "
         "every node should pick one cluster (low entropy).\n"
-        "5. Below: how S changed **while the model learned** (when the checkpoint recorded snapshots) and the same "
+        "5. The other tabs: how S changed **while the model learned** (when the checkpoint recorded snapshots) and the same "
         "graph under the **ablations** (no link loss, random assignments).")
 
 graph, graph_key, graph_dataset, graph_index = choose_graph()
@@ -251,266 +259,267 @@ def network_of(kind: str) -> str:
     return step_network(kind, graph_key, model_key, graph, trace, positions)
 
 
-step = st.select_slider("Step", STEPS, key="teach_step")
-number = STEPS.index(step) + 1
-st.subheader(step)
-left, right = st.columns([3, 2])
+# Lazy tabs (as on Explore): only the open one is computed and sent. The ablations trace three
+# more checkpoints and the replay draws three figures; the walkthrough opens first.
+tab_steps, tab_replay, tab_ablations = st.tabs(TABS, key="teach_tab", on_change="rerun")
 
-if number == 1:
-    with left:
-        st.latex(r"A \in \mathbb{R}^{n \times n},\quad A_{ij} = 1 \text{ if } i \sim j"
-                 rf"\qquad X \in \mathbb{{R}}^{{n \times F}} \quad (n = {n},\ F = {walk['features'].shape[1]})")
-        st.caption("The input: the adjacency matrix A says who is linked to whom (symmetric, one row and column per "
-                   "node); X gives each node a feature vector. Here the features describe only the structure "
-                   "(a one-hot of the degree and log(1+degree)), so the model works on any graph.")
-        st.plotly_chart(tfig.matrix_heatmap(np.asarray(trace.adjacency), names, names, "A (adjacency)", "Greys",
-                                            zmin=0, decimals=0), key="teach_A")
-        st.plotly_chart(tfig.matrix_heatmap(walk["features"], names, walk["feature_names"], "X (node features)",
-                                            "Purples", decimals=2), key="teach_X")
-    with right:
-        st.markdown("**The graph** (labels = node ids, as in the matrix rows)")
-        state.embed_html(network_of("plain"), 440)
-elif number == 2:
-    with left:
-        st.latex(r"Z = \mathrm{GNN}_{\text{embed}}(A, X) \in \mathbb{R}^{n \times d}"
-                 r"\qquad h_i' = W_{\text{rel}} \tfrac{1}{|N(i)|}\textstyle\sum_{j \in N(i)} h_j + W_{\text{root}}\, h_i")
-        st.caption(f"A graph neural network mixes every node's features with its neighbours' (mean over neighbours, "
-                   f"several layers). Each row of Z (d = {level.node_embeddings.shape[1]} numbers) now describes a node "
-                   "*and its surroundings*: nodes in the same region get similar rows.")
-        st.plotly_chart(tfig.matrix_heatmap(level.node_embeddings, names, [f"z{j}" for j in range(level.node_embeddings.shape[1])],
-                                            "Z (node embeddings; hover for values)", "RdBu", zmid=0, row_colors=None),
-                        key="teach_Z")
-    with right:
-        centred = level.node_embeddings - level.node_embeddings.mean(axis=0)
-        component = np.linalg.svd(centred, full_matrices=False)[0][:, 0] if n > 1 else np.zeros(n)
-        st.plotly_chart(figures.graph_figure(positions, graph.edges, values=component,
-                                             hover=[f"{m}: {v:.2f}" for m, v in zip(names, component)],
-                                             title="Colour = first principal component of Z", value_label="PC1",
-                                             colorscale="RdBu"), key="teach_Z_graph")
-        st.caption("Nearby nodes get similar embeddings: the colour changes smoothly over the graph.")
-elif number == 3:
-    with left:
-        st.latex(r"S = \mathrm{softmax}\big(\mathrm{GNN}_{\text{pool}}(A, X)\big) \in [0,1]^{n \times C},"
-                 r"\qquad S_{ik} = \frac{e^{s_{ik}}}{\sum_{m} e^{s_{im}}}")
-        st.caption(f"A second GNN scores every node for each of the C = {k} clusters (left: raw scores s); the softmax "
-                   "turns each row into probabilities that sum to 1 (right: S). S is the *soft assignment*: "
-                   "Sᵢₖ = how much of node i goes into cluster k.")
-        a, b = st.columns(2)
-        if walk["scores"] is not None:
-            a.plotly_chart(tfig.matrix_heatmap(walk["scores"], names, cluster_names, "scores s (before softmax)", "RdBu",
-                                               zmid=0, decimals=1, col_colors=cluster_colors), key="teach_scores")
-            if walk["softmax_check"] is not None:
-                a.caption(f"softmax(s) reproduces the model's S to within {walk['softmax_check']:.1e}.")
-            if not walk.get("scores_exact", True):
-                a.caption("This model's trace does not record its raw scores: shown is log S, the scores shifted so "
-                          "each row's log-sum-exp is 0 (softmax ignores such a shift).")
+with tab_steps:
+    if tab_steps.open:
+        step = st.select_slider("Step", STEPS, key="teach_step")
+        number = STEPS.index(step) + 1
+        st.subheader(step)
+        left, right = st.columns([3, 2])
+
+        if number == 1:
+            with left:
+                st.latex(r"A \in \mathbb{R}^{n \times n},\quad A_{ij} = 1 \text{ if } i \sim j"
+                         rf"\qquad X \in \mathbb{{R}}^{{n \times F}} \quad (n = {n},\ F = {walk['features'].shape[1]})")
+                st.caption("The input: the adjacency matrix A says who is linked to whom (symmetric, one row and column per "
+                           "node); X gives each node a feature vector. Here the features describe only the structure "
+                           "(a one-hot of the degree and log(1+degree)), so the model works on any graph.")
+                st.plotly_chart(tfig.matrix_heatmap(np.asarray(trace.adjacency), names, names, "A (adjacency)", "Greys",
+                                                    zmin=0, decimals=0), key="teach_A")
+                st.plotly_chart(tfig.matrix_heatmap(walk["features"], names, walk["feature_names"], "X (node features)",
+                                                    "Purples", decimals=2), key="teach_X")
+            with right:
+                st.markdown("**The graph** (labels = node ids, as in the matrix rows)")
+                state.embed_html(network_of("plain"), 440)
+        elif number == 2:
+            with left:
+                st.latex(r"Z = \mathrm{GNN}_{\text{embed}}(A, X) \in \mathbb{R}^{n \times d}"
+                         r"\qquad h_i' = W_{\text{rel}} \tfrac{1}{|N(i)|}\textstyle\sum_{j \in N(i)} h_j + W_{\text{root}}\, h_i")
+                st.caption(f"A graph neural network mixes every node's features with its neighbours' (mean over neighbours, "
+                           f"several layers). Each row of Z (d = {level.node_embeddings.shape[1]} numbers) now describes a node "
+                           "*and its surroundings*: nodes in the same region get similar rows.")
+                st.plotly_chart(tfig.matrix_heatmap(level.node_embeddings, names, [f"z{j}" for j in range(level.node_embeddings.shape[1])],
+                                                    "Z (node embeddings; hover for values)", "RdBu", zmid=0, row_colors=None),
+                                key="teach_Z")
+            with right:
+                centred = level.node_embeddings - level.node_embeddings.mean(axis=0)
+                component = np.linalg.svd(centred, full_matrices=False)[0][:, 0] if n > 1 else np.zeros(n)
+                st.plotly_chart(figures.graph_figure(positions, graph.edges, values=component,
+                                                     hover=[f"{m}: {v:.2f}" for m, v in zip(names, component)],
+                                                     title="Colour = first principal component of Z", value_label="PC1",
+                                                     colorscale="RdBu"), key="teach_Z_graph")
+                st.caption("Nearby nodes get similar embeddings: the colour changes smoothly over the graph.")
+        elif number == 3:
+            with left:
+                st.latex(r"S = \mathrm{softmax}\big(\mathrm{GNN}_{\text{pool}}(A, X)\big) \in [0,1]^{n \times C},"
+                         r"\qquad S_{ik} = \frac{e^{s_{ik}}}{\sum_{m} e^{s_{im}}}")
+                st.caption(f"A second GNN scores every node for each of the C = {k} clusters (left: raw scores s); the softmax "
+                           "turns each row into probabilities that sum to 1 (right: S). S is the *soft assignment*: "
+                           "Sᵢₖ = how much of node i goes into cluster k.")
+                a, b = st.columns(2)
+                if walk["scores"] is not None:
+                    a.plotly_chart(tfig.matrix_heatmap(walk["scores"], names, cluster_names, "scores s (before softmax)", "RdBu",
+                                                       zmid=0, decimals=1, col_colors=cluster_colors), key="teach_scores")
+                    if walk["softmax_check"] is not None:
+                        a.caption(f"softmax(s) reproduces the model's S to within {walk['softmax_check']:.1e}.")
+                    if not walk.get("scores_exact", True):
+                        a.caption("This model's trace does not record its raw scores: shown is log S, the scores shifted so "
+                                  "each row's log-sum-exp is 0 (softmax ignores such a shift).")
+                else:
+                    a.info(f"The {walk['variant']} variant has no assignment GNN: S is fixed before training "
+                           "(a control that shows what learned pooling adds).")
+                b.plotly_chart(tfig.matrix_heatmap(level.assignment, names, cluster_names, "S (soft assignment)", "Blues",
+                                                   zmin=0, zmax=1, col_colors=cluster_colors, row_colors=row_colors),
+                               key="teach_S")
+            with right:
+                st.markdown("**Nodes coloured by their most likely cluster** (argmaxₖ Sᵢₖ; hover for the probabilities)")
+                state.embed_html(network_of("clusters"), 440)
+        elif number == 4:
+            with left:
+                st.latex(r"X' = S^{\top} Z \in \mathbb{R}^{C \times d},\qquad X'_k = \textstyle\sum_i S_{ik}\, Z_i")
+                st.caption("Each cluster becomes one new node whose features are the S-weighted sum of its members' embeddings. "
+                           "A cluster with little mass gets a small, faint row.")
+                st.plotly_chart(tfig.matrix_heatmap(level.pooled_features, cluster_names,
+                                                    [f"z{j}" for j in range(level.pooled_features.shape[1])],
+                                                    "X' = SᵀZ (pooled features)", "RdBu", zmid=0, row_colors=cluster_colors),
+                                key="teach_Xp")
+            with right:
+                st.plotly_chart(figures.cluster_mass_bar(level.cluster_mass, 1), key="teach_mass")
+                st.caption("Cluster mass ΣᵢSᵢₖ", help="The soft number of nodes in cluster k (a column sum of S). Mass near 0 "
+                           "= an unused cluster; one cluster holding almost all mass = collapse.")
+        elif number == 5:
+            with left:
+                st.latex(r"A' = S^{\top} A\, S \in \mathbb{R}^{C \times C},\qquad A'_{km} = \textstyle\sum_{i,j} S_{ik} A_{ij} S_{jm}")
+                st.caption("Two clusters are linked as strongly as the (soft) edges between their members. The diagonal A'ₖₖ "
+                           "counts edges inside cluster k (each counted twice); a good pooling puts most weight there.")
+                st.plotly_chart(tfig.matrix_heatmap(level.coarsened_adjacency, cluster_names, cluster_names,
+                                                    "A' = SᵀAS (coarsened adjacency)", "Viridis", zmin=0, decimals=2,
+                                                    col_colors=cluster_colors, row_colors=cluster_colors), key="teach_Ap")
+                inside = float(np.trace(level.coarsened_adjacency)) / max(float(level.coarsened_adjacency.sum()), 1e-9)
+                st.metric("Weight inside clusters", f"{inside:.0%}",
+                          help="trace(A') / sum(A'): the share of edge weight that stays inside a cluster. Coarsened edge "
+                               "weights A'ₖₘ (k ≠ m) are the soft number of edges between clusters k and m.")
+            with right:
+                st.markdown("**The coarsened graph** (node size = cluster mass, edge width = A'ₖₘ, label = A'ₖₖ)",
+                            help="Coarsened edge weights: A'ₖₘ = Σᵢⱼ Sᵢₖ Aᵢⱼ Sⱼₘ. This small weighted graph is the input of "
+                                 "the next DiffPool layer.")
+                state.embed_html(network_of("coarse"), 440)
         else:
-            a.info(f"The {walk['variant']} variant has no assignment GNN: S is fixed before training "
-                   "(a control that shows what learned pooling adds).")
-        b.plotly_chart(tfig.matrix_heatmap(level.assignment, names, cluster_names, "S (soft assignment)", "Blues",
-                                           zmin=0, zmax=1, col_colors=cluster_colors, row_colors=row_colors),
-                       key="teach_S")
-    with right:
-        st.markdown("**Nodes coloured by their most likely cluster** (argmaxₖ Sᵢₖ; hover for the probabilities)")
-        state.embed_html(network_of("clusters"), 440)
-elif number == 4:
-    with left:
-        st.latex(r"X' = S^{\top} Z \in \mathbb{R}^{C \times d},\qquad X'_k = \textstyle\sum_i S_{ik}\, Z_i")
-        st.caption("Each cluster becomes one new node whose features are the S-weighted sum of its members' embeddings. "
-                   "A cluster with little mass gets a small, faint row.")
-        st.plotly_chart(tfig.matrix_heatmap(level.pooled_features, cluster_names,
-                                            [f"z{j}" for j in range(level.pooled_features.shape[1])],
-                                            "X' = SᵀZ (pooled features)", "RdBu", zmid=0, row_colors=cluster_colors),
-                        key="teach_Xp")
-    with right:
-        st.plotly_chart(figures.cluster_mass_bar(level.cluster_mass, 1), key="teach_mass")
-        st.caption("Cluster mass ΣᵢSᵢₖ", help="The soft number of nodes in cluster k (a column sum of S). Mass near 0 "
-                   "= an unused cluster; one cluster holding almost all mass = collapse.")
-elif number == 5:
-    with left:
-        st.latex(r"A' = S^{\top} A\, S \in \mathbb{R}^{C \times C},\qquad A'_{km} = \textstyle\sum_{i,j} S_{ik} A_{ij} S_{jm}")
-        st.caption("Two clusters are linked as strongly as the (soft) edges between their members. The diagonal A'ₖₖ "
-                   "counts edges inside cluster k (each counted twice); a good pooling puts most weight there.")
-        st.plotly_chart(tfig.matrix_heatmap(level.coarsened_adjacency, cluster_names, cluster_names,
-                                            "A' = SᵀAS (coarsened adjacency)", "Viridis", zmin=0, decimals=2,
-                                            col_colors=cluster_colors, row_colors=cluster_colors), key="teach_Ap")
-        inside = float(np.trace(level.coarsened_adjacency)) / max(float(level.coarsened_adjacency.sum()), 1e-9)
-        st.metric("Weight inside clusters", f"{inside:.0%}",
-                  help="trace(A') / sum(A'): the share of edge weight that stays inside a cluster. Coarsened edge "
-                       "weights A'ₖₘ (k ≠ m) are the soft number of edges between clusters k and m.")
-    with right:
-        st.markdown("**The coarsened graph** (node size = cluster mass, edge width = A'ₖₘ, label = A'ₖₖ)",
-                    help="Coarsened edge weights: A'ₖₘ = Σᵢⱼ Sᵢₖ Aᵢⱼ Sⱼₘ. This small weighted graph is the input of "
-                         "the next DiffPool layer.")
-        state.embed_html(network_of("coarse"), 440)
-else:
-    from core.model.inference import link_reconstruction_error
+            from core.model.inference import link_reconstruction_error
 
-    product = level.assignment @ level.assignment.T
-    adjacency = np.asarray(trace.adjacency, dtype=np.float64)
-    frobenius, per_entry = link_reconstruction_error(adjacency, level.assignment)
-    with left:
-        st.latex(r"L_{\text{LP}} = \lVert A - S S^{\top} \rVert_F,\qquad L_{\text{E}} = \frac{1}{n} \sum_i H(S_i),"
-                 r"\quad H(S_i) = -\sum_k S_{ik} \log S_{ik}")
-        st.caption("(SSᵀ)ᵢⱼ is the probability that nodes i and j land in the same cluster. Link prediction wants "
-                   "it close to A (neighbours together); the entropy loss wants every row of S to be one-hot.")
-        a, b, c = st.columns(3)
-        a.plotly_chart(tfig.matrix_heatmap(adjacency, names, names, "A", "Greys", zmin=0, zmax=1, annotate=False),
-                       key="teach_loss_A")
-        b.plotly_chart(tfig.matrix_heatmap(product, names, names, "SSᵀ", "Greys", zmin=0, zmax=1, annotate=False),
-                       key="teach_loss_SS")
-        c.plotly_chart(tfig.matrix_heatmap(adjacency - product, names, names, "A − SSᵀ", "RdBu", zmid=0, zmin=-1,
-                                           zmax=1, annotate=False), key="teach_loss_diff")
-        m1, m2, m3 = st.columns(3)
-        m1.metric("‖A − SSᵀ‖_F", f"{frobenius:.3f}", help="Frobenius norm: √(sum of squared cells of A − SSᵀ).")
-        m2.metric("‖A − SSᵀ‖_F / n²", f"{per_entry:.4f}",
-                  help="The same error per entry of A, comparable between graphs of different sizes. (Training "
-                       "minimises a scaled variant of it; this figure is computed here from A and S alone.)")
-        m3.metric("mean entropy", f"{level.entropy_loss:.3f} nats",
-                  help=f"Entropy H(S_i) = −Σₖ Sᵢₖ log Sᵢₖ: 0 when node i is sure of its cluster, log C = "
-                       f"{np.log(k):.2f} when it is spread evenly over all C clusters.")
-    with right:
-        st.plotly_chart(tfig.node_entropy_bar(level.node_entropy, names, hard, k), key="teach_entropy")
-        st.caption("Red cells in A − SSᵀ: linked nodes put in different clusters; blue: unlinked nodes put together. "
-                   "Tall bars: undecided nodes.")
+            product = level.assignment @ level.assignment.T
+            adjacency = np.asarray(trace.adjacency, dtype=np.float64)
+            frobenius, per_entry = link_reconstruction_error(adjacency, level.assignment)
+            with left:
+                st.latex(r"L_{\text{LP}} = \lVert A - S S^{\top} \rVert_F,\qquad L_{\text{E}} = \frac{1}{n} \sum_i H(S_i),"
+                         r"\quad H(S_i) = -\sum_k S_{ik} \log S_{ik}")
+                st.caption("(SSᵀ)ᵢⱼ is the probability that nodes i and j land in the same cluster. Link prediction wants "
+                           "it close to A (neighbours together); the entropy loss wants every row of S to be one-hot.")
+                a, b, c = st.columns(3)
+                a.plotly_chart(tfig.matrix_heatmap(adjacency, names, names, "A", "Greys", zmin=0, zmax=1, annotate=False),
+                               key="teach_loss_A")
+                b.plotly_chart(tfig.matrix_heatmap(product, names, names, "SSᵀ", "Greys", zmin=0, zmax=1, annotate=False),
+                               key="teach_loss_SS")
+                c.plotly_chart(tfig.matrix_heatmap(adjacency - product, names, names, "A − SSᵀ", "RdBu", zmid=0, zmin=-1,
+                                                   zmax=1, annotate=False), key="teach_loss_diff")
+                m1, m2, m3 = st.columns(3)
+                m1.metric("‖A − SSᵀ‖_F", f"{frobenius:.3f}", help="Frobenius norm: √(sum of squared cells of A − SSᵀ).")
+                m2.metric("‖A − SSᵀ‖_F / n²", f"{per_entry:.4f}",
+                          help="The same error per entry of A, comparable between graphs of different sizes. (Training "
+                               "minimises a scaled variant of it; this figure is computed here from A and S alone.)")
+                m3.metric("mean entropy", f"{level.entropy_loss:.3f} nats",
+                          help=f"Entropy H(S_i) = −Σₖ Sᵢₖ log Sᵢₖ: 0 when node i is sure of its cluster, log C = "
+                               f"{np.log(k):.2f} when it is spread evenly over all C clusters.")
+            with right:
+                st.plotly_chart(tfig.node_entropy_bar(level.node_entropy, names, hard, k), key="teach_entropy")
+                st.caption("Red cells in A − SSᵀ: linked nodes put in different clusters; blue: unlinked nodes put together. "
+                           "Tall bars: undecided nodes.")
+
 
 # ---------------------------------------------------------------------------- learning replay
-st.divider()
-st.header("Pooling as it is learned")
-snapshots = walk.get("snapshots")
+with tab_replay:
+    if tab_replay.open:
+        snapshots = walk.get("snapshots")
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def snapshot_tensors(model_path: str, stamp: float) -> dict[str, np.ndarray]:
-    from core.model.checkpoint import load_extra_tensors
+        if not snapshots or model_choice == FIT_MODEL:
+            st.info("This model has no training snapshots. Train with `python -m core.train ... --snapshot-every K "
+                    "--watch-graphs 0,1` to record how the assignments of a few graphs change over the epochs.")
+        else:
+            tensors = snapshot_tensors(model_choice, state.stamp_of(model_choice))
+            epochs = [int(e) for e in snapshots.get("epochs", [])]
+            watched = [int(g) for g in snapshots.get("graphs", [])]
+            watched_position = st.selectbox("Watched graph", list(range(len(watched))), key="teach_watch",
+                                            format_func=lambda p: f"{walk['dataset']} #{watched[p]}") if len(watched) > 1 else 0
+            watched_index = watched[watched_position]
+            try:
+                watched_graph = state.load_dataset(walk["dataset"], st.session_state.get("data_dir") or None)[watched_index]
+                watched_positions = graph_positions(f"{walk['dataset']}:{watched_index}", watched_graph)
+            except Exception as error:  # e.g. a TU dataset that is not on disk: the heatmap and curves still work
+                watched_graph, watched_positions = None, None
+                st.caption(f"(graph picture unavailable: {error})")
+            losses = snapshots.get("losses", {})
 
-    return {k: v.numpy() for k, v in load_extra_tensors(model_path, "snapshot/").items()}
+            def level_series(kind: str) -> list[float]:
+                return [float(np.asarray(per_epoch[watched_position])[0]) for per_epoch in losses.get(kind, [])]
 
+            series = {}
+            if losses.get("entropy"):
+                series["mean entropy (nats)"] = level_series("entropy")
+            if losses.get("link"):
+                series["link loss ×100"] = [100 * v for v in level_series("link")]
 
-if not snapshots or model_choice == FIT_MODEL:
-    st.info("This model has no training snapshots. Train with `python -m core.train ... --snapshot-every K "
-            "--watch-graphs 0,1` to record how the assignments of a few graphs change over the epochs.")
-else:
-    tensors = snapshot_tensors(model_choice, state.stamp_of(model_choice))
-    epochs = [int(e) for e in snapshots.get("epochs", [])]
-    watched = [int(g) for g in snapshots.get("graphs", [])]
-    watched_position = st.selectbox("Watched graph", list(range(len(watched))), key="teach_watch",
-                                    format_func=lambda p: f"{walk['dataset']} #{watched[p]}") if len(watched) > 1 else 0
-    watched_index = watched[watched_position]
-    try:
-        watched_graph = state.load_dataset(walk["dataset"], st.session_state.get("data_dir") or None)[watched_index]
-        watched_positions = graph_positions(f"{walk['dataset']}:{watched_index}", watched_graph)
-    except Exception as error:  # e.g. a TU dataset that is not on disk: the heatmap and curves still work
-        watched_graph, watched_positions = None, None
-        st.caption(f"(graph picture unavailable: {error})")
-    losses = snapshots.get("losses", {})
+            def draw(at_epoch: int, picture, heat, curves) -> None:
+                assignment = tensors.get(f"snapshot/e{at_epoch:04d}/g{watched_index}/l0")
+                if assignment is None:
+                    picture.warning(f"No snapshot of graph {watched_index} at epoch {at_epoch}.")
+                    return
+                stats = analysis.assignment_stats(assignment)
+                if watched_graph is not None:
+                    picture.plotly_chart(figures.graph_figure(
+                        watched_positions, watched_graph.edges, clusters=assignment.argmax(axis=1),
+                        hover=[f"{m}: c{c}" for m, c in zip(watched_graph.names(), assignment.argmax(axis=1))],
+                        title=f"Epoch {at_epoch}: most likely cluster ({stats['clusters_used']} used, "
+                              f"effective {stats['effective_clusters']:.2f})", height=380), key="teach_replay_graph")
+                heat.plotly_chart(figures.assignment_heatmap(assignment, analysis.cluster_order(assignment), level=0),
+                                  key="teach_replay_S")
+                if series:
+                    curves.plotly_chart(tfig.epoch_curves(epochs[:len(next(iter(series.values())))], series, at_epoch,
+                                                          title="Auxiliary losses of this graph over training"),
+                                        key="teach_replay_curves")
 
-    def level_series(kind: str) -> list[float]:
-        return [float(np.asarray(per_epoch[watched_position])[0]) for per_epoch in losses.get(kind, [])]
+            def start_play() -> None:
+                st.session_state["_teach_playing"] = True
+                if st.session_state.get("teach_epoch") == epochs[-1]:  # at the end: play from the start
+                    st.session_state["teach_epoch"] = epochs[0]
 
-    series = {}
-    if losses.get("entropy"):
-        series["mean entropy (nats)"] = level_series("entropy")
-    if losses.get("link"):
-        series["link loss ×100"] = [100 * v for v in level_series("link")]
+            def stop_play() -> None:
+                st.session_state["_teach_playing"] = False
 
-    def draw(at_epoch: int, picture, heat, curves) -> None:
-        assignment = tensors.get(f"snapshot/e{at_epoch:04d}/g{watched_index}/l0")
-        if assignment is None:
-            picture.warning(f"No snapshot of graph {watched_index} at epoch {at_epoch}.")
-            return
-        stats = analysis.assignment_stats(assignment)
-        if watched_graph is not None:
-            picture.plotly_chart(figures.graph_figure(
-                watched_positions, watched_graph.edges, clusters=assignment.argmax(axis=1),
-                hover=[f"{m}: c{c}" for m, c in zip(watched_graph.names(), assignment.argmax(axis=1))],
-                title=f"Epoch {at_epoch}: most likely cluster ({stats['clusters_used']} used, "
-                      f"effective {stats['effective_clusters']:.2f})", height=380), key="teach_replay_graph")
-        heat.plotly_chart(figures.assignment_heatmap(assignment, analysis.cluster_order(assignment), level=0),
-                          key="teach_replay_S")
-        if series:
-            curves.plotly_chart(tfig.epoch_curves(epochs[:len(next(iter(series.values())))], series, at_epoch,
-                                                  title="Auxiliary losses of this graph over training"),
-                                key="teach_replay_curves")
+            @st.fragment
+            def replay() -> None:
+                """Epoch slider, Play / Stop and the replay figures; while playing, this fragment reruns itself
+                once per recorded epoch and moves the slider along, so slider and figure always agree."""
+                if st.session_state.get("teach_epoch") not in epochs:
+                    st.session_state["teach_epoch"] = epochs[-1]
+                pending = st.session_state.pop("_teach_next_epoch", None)
+                if pending is not None:  # set before the slider exists: a widget's value cannot change after
+                    st.session_state["teach_epoch"] = pending
+                at_epoch = st.select_slider("Epoch", epochs, key="teach_epoch",
+                                            help="Epoch 0 is the untrained model; the checkpoint's own weights are its best "
+                                                 "epoch.")
+                playing = bool(st.session_state.get("_teach_playing"))
+                play_column, stop_column, _ = st.columns([1, 1, 6])
+                play_column.button("▶ Play", key="teach_play", on_click=start_play, disabled=playing,
+                                   help="Step the slider through every recorded epoch.")
+                stop_column.button("⏸ Stop", key="teach_stop", on_click=stop_play, disabled=not playing)
+                draw(int(at_epoch), st.empty(), st.empty(), st.empty())
+                if not playing:
+                    return
+                later = [e for e in epochs if e > int(at_epoch)]
+                if not later:
+                    st.session_state["_teach_playing"] = False
+                    return
+                time.sleep(REPLAY_FRAME_SECONDS)
+                st.session_state["_teach_next_epoch"] = later[0]
+                try:
+                    st.rerun(scope="fragment")
+                except StreamlitAPIException:  # the fragment ran as part of a full-page run
+                    st.rerun()
 
-    def start_play() -> None:
-        st.session_state["_teach_playing"] = True
-        if st.session_state.get("teach_epoch") == epochs[-1]:  # at the end: play from the start
-            st.session_state["teach_epoch"] = epochs[0]
+            replay()
 
-    def stop_play() -> None:
-        st.session_state["_teach_playing"] = False
-
-    @st.fragment
-    def replay() -> None:
-        """Epoch slider, Play / Stop and the replay figures; while playing, this fragment reruns itself
-        once per recorded epoch and moves the slider along, so slider and figure always agree."""
-        if st.session_state.get("teach_epoch") not in epochs:
-            st.session_state["teach_epoch"] = epochs[-1]
-        pending = st.session_state.pop("_teach_next_epoch", None)
-        if pending is not None:  # set before the slider exists: a widget's value cannot change after
-            st.session_state["teach_epoch"] = pending
-        at_epoch = st.select_slider("Epoch", epochs, key="teach_epoch",
-                                    help="Epoch 0 is the untrained model; the checkpoint's own weights are its best "
-                                         "epoch.")
-        playing = bool(st.session_state.get("_teach_playing"))
-        play_column, stop_column, _ = st.columns([1, 1, 6])
-        play_column.button("▶ Play", key="teach_play", on_click=start_play, disabled=playing,
-                           help="Step the slider through every recorded epoch.")
-        stop_column.button("⏸ Stop", key="teach_stop", on_click=stop_play, disabled=not playing)
-        draw(int(at_epoch), st.empty(), st.empty(), st.empty())
-        if not playing:
-            return
-        later = [e for e in epochs if e > int(at_epoch)]
-        if not later:
-            st.session_state["_teach_playing"] = False
-            return
-        time.sleep(REPLAY_FRAME_SECONDS)
-        st.session_state["_teach_next_epoch"] = later[0]
-        try:
-            st.rerun(scope="fragment")
-        except StreamlitAPIException:  # the fragment ran as part of a full-page run
-            st.rerun()
-
-    replay()
 
 # ---------------------------------------------------------------------------- ablations
-st.divider()
-st.header("Ablations side by side")
-if model_choice == FIT_MODEL:
-    st.info("Ablations compare checkpoints of one dataset; pick a checkpoint model above to see them.")
-else:
-    same = {}
-    for path, entry in entries.items():
-        if str(entry.get("dataset")) == str(walk["dataset"]) and entry.get("variant") in ("diffpool", "diffpool-nolp", "random") \
-                and runnable(path, state.stamp_of(path), graph_key, graph_dataset, graph):
-            current = same.get(entry["variant"])
-            if current is None or path == model_choice or (entry["source"] == "shipped" and current["source"] != "shipped"):
-                same[entry["variant"]] = entry
-    order = [v for v in ("diffpool", "diffpool-nolp", "random") if v in same]
-    missing = [v for v in ("diffpool", "diffpool-nolp", "random") if v not in same]
-    if missing:
-        st.caption(f"No {', '.join(missing)} checkpoint of {walk['dataset']} found; train one with "
-                   f"`python -m core.train --dataset {walk['dataset']} --variant ...`.")
-    columns = st.columns(max(len(order), 1))
-    for column, variant in zip(columns, order):
-        entry = same[variant]
-        other = checkpoint_walkthrough(entry["path"], state.stamp_of(entry["path"]), graph_key, graph)
-        record = other["trace"].levels[0]
-        stats = analysis.assignment_stats(record.assignment)
-        with column:
-            st.markdown(f"**{variant}** · `{entry['name']}`")
-            st.plotly_chart(figures.graph_figure(positions, graph.edges, clusters=record.hard_assignment,
-                                                 hover=[f"{m}: c{c}" for m, c in zip(names, record.hard_assignment)],
-                                                 title="most likely cluster", height=320), key=f"teach_ablation_{variant}")
-            m1, m2 = st.columns(2)
-            accuracy = other["accuracy"]
-            m1.metric("test accuracy (card)", f"{accuracy:.1%}" if isinstance(accuracy, (int, float)) else "—")
-            m2.metric("mean entropy", f"{stats['mean_entropy']:.3f}",
-                      help="Mean H(S_i) in nats over this graph's nodes; log C = "
-                           f"{stats['max_entropy']:.2f} means fully undecided.")
-            st.caption(f"{stats['clusters_used']} of {record.num_clusters} clusters used · effective clusters "
-                       f"{stats['effective_clusters']:.2f}")
-    st.caption("diffpool-nolp drops the link-prediction loss; random fixes S at random before training (Mesquita et "
-               "al., 2020). Similar accuracy with very different clusters says the clusters are not what the "
-               "classifier relies on.")
+with tab_ablations:
+    if tab_ablations.open:
+        if model_choice == FIT_MODEL:
+            st.info("Ablations compare checkpoints of one dataset; pick a checkpoint model above to see them.")
+        else:
+            same = {}
+            for path, entry in entries.items():
+                if str(entry.get("dataset")) == str(walk["dataset"]) and entry.get("variant") in ("diffpool", "diffpool-nolp", "random") \
+                        and runnable(path, state.stamp_of(path), graph_key, graph_dataset, graph):
+                    current = same.get(entry["variant"])
+                    if current is None or path == model_choice or (entry["source"] == "shipped" and current["source"] != "shipped"):
+                        same[entry["variant"]] = entry
+            order = [v for v in ("diffpool", "diffpool-nolp", "random") if v in same]
+            missing = [v for v in ("diffpool", "diffpool-nolp", "random") if v not in same]
+            if missing:
+                st.caption(f"No {', '.join(missing)} checkpoint of {walk['dataset']} found; train one with "
+                           f"`python -m core.train --dataset {walk['dataset']} --variant ...`.")
+            columns = st.columns(max(len(order), 1))
+            for column, variant in zip(columns, order):
+                entry = same[variant]
+                other = checkpoint_walkthrough(entry["path"], state.stamp_of(entry["path"]), graph_key, graph)
+                record = other["trace"].levels[0]
+                stats = analysis.assignment_stats(record.assignment)
+                with column:
+                    st.markdown(f"**{variant}** · `{entry['name']}`")
+                    st.plotly_chart(figures.graph_figure(positions, graph.edges, clusters=record.hard_assignment,
+                                                         hover=[f"{m}: c{c}" for m, c in zip(names, record.hard_assignment)],
+                                                         title="most likely cluster", height=320), key=f"teach_ablation_{variant}")
+                    m1, m2 = st.columns(2)
+                    accuracy = other["accuracy"]
+                    m1.metric("test accuracy (card)", f"{accuracy:.1%}" if isinstance(accuracy, (int, float)) else "—")
+                    m2.metric("mean entropy", f"{stats['mean_entropy']:.3f}",
+                              help="Mean H(S_i) in nats over this graph's nodes; log C = "
+                                   f"{stats['max_entropy']:.2f} means fully undecided.")
+                    st.caption(f"{stats['clusters_used']} of {record.num_clusters} clusters used · effective clusters "
+                               f"{stats['effective_clusters']:.2f}")
+            st.caption("diffpool-nolp drops the link-prediction loss; random fixes S at random before training (Mesquita et "
+                       "al., 2020). Similar accuracy with very different clusters says the clusters are not what the "
+                       "classifier relies on.")

@@ -26,7 +26,7 @@ from core.data.graphs import GraphDataset
 from core.data.io.base import GraphInputError
 from core.data.io.export import assignments_to_csv, graph_to_graphml
 from core.data.io.reader import read_graph
-from viz_app import figures, state
+from viz_app import figures, state, trace_tabs
 from viz_app import upload_logic as logic
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
@@ -310,116 +310,83 @@ if method == FIT_METHOD:
                                        graph_key, key="upload_stability")
 stem = Path(graph.name or loaded["name"]).stem or "graph"
 
-# Lazy tabs: only the open tab runs, so a big upload never waits for Louvain unless asked.
-tab_net, tab_assign, tab_entropy, tab_flow, tab_compare, tab_export = st.tabs(
-    ["Hierarchy", "Assignments", "Entropy", "Flows", "Compare with classical clustering", "Export"],
-    key="upload_tab", on_change="rerun")
-
-with tab_net:
-    if tab_net.open:
-        drawn = input_drawing(graph_key, method_key, graph, trace, positions)
-        c_left, c_right = st.columns([3, 2])
-        with c_left:
-            st.subheader("Input graph", help="Colour = most likely level-1 cluster. Hover a node for its top clusters "
-                                             "and its entropy.")
-            state.show_network(drawn, "upload_net_input", height=600, file_stem=f"{stem}-network")
-        with c_right:
-            state.show_coarsened_level(trace, positions, key="upload_level", file_stem=stem)
-
-with tab_assign:
-    if tab_assign.open:
-        level_index = state.pooling_level_select(trace, "upload_assign_level")
-        record = trace.levels[level_index]
-        row_names = names if level_index == 0 else [f"c{c}" for c in range(record.num_nodes)]
-        order = analysis.cluster_order(record.assignment)
-        rows = logic.heatmap_rows(record.num_nodes, order)
-        if len(rows) < record.num_nodes:
-            st.caption(f"Showing {len(rows)} of {record.num_nodes:,} rows (an even sample of the cluster-sorted order).")
-        state.show_figure(figures.assignment_heatmap(record.assignment[rows], None, [row_names[i] for i in rows], level_index),
-                          key=f"upload_heat_s{level_index}", file_stem=f"{stem}-S{level_index}")
-        state.show_figure(figures.coarsened_adjacency_heatmap(record.coarsened_adjacency, level_index + 1),
-                          key=f"upload_heat_a{level_index}", file_stem=f"{stem}-A{level_index + 1}")
-        st.caption("A' = SᵀAS: off-diagonal = edge weight between two clusters, diagonal = weight inside a cluster.")
-
-with tab_entropy:
-    if tab_entropy.open:
-        level_index = state.pooling_level_select(trace, "upload_entropy_level")
-        record = trace.levels[level_index]
-        stats = state.show_entropy_metrics(record, level_index)
-        e_left, e_right = st.columns(2)
-        with e_left:
-            state.show_figure(figures.entropy_histogram(record.node_entropy, record.num_clusters, level_index),
-                              key=f"upload_ent_hist{level_index}", file_stem=f"{stem}-entropy{level_index}")
-        with e_right:
-            state.show_figure(figures.cluster_mass_bar(stats["cluster_mass"], level_index + 1),
-                              key=f"upload_mass{level_index}", file_stem=f"{stem}-mass{level_index + 1}")
-
-with tab_flow:
-    if tab_flow.open:
-        flows = analysis.sankey_flows(trace.levels, max_input_nodes=60, node_names=names)
-        if graph.num_nodes > 60:
-            st.caption("Input nodes: 60 representatives (round-robin over clusters); the rest are merged into "
-                       "'other nodes'. Mass is conserved.")
-        state.show_figure(figures.sankey_figure(flows), key="upload_sankey", file_stem=f"{stem}-sankey")
-
-# -- comparison with classical clustering (computed only when the Compare or Export tab is open)
+# The tabs Upload shares with Explore (viz_app.trace_tabs), then its own; only the open one runs,
+# so a big upload never waits for Louvain unless asked.
 k = level1.num_clusters
-with tab_compare:
-    if tab_compare.open:
-        classical = classical_clusters(graph_key, min(k, graph.num_nodes), graph)
-        clusterings = {"DiffPool (level 1)": hard, **classical}
-        st.caption(f"Leiden (leidenalg on igraph) and Louvain (networkx; up to {LOUVAIN_MAX_NODES:,} nodes) optimise "
-                   f"modularity and choose their own number of clusters; spectral clustering "
-                   f"with the same number of clusters as DiffPool's level 1 (k = {k}). DiffPool uses each node's most "
-                   "likely cluster.")
-        candidates = logic.ground_truth_candidates(graph.node_data, graph.num_nodes)
-        truth_name = st.selectbox("Ground-truth node attribute", ["(none)"] + candidates, key="upload_truth",
-                                  help="A node attribute from the file (e.g. the karate club's 'club') to score every "
-                                       "clustering against with NMI and ARI.")
-        truth_values = None if truth_name == "(none)" else graph.node_data[truth_name]
-        overlapping = truth_values is not None and is_list_valued(truth_values)
-        truth = None if truth_values is None else logic.truth_labels(truth_values)
-        report = analysis.clustering_report(graph, clusterings, truth)
-        table = pd.DataFrame(logic.comparison_rows(report)).set_index("clustering")
-        st.dataframe(table, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                                            for c in table.columns if c != "clusters"})
-        st.caption("Modularity: higher = more edges inside clusters than chance. Conductance: mean over clusters of "
-                   "cut / volume, lower = better separated. NMI (0–1) and ARI (≈0 for chance, 1 identical): agreement "
-                   "between two partitions.")
-        if truth is not None:
-            versus = [r for r in report["agreement"] if r["b"] == "ground truth"]
-            cols = st.columns(len(versus))
-            for col, row in zip(cols, versus):
-                col.metric(f"{row['a']} vs {truth_name}", f"NMI {row['nmi']:.2f}", f"ARI {row['ari']:.2f}", delta_color="off")
-            if overlapping:
-                st.markdown(f"**{truth_name}** lists several groups for some nodes (overlapping communities). The "
-                            "table and the scores above use each node's *first* listed group; the overlapping NMI "
-                            "below compares each clustering with the whole cover (Lancichinetti–Fortunato–Kertész "
-                            "with McDaid's max normalisation: 1 = the same groups, 0 = unrelated).")
-                cols = st.columns(len(clusterings))
-                for col, (name, labels) in zip(cols, clusterings.items()):
-                    scores = score_overlapping(truth_values, labels)
-                    col.metric(f"{name}: overlapping NMI", f"{scores['overlapping_nmi']:.2f}",
-                               f"{scores['nodes_in_several_groups']} nodes in several groups", delta_color="off")
 
-with tab_export:
-    if tab_export.open:
-        classical = classical_clusters(graph_key, min(k, graph.num_nodes), graph)
-        drawn = input_drawing(graph_key, method_key, graph, trace, positions)
-        st.download_button("⬇ assignments, level 1 (CSV: soft + hard)", data=assignments_to_csv(names, level1.assignment),
-                           file_name=f"{stem}-diffpool-assignments.csv", mime="text/csv", key="upload_dl_csv",
-                           on_click="ignore", help="node, hard_cluster, confidence, p_0 … p_{C-1}")
-        hard_columns = {"diffpool_level1": hard}
-        if trace.num_levels > 1:
-            hard_columns["diffpool_level2"] = analysis.composed_assignment(trace.levels).argmax(axis=1)
-        hard_columns["leiden"] = classical["Leiden"]
-        if "Louvain" in classical:
-            hard_columns["louvain"] = classical["Louvain"]
-        hard_columns["spectral"] = classical[f"Spectral (k={min(k, graph.num_nodes)})"]
-        columns = logic.export_cluster_columns(hard_columns, list(graph.node_data))
-        st.download_button("⬇ GraphML with cluster attributes", data=lambda: graph_to_graphml(graph, columns),
-                           file_name=f"{stem}-clusters.graphml", mime="application/xml", key="upload_dl_graphml",
-                           on_click="ignore", help="Node attributes: " + ", ".join(columns) + " (plus the file's own).")
-        st.download_button("⬇ network view (standalone HTML)", data=lambda: drawn.html, file_name=f"{stem}-network.html",
-                           mime="text/html", key="upload_dl_network", on_click="ignore",
-                           help="The input-graph network, vis-network inlined: opens offline in any browser.")
+
+def flows_tab() -> None:
+    """Soft mass flowing from the input nodes through every level (Sankey)."""
+    flows = analysis.sankey_flows(trace.levels, max_input_nodes=60, node_names=names)
+    if graph.num_nodes > 60:
+        st.caption("Input nodes: 60 representatives (round-robin over clusters); the rest are merged into "
+                   "'other nodes'. Mass is conserved.")
+    state.show_figure(figures.sankey_figure(flows), key="upload_sankey", file_stem=f"{stem}-sankey")
+
+
+def compare_tab() -> None:
+    """DiffPool's level 1 beside Leiden, Louvain and spectral clustering (computed only when open)."""
+    classical = classical_clusters(graph_key, min(k, graph.num_nodes), graph)
+    clusterings = {"DiffPool (level 1)": hard, **classical}
+    st.caption(f"Leiden (leidenalg on igraph) and Louvain (networkx; up to {LOUVAIN_MAX_NODES:,} nodes) optimise "
+               f"modularity and choose their own number of clusters; spectral clustering "
+               f"with the same number of clusters as DiffPool's level 1 (k = {k}). DiffPool uses each node's most "
+               "likely cluster.")
+    candidates = logic.ground_truth_candidates(graph.node_data, graph.num_nodes)
+    truth_name = st.selectbox("Ground-truth node attribute", ["(none)"] + candidates, key="upload_truth",
+                              help="A node attribute from the file (e.g. the karate club's 'club') to score every "
+                                   "clustering against with NMI and ARI.")
+    truth_values = None if truth_name == "(none)" else graph.node_data[truth_name]
+    overlapping = truth_values is not None and is_list_valued(truth_values)
+    truth = None if truth_values is None else logic.truth_labels(truth_values)
+    report = analysis.clustering_report(graph, clusterings, truth)
+    table = pd.DataFrame(logic.comparison_rows(report)).set_index("clustering")
+    st.dataframe(table, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                                        for c in table.columns if c != "clusters"})
+    st.caption("Modularity: higher = more edges inside clusters than chance. Conductance: mean over clusters of "
+               "cut / volume, lower = better separated. NMI (0–1) and ARI (≈0 for chance, 1 identical): agreement "
+               "between two partitions.")
+    if truth is not None:
+        versus = [r for r in report["agreement"] if r["b"] == "ground truth"]
+        cols = st.columns(len(versus))
+        for col, row in zip(cols, versus):
+            col.metric(f"{row['a']} vs {truth_name}", f"NMI {row['nmi']:.2f}", f"ARI {row['ari']:.2f}", delta_color="off")
+        if overlapping:
+            st.markdown(f"**{truth_name}** lists several groups for some nodes (overlapping communities). The "
+                        "table and the scores above use each node's *first* listed group; the overlapping NMI "
+                        "below compares each clustering with the whole cover (Lancichinetti–Fortunato–Kertész "
+                        "with McDaid's max normalisation: 1 = the same groups, 0 = unrelated).")
+            cols = st.columns(len(clusterings))
+            for col, (name, labels) in zip(cols, clusterings.items()):
+                scores = score_overlapping(truth_values, labels)
+                col.metric(f"{name}: overlapping NMI", f"{scores['overlapping_nmi']:.2f}",
+                           f"{scores['nodes_in_several_groups']} nodes in several groups", delta_color="off")
+
+
+def export_tab() -> None:
+    """Downloads: assignments (CSV), the graph with cluster attributes (GraphML), the network (HTML)."""
+    classical = classical_clusters(graph_key, min(k, graph.num_nodes), graph)
+    drawn = input_drawing(graph_key, method_key, graph, trace, positions)
+    st.download_button("⬇ assignments, level 1 (CSV: soft + hard)", data=assignments_to_csv(names, level1.assignment),
+                       file_name=f"{stem}-diffpool-assignments.csv", mime="text/csv", key="upload_dl_csv",
+                       on_click="ignore", help="node, hard_cluster, confidence, p_0 … p_{C-1}")
+    hard_columns = {"diffpool_level1": hard}
+    if trace.num_levels > 1:
+        hard_columns["diffpool_level2"] = analysis.composed_assignment(trace.levels).argmax(axis=1)
+    hard_columns["leiden"] = classical["Leiden"]
+    if "Louvain" in classical:
+        hard_columns["louvain"] = classical["Louvain"]
+    hard_columns["spectral"] = classical[f"Spectral (k={min(k, graph.num_nodes)})"]
+    columns = logic.export_cluster_columns(hard_columns, list(graph.node_data))
+    st.download_button("⬇ GraphML with cluster attributes", data=lambda: graph_to_graphml(graph, columns),
+                       file_name=f"{stem}-clusters.graphml", mime="application/xml", key="upload_dl_graphml",
+                       on_click="ignore", help="Node attributes: " + ", ".join(columns) + " (plus the file's own).")
+    st.download_button("⬇ network view (standalone HTML)", data=lambda: drawn.html, file_name=f"{stem}-network.html",
+                       mime="text/html", key="upload_dl_network", on_click="ignore",
+                       help="The input-graph network, vis-network inlined: opens offline in any browser.")
+
+
+view = trace_tabs.TraceView(graph, trace, positions, file_stem=stem, prefix="upload_", level_key="upload_level",
+                            drawing=lambda: input_drawing(graph_key, method_key, graph, trace, positions))
+trace_tabs.show_trace_tabs(view, "upload_tab", {"Flows": flows_tab, "Compare with classical clustering": compare_tab,
+                                                "Export": export_tab})
