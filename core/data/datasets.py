@@ -311,6 +311,15 @@ def _line_count_error(files: _TUFiles, kind: str, found: int, expected: int, per
     )
 
 
+def _read_label_column(files: _TUFiles, key: str, expected: int, per: str) -> tuple[np.ndarray, int]:
+    """A one-integer-per-line label file: (labels as indices 0..K-1, K); one line per ``per``."""
+    raw = _parse_table(files.read(key), files.filename(key), np.int64, 1)[:, 0]
+    if len(raw) != expected:
+        raise _line_count_error(files, key, len(raw), expected, per)
+    values, labels = _map_to_index(raw)
+    return labels, len(values)
+
+
 def _map_to_index(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sorted unique originals, int64 index of each value into them)."""
     unique, inverse = np.unique(values, return_inverse=True)
@@ -458,11 +467,7 @@ def _read_files(files: _TUFiles) -> GraphDataset:
     node_labels = None
     num_node_labels = 0
     if files.has("node_labels"):
-        raw = _parse_table(files.read("node_labels"), files.filename("node_labels"), np.int64, 1)[:, 0]
-        if len(raw) != num_nodes:
-            raise _line_count_error(files, "node_labels", len(raw), num_nodes, f"node in {indicator_file}")
-        node_label_values, node_labels = _map_to_index(raw)
-        num_node_labels = len(node_label_values)
+        node_labels, num_node_labels = _read_label_column(files, "node_labels", num_nodes, f"node in {indicator_file}")
 
     node_attributes = None
     attribute_dim = 0
@@ -496,11 +501,7 @@ def _read_files(files: _TUFiles) -> GraphDataset:
     edge_labels = None
     num_edge_labels = 0
     if files.has("edge_labels"):
-        raw = _parse_table(files.read("edge_labels"), files.filename("edge_labels"), np.int64, 1)[:, 0]
-        if len(raw) != a_lines:
-            raise _line_count_error(files, "edge_labels", len(raw), a_lines, f"line of {a_file}")
-        edge_label_values, edge_labels = _map_to_index(raw)
-        num_edge_labels = len(edge_label_values)
+        edge_labels, num_edge_labels = _read_label_column(files, "edge_labels", a_lines, f"line of {a_file}")
     if np.any(np.diff(source_graph) < 0):
         order = np.argsort(source_graph, kind="stable")
         adjacency, source_graph = adjacency[order], source_graph[order]
