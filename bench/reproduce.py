@@ -168,7 +168,10 @@ def worker_command(cell: Cell, args: argparse.Namespace, fold: int) -> list[str]
 
 
 def shell_text(command: list[str]) -> str:
-    parts = ["python" if command[0] == sys.executable else command[0], *command[1:]]
+    """The command as one would type it in the repository: ``python``, paths inside it relative."""
+    root = f"{REPO_ROOT}/"
+    parts = ["python" if command[0] == sys.executable else command[0],
+             *(p[len(root):] if p.startswith(root) else p for p in command[1:])]
     return " ".join(shlex.quote(p) for p in parts)
 
 
