@@ -499,6 +499,14 @@ def markdown(result: dict) -> str:
                   "wall with 2 jobs on 2 free cores:", ""]
     for dataset, d in full["per_dataset"].items():
         lines.append(f"- {dataset}: {d['jobs']} jobs × {d['seconds_per_job'] / 60:.1f} min ({d['how']})")
+    stacking = result.get("stacking")
+    if stacking:
+        lines += ["", f"With stacking (`--stack`: each configuration's folds as one stack, one process): measured "
+                      f"side by side on {stacking['dataset']}'s small grid at ≤ {stacking['epochs']} epochs, "
+                      f"{stacking['seconds_alone']:.0f} s with a process per job against {stacking['seconds_stacked']:.0f} s "
+                      f"stacked (**{stacking['speedup']:.2f}×**; bench/results/selection_grid/stacking.md, "
+                      "`python bench/grid_stacking.py`). The jobs on disk above were trained without stacking; D&D's "
+                      "graphs are too large to stack, so its jobs keep a process each."]
     return "\n".join(lines)
 
 
@@ -519,7 +527,11 @@ def write_tables(args: argparse.Namespace, argv: list[str]) -> dict:
     accuracy = json.loads(accuracy_path.read_text(encoding="utf-8")) if accuracy_path.is_file() else {}
     for report in reports:
         accuracy[report["dataset"]] = accuracy_entry(report)
+    stacking_file = Path(args.out) / "stacking.json"
+    stacking = json.loads(stacking_file.read_text(encoding="utf-8")) if stacking_file.is_file() else None
     result = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "stacking": None if stacking is None else {k: stacking[k] for k in (
+                  "dataset", "epochs", "patience", "seconds_alone", "seconds_stacked", "speedup")},
               "command": "python bench/selection_grid.py " + " ".join(shlex.quote(a) for a in argv),
               "grid": args.grid, "epochs": args.epochs, "patience": args.patience,
               "points": [p.name for p in GRIDS[args.grid]()],
