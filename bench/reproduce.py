@@ -167,6 +167,17 @@ def worker_command(cell: Cell, args: argparse.Namespace, fold: int) -> list[str]
     return [sys.executable, "-m", "core.train", *train_argv(cell, args, fold)]
 
 
+def write_summaries(cells: list[Cell], args: argparse.Namespace) -> None:
+    """``summary.json`` for every cell whose folds are all finished (the workers ran ``--only-folds``,
+    which writes none): ``core.train`` with every fold cached only writes the summary, which other
+    tools (bench/selection_grid.py's candidates) read a run's settings from."""
+    for cell in cells:
+        if (cell.out_dir / "summary.json").is_file():
+            continue
+        if len(cached_folds(cell, settings_for(cell, args))) == args.folds:
+            _train_fold(train_argv(cell, args))
+
+
 def shell_text(command: list[str]) -> str:
     """The command as one would type it in the repository: ``python``, paths inside it relative."""
     root = f"{REPO_ROOT}/"
@@ -631,6 +642,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: finished folds are cached; rerun the same command to continue", file=sys.stderr)
         write_outputs(build_report(cells, args, argv), Path(args.results_dir))
         return 130
+    write_summaries(cells, args)
     report = build_report(cells, args, argv)
     md_path, json_path = write_outputs(report, Path(args.results_dir))
     print(markdown(report))
