@@ -189,8 +189,10 @@ def test_teaching_page_shows_real_matrices_and_steps(app_url):
         page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.get_by_text("How DiffPool works").count() >= 1
-        assert page.locator(".katex").count() >= 1  # the step's formula (st.latex)
+        assert page.get_by_text("A ∈ ℝ").count() >= 1  # the step's formula, plain Unicode by default
         page.screenshot(path=str(ARTIFACTS / "teaching.png"), full_page=False)
+        page.get_by_text("Typeset the formulas (LaTeX)").click()
+        page.locator(".katex").first.wait_for(timeout=30_000)  # typeset on request
         browser.close()
 
 

@@ -67,14 +67,20 @@ def app(models_dir, monkeypatch) -> AppTest:
 
 def test_every_step_shows_its_own_formula_and_caption(app):
     assert "teach-diffpool" in app.info[0].value  # says which model is shown
-    formulas, texts = set(), set()
+    formulas, typeset, texts = set(), set(), set()
     for step in STEPS:
         app.select_slider(key="teach_step").set_value(step).run()
         assert not app.exception, (step, [e.value for e in app.exception])
         assert app.subheader[0].value == step
-        formulas.add(app.latex[0].value)
+        # plain Unicode by default (no KaTeX to load), typeset on request
+        assert not app.latex
+        formulas.add(next(m.value for m in app.markdown if m.value.startswith("#### ")))
         texts.add(" ".join(c.value for c in app.caption))
-    assert len(formulas) == len(STEPS) and len(texts) == len(STEPS)
+        app.toggle(key="teach_typeset").set_value(True).run()
+        typeset.add(app.latex[0].value)
+        app.toggle(key="teach_typeset").set_value(False).run()
+    assert len(formulas) == len(typeset) == len(texts) == len(STEPS)
+    assert any("Sᵀ A S" in f for f in formulas)
 
 
 def test_scores_step_reproduces_the_models_assignment(app):

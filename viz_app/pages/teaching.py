@@ -16,6 +16,7 @@ diffpool / diffpool-nolp / random checkpoints of the same dataset are set side b
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -263,17 +264,31 @@ def network_of(kind: str) -> str:
 # more checkpoints and the replay draws three figures; the walkthrough opens first.
 tab_steps, tab_replay, tab_ablations = st.tabs(TABS, key="teach_tab", on_change="rerun")
 
+def formula(latex: str, plain: str) -> None:
+    """One step's formula: ``plain`` Unicode by default; typeset ``latex`` when the reader asks for it."""
+    if st.session_state.get("teach_typeset"):
+        st.latex(latex)
+    else:
+        escaped = "".join("\\" + ch if ch in "\\`*_{}[]<>()#+-.!|$" else ch for ch in plain)
+        # runs of spaces separate the formula's parts: em spaces, which HTML does not collapse
+        st.markdown("#### " + re.sub(r" {3,}", "\u2003\u2003", escaped))
+
+
 with tab_steps:
     if tab_steps.open:
         step = st.select_slider("Step", STEPS, key="teach_step")
+        st.toggle("Typeset the formulas (LaTeX)", key="teach_typeset",
+                  help="Off: formulas in plain Unicode, drawn at once. On: typeset by KaTeX, which the browser "
+                       "loads on first use (about a second).")
         number = STEPS.index(step) + 1
         st.subheader(step)
         left, right = st.columns([3, 2])
 
         if number == 1:
             with left:
-                st.latex(r"A \in \mathbb{R}^{n \times n},\quad A_{ij} = 1 \text{ if } i \sim j"
-                         rf"\qquad X \in \mathbb{{R}}^{{n \times F}} \quad (n = {n},\ F = {walk['features'].shape[1]})")
+                formula(r"A \in \mathbb{R}^{n \times n},\quad A_{ij} = 1 \text{ if } i \sim j"
+                        rf"\qquad X \in \mathbb{{R}}^{{n \times F}} \quad (n = {n},\ F = {walk['features'].shape[1]})",
+                        f"A ∈ ℝⁿˣⁿ,  Aᵢⱼ = 1 if i ~ j      X ∈ ℝⁿˣᶠ   (n = {n}, F = {walk['features'].shape[1]})")
                 st.caption("The input: the adjacency matrix A says who is linked to whom (symmetric, one row and column per "
                            "node); X gives each node a feature vector. Here the features describe only the structure "
                            "(a one-hot of the degree and log(1+degree)), so the model works on any graph.")
@@ -286,8 +301,9 @@ with tab_steps:
                 state.embed_html(network_of("plain"), 440)
         elif number == 2:
             with left:
-                st.latex(r"Z = \mathrm{GNN}_{\text{embed}}(A, X) \in \mathbb{R}^{n \times d}"
-                         r"\qquad h_i' = W_{\text{rel}} \tfrac{1}{|N(i)|}\textstyle\sum_{j \in N(i)} h_j + W_{\text{root}}\, h_i")
+                formula(r"Z = \mathrm{GNN}_{\text{embed}}(A, X) \in \mathbb{R}^{n \times d}"
+                        r"\qquad h_i' = W_{\text{rel}} \tfrac{1}{|N(i)|}\textstyle\sum_{j \in N(i)} h_j + W_{\text{root}}\, h_i",
+                        "Z = GNN_embed(A, X) ∈ ℝⁿˣᵈ      hᵢ′ = W_rel · (1/|N(i)|) Σ_{j∈N(i)} hⱼ + W_root · hᵢ")
                 st.caption(f"A graph neural network mixes every node's features with its neighbours' (mean over neighbours, "
                            f"several layers). Each row of Z (d = {level.node_embeddings.shape[1]} numbers) now describes a node "
                            "*and its surroundings*: nodes in the same region get similar rows.")
@@ -304,8 +320,9 @@ with tab_steps:
                 st.caption("Nearby nodes get similar embeddings: the colour changes smoothly over the graph.")
         elif number == 3:
             with left:
-                st.latex(r"S = \mathrm{softmax}\big(\mathrm{GNN}_{\text{pool}}(A, X)\big) \in [0,1]^{n \times C},"
-                         r"\qquad S_{ik} = \frac{e^{s_{ik}}}{\sum_{m} e^{s_{im}}}")
+                formula(r"S = \mathrm{softmax}\big(\mathrm{GNN}_{\text{pool}}(A, X)\big) \in [0,1]^{n \times C},"
+                        r"\qquad S_{ik} = \frac{e^{s_{ik}}}{\sum_{m} e^{s_{im}}}",
+                        "S = softmax(GNN_pool(A, X)) ∈ [0, 1]ⁿˣᶜ      Sᵢₖ = exp(sᵢₖ) / Σₘ exp(sᵢₘ)")
                 st.caption(f"A second GNN scores every node for each of the C = {k} clusters (left: raw scores s); the softmax "
                            "turns each row into probabilities that sum to 1 (right: S). S is the *soft assignment*: "
                            "Sᵢₖ = how much of node i goes into cluster k.")
@@ -329,7 +346,8 @@ with tab_steps:
                 state.embed_html(network_of("clusters"), 440)
         elif number == 4:
             with left:
-                st.latex(r"X' = S^{\top} Z \in \mathbb{R}^{C \times d},\qquad X'_k = \textstyle\sum_i S_{ik}\, Z_i")
+                formula(r"X' = S^{\top} Z \in \mathbb{R}^{C \times d},\qquad X'_k = \textstyle\sum_i S_{ik}\, Z_i",
+                        "X′ = Sᵀ Z ∈ ℝᶜˣᵈ      X′ₖ = Σᵢ Sᵢₖ Zᵢ")
                 st.caption("Each cluster becomes one new node whose features are the S-weighted sum of its members' embeddings. "
                            "A cluster with little mass gets a small, faint row.")
                 st.plotly_chart(tfig.matrix_heatmap(level.pooled_features, cluster_names,
@@ -342,7 +360,8 @@ with tab_steps:
                            "= an unused cluster; one cluster holding almost all mass = collapse.")
         elif number == 5:
             with left:
-                st.latex(r"A' = S^{\top} A\, S \in \mathbb{R}^{C \times C},\qquad A'_{km} = \textstyle\sum_{i,j} S_{ik} A_{ij} S_{jm}")
+                formula(r"A' = S^{\top} A\, S \in \mathbb{R}^{C \times C},\qquad A'_{km} = \textstyle\sum_{i,j} S_{ik} A_{ij} S_{jm}",
+                        "A′ = Sᵀ A S ∈ ℝᶜˣᶜ      A′ₖₘ = Σᵢⱼ Sᵢₖ Aᵢⱼ Sⱼₘ")
                 st.caption("Two clusters are linked as strongly as the (soft) edges between their members. The diagonal A'ₖₖ "
                            "counts edges inside cluster k (each counted twice); a good pooling puts most weight there.")
                 st.plotly_chart(tfig.matrix_heatmap(level.coarsened_adjacency, cluster_names, cluster_names,
@@ -364,8 +383,9 @@ with tab_steps:
             adjacency = np.asarray(trace.adjacency, dtype=np.float64)
             frobenius, per_entry = link_reconstruction_error(adjacency, level.assignment)
             with left:
-                st.latex(r"L_{\text{LP}} = \lVert A - S S^{\top} \rVert_F,\qquad L_{\text{E}} = \frac{1}{n} \sum_i H(S_i),"
-                         r"\quad H(S_i) = -\sum_k S_{ik} \log S_{ik}")
+                formula(r"L_{\text{LP}} = \lVert A - S S^{\top} \rVert_F,\qquad L_{\text{E}} = \frac{1}{n} \sum_i H(S_i),"
+                        r"\quad H(S_i) = -\sum_k S_{ik} \log S_{ik}",
+                        "L_LP = ‖A − S Sᵀ‖_F      L_E = (1/n) Σᵢ H(Sᵢ),   H(Sᵢ) = −Σₖ Sᵢₖ log Sᵢₖ")
                 st.caption("(SSᵀ)ᵢⱼ is the probability that nodes i and j land in the same cluster. Link prediction wants "
                            "it close to A (neighbours together); the entropy loss wants every row of S to be one-hot.")
                 a, b, c = st.columns(3)
