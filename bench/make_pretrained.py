@@ -9,7 +9,11 @@ NAME the shipped stem (``pretrained/enzymes-diffpool``). The script
    accuracy differs from the card's (the same check the test suite runs on every shipped model);
 2. copies weights and card (adding ``shipped_from``);
 3. writes ``NAME.projection.json``: 2-D coordinates (UMAP, seed 0) of every graph's embedding, so
-   the app's Embeddings page opens without fitting UMAP (~20 s the first time in a process).
+   the app's Embeddings page opens without fitting UMAP (~20 s the first time in a process);
+4. writes ``NAME.first-trace.npz``: the trace of graph 0 of the model's dataset, keyed by the
+   checkpoint's and the graph's digests, so the app draws its first figure without importing torch.
+
+    python bench/make_pretrained.py --first-trace-only pretrained/*.safetensors   # refresh step 4 only
 
 How each shipped model was trained is recorded in ``pretrained/README.md`` and in its card
 (``command``, ``machine``, ``training_seconds``).
@@ -33,6 +37,7 @@ from core.analysis.projection import project_2d  # noqa: E402
 from core.model.checkpoint import checkpoint_paths, load_checkpoint  # noqa: E402
 from core.data.datasets import load_dataset  # noqa: E402
 from core.model.inference import predict_logits, trace_graphs  # noqa: E402
+from core.model.trace import STORED_TRACE_SUFFIX, save_trace, stored_trace_key  # noqa: E402
 
 
 def held_out_accuracy(stem: str | Path, data_dir: str | None) -> tuple[float, float]:
@@ -56,12 +61,32 @@ def graph_embedding_map(stem: str | Path, data_dir: str | None) -> dict:
     return {"graph_indices": indices, "coords": np.round(coords, 4).tolist(), "method": method}
 
 
+def write_first_trace(stem: str | Path, data_dir: str | None) -> Path:
+    """``<stem>.first-trace.npz``: graph 0's trace under the shipped checkpoint (CPU), keyed by digests."""
+    stem = checkpoint_paths(stem)[0].with_suffix("")
+    model, spec, card = load_checkpoint(stem)
+    dataset = load_dataset(card["dataset"], data_dir=data_dir, download=False)
+    trace = trace_graphs(model, [dataset[0]], spec, indices=[0], seed=int(card.get("seed", 0) or 0))[0]
+    path = Path(str(stem) + STORED_TRACE_SUFFIX)
+    save_trace(path, trace, stored_trace_key(stem, dataset.name, 0, dataset[0]))
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_stem")
-    parser.add_argument("name", help="shipped stem, e.g. pretrained/enzymes-diffpool")
+    parser.add_argument("run_stem", help="checkpoint to ship (with --first-trace-only: shipped checkpoints)")
+    parser.add_argument("name", nargs="*", help="shipped stem, e.g. pretrained/enzymes-diffpool")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--first-trace-only", action="store_true",
+                        help="only (re)write NAME.first-trace.npz of each shipped checkpoint given")
     args = parser.parse_args(argv)
+    if args.first_trace_only:
+        for stem in [args.run_stem, *args.name]:
+            print(f"wrote {write_first_trace(stem, args.data_dir)}")
+        return 0
+    if len(args.name) != 1:
+        parser.error("give RUN_STEM and one NAME (or --first-trace-only with shipped checkpoints)")
+    args.name = args.name[0]
 
     accuracy, claimed = held_out_accuracy(args.run_stem, args.data_dir)
     print(f"held-out fold accuracy {accuracy:.4f} (card says {claimed:.4f})")
@@ -79,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     projection = graph_embedding_map(args.name, args.data_dir)
     projection_path = Path(str(Path(args.name)) + ".projection.json")
     projection_path.write_text(json.dumps(projection) + "\n", encoding="utf-8")
+    first_trace = write_first_trace(args.name, args.data_dir)
     print(f"wrote {target_weights}, {target_card}, {projection_path} "
-          f"({projection['method']}, {time.perf_counter() - started:.1f} s)")
+          f"({projection['method']}, {time.perf_counter() - started:.1f} s), {first_trace}")
     return 0
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -50,19 +51,27 @@ def torch_threads_wanted() -> int:
 
 
 def apply_torch_threads() -> int:
-    """Set torch's intra-op threads for the calling (script) thread and the process; returns the count.
+    """Give torch the app's intra-op thread count for the process; returns that count (0 = torch's own).
 
     Called by ``streamlit_app.py`` on every rerun, before any page runs: every model run, fit,
     training and dataset summary then uses the CLI's default of one thread. Dense DiffPool work is
     small, and on a shared machine extra threads mostly wait on each other.
-    """
-    import torch
 
+    torch is not imported for this (~1.1 s): the app's first page draws a stored trace without it.
+    While torch is not loaded, ``OMP_NUM_THREADS`` is set so that torch starts with the count
+    whenever and in whichever thread it is first imported (it reads the variable at start); once
+    it is loaded, ``torch.set_num_threads`` is applied directly.
+    """
     wanted = torch_threads_wanted()
-    if wanted and torch.get_num_threads() != wanted:
-        torch.set_num_threads(wanted)
+    torch = sys.modules.get("torch")
     if wanted:
         _limit_blas_threads(wanted)
+    if torch is None:
+        if wanted:
+            os.environ["OMP_NUM_THREADS"] = str(wanted)
+        return wanted
+    if wanted and torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
     return torch.get_num_threads()
 
 
@@ -134,7 +143,7 @@ def _file_stamp(path: Path) -> float:
 @st.cache_data(show_spinner=False)
 def _scan_checkpoints(directories: tuple[str, ...], stamps: tuple) -> tuple[list[dict], list[dict]]:
     """(readable checkpoints, unreadable ones with their reason) of every models folder."""
-    from core.model.checkpoint import scan_models
+    from core.model.card import scan_models
 
     found, unreadable = [], []
     for directory in directories:
@@ -188,7 +197,7 @@ def checkpoint_label(entry: dict) -> str:
 @st.cache_data(show_spinner=False, max_entries=256)
 def _card_compatibility(path: str, stamp: float, dataset_name: str, data_dir: str | None,
                         need_pooling: bool) -> tuple[str | None, str | None]:
-    from core.model.checkpoint import CheckpointError, read_card
+    from core.model.card import CheckpointError, read_card
     from core.model.compat import check_compatibility
 
     try:
@@ -218,6 +227,30 @@ def load_model(path: str, device: str = "cpu", stamp: float = 0.0):
     from core.model.checkpoint import load_checkpoint
 
     return load_checkpoint(path, device)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _card(path: str, stamp: float):
+    from core.model.card import read_card
+
+    return read_card(path)
+
+
+def model_card(path: str):
+    """The validated :class:`~core.model.card.ModelCard` of a checkpoint, without loading weights or
+    importing torch; cached per card file version. Raises ``CheckpointError`` when unreadable."""
+    return _card(path, _file_stamp(Path(path + ".json")))
+
+
+def cuda_available() -> bool:
+    """Whether the Device picker offers CUDA. Without an NVIDIA driver on the machine the answer is
+    no without importing torch (~1.1 s on a cold start); with one, torch is asked."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia/version")):
+            return False
+        import torch
+    return bool(torch.cuda.is_available())
 
 
 def model_bundle(path: str, device: str = "cpu"):
@@ -289,11 +322,37 @@ def graph_trace(model_path: str, device: str, dataset_name: str, data_dir: str |
     adjacency (130 MB), and the copies cost 0.26 s of its first switch and ~0.1 s of every rerun.
     One shared object per process: callers must not modify it.
     """
+    stored = stored_trace(model_path, dataset_name, data_dir, index) if device == "cpu" else None
+    if stored is not None:
+        return stored
     from core.model.inference import trace_graphs
 
     model, spec, card = load_model(model_path, device, stamp)
     graph = load_dataset(dataset_name, data_dir)[index]
     return trace_graphs(model, [graph], spec, [index], seed=int(card.get("seed", 0) or 0))[0]
+
+
+def stored_trace(model_path: str, dataset_name: str, data_dir: str | None, index: int):
+    """The trace stored beside a checkpoint (``<stem>.first-trace.npz``: graph 0 of a shipped model's
+    dataset) when it was computed from these very files and this graph, else None.
+
+    What lets the app's first page draw without importing torch (~1.1 s of a cold start); the key
+    holds the digests of the checkpoint's two files and of the graph, so a retrained model, another
+    data folder or another graph never gets a stale trace. CPU traces only.
+    """
+    from core.model.trace import STORED_TRACE_SUFFIX, load_trace, stored_trace_key
+
+    path = Path(model_path + STORED_TRACE_SUFFIX)
+    if not path.is_file():
+        return None
+    dataset = load_dataset(dataset_name, data_dir)
+    if not 0 <= index < len(dataset):
+        return None
+    try:
+        key = stored_trace_key(model_path, dataset.name, index, dataset[index])
+    except OSError:
+        return None
+    return load_trace(path, key)
 
 
 def trace_for(selection, index: int | None = None, model_path: str | None = None):
@@ -330,6 +389,34 @@ def input_network(model_path: str, device: str, dataset_name: str, data_dir: str
     trace = graph_trace(model_path, device, dataset_name, data_dir, index, stamp)
     graph = load_dataset(dataset_name, data_dir)[index]
     return input_graph_network(graph, trace, graph_layout(dataset_name, data_dir, index), seed=LAYOUT_SEED)
+
+
+_torch_loader: list[threading.Thread] = []
+_torch_loader_lock = threading.Lock()
+
+
+def load_torch_in_background() -> None:
+    """Import torch in a background thread (once per process; at once if it is already loaded).
+
+    The first page draws a stored trace without torch; every other page runs models. Explore calls
+    this once its network is sent, so the ~1.1 s import overlaps the diagnosis and the browser's
+    drawing instead of landing on the next page's first visit. The thread count is already set
+    (:func:`apply_torch_threads` leaves ``OMP_NUM_THREADS`` for it).
+    """
+    if "torch" in sys.modules:
+        return
+    with _torch_loader_lock:
+        if _torch_loader:
+            return
+
+        def load() -> None:
+            import torch  # noqa: F401
+
+            apply_torch_threads()
+
+        thread = threading.Thread(target=load, name="torch-loader", daemon=True)
+        _torch_loader.append(thread)
+        thread.start()
 
 
 @st.cache_resource(show_spinner=False)

@@ -19,7 +19,7 @@ from core.data.graphs import GraphDataset
 from viz_app.cache import (
     DEFAULT_MODEL_STEM, SYNTHETIC, card_compatibility, checkpoint_label, dataset_choices, dataset_overview, list_checkpoints,
     dataset_defaults, unreadable_checkpoints,
-    load_dataset, model_bundle, model_class_names, stamp_of, user_models_dir,
+    load_dataset, model_card, model_class_names, cuda_available, stamp_of, user_models_dir,
 )
 
 #: session_state keys holding the user's selection (kept across pages).
@@ -129,8 +129,6 @@ def sidebar(need_model: bool = True) -> Selection:
     Calls ``st.stop()`` (after explaining why) when the selected dataset is not on disk, or when
     ``need_model`` and no model can run on it.
     """
-    import torch
-
     keep_selection()
     if "_pending_model" in st.session_state:  # set by the Train page before the widget exists
         st.session_state["model"] = st.session_state.pop("_pending_model")
@@ -189,7 +187,7 @@ def sidebar(need_model: bool = True) -> Selection:
             for entry in broken:
                 st.markdown(f"**{entry['name']}** ({entry['source']}): {entry['reason']}")
 
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = ["cpu"] + (["cuda"] if cuda_available() else [])
     st.session_state.setdefault("device", "cpu")
     if st.session_state["device"] not in devices:
         st.session_state["device"] = "cpu"
@@ -198,10 +196,13 @@ def sidebar(need_model: bool = True) -> Selection:
     card = spec = problem = None
     if model_path is not None:
         try:
-            _, spec, card = model_bundle(model_path, device)
+            # The card only: weights load when a page runs the model (the first page may draw a
+            # stored trace and import no torch at all).
+            card = model_card(model_path)
         except Exception as error:
             problem = f"cannot load {Path(model_path).name}: {error}"
         else:
+            spec = card.features
             # the card's check, cached per card version (it builds the first graph's features)
             warning, problem = card_compatibility(model_path, dataset_name, data_dir)
             if warning:

@@ -16,6 +16,7 @@ Example
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -114,6 +115,19 @@ class Graph:
         all_cols = np.concatenate([cols, rows[off]])
         all_weight = np.concatenate([weight, weight[off]])
         return sp.csr_matrix((all_weight, (all_rows, all_cols)), shape=(self.num_nodes, self.num_nodes), dtype=np.float32)
+
+    def content_digest(self) -> str:
+        """SHA-256 (hex) of what a model reads from this graph: size, edges, weights, edge labels,
+        node labels and attributes (not names or metadata). Equal digests, equal model inputs."""
+        digest = hashlib.sha256(f"graph/1 {self.num_nodes}".encode())
+        for part in (self.edges, self.edge_weight, self.edge_labels, self.node_labels, self.node_attributes):
+            if part is None:
+                digest.update(b"|none")
+            else:
+                array = np.ascontiguousarray(part)
+                digest.update(f"|{array.dtype.str}{array.shape}".encode())
+                digest.update(array.tobytes())
+        return digest.hexdigest()
 
     def dense_adjacency(self) -> np.ndarray:
         """Symmetric float32 dense adjacency [N, N]."""

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.data.features import STRUCTURAL_KINDS, FeatureSpec
-from core.model.diffpool import NO_POOLING_VARIANTS
+from core.model.config import NO_POOLING_VARIANTS
 
 #: Variants that make no cluster assignments.
 WITHOUT_POOLING = ("graphsage", *NO_POOLING_VARIANTS)

@@ -29,7 +29,10 @@ matrix; everything else stays dense (n_{l+1} is small).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -108,3 +111,78 @@ class GraphTrace:
     @property
     def num_levels(self) -> int:
         return len(self.levels)
+
+
+# ---------------------------------------------------------------------------- stored traces
+#: Beside a shipped checkpoint ``NAME``: ``NAME.first-trace.npz``, the trace of graph 0 of the
+#: model's dataset, so the app draws its first figure without importing torch (~1.1 s).
+STORED_TRACE_SUFFIX = ".first-trace.npz"
+STORED_TRACE_FORMAT = "diffpool-explorer-trace/1"
+_LEVEL_ARRAYS = ("assignment", "coarsened_adjacency", "pooled_features", "node_embeddings", "node_entropy",
+                 "assignment_scores")
+_GRAPH_ARRAYS = ("adjacency", "final_embeddings", "graph_embedding", "logits")
+
+
+def checkpoint_digest(stem: str | Path) -> str:
+    """SHA-256 (hex) of a checkpoint's weights and card files: what a stored trace was computed from."""
+    digest = hashlib.sha256()
+    for suffix in (".safetensors", ".json"):
+        digest.update(Path(str(stem) + suffix).read_bytes())
+    return digest.hexdigest()
+
+
+def stored_trace_key(stem: str | Path, dataset_name: str, graph_index: int, graph) -> dict:
+    """The key a stored trace of ``graph`` (graph ``graph_index`` of ``dataset_name``) under the
+    checkpoint ``stem`` is saved and looked up with: both files' digest and the graph's content."""
+    return {"checkpoint": checkpoint_digest(stem), "dataset": str(dataset_name), "graph_index": int(graph_index),
+            "graph": graph.content_digest()}
+
+
+def save_trace(path: str | Path, trace: GraphTrace, key: dict) -> None:
+    """Write ``trace`` to an ``.npz`` (plain arrays and JSON text: nothing pickled) under ``key``.
+
+    ``key`` says what the trace was computed from (checkpoint digest, dataset, graph index, graph
+    digest): :func:`load_trace` returns the trace only to a caller that asks with the same key.
+    """
+    if not isinstance(trace.adjacency, np.ndarray):
+        raise TypeError("only traces with a dense input adjacency can be stored")
+    arrays: dict[str, np.ndarray] = {}
+    for name in _GRAPH_ARRAYS:
+        value = getattr(trace, name)
+        if value is not None:
+            arrays[name] = np.asarray(value)
+    levels = []
+    for number, level in enumerate(trace.levels):
+        for name in _LEVEL_ARRAYS:
+            value = getattr(level, name)
+            if value is not None:
+                arrays[f"level{number}.{name}"] = np.asarray(value)
+        levels.append({"link_loss": float(level.link_loss), "entropy_loss": float(level.entropy_loss)})
+    header = {"format": STORED_TRACE_FORMAT, "key": key, "levels": levels, "label": trace.label,
+              "graph_index": trace.graph_index, "meta": trace.meta}
+    arrays["header"] = np.array(json.dumps(header, sort_keys=True, default=str))
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def load_trace(path: str | Path, key: dict) -> GraphTrace | None:
+    """The trace stored at ``path`` if it was computed under ``key``; None when the file is absent,
+    unreadable, of another format, or stored under another key (a retrained model, another graph).
+    Never unpickles. The returned trace's ``meta["source"]`` is ``"stored"``."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            if header.get("format") != STORED_TRACE_FORMAT or header.get("key") != key:
+                return None
+            arrays = {name: data[name] for name in data.files if name != "header"}
+    except (OSError, ValueError, KeyError):
+        return None
+    levels = [
+        LevelTrace(**{name: arrays.get(f"level{number}.{name}") for name in _LEVEL_ARRAYS},
+                   link_loss=float(scalars["link_loss"]), entropy_loss=float(scalars["entropy_loss"]))
+        for number, scalars in enumerate(header["levels"])
+    ]
+    meta = dict(header.get("meta") or {})
+    meta["source"] = "stored"
+    return GraphTrace(levels=levels, label=header.get("label"), graph_index=header.get("graph_index"), meta=meta,
+                      **{name: arrays.get(name) for name in _GRAPH_ARRAYS})

@@ -12,6 +12,7 @@ from core.analysis.assignments import assignment_stats
 from core.model.checkpoint import load_checkpoint, read_card
 from core.data.datasets import load_dataset
 from core.model.inference import predict_logits, trace_graphs
+from core.model.trace import STORED_TRACE_SUFFIX, load_trace, stored_trace_key
 
 PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
 SHIPPED = sorted(path.with_suffix("") for path in PRETRAINED.glob("*.safetensors"))
@@ -45,6 +46,26 @@ def test_shipped_projection_covers_every_graph(stem, tu_dir):
     projection = json.loads(Path(str(stem) + ".projection.json").read_text(encoding="utf-8"))
     assert projection["graph_indices"] == list(range(len(_dataset_for(card, tu_dir))))
     assert np.isfinite(np.asarray(projection["coords"])).all()
+
+
+@pytest.mark.parametrize("stem", SHIPPED, ids=[stem.name for stem in SHIPPED])
+def test_shipped_first_trace_is_current_and_equals_a_fresh_forward_pass(stem, tu_dir):
+    """``NAME.first-trace.npz`` (what the app draws before importing torch) answers to the key of
+    these very files and graph 0, and holds what the model computes now (refresh with
+    ``python bench/make_pretrained.py --first-trace-only pretrained/*.safetensors``)."""
+    model, spec, card = load_checkpoint(stem)
+    dataset = _dataset_for(card, tu_dir)
+    stored = load_trace(Path(str(stem) + STORED_TRACE_SUFFIX), stored_trace_key(stem, dataset.name, 0, dataset[0]))
+    assert stored is not None, f"{stem.name}: no first trace, or one of other files (stale)"
+    fresh = trace_graphs(model, [dataset[0]], spec, indices=[0], seed=card["seed"])[0]
+    assert stored.meta["source"] == "stored" and stored.graph_index == 0 and stored.label == fresh.label
+    np.testing.assert_allclose(stored.logits, fresh.logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(stored.adjacency, fresh.adjacency)
+    assert len(stored.levels) == len(fresh.levels)
+    for old, new in zip(stored.levels, fresh.levels):
+        np.testing.assert_allclose(old.assignment, new.assignment, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(old.coarsened_adjacency, new.coarsened_adjacency, rtol=1e-4, atol=1e-5)
+        assert old.link_loss == pytest.approx(new.link_loss, rel=1e-4, abs=1e-7)
 
 
 def test_default_model_pools_into_several_sharp_clusters_at_every_level():

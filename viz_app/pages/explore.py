@@ -134,6 +134,8 @@ view = trace_tabs.TraceView(
                                         selection.data_dir, selection.graph_index, selection.stamp))
 trace_tabs.show_trace_tabs(view, "explore_tab", {"Does pooling matter?": occlusion, "Stability": stability},
                            dataset_entropy=dataset_entropy)
+# The network is sent: load torch now (other pages run models) while the diagnosis runs.
+state.load_torch_in_background()
 
 if trace.levels:
     with diagnosis_slot:
