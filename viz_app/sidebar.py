@@ -8,6 +8,7 @@ fills on the pages that compute the selected graph's trace anyway.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from core.data.graphs import GraphDataset
 from viz_app.cache import (
     DEFAULT_MODEL_STEM, SYNTHETIC, card_compatibility, checkpoint_label, dataset_choices, dataset_overview, list_checkpoints,
     dataset_defaults, unreadable_checkpoints,
-    load_dataset, model_card, model_class_names, cuda_available, stamp_of, user_models_dir,
+    load_dataset, model_bundle, model_card, model_class_names, cuda_available, stamp_of, user_models_dir,
 )
 
 #: session_state keys holding the user's selection (kept across pages).
@@ -203,8 +204,17 @@ def sidebar(need_model: bool = True) -> Selection:
             problem = f"cannot load {Path(model_path).name}: {error}"
         else:
             spec = card.features
+            if "torch" in sys.modules:
+                # Weights whose header is sound but whose tensors do not fit the card fail here, in
+                # words, rather than on the page. Skipped only while torch is not loaded yet: the
+                # first page then draws a stored trace whose key holds these weights' digest.
+                try:
+                    model_bundle(model_path, device)
+                except Exception as error:
+                    problem = f"cannot load {Path(model_path).name}: {error}"
             # the card's check, cached per card version (it builds the first graph's features)
-            warning, problem = card_compatibility(model_path, dataset_name, data_dir)
+            warning, unfit = card_compatibility(model_path, dataset_name, data_dir)
+            problem = problem or unfit
             if warning:
                 side.warning(warning)
         if problem:

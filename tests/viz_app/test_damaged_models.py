@@ -52,3 +52,23 @@ def test_the_shipped_models_folder_has_no_unreadable_model():
 
     good, bad = scan_models(ROOT / "pretrained")
     assert bad == [] and len(good) >= 10
+
+
+def test_weights_that_do_not_fit_their_card_are_refused_in_words(tmp_path, monkeypatch):
+    """A sound safetensors header whose tensors do not fit the card's config (a hand-edited card):
+    the sidebar says the model cannot load, the page stops without a traceback."""
+    import json
+
+    misfit = tmp_path / "misfit"
+    shutil.copyfile(SHIPPED.with_suffix(".safetensors"), misfit.with_suffix(".safetensors"))
+    card = json.loads(SHIPPED.with_suffix(".json").read_text(encoding="utf-8"))
+    card["config"]["hidden_dim"] = int(card["config"]["hidden_dim"]) + 7
+    misfit.with_suffix(".json").write_text(json.dumps(card), encoding="utf-8")
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))
+    monkeypatch.delenv("DIFFPOOL_DATA", raising=False)
+    at = AppTest.from_file(str(PAGES / "explore.py"), default_timeout=180)
+    at.session_state["model"] = str(misfit)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = " ".join(e.value for e in at.sidebar.error) + " ".join(e.value for e in at.error)
+    assert "cannot load misfit" in errors and "do not match" in errors, errors
