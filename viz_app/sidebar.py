@@ -83,6 +83,31 @@ def select_graph(index: int) -> None:
     st.session_state["graph"] = int(index)
 
 
+def clicked_graph(event) -> int | None:
+    """The graph index a plotly selection event points at (first point with customdata), or None.
+
+    ``event`` is the chart's session-state value: a dict, or an object with ``.selection.points``."""
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+        getattr(getattr(event, "selection", None), "points", [])
+    for point in points or []:
+        custom = point.get("customdata")
+        if custom is not None:
+            return int(custom[0] if isinstance(custom, (list, tuple)) else custom)
+    return None
+
+
+def select_graph_on_click(chart_key: str):
+    """An ``on_select`` callback for the plotly chart under ``chart_key`` whose points carry a graph
+    index as their (first) customdata: the clicked graph becomes the selection."""
+
+    def pick() -> None:
+        index = clicked_graph(st.session_state.get(chart_key))
+        if index is not None:
+            select_graph(index)
+
+    return pick
+
+
 def _pick_from_filter() -> None:
     value = st.session_state.get("_matching_graph")
     if value is not None:

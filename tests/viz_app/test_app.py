@@ -356,3 +356,15 @@ def test_embeddings_answer_with_pca_while_umap_runs_in_the_background(app_env, m
             break
         threading.Event().wait(0.1)
     assert any("Projection method: **umap**" in c for c in captions(at))
+
+
+def test_a_chart_click_names_the_graph_under_the_first_point_with_customdata():
+    from types import SimpleNamespace
+
+    from viz_app.sidebar import clicked_graph
+
+    assert clicked_graph({"selection": {"points": [{"x": 1}, {"customdata": [42, "x"]}, {"customdata": 7}]}}) == 42
+    assert clicked_graph({"selection": {"points": [{"customdata": 7}]}}) == 7
+    assert clicked_graph(SimpleNamespace(selection=SimpleNamespace(points=[{"customdata": (3,)}]))) == 3
+    assert clicked_graph({"selection": {"points": [{"x": 1}]}}) is None
+    assert clicked_graph(None) is None and clicked_graph({}) is None

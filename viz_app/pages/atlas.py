@@ -77,23 +77,12 @@ with share_right:
                    f"{accuracy.count('correct') / len(accuracy):.0%}.")
 
 
-def _on_select() -> None:
-    event = st.session_state.get("atlas_graphs")
-    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
-        getattr(getattr(event, "selection", None), "points", [])
-    for point in points:
-        custom = point.get("customdata")
-        if custom is not None:
-            state.select_graph(int(custom[0] if isinstance(custom, (list, tuple)) else custom))
-            return
-
-
 st.subheader("Every graph", help="x = nodes (log), y = modularity of the pooling's hard clusters divided by "
              "Louvain's on the same graph (1 = as modular as the best community split; drawn at 0 when Louvain finds "
              "no structure). Click a point to open that graph on every page.")
 fig = figures.atlas_figure(sizes, ratios, groups, colors, ids, hover, selected=selection.graph_index,
                            title=f"{len(rows)} graphs of {selection.dataset_name} · selected graph ★")
-state.show_figure(fig, key="atlas_graphs", file_stem=f"{selection.dataset_name}-atlas", on_select=_on_select,
+state.show_figure(fig, key="atlas_graphs", file_stem=f"{selection.dataset_name}-atlas", on_select=state.select_graph_on_click("atlas_graphs"),
                   selection_mode=("points", "box", "lasso"))
 
 

@@ -56,19 +56,8 @@ if mask.any():
                     marker=dict(symbol="star", size=18, color="black"), hoverinfo="skip")
 
 
-def _on_select() -> None:
-    event = st.session_state.get("emb_graphs")
-    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
-        getattr(getattr(event, "selection", None), "points", [])
-    for point in points:
-        custom = point.get("customdata")
-        if custom is not None:
-            state.select_graph(int(custom[0] if isinstance(custom, (list, tuple)) else custom))
-            return
-
-
 state.show_figure(fig, key="emb_graphs", file_stem=f"{selection.dataset_name}-graph-embeddings",
-                  on_select=_on_select, selection_mode=("points", "box", "lasso"))
+                  on_select=state.select_graph_on_click("emb_graphs"), selection_mode=("points", "box", "lasso"))
 st.caption(f"Projection method: **{method}** · {len(graph_ids)} graphs · selected graph {selection.graph_index}.")
 
 # ---------------------------------------------------------------- nodes of the selected graph
