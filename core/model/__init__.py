@@ -10,10 +10,10 @@ model against a dataset, drawing a stored trace); ``diffpool``, ``checkpoint``, 
 
 from importlib import import_module
 
-from core.model.card import CheckpointError, ModelCard, read_card  # noqa: F401
-from core.model.compat import check_compatibility  # noqa: F401
-from core.model.config import VARIANTS, DiffPoolConfig  # noqa: F401
-from core.model.trace import GraphTrace, LevelTrace  # noqa: F401
+from core.model.card import CheckpointError, ModelCard, read_card
+from core.model.compat import check_compatibility
+from core.model.config import VARIANTS, DiffPoolConfig
+from core.model.trace import GraphTrace, LevelTrace
 
 #: name -> module of the torch-side public names, imported when first asked for.
 _LAZY = {
@@ -26,7 +26,8 @@ _LAZY = {
 }
 
 __all__ = ["CheckpointError", "ModelCard", "read_card", "check_compatibility", "VARIANTS", "DiffPoolConfig",
-           "GraphTrace", "LevelTrace", *_LAZY]
+           "GraphTrace", "LevelTrace", "DiffPool", "load_checkpoint", "save_checkpoint", "predict_logits",
+           "resolve_device", "trace_graphs"]
 
 
 def __getattr__(name: str):

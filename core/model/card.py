@@ -97,7 +97,7 @@ class ModelCard(Mapping):
     data: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_dict(cls, data, path: str | Path | None = None) -> "ModelCard":
+    def from_dict(cls, data, path: str | Path | None = None) -> ModelCard:
         """Validate a parsed card; raises :class:`CheckpointError` listing every problem found."""
         where = f"model card {path}" if path is not None else "model card"
         if not isinstance(data, dict):

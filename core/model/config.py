@@ -138,6 +138,6 @@ class DiffPoolConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "DiffPoolConfig":
+    def from_dict(cls, data: dict) -> DiffPoolConfig:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -62,15 +62,15 @@ from torch import Tensor, nn
 
 from core.data.adjacency import SparseAdjacency
 from core.model.config import (  # noqa: F401  (re-exported: their historical home)
-    NO_POOLING_VARIANTS,
-    VARIANTS,
-    LEARNED_ASSIGNMENT,
-    FIXED_ASSIGNMENT,
     ENTROPY_EPS,
-    VARIANT_SUMMARY,
+    FIXED_ASSIGNMENT,
     FIXED_READOUT,
-    SORTPOOL_PERCENTILE,
+    LEARNED_ASSIGNMENT,
+    NO_POOLING_VARIANTS,
     SORTPOOL_MIN_K,
+    SORTPOOL_PERCENTILE,
+    VARIANT_SUMMARY,
+    VARIANTS,
     DiffPoolConfig,
 )
 from core.model.trace import GraphTrace, LevelTrace
@@ -504,19 +504,25 @@ class NoPoolingModel(DiffPool):
         """x: [B, N, F], adj: [B, N, N] (dense or sparse), mask: bool [B, N] or None (all real);
         edge_types: ``Batch.edge_types`` or None.
 
-        ``fixed_assignments`` is ignored (no pooling levels).
+        ``fixed_assignments`` is ignored (no pooling levels). Subclasses define :meth:`encode` (or
+        :meth:`embed_nodes` and :meth:`read_out`).
         """
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        z = self.embed_nodes(x, adj, mask, edge_types)
-        graph_embedding = self.read_out(z, mask)
+        graph_embedding, final = self.encode(x, adj, mask, edge_types, keep_levels)
         logits = self.classifier(graph_embedding)
         zero = x.new_zeros(())
         input_adjacency = None
         if keep_levels:
             input_adjacency = adj.to_dense() if isinstance(adj, SparseAdjacency) else adj
-        return ForwardOutput(logits, zero, zero, graph_embedding, [],
-                             final_embeddings=z if keep_levels else None, input_adjacency=input_adjacency)
+        return ForwardOutput(logits, zero, zero, graph_embedding, [], final_embeddings=final,
+                             input_adjacency=input_adjacency)
+
+    def encode(self, x: Tensor, adj: Tensor | SparseAdjacency, mask: Tensor, edge_types: Tensor | None,
+               keep_levels: bool) -> tuple[Tensor, Tensor | None]:
+        """(graph embedding [B, G], per-node embeddings [B, N, D] when ``keep_levels`` else None)."""
+        z = self.embed_nodes(x, adj, mask, edge_types)
+        return self.read_out(z, mask), (z if keep_levels else None)
 
 
 class Set2Set(nn.Module):

@@ -43,7 +43,6 @@ from core.data.adjacency import SparseAdjacency
 from core.data.receptive_fields import cached_receptive_fields
 from core.model.diffpool import (
     DiffPoolConfig,
-    ForwardOutput,
     MaskedBatchNorm,
     NoPoolingModel,
     _classifier_mlp,
@@ -111,21 +110,10 @@ class PatchySanModel(NoPoolingModel):
                   for b, (n, edges) in enumerate(zip(num_nodes, batch_graph_edges(adj, num_nodes)))]
         return torch.from_numpy(np.stack(fields)).to(x.device)
 
-    def forward(
-        self,
-        x: Tensor,
-        adj: Tensor | SparseAdjacency,
-        mask: Tensor | None = None,
-        fixed_assignments: list[Tensor] | None = None,
-        keep_levels: bool = False,
-        edge_types: Tensor | None = None,
-    ) -> ForwardOutput:
-        """x: [B, N, F], adj: [B, N, N] (dense or sparse), mask: bool [B, N] or None (all real).
-
-        ``fixed_assignments`` and ``edge_types`` are ignored (no pooling levels; edge labels unused).
-        """
-        if mask is None:
-            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+    def encode(self, x: Tensor, adj: Tensor | SparseAdjacency, mask: Tensor, edge_types: Tensor | None,
+               keep_levels: bool) -> tuple[Tensor, Tensor | None]:
+        """The fields' CNN: (graph embedding, per-node field embeddings at each field's root node when
+        ``keep_levels``). ``edge_types`` is ignored (edge labels unused)."""
         batch, nodes, _ = x.shape
         c = self.config
         width, field = c.patchysan_width, c.patchysan_field_size
@@ -138,15 +126,11 @@ class PatchySanModel(NoPoolingModel):
         field_embeddings = F.relu(self.field_conv(sequence.transpose(1, 2)))  # [B, 16, w]
         out = F.relu(self.sequence_conv(field_embeddings))
         graph_embedding = out.reshape(batch, -1)
-        logits = self.classifier(graph_embedding)
-        zero = x.new_zeros(())
-        final, input_adjacency = None, None
+        final = None
         if keep_levels:
             roots = fields[:, :, 0].masked_fill(fields[:, :, 0] < 0, nodes)
             channels = field_embeddings.shape[1]
             per_node = x.new_zeros(batch, nodes + 1, channels)
             per_node.scatter_(1, roots.unsqueeze(-1).expand(-1, -1, channels), field_embeddings.transpose(1, 2))
             final = per_node[:, :nodes]
-            input_adjacency = adj.to_dense() if isinstance(adj, SparseAdjacency) else adj
-        return ForwardOutput(logits, zero, zero, graph_embedding, [], final_embeddings=final,
-                             input_adjacency=input_adjacency)
+        return graph_embedding, final
