@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from core.data.batching import collate, prepare_graphs
 from core.data.features import FeatureSpec
 from core.data.graphs import Graph
-from core.model.inference import trace_graphs
 from core.model.diffpool import (
     VARIANTS,
     DiffPool,
@@ -24,6 +23,8 @@ from core.model.diffpool import (
     entropy_upper_bound,
     mean_adjacency,
 )
+from core.model.inference import trace_graphs
+from tests.graphs import random_graph
 
 pyg_dense = pytest.importorskip("torch_geometric.nn")
 
@@ -34,18 +35,6 @@ FAST = settings(max_examples=25, deadline=None)
 
 
 # ---------------------------------------------------------------------------- fixtures
-def random_graph(num_nodes: int, seed: int, p: float = 0.35, label: int = 0) -> Graph:
-    """A small Erdős–Rényi graph with a path through it (connected) and random node attributes."""
-    rng = np.random.default_rng(seed)
-    pairs = [(i, i + 1) for i in range(num_nodes - 1)]
-    pairs += [(i, j) for i in range(num_nodes) for j in range(i + 1, num_nodes) if rng.random() < p]
-    return Graph.from_edge_list(
-        num_nodes, np.array(pairs, dtype=np.int64).reshape(-1, 2),
-        node_attributes=rng.standard_normal((num_nodes, FEATURES)).astype(np.float32),
-        label=label, name=f"random-{num_nodes}-{seed}",
-    )
-
-
 def make_model(variant: str = "diffpool", seed: int = 0, **overrides) -> DiffPool:
     settings_ = dict(input_dim=FEATURES, num_classes=3, variant=variant, hidden_dim=8, embedding_dim=8,
                      assign_hidden_dim=8, max_nodes=20, assign_ratio=0.25)

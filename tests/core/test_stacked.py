@@ -8,8 +8,10 @@ import torch
 
 from core.data.batching import collate, prepare_graphs
 from core.data.features import FeatureSpec
-from core.data.graphs import Graph
 from core.model.diffpool import DiffPool, DiffPoolConfig
+from core.train.crossval import cross_validate
+from core.train.loop import epoch_batches
+from core.train.settings import TrainSettings
 from core.train.stacked import (
     StackedAdam,
     StackedDiffPool,
@@ -21,9 +23,7 @@ from core.train.stacked import (
     stack_accuracy,
     train_stack,
 )
-from core.train.settings import TrainSettings
-from core.train.crossval import cross_validate
-from core.train.loop import epoch_batches
+from tests.graphs import random_graph
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -36,19 +36,10 @@ SPEC = FeatureSpec("attributes", attribute_dim=FEATURES)
 TOL64 = 1e-9
 
 
-def random_graph(num_nodes: int, seed: int, label: int) -> Graph:
-    rng = np.random.default_rng(seed)
-    pairs = [(i, i + 1) for i in range(num_nodes - 1)]
-    pairs += [(i, j) for i in range(num_nodes) for j in range(i + 2, num_nodes) if rng.random() < 0.3]
-    return Graph.from_edge_list(
-        num_nodes, np.array(pairs, dtype=np.int64).reshape(-1, 2),
-        node_attributes=rng.standard_normal((num_nodes, FEATURES)).astype(np.float32), label=label)
-
-
 @pytest.fixture(scope="module")
 def graphs():
     rng = np.random.default_rng(0)
-    return [random_graph(int(rng.integers(4, 21)), seed, seed % 3) for seed in range(60)]
+    return [random_graph(int(rng.integers(4, 21)), seed, p=0.3, label=seed % 3) for seed in range(60)]
 
 
 def config(variant="diffpool", **overrides) -> DiffPoolConfig:

@@ -12,11 +12,9 @@ import torch
 
 from core.data.adjacency import SparseAdjacency
 from core.data.batching import collate, prepare_graphs
-from core.model.checkpoint import load_checkpoint, save_checkpoint
 from core.data.datasets import load_dataset
 from core.data.features import FeatureSpec
-from core.data.graphs import Graph
-from core.model.inference import predict_logits, trace_graphs
+from core.model.checkpoint import load_checkpoint, save_checkpoint
 from core.model.diffpool import (
     NO_POOLING_VARIANTS,
     DiffPool,
@@ -27,25 +25,16 @@ from core.model.diffpool import (
     mean_adjacency,
     sortpool_k_for,
 )
-from core.train.settings import TrainSettings, feature_spec_for, model_config_for
+from core.model.inference import predict_logits, trace_graphs
 from core.train.crossval import cross_validate
+from core.train.settings import TrainSettings, feature_spec_for, model_config_for
+from tests.graphs import random_graph
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 FEATURES = 4
 SPEC = FeatureSpec("attributes", attribute_dim=FEATURES)
 TOL = dict(atol=1e-5, rtol=1e-5)
-
-
-def random_graph(num_nodes: int, seed: int, p: float = 0.35, label: int = 0) -> Graph:
-    """A connected Erdős–Rényi-like graph (a path plus random edges) with random node attributes."""
-    rng = np.random.default_rng(seed)
-    pairs = [(i, i + 1) for i in range(num_nodes - 1)]
-    pairs += [(i, j) for i in range(num_nodes) for j in range(i + 1, num_nodes) if rng.random() < p]
-    return Graph.from_edge_list(
-        num_nodes, np.array(pairs, dtype=np.int64).reshape(-1, 2),
-        node_attributes=rng.standard_normal((num_nodes, FEATURES)).astype(np.float32), label=label,
-    )
 
 
 def make_model(variant: str, seed: int = 0, **overrides) -> DiffPool:
