@@ -195,6 +195,13 @@ def step_network(kind: str, graph_key: str, model_key: str, _graph, _trace, _pos
     return coarsened_level_network(_trace, 1, _positions, height_px=420).html
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def input_pictures(graph_key: str, model_key: str, names: list[str], _trace, _walk) -> list[str]:
+    """Step 1's A and X as static SVG pictures (:func:`viz_app.figures_teaching.matrix_svg`), rows = ``names``."""
+    return [tfig.matrix_svg(np.asarray(_trace.adjacency), names, names, "A (adjacency)", "Greys", zmin=0, decimals=0),
+            tfig.matrix_svg(_walk["features"], names, _walk["feature_names"], "X (node features)", "Purples", decimals=2)]
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def snapshot_tensors(model_path: str, stamp: float) -> dict[str, np.ndarray]:
     from core.model.checkpoint import load_extra_tensors
@@ -292,10 +299,21 @@ with tab_steps:
                 st.caption("The input: the adjacency matrix A says who is linked to whom (symmetric, one row and column per "
                            "node); X gives each node a feature vector. Here the features describe only the structure "
                            "(a one-hot of the degree and log(1+degree)), so the model works on any graph.")
-                st.plotly_chart(tfig.matrix_heatmap(np.asarray(trace.adjacency), names, names, "A (adjacency)", "Greys",
-                                                    zmin=0, decimals=0), key="teach_A")
-                st.plotly_chart(tfig.matrix_heatmap(walk["features"], names, walk["feature_names"], "X (node features)",
-                                                    "Purples", decimals=2), key="teach_X")
+                # Pictures by default: two plotly heatmaps with every cell written in took the browser about
+                # a second to draw, most of this page's first visit. The same matrices, interactive, on request.
+                interactive = st.toggle("Interactive heatmaps (hover, zoom)", key="teach_interactive",
+                                        help="Off: A and X as pictures with every value written in, drawn at once. "
+                                             "On: plotly heatmaps you can hover and zoom (about a second to draw).")
+                if interactive:
+                    st.plotly_chart(tfig.matrix_heatmap(np.asarray(trace.adjacency), names, names, "A (adjacency)", "Greys",
+                                                        zmin=0, decimals=0), key="teach_A")
+                    st.plotly_chart(tfig.matrix_heatmap(walk["features"], names, walk["feature_names"], "X (node features)",
+                                                        "Purples", decimals=2), key="teach_X")
+                else:
+                    st.image(input_pictures(graph_key, model_key, names, trace, walk), width="stretch",
+                             alt=["A (adjacency): one row and column per node", "X (node features): one row per node"])
+                    st.caption("Pictures of A and X with each value written in; switch on *Interactive heatmaps* above "
+                               "to hover and zoom.")
             with right:
                 st.markdown("**The graph** (labels = node ids, as in the matrix rows)")
                 state.embed_html(network_of("plain"), 440)
