@@ -157,3 +157,36 @@ def test_navigation_reaches_the_page_and_it_offers_the_explorer_graph(models_dir
     at.radio(key="teach_source").set_value("Graph selected in the explorer").run()
     assert not at.exception
     assert "synthetic-hierarchy #0" in at.info[0].value
+
+
+def _svg_pictures(app: AppTest) -> list[str]:
+    """The SVG markup of every picture (st.image) on the page."""
+    import base64
+
+    prefix = "data:image/svg+xml;base64,"
+    return [base64.b64decode(img.url[len(prefix):]).decode("utf-8")
+            for element in app.get("image") for img in element.proto.imgs if img.url.startswith(prefix)]
+
+
+def test_first_step_draws_a_and_x_as_pictures_until_heatmaps_are_asked_for(app):
+    """Step 1 (the first view) sends no plotly heatmap: A and X are pictures with their values, and
+    the interactive heatmaps of the same matrices come with the toggle the page points to."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    n = int(re.search(r"(\d+) nodes, \d+ edges", app.info[0].value).group(1))
+    assert not [c for c in app.get("plotly_chart") if c.proto.id and ("teach_A" in c.proto.id or "teach_X" in c.proto.id)]
+    pictures = _svg_pictures(app)
+    assert len(pictures) == 2
+    adjacency, features = (ET.fromstring(p) for p in pictures)
+    ns = "{http://www.w3.org/2000/svg}"
+    assert adjacency.find(f"{ns}title").text == "A (adjacency)" and features.find(f"{ns}title").text == "X (node features)"
+    cells = [r for r in adjacency.iter(f"{ns}rect") if r.get("class") == "cell"]
+    assert len(cells) == n * n
+    assert any("Interactive heatmaps" in c.value for c in app.caption)  # the page says where the hover went
+
+    app.toggle(key="teach_interactive").set_value(True).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert not _svg_pictures(app)
+    titles = [c.proto.spec for c in app.get("plotly_chart")]
+    assert sum("A (adjacency)" in t for t in titles) == 1 and sum("X (node features)" in t for t in titles) == 1
