@@ -2,8 +2,9 @@
 
 Pure functions, data in and ``go.Figure`` out, using :func:`viz_app.figures.cluster_color` so a
 cluster keeps its colour across every figure of the app. :func:`matrix_svg` draws the same
-heatmap as :func:`matrix_heatmap` as a static SVG picture: the browser shows it at once, where a
-plotly heatmap with every cell annotated takes it the best part of a second.
+heatmap as :func:`matrix_heatmap` as a static SVG picture, and :func:`graph_svg` a small graph:
+the browser shows a picture at once, where a plotly heatmap with every cell annotated (or a pyvis
+network) takes it a good part of a second.
 
 Example
 -------
@@ -214,6 +215,46 @@ def matrix_svg(
                 parts.append(f'<text x="{j * cell + (cell - 1) / 2:g}" y="{text_y:.1f}"{ink}>{texts[i][j]}</text>')
         parts.append("</g>")
     parts.append("</svg>")
+    return "".join(parts)
+
+
+def graph_svg(
+    positions: np.ndarray,
+    edges: np.ndarray,
+    labels: Sequence[str],
+    node_color: str = "#4C78A8",
+    size_px: int = 420,
+) -> str:
+    """A small graph as a static SVG picture: nodes at ``positions`` [n, 2] (layout units; y grows
+    downwards, as in the pyvis network), ``edges`` int [E, 2] as lines (self-loops skipped), each
+    node's label under it. The picture keeps the layout's aspect ratio within ``size_px``.
+
+    >>> svg = graph_svg(np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[0, 1]]), ["a", "b"])
+    >>> svg.count("<circle"), svg.count("<line")
+    (2, 1)
+    """
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+    pairs = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    names = [str(m) for m in labels]
+    if len(names) != len(pos):
+        raise ValueError(f"{len(names)} labels for {len(pos)} node positions")
+    if pairs.size and (pairs.min() < 0 or pairs.max() >= len(pos)):
+        raise ValueError(f"edges name nodes outside 0..{len(pos) - 1}")
+    radius, pad = 8.0, 22.0
+    low = pos.min(axis=0) if len(pos) else np.zeros(2)
+    extent = np.maximum(pos.max(axis=0) - low, 1e-9) if len(pos) else np.ones(2)
+    scale = (size_px - 2 * pad) / float(extent.max())
+    xy = (pos - low) * scale + pad
+    width, height = (extent * scale + 2 * pad).round().astype(int)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 12}" width="{width}" '
+             f'height="{height + 12}" font-family="sans-serif"><g stroke="#9AA3AE" stroke-width="1.2">']
+    parts += [f'<line x1="{xy[i, 0]:.1f}" y1="{xy[i, 1]:.1f}" x2="{xy[j, 0]:.1f}" y2="{xy[j, 1]:.1f}"/>'
+              for i, j in pairs if i != j]
+    parts.append(f'</g><g fill="{escape(node_color)}" stroke="#fff" stroke-width="1">')
+    parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius:g}"/>' for x, y in xy]
+    parts.append('</g><g font-size="10" text-anchor="middle" fill="#333">')
+    parts += [f'<text x="{x:.1f}" y="{y + radius + 10:.1f}">{escape(name)}</text>' for (x, y), name in zip(xy, names)]
+    parts.append("</g></svg>")
     return "".join(parts)
 
 

@@ -1,4 +1,4 @@
-"""Static matrix pictures (viz_app.figures_teaching.matrix_svg): what they draw and write."""
+"""Static pictures (viz_app.figures_teaching.matrix_svg, graph_svg): what they draw and write."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from viz_app.figures_teaching import MAX_ANNOTATED_CELLS, matrix_svg
+from viz_app.figures_teaching import MAX_ANNOTATED_CELLS, graph_svg, matrix_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -79,3 +79,23 @@ def test_non_finite_cells_are_grey_and_written_as_they_are():
 def test_mismatched_labels_or_shape_raise(shape, rows, cols):
     with pytest.raises(ValueError):
         matrix_svg(np.zeros(shape), range(rows), range(cols), "M")
+
+
+def test_graph_picture_draws_every_node_and_edge_but_self_loops():
+    positions = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 1.0]])
+    svg = graph_svg(positions, np.array([[0, 1], [1, 2], [2, 2]]), ["a", "b", "<c>"], size_px=300)
+    root = ET.fromstring(svg)
+    circles = list(root.iter(f"{SVG}circle"))
+    assert len(circles) == 3 and len(list(root.iter(f"{SVG}line"))) == 2
+    assert [t.text for t in root.iter(f"{SVG}text")] == ["a", "b", "<c>"]
+    xs = [float(c.get("cx")) for c in circles]
+    ys = [float(c.get("cy")) for c in circles]
+    assert xs[0] < xs[1] == xs[2] and ys[0] == ys[1] < ys[2]  # y grows downwards, as in the network
+    assert (xs[1] - xs[0]) == pytest.approx(2 * (ys[2] - ys[1]))  # the layout's aspect ratio is kept
+    assert int(root.get("width")) <= 300
+
+
+@pytest.mark.parametrize("labels, edges", [(["a"], [[0, 1]]), (["a", "b"], [[0, 2]])])
+def test_graph_picture_rejects_mismatched_labels_or_edges(labels, edges):
+    with pytest.raises(ValueError):
+        graph_svg(np.zeros((2, 2)), np.array(edges), labels)
