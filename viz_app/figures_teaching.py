@@ -1,7 +1,10 @@
 """Plotly figures of the teaching and upload pages that :mod:`viz_app.figures` does not have.
 
 Pure functions, data in and ``go.Figure`` out, using :func:`viz_app.figures.cluster_color` so a
-cluster keeps its colour across every figure of the app.
+cluster keeps its colour across every figure of the app. :func:`matrix_svg` draws the same
+heatmap as :func:`matrix_heatmap` as a static SVG picture, and :func:`graph_svg` a small graph:
+the browser shows a picture at once, where a plotly heatmap with every cell annotated (or a pyvis
+network) takes it a good part of a second.
 
 Example
 -------
@@ -14,15 +17,20 @@ Example
 from __future__ import annotations
 
 import math
+from functools import lru_cache
+from html import escape
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
 from viz_app.figures import cluster_color
 
 #: Cells are annotated with their value up to this many cells (beyond, hover only).
 MAX_ANNOTATED_CELLS = 900
+#: Colour levels a static picture uses (colours are looked up, not interpolated per cell).
+SVG_COLOR_LEVELS = 256
 
 
 def _format(value: float, decimals: int) -> str:
@@ -98,6 +106,156 @@ def matrix_heatmap(
     fig.update_layout(title=title, margin=dict(l=40, r=20, t=50, b=40),
                       height=height or int(max(260, min(820, 18 * rows + 130))))
     return fig
+
+
+def _color_range(values: np.ndarray, zmin: float | None, zmax: float | None, zmid: float | None) -> tuple[float, float]:
+    """The value range a colour scale spans, as plotly sets it: the data's range unless given; with
+    ``zmid`` and a missing bound, symmetric around ``zmid``."""
+    finite = values[np.isfinite(values)]
+    low = float(finite.min()) if finite.size else 0.0
+    high = float(finite.max()) if finite.size else 1.0
+    if zmid is not None and (zmin is None or zmax is None):
+        reach = max(abs(high - zmid), abs(low - zmid))
+        low, high = zmid - reach, zmid + reach
+    low = low if zmin is None else float(zmin)
+    high = high if zmax is None else float(zmax)
+    return low, high
+
+
+@lru_cache(maxsize=16)
+def _palette(colorscale: str) -> tuple[tuple[str, bool], ...]:
+    """:data:`SVG_COLOR_LEVELS` colours of a named plotly scale, as (``#rrggbb``, dark enough for white text)."""
+    levels = []
+    for rgb in sample_colorscale(colorscale, list(np.linspace(0.0, 1.0, SVG_COLOR_LEVELS))):
+        red, green, blue = (round(float(v)) for v in rgb[rgb.index("(") + 1:rgb.index(")")].split(","))
+        levels.append((f"#{red:02x}{green:02x}{blue:02x}", 0.299 * red + 0.587 * green + 0.114 * blue < 140))
+    return tuple(levels)
+
+
+def matrix_svg(
+    matrix: np.ndarray,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    title: str,
+    colorscale: str = "Blues",
+    zmin: float | None = None,
+    zmax: float | None = None,
+    zmid: float | None = None,
+    decimals: int = 2,
+    annotate: bool | None = None,
+    cell_px: int | None = None,
+) -> str:
+    """Heatmap of a small matrix [r, c] as a static SVG picture, each cell's value written in it.
+
+    The same picture as :func:`matrix_heatmap` (same colour scale, range and number format; rows
+    top to bottom, a colour bar with the range under the title) without hover or zoom. One
+    ``<rect class="cell">`` per cell, row by row; ``annotate`` None writes values up to
+    :data:`MAX_ANNOTATED_CELLS` cells. ``cell_px``: side of a cell in pixels; by default the
+    picture is about 640 px wide. Non-finite cells are grey, written as they are.
+
+    >>> svg = matrix_svg(np.array([[0.0, 1.0]]), ["a"], ["x", "y"], "A")
+    >>> svg.count('class="cell"'), ">1</text>" in svg
+    (2, True)
+    """
+    values = np.asarray(matrix, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"matrix must be 2-D, got shape {values.shape}")
+    rows, cols = values.shape
+    rows_text = [str(r) for r in row_labels]
+    cols_text = [str(c) for c in col_labels]
+    if len(rows_text) != rows or len(cols_text) != cols:
+        raise ValueError(f"{len(rows_text)} row and {len(cols_text)} column labels for a {rows}×{cols} matrix")
+    annotate = values.size <= MAX_ANNOTATED_CELLS if annotate is None else annotate
+    cell = int(cell_px) if cell_px else int(min(28, max(10, 640 // max(cols, 1))))
+    texts = [[_format(v, decimals) if np.isfinite(v) else str(v) for v in row] for row in values] if annotate else []
+    widest = max((len(t) for row in texts for t in row), default=1)
+    # small enough that the widest value fits its cell (a digit is about 0.56 em wide)
+    font = round(max(5.0, min(11.0, cell * 0.42, (cell - 3) / (0.56 * widest))), 1)
+    label_font = 10
+    char = 0.6 * label_font  # an average glyph's width in a sans-serif font
+    left = int(8 + char * max((len(t) for t in rows_text), default=1))
+    top = 56  # the title, then the colour bar
+    bottom = int(8 + char * max((len(t) for t in cols_text), default=1))  # column labels, written upwards
+    width, height = left + cols * cell + 12, top + rows * cell + bottom
+
+    low, high = _color_range(values, zmin, zmax, zmid)
+    palette = _palette(colorscale)
+    span = high - low if high > low else 1.0
+    with np.errstate(invalid="ignore"):
+        levels = np.clip(np.rint((values - low) / span * (SVG_COLOR_LEVELS - 1)), 0, SVG_COLOR_LEVELS - 1)
+
+    bar = min(200, cols * cell)
+    stops = "".join(f'<stop offset="{f:.1f}" stop-color="{palette[round(f * (SVG_COLOR_LEVELS - 1))][0]}"/>'
+                    for f in np.linspace(0, 1, 11))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" font-family="sans-serif">',
+             f"<title>{escape(title)}</title>",
+             f'<text x="{left}" y="18" font-size="15">{escape(title)}</text>',
+             f'<defs><linearGradient id="scale">{stops}</linearGradient></defs>',
+             f'<rect x="{left}" y="28" width="{bar}" height="9" fill="url(#scale)" stroke="#999" stroke-width="0.5"/>',
+             f'<g font-size="{label_font}"><text x="{left}" y="48">{escape(_format(low, decimals))}</text>',
+             f'<text x="{left + bar}" y="48" text-anchor="end">{escape(_format(high, decimals))}</text>',
+             f'<g text-anchor="end">']
+    parts += [f'<text x="{left - 4}" y="{top + i * cell + cell / 2 + 3.5:.1f}">{escape(label)}</text>'
+              for i, label in enumerate(rows_text)]
+    parts += [f'<text transform="translate({left + j * cell + cell / 2 + 3.5:.1f},{top + rows * cell + 4}) rotate(-90)">'
+              f"{escape(label)}</text>" for j, label in enumerate(cols_text)]
+    parts.append("</g></g>")
+    # one group per row: cells only need their x; text is centred by its anchor and a baseline shift
+    text_y = (cell - 1) / 2 + font * 0.35
+    for i in range(rows):
+        parts.append(f'<g transform="translate({left},{top + i * cell})" font-size="{font}" text-anchor="middle">')
+        for j in range(cols):
+            value = values[i, j]
+            finite = bool(np.isfinite(value))
+            fill, dark = palette[int(levels[i, j])] if finite else ("#c8c8c8", False)
+            parts.append(f'<rect class="cell" x="{j * cell}" width="{cell - 1}" height="{cell - 1}" fill="{fill}"/>')
+            if annotate:
+                ink = ' fill="#fff"' if dark else ""
+                parts.append(f'<text x="{j * cell + (cell - 1) / 2:g}" y="{text_y:.1f}"{ink}>{texts[i][j]}</text>')
+        parts.append("</g>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def graph_svg(
+    positions: np.ndarray,
+    edges: np.ndarray,
+    labels: Sequence[str],
+    node_color: str = "#4C78A8",
+    size_px: int = 420,
+) -> str:
+    """A small graph as a static SVG picture: nodes at ``positions`` [n, 2] (layout units; y grows
+    downwards, as in the pyvis network), ``edges`` int [E, 2] as lines (self-loops skipped), each
+    node's label under it. The picture keeps the layout's aspect ratio within ``size_px``.
+
+    >>> svg = graph_svg(np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[0, 1]]), ["a", "b"])
+    >>> svg.count("<circle"), svg.count("<line")
+    (2, 1)
+    """
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+    pairs = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    names = [str(m) for m in labels]
+    if len(names) != len(pos):
+        raise ValueError(f"{len(names)} labels for {len(pos)} node positions")
+    if pairs.size and (pairs.min() < 0 or pairs.max() >= len(pos)):
+        raise ValueError(f"edges name nodes outside 0..{len(pos) - 1}")
+    radius, pad = 8.0, 22.0
+    low = pos.min(axis=0) if len(pos) else np.zeros(2)
+    extent = np.maximum(pos.max(axis=0) - low, 1e-9) if len(pos) else np.ones(2)
+    scale = (size_px - 2 * pad) / float(extent.max())
+    xy = (pos - low) * scale + pad
+    width, height = (extent * scale + 2 * pad).round().astype(int)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 12}" width="{width}" '
+             f'height="{height + 12}" font-family="sans-serif"><g stroke="#9AA3AE" stroke-width="1.2">']
+    parts += [f'<line x1="{xy[i, 0]:.1f}" y1="{xy[i, 1]:.1f}" x2="{xy[j, 0]:.1f}" y2="{xy[j, 1]:.1f}"/>'
+              for i, j in pairs if i != j]
+    parts.append(f'</g><g fill="{escape(node_color)}" stroke="#fff" stroke-width="1">')
+    parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius:g}"/>' for x, y in xy]
+    parts.append('</g><g font-size="10" text-anchor="middle" fill="#333">')
+    parts += [f'<text x="{x:.1f}" y="{y + radius + 10:.1f}">{escape(name)}</text>' for (x, y), name in zip(xy, names)]
+    parts.append("</g></svg>")
+    return "".join(parts)
 
 
 def node_entropy_bar(

@@ -157,3 +157,39 @@ def test_navigation_reaches_the_page_and_it_offers_the_explorer_graph(models_dir
     at.radio(key="teach_source").set_value("Graph selected in the explorer").run()
     assert not at.exception
     assert "synthetic-hierarchy #0" in at.info[0].value
+
+
+def _svg_pictures(app: AppTest) -> list[str]:
+    """The SVG markup of every picture (st.image) on the page."""
+    import base64
+
+    prefix = "data:image/svg+xml;base64,"
+    return [base64.b64decode(img.url[len(prefix):]).decode("utf-8")
+            for element in app.get("image") for img in element.proto.imgs if img.url.startswith(prefix)]
+
+
+def test_first_step_draws_pictures_until_interactive_figures_are_asked_for(app):
+    """Step 1 (the first view) sends no plotly heatmap and no network: A, X and the graph are pictures,
+    and the interactive figures come with the toggle the page points to."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    match = re.search(r"(\d+) nodes, (\d+) edges", app.info[0].value)
+    n, m = int(match.group(1)), int(match.group(2))
+    assert not app.get("plotly_chart") and not app.get("iframe")
+    pictures = [ET.fromstring(p) for p in _svg_pictures(app)]
+    assert len(pictures) == 3
+    ns = "{http://www.w3.org/2000/svg}"
+    adjacency, features, network = pictures
+    assert adjacency.find(f"{ns}title").text == "A (adjacency)" and features.find(f"{ns}title").text == "X (node features)"
+    cells = [r for r in adjacency.iter(f"{ns}rect") if r.get("class") == "cell"]
+    assert len(cells) == n * n and sum(c.get("fill") == "#000000" for c in cells) == 2 * m  # A is symmetric, 0/1
+    assert len(list(network.iter(f"{ns}circle"))) == n and len(list(network.iter(f"{ns}line"))) == m
+    assert any("Interactive figures" in c.value for c in app.caption)  # the page says where hover and zoom went
+
+    app.toggle(key="teach_interactive").set_value(True).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert not _svg_pictures(app)
+    titles = [c.proto.spec for c in app.get("plotly_chart")]
+    assert sum("A (adjacency)" in t for t in titles) == 1 and sum("X (node features)" in t for t in titles) == 1
+    assert len(app.get("iframe")) == 1  # the network

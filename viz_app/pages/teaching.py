@@ -195,6 +195,19 @@ def step_network(kind: str, graph_key: str, model_key: str, _graph, _trace, _pos
     return coarsened_level_network(_trace, 1, _positions, height_px=420).html
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def input_pictures(graph_key: str, model_key: str, names: list[str], _trace, _walk) -> list[str]:
+    """Step 1's A and X as static SVG pictures (:func:`viz_app.figures_teaching.matrix_svg`), rows = ``names``."""
+    return [tfig.matrix_svg(np.asarray(_trace.adjacency), names, names, "A (adjacency)", "Greys", zmin=0, decimals=0),
+            tfig.matrix_svg(_walk["features"], names, _walk["feature_names"], "X (node features)", "Purples", decimals=2)]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def graph_picture(graph_key: str, names: list[str], _graph, _positions) -> str:
+    """Step 1's graph as a static SVG picture (:func:`viz_app.figures_teaching.graph_svg`)."""
+    return tfig.graph_svg(_positions, _graph.edges, names)
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def snapshot_tensors(model_path: str, stamp: float) -> dict[str, np.ndarray]:
     from core.model.checkpoint import load_extra_tensors
@@ -292,13 +305,30 @@ with tab_steps:
                 st.caption("The input: the adjacency matrix A says who is linked to whom (symmetric, one row and column per "
                            "node); X gives each node a feature vector. Here the features describe only the structure "
                            "(a one-hot of the degree and log(1+degree)), so the model works on any graph.")
-                st.plotly_chart(tfig.matrix_heatmap(np.asarray(trace.adjacency), names, names, "A (adjacency)", "Greys",
-                                                    zmin=0, decimals=0), key="teach_A")
-                st.plotly_chart(tfig.matrix_heatmap(walk["features"], names, walk["feature_names"], "X (node features)",
-                                                    "Purples", decimals=2), key="teach_X")
+                # Pictures by default: plotly heatmaps with every cell written in and the pyvis network took the
+                # browser over a second to draw, most of this page's first visit. The same figures, interactive,
+                # on request.
+                interactive = st.toggle("Interactive figures (hover, zoom, drag)", key="teach_interactive",
+                                        help="Off: A, X and the graph as pictures (every value written in), drawn at "
+                                             "once. On: plotly heatmaps and the network you can hover, zoom and drag "
+                                             "(about a second to draw).")
+                if interactive:
+                    st.plotly_chart(tfig.matrix_heatmap(np.asarray(trace.adjacency), names, names, "A (adjacency)", "Greys",
+                                                        zmin=0, decimals=0), key="teach_A")
+                    st.plotly_chart(tfig.matrix_heatmap(walk["features"], names, walk["feature_names"], "X (node features)",
+                                                        "Purples", decimals=2), key="teach_X")
+                else:
+                    st.image(input_pictures(graph_key, model_key, names, trace, walk), width="stretch",
+                             alt=["A (adjacency): one row and column per node", "X (node features): one row per node"])
+                    st.caption("Pictures of A, X and the graph; switch on *Interactive figures* above to hover over "
+                               "values, zoom and drag nodes.")
             with right:
                 st.markdown("**The graph** (labels = node ids, as in the matrix rows)")
-                state.embed_html(network_of("plain"), 440)
+                if interactive:
+                    state.embed_html(network_of("plain"), 440)
+                else:
+                    st.image(graph_picture(graph_key, names, graph, positions), width="stretch",
+                             alt="The graph: one dot per node, labelled with its id; a line per edge")
         elif number == 2:
             with left:
                 formula(r"Z = \mathrm{GNN}_{\text{embed}}(A, X) \in \mathbb{R}^{n \times d}"
