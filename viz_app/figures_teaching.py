@@ -301,3 +301,19 @@ def epoch_curves(
     fig.update_layout(title=title, height=320, margin=dict(l=40, r=20, t=50, b=40),
                       xaxis_title="epoch", yaxis_title=y_title, legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+def describe_features(names: list[str]) -> str:
+    """One sentence on what X's columns are, from their names (``deg=3``, ``eigvec 2``, ``label 0``, ...)."""
+    groups = [("deg=", "deg≥"), ("log(1+deg)",), ("eigvec", "pos"), ("label",), ("attr",)]
+    words = ["a one-hot of the degree", "log(1+degree)", "Laplacian eigenvectors (positions)", "a one-hot of the node label",
+             "the dataset's numeric node attributes"]
+    counts = [sum(name.startswith(prefixes) for name in names) for prefixes in groups]
+    parts = [f"{word} ({count} column{'s' if count != 1 else ''})" for word, count in zip(words, counts) if count]
+    other = len(names) - sum(counts)
+    if other:
+        parts.append(f"{other} other column{'s' if other != 1 else ''}")
+    structural = not counts[3] and not counts[4] and not other
+    return (f"Here its {len(names)} columns are {', '.join(parts)}"
+            + ("; they describe only the structure, so the model works on any graph." if structural
+               else "; some come from the dataset's own node data, so the model needs graphs that carry it."))

@@ -186,7 +186,7 @@ def test_teaching_page_shows_real_matrices_and_steps(app_url):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser, page = _open(p, app_url + "teaching")
-        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+        page.locator('[data-testid="stImage"] img[alt^="A (adjacency)"]').first.wait_for(timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.get_by_text("How DiffPool works").count() >= 1
         assert page.get_by_text("A ∈ ℝ").count() >= 1  # the step's formula, plain Unicode by default

@@ -193,3 +193,15 @@ def test_first_step_draws_pictures_until_interactive_figures_are_asked_for(app):
     titles = [c.proto.spec for c in app.get("plotly_chart")]
     assert sum("A (adjacency)" in t for t in titles) == 1 and sum("X (node features)" in t for t in titles) == 1
     assert len(app.get("iframe")) == 1  # the network
+
+
+
+def test_step_one_describes_the_models_own_feature_columns():
+    from viz_app.figures_teaching import describe_features
+
+    structural = describe_features(["deg=0", "deg=1", "deg≥20", "log(1+deg)", "eigvec 2", "eigvec 3"])
+    assert "a one-hot of the degree (3 columns)" in structural and "log(1+degree) (1 column)" in structural
+    assert "Laplacian eigenvectors (positions) (2 columns)" in structural and "any graph" in structural
+    enzymes = describe_features(["label 0", "label 1", "attr 0"])
+    assert "node label (2 columns)" in enzymes and "numeric node attributes (1 column)" in enzymes
+    assert "any graph" not in enzymes and "needs graphs that carry it" in enzymes

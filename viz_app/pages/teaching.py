@@ -303,8 +303,7 @@ with tab_steps:
                         rf"\qquad X \in \mathbb{{R}}^{{n \times F}} \quad (n = {n},\ F = {walk['features'].shape[1]})",
                         f"A ∈ ℝⁿˣⁿ,  Aᵢⱼ = 1 if i ~ j      X ∈ ℝⁿˣᶠ   (n = {n}, F = {walk['features'].shape[1]})")
                 st.caption("The input: the adjacency matrix A says who is linked to whom (symmetric, one row and column per "
-                           "node); X gives each node a feature vector. Here the features describe only the structure "
-                           "(a one-hot of the degree and log(1+degree)), so the model works on any graph.")
+                           f"node); X gives each node a feature vector. {tfig.describe_features(walk['feature_names'])}")
                 # Pictures by default: plotly heatmaps with every cell written in and the pyvis network took the
                 # browser over a second to draw, most of this page's first visit. The same figures, interactive,
                 # on request.
