@@ -343,10 +343,10 @@ def stored_trace(model_path: str, dataset_name: str, data_dir: str | None, index
     from core.model.trace import STORED_TRACE_SUFFIX, load_trace, stored_trace_key
 
     path = Path(model_path + STORED_TRACE_SUFFIX)
-    if not path.is_file():
+    if index != 0 or not path.is_file():  # first traces hold graph 0: no digests computed for others
         return None
     dataset = load_dataset(dataset_name, data_dir)
-    if not 0 <= index < len(dataset):
+    if not len(dataset):
         return None
     try:
         key = stored_trace_key(model_path, dataset.name, index, dataset[index])
