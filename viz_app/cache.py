@@ -596,13 +596,6 @@ def _prepare_graph(model_path: str, device: str, dataset_name: str, data_dir: st
 
 
 @st.cache_resource(show_spinner=False)
-def _prepare_pool() -> ThreadPoolExecutor:
-    """One worker for large graphs prepared ahead, apart from :func:`background_pool`: there a dataset
-    summary (~25 s on D&D) would hold them back."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare-graphs", initializer=lower_thread_priority)
-
-
-@st.cache_resource(show_spinner=False)
 def _prepared_jobs() -> dict:
     """(model_path, device, dataset_name, data_dir, stamp) → {graph index: Future of PreparedGraph}, oldest
     pair first; shared by every session (guarded by :func:`_prepared_lock`)."""
@@ -652,9 +645,12 @@ def start_preparing_large_graphs(selection, min_nodes: int = PREPARE_MIN_NODES) 
     """Queue the selection's graphs with more than ``min_nodes`` nodes, largest first, in the background
     worker: their trace, layout and drawing are then ready before the user switches to them.
 
-    Called by Explore at the end of its script, once its own figures are sent. Once per model file
-    version and dataset; returns the graph indices queued now ([] when already queued or none is
-    that large). A switch to a graph still queued computes it at once (:func:`_prepared_result`).
+    Called by Explore at the end of its script, once its figures are sent, and before
+    :func:`start_dataset_summary`: the one :func:`background_pool` worker runs jobs in order (D&D's
+    ten large graphs take ~5 s, its summary ~25 s), and one background thread, not two, then
+    shares the interpreter with the page. Once per model file version and dataset; returns the
+    graph indices queued now ([] when already queued or none is that large). A switch to a graph
+    still queued computes it at once (:func:`_prepared_result`).
     """
     if selection.model_path is None or not getattr(selection, "usable", True):
         return []
@@ -666,7 +662,7 @@ def start_preparing_large_graphs(selection, min_nodes: int = PREPARE_MIN_NODES) 
             return []
         sizes = dataset_overview(selection.dataset_name, selection.data_dir)["sizes"]
         large = [int(i) for i in np.argsort(-sizes, kind="stable") if sizes[i] > min_nodes]
-        jobs[key] = {i: _prepare_pool().submit(_prepare_graph, *key[:4], i, stamp) for i in large}
+        jobs[key] = {i: background_pool().submit(_prepare_graph, *key[:4], i, stamp) for i in large}
         for old in list(jobs)[:-PREPARED_PAIRS_KEPT]:  # forget older pairs (queued ones still run, then go)
             for job in jobs.pop(old).values():
                 job.cancel()

@@ -103,7 +103,7 @@ def test_large_traces_keep_the_graphs_sparse_adjacency(model_path, monkeypatch):
 
 def test_a_queued_job_is_cancelled_and_the_switch_computes_at_once(model_path, fresh):
     release = threading.Event()
-    blocker = cache._prepare_pool().submit(release.wait, 60)  # the worker is busy with another graph
+    blocker = cache.background_pool().submit(release.wait, 60)  # the worker is busy (another dataset)
     try:
         sizes = cache.dataset_overview(DATASET, None)["sizes"]
         index = int(np.argmax(sizes))
