@@ -618,8 +618,10 @@ def _prepared_result(model_path: str, device: str, dataset_name: str, data_dir: 
     """The prepared graph when one was queued for exactly this model file version and graph; None when
     none was, or it failed (the caller then computes, and shows any error itself).
 
-    A job already running is waited for (it is part-way: never slower than starting over); one still
-    queued behind other large graphs is cancelled and the caller computes at once.
+    A job already running is waited for (it is part-way through, and a second run beside it would
+    compete with it for the CPU; on a machine loaded by other programs the lower-priority worker can
+    then take longer than the page's thread would have); one still queued behind other work is
+    cancelled and the caller computes at once.
     """
     job = _prepared_job(model_path, device, dataset_name, data_dir, index, stamp)
     if job is None or job.cancel():
