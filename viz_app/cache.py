@@ -638,7 +638,7 @@ def _prepared_layout(dataset_name: str, data_dir: str | None, index: int) -> np.
         jobs = [group[index] for key, group in _prepared_jobs().items()
                 if key[2] == dataset_name and key[3] == data_dir and index in group]
     for job in jobs:
-        if job.done() and job.exception() is None:
+        if job.done() and not job.cancelled() and job.exception() is None:
             return job.result().positions
     return None
 

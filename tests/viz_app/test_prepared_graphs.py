@@ -112,6 +112,7 @@ def test_a_queued_job_is_cancelled_and_the_switch_computes_at_once(model_path, f
         job = cache._prepared_job(model_path, "cpu", DATASET, None, index, stamp)
         assert cache._prepared_result(model_path, "cpu", DATASET, None, index, stamp) is None  # no wait
         assert job.cancelled()
+        assert cache._prepared_layout(DATASET, None, index) is None  # the page lays the graph out itself
     finally:
         release.set()
         blocker.result(timeout=60)
