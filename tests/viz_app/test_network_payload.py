@@ -67,3 +67,12 @@ def test_tooltips_list_top_clusters_with_ties_to_the_lower_id_like_analysis_top_
 
 def test_tooltips_without_pooling_name_the_node_only():
     assert network._node_tooltips(["x", "y"], None, None) == ["node x", "node y"]
+
+
+def test_the_page_keeps_vis_networks_tooltip_style_but_not_its_unused_button_images():
+    html = network.network_html(np.zeros((2, 2)), np.array([[0, 1]]), ["a", "b"], titles=["x", "y"])
+    full, lean = network._vis_css()
+    assert full not in html and lean in html
+    assert "div.vis-tooltip{" in lean and "visibility:hidden" in lean  # hover text still styled and hidden
+    assert "div.vis-network div.vis-navigation" not in html and "data:image/png;base64" not in html
+    assert len(html) < 560_000  # the inlined vis-network script is ~470 kB of it
