@@ -665,7 +665,7 @@ def start_preparing_large_graphs(selection, min_nodes: int = PREPARE_MIN_NODES) 
         sizes = dataset_overview(selection.dataset_name, selection.data_dir)["sizes"]
         large = [int(i) for i in np.argsort(-sizes, kind="stable") if sizes[i] > min_nodes]
         jobs[key] = {i: background_pool().submit(_prepare_graph, *key[:4], i, stamp) for i in large}
-        for old in list(jobs)[:-PREPARED_PAIRS_KEPT]:  # forget older pairs (queued ones still run, then go)
+        for old in list(jobs)[:-PREPARED_PAIRS_KEPT]:  # forget older pairs: queued jobs cancelled, a running one ends
             for job in jobs.pop(old).values():
                 job.cancel()
     return large
