@@ -22,6 +22,7 @@ import os
 import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -325,11 +326,10 @@ def graph_trace(model_path: str, device: str, dataset_name: str, data_dir: str |
     stored = stored_trace(model_path, dataset_name, data_dir, index) if device == "cpu" else None
     if stored is not None:
         return stored
-    from core.model.inference import trace_graphs
-
-    model, spec, card = load_model(model_path, device, stamp)
-    graph = load_dataset(dataset_name, data_dir)[index]
-    return trace_graphs(model, [graph], spec, [index], seed=int(card.get("seed", 0) or 0))[0]
+    prepared = _prepared_result(model_path, device, dataset_name, data_dir, index, stamp)
+    if prepared is not None:  # a large graph computed in the background when its dataset was opened
+        return prepared.trace
+    return _compute_trace(model_path, device, dataset_name, data_dir, index, stamp)
 
 
 def stored_trace(model_path: str, dataset_name: str, data_dir: str | None, index: int):
@@ -375,15 +375,19 @@ def trace_for(selection, index: int | None = None, model_path: str | None = None
 @st.cache_data(show_spinner="Computing layout…", max_entries=256)
 def graph_layout(dataset_name: str, data_dir: str | None, index: int, seed: int = LAYOUT_SEED) -> np.ndarray:
     """Seeded node positions [N, 2] (``core.analysis.layout.graph_layout``), shared by every model."""
-    from core.analysis.layout import graph_layout as layout
-
-    graph = load_dataset(dataset_name, data_dir)[index]
-    return layout(graph.sparse_adjacency(), seed=seed)
+    if seed == LAYOUT_SEED:
+        prepared = _prepared_layout(dataset_name, data_dir, index)
+        if prepared is not None:
+            return prepared
+    return _compute_layout(dataset_name, data_dir, index, seed)
 
 
 @st.cache_data(show_spinner="Drawing the network…", max_entries=64)
 def input_network(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int, stamp: float):
     """:class:`viz_app.network.NetworkDrawing` of the input graph coloured by level-1 cluster."""
+    prepared = _prepared_result(model_path, device, dataset_name, data_dir, index, stamp)
+    if prepared is not None:
+        return prepared.drawing
     from viz_app.network import input_graph_network
 
     trace = graph_trace(model_path, device, dataset_name, data_dir, index, stamp)
@@ -620,3 +624,133 @@ def stored_projection(model_path: str) -> dict | None:
 def stamp_of(model_path: str) -> float:
     return _file_stamp(Path(model_path + ".safetensors"))
 
+
+# ---------------------------------------------------------------------------- large graphs, prepared ahead
+#: Graphs with more nodes than this are prepared in the background when Explore opens their dataset:
+#: on D&D a switch to one of them cost 0.15–1 s of model run alone (Laplacian eigenvectors and a
+#: dense N × N input adjacency in the trace), far more than any other part of the page.
+PREPARE_MIN_NODES = 1000
+#: (model, dataset) pairs whose prepared graphs are kept; older ones are dropped (D&D's ten large graphs
+#: hold ~25 MB, ~5 s of work: their traces keep the sparse adjacency, see :func:`_compute_trace`).
+PREPARED_PAIRS_KEPT = 2
+
+@dataclass
+class PreparedGraph:
+    """One large graph made ready ahead of a switch: its trace, layout and network drawing."""
+
+    trace: object
+    positions: np.ndarray
+    drawing: object
+
+
+def _compute_trace(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int, stamp: float):
+    """The :class:`GraphTrace` of graph ``index`` (no Streamlit calls: also runs in the background worker).
+
+    Above :data:`PREPARE_MIN_NODES` nodes the trace keeps the graph's own scipy sparse adjacency
+    (the same matrix; ``GraphTrace`` allows it) instead of the dense [N, N] copy: D&D's largest
+    graph then holds ~0.2 MB instead of 130 MB in the cache.
+    """
+    from core.model.inference import trace_graphs
+
+    model, spec, card = load_model(model_path, device, stamp)
+    graph = load_dataset(dataset_name, data_dir)[index]
+    trace = trace_graphs(model, [graph], spec, [index], seed=int(card.get("seed", 0) or 0))[0]
+    if graph.num_nodes > PREPARE_MIN_NODES:
+        trace.adjacency = graph.sparse_adjacency()
+    return trace
+
+
+def _compute_layout(dataset_name: str, data_dir: str | None, index: int, seed: int = LAYOUT_SEED) -> np.ndarray:
+    """Seeded positions [N, 2] of graph ``index`` (``core.analysis.layout.graph_layout``)."""
+    from core.analysis.layout import graph_layout as layout
+
+    graph = load_dataset(dataset_name, data_dir)[index]
+    return layout(graph.sparse_adjacency(), seed=seed)
+
+
+def _prepare_graph(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int,
+                   stamp: float) -> PreparedGraph:
+    """Trace, layout and drawing of one graph, as the page would compute them (background worker)."""
+    from viz_app.network import input_graph_network
+
+    apply_torch_threads()  # a worker thread: set its torch threads as the script threads do
+    trace = _compute_trace(model_path, device, dataset_name, data_dir, index, stamp)
+    positions = _compute_layout(dataset_name, data_dir, index)
+    graph = load_dataset(dataset_name, data_dir)[index]
+    return PreparedGraph(trace, positions, input_graph_network(graph, trace, positions, seed=LAYOUT_SEED))
+
+
+@st.cache_resource(show_spinner=False)
+def _prepared_jobs() -> dict:
+    """(model_path, device, dataset_name, data_dir, stamp) → {graph index: Future of PreparedGraph}, oldest
+    pair first; shared by every session (guarded by :func:`_prepared_lock`)."""
+    return {}
+
+
+@st.cache_resource(show_spinner=False)
+def _prepared_lock() -> threading.Lock:
+    return threading.Lock()
+
+
+def _prepared_job(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int,
+                  stamp: float) -> Future | None:
+    with _prepared_lock():
+        return _prepared_jobs().get((model_path, device, dataset_name, data_dir, stamp), {}).get(index)
+
+
+def _prepared_result(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int,
+                     stamp: float) -> PreparedGraph | None:
+    """The prepared graph when one was queued for exactly this model file version and graph; None when
+    none was, or it failed (the caller then computes, and shows any error itself).
+
+    A job already running is waited for (it is part-way through, and a second run beside it would
+    compete with it for the CPU; on a machine loaded by other programs the lower-priority worker can
+    then take longer than the page's thread would have); one still queued behind other work is
+    cancelled and the caller computes at once.
+    """
+    job = _prepared_job(model_path, device, dataset_name, data_dir, index, stamp)
+    if job is None or job.cancel():
+        return None
+    try:
+        return job.result()
+    except Exception:  # noqa: BLE001 (the caller computes the same graph and shows the error itself)
+        return None
+
+
+def _prepared_layout(dataset_name: str, data_dir: str | None, index: int) -> np.ndarray | None:
+    """A finished prepared layout of graph ``index`` under any model (layouts do not depend on the model)."""
+    with _prepared_lock():
+        jobs = [group[index] for key, group in _prepared_jobs().items()
+                if key[2] == dataset_name and key[3] == data_dir and index in group]
+    for job in jobs:
+        if job.done() and not job.cancelled() and job.exception() is None:
+            return job.result().positions
+    return None
+
+
+def start_preparing_large_graphs(selection, min_nodes: int = PREPARE_MIN_NODES) -> list[int]:
+    """Queue the selection's graphs with more than ``min_nodes`` nodes, largest first, in the background
+    worker: their trace, layout and drawing are then ready before the user switches to them.
+
+    Called by Explore at the end of its script, once its figures are sent, and before
+    :func:`start_dataset_summary`: the one :func:`background_pool` worker runs jobs in order (D&D's
+    ten large graphs take ~5 s, its summary ~25 s), and one background thread, not two, then
+    shares the interpreter with the page. Once per model file version and dataset; returns the
+    graph indices queued now ([] when already queued or none is that large). A switch to a graph
+    still queued computes it at once (:func:`_prepared_result`).
+    """
+    if selection.model_path is None or not getattr(selection, "usable", True):
+        return []
+    stamp = _file_stamp(Path(selection.model_path + ".safetensors"))
+    key = (selection.model_path, selection.device, selection.dataset_name, selection.data_dir, stamp)
+    with _prepared_lock():
+        jobs = _prepared_jobs()
+        if key in jobs:
+            return []
+        sizes = dataset_overview(selection.dataset_name, selection.data_dir)["sizes"]
+        large = [int(i) for i in np.argsort(-sizes, kind="stable") if sizes[i] > min_nodes]
+        jobs[key] = {i: background_pool().submit(_prepare_graph, *key[:4], i, stamp) for i in large}
+        for old in list(jobs)[:-PREPARED_PAIRS_KEPT]:  # forget older pairs: queued jobs cancelled, a running one ends
+            for job in jobs.pop(old).values():
+                job.cancel()
+    return large

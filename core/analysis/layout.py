@@ -157,21 +157,31 @@ def separate(positions: np.ndarray, radius: np.ndarray | float, iterations: int 
     radii = np.broadcast_to(np.asarray(radius, dtype=np.float64), (m,))
     if m < 2:
         return np.clip(pos, -bound, bound)
-    need = radii[:, None] + radii[None, :]
-    upper = np.triu(np.ones((m, m), dtype=bool), 1)
-    index = np.arange(m)
-    fallback = np.stack([np.cos(index[:, None] * 2.399 + index[None, :]),
-                         np.sin(index[:, None] * 2.399 + index[None, :])], axis=-1)  # golden-angle directions
+    # One entry per pair i < j (not [m, m] matrices): a graph switch lays out a level of 32 clusters
+    # in ~300 steps, and the pair list roughly halves the work of each step.
+    first, second = np.triu_indices(m, 1)
+    need = radii[first] + radii[second]
+    angle = first * 2.399 + second
+    fallback = np.stack([np.cos(angle), np.sin(angle)], axis=1)  # golden-angle directions
+    low, high = -bound + radii[:, None], bound - radii[:, None]
+    inside = bool((radii < bound).all())
     for _ in range(iterations):
-        delta = pos[:, None, :] - pos[None, :, :]  # [m, m, 2], i minus j
-        distance = np.linalg.norm(delta, axis=-1)
-        overlap = np.where(upper, need - distance, 0.0)
-        if overlap.max() <= 1e-9:
+        delta = pos[first] - pos[second]  # [P, 2], i minus j
+        distance = np.sqrt(np.einsum("pk,pk->p", delta, delta))
+        overlap = need - distance
+        pushed = overlap > 0
+        if not pushed.any() or overlap.max() <= 1e-9:
             break
-        direction = np.where(distance[..., None] > 1e-9, delta / np.maximum(distance, 1e-12)[..., None], fallback)
-        push = np.where(overlap > 0, overlap, 0.0)[..., None] * direction * 0.5
-        pos += push.sum(axis=1) - push.sum(axis=0)
-        pos = np.clip(pos, -bound + radii[:, None], bound - radii[:, None]) if (radii < bound).all() else pos
+        delta, distance, amount = delta[pushed], distance[pushed], overlap[pushed] * 0.5
+        apart = distance > 1e-9
+        direction = fallback[pushed]
+        direction[apart] = delta[apart] / distance[apart, None]
+        push = direction * amount[:, None]
+        for axis in (0, 1):
+            pos[:, axis] += (np.bincount(first[pushed], push[:, axis], minlength=m)
+                             - np.bincount(second[pushed], push[:, axis], minlength=m))
+        if inside:
+            pos = np.clip(pos, low, high)
     return pos
 
 
