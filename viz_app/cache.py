@@ -646,18 +646,14 @@ class PreparedGraph:
 def _compute_trace(model_path: str, device: str, dataset_name: str, data_dir: str | None, index: int, stamp: float):
     """The :class:`GraphTrace` of graph ``index`` (no Streamlit calls: also runs in the background worker).
 
-    Above :data:`PREPARE_MIN_NODES` nodes the trace keeps the graph's own scipy sparse adjacency
-    (the same matrix; ``GraphTrace`` allows it) instead of the dense [N, N] copy: D&D's largest
-    graph then holds ~0.2 MB instead of 130 MB in the cache.
+    Above ``core.model.trace.DENSE_TRACE_MAX_NODES`` nodes the trace holds the input adjacency as
+    scipy CSR (D&D's largest graph: ~0.2 MB instead of a 130 MB dense copy in the cache).
     """
     from core.model.inference import trace_graphs
 
     model, spec, card = load_model(model_path, device, stamp)
     graph = load_dataset(dataset_name, data_dir)[index]
-    trace = trace_graphs(model, [graph], spec, [index], seed=int(card.get("seed", 0) or 0))[0]
-    if graph.num_nodes > PREPARE_MIN_NODES:
-        trace.adjacency = graph.sparse_adjacency()
-    return trace
+    return trace_graphs(model, [graph], spec, [index], seed=int(card.get("seed", 0) or 0))[0]
 
 
 def _compute_layout(dataset_name: str, data_dir: str | None, index: int, seed: int = LAYOUT_SEED) -> np.ndarray:

@@ -37,6 +37,11 @@ from pathlib import Path
 import numpy as np
 
 
+#: Above this many nodes a trace's input ``adjacency`` is a scipy CSR matrix when the model ran on a
+#: sparse batch (D&D's largest graphs); at or below it, always a dense float32 array.
+DENSE_TRACE_MAX_NODES = 1000
+
+
 @dataclass
 class LevelTrace:
     """What one pooling level did to one graph (see the module docstring for shapes)."""

@@ -77,3 +77,24 @@ def test_link_error_sparse_equals_dense():
     np.testing.assert_allclose(sparse, dense, rtol=1e-9)
     expected = np.linalg.norm(adjacency.toarray() - assignment @ assignment.T)
     assert dense[0] == pytest.approx(expected) and dense[1] == pytest.approx(expected / 900)
+
+
+def test_a_large_graph_traces_with_its_sparse_adjacency_and_the_same_link_loss(one_torch_thread):
+    """Above DENSE_TRACE_MAX_NODES (sparse batch) the trace keeps A as CSR: the graph's own matrix, and
+    ‖A − SSᵀ‖/n² equal to the dense computation; a small graph's stays a dense array."""
+    from core.model.trace import DENSE_TRACE_MAX_NODES
+    from tests.graphs import random_graph
+
+    big = random_graph(DENSE_TRACE_MAX_NODES + 50, seed=1, p=4.0 / DENSE_TRACE_MAX_NODES)
+    small = random_graph(40, seed=2)
+    torch.manual_seed(0)
+    model = DiffPool(DiffPoolConfig(input_dim=4, num_classes=2, hidden_dim=8, embedding_dim=8, assign_hidden_dim=8,
+                                    max_nodes=big.num_nodes, cluster_counts=[6], num_pooling=1))
+    spec = FeatureSpec("attributes", attribute_dim=4)
+    big_trace, small_trace = trace_graphs(model, [big, small], spec)
+    assert sp.issparse(big_trace.adjacency) and isinstance(small_trace.adjacency, np.ndarray)
+    assert abs(big_trace.adjacency - big.sparse_adjacency()).sum() == 0
+    np.testing.assert_array_equal(small_trace.adjacency, small.dense_adjacency())
+    dense, s = big.dense_adjacency().astype(np.float64), big_trace.levels[0].assignment.astype(np.float64)
+    expected = np.linalg.norm(dense - s @ s.T) / big.num_nodes ** 2
+    assert big_trace.levels[0].link_loss == pytest.approx(expected, rel=1e-4)

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 
 pytest.importorskip("streamlit")
@@ -77,28 +76,14 @@ def test_a_switch_to_a_prepared_graph_shows_what_it_would_compute_itself(model_p
     own = cache._compute_trace(model_path, "cpu", DATASET, None, index, stamp)
     for mine, theirs in zip(trace.levels, own.levels):
         np.testing.assert_allclose(mine.assignment, theirs.assignment, atol=1e-6)
-    np.testing.assert_allclose(trace.logits, own.logits, atol=1e-6)
+    # another thread may sum in another order: logits of this untrained model reach ~1e4
+    np.testing.assert_allclose(trace.logits, own.logits, rtol=1e-5, atol=1e-6)
 
     positions = cache._compute_layout(DATASET, None, index)
     np.testing.assert_array_equal(cache.graph_layout(DATASET, None, index), positions)
     graph = cache.load_dataset(DATASET, None)[index]
     drawing = cache.input_network(model_path, "cpu", DATASET, None, index, stamp)
     assert drawing.html == input_graph_network(graph, own, positions, seed=cache.LAYOUT_SEED).html
-
-
-def test_large_traces_keep_the_graphs_sparse_adjacency(model_path, monkeypatch):
-    sizes = cache.dataset_overview(DATASET, None)["sizes"]
-    big, small = int(np.argmax(sizes)), int(np.argmin(sizes))
-    monkeypatch.setattr(cache, "PREPARE_MIN_NODES", int(sizes[small]))
-    stamp = cache.stamp_of(model_path)
-    sparse = cache._compute_trace(model_path, "cpu", DATASET, None, big, stamp).adjacency
-    dense = cache._compute_trace(model_path, "cpu", DATASET, None, small, stamp).adjacency
-    assert sp.issparse(sparse) and isinstance(dense, np.ndarray)
-    graph = cache.load_dataset(DATASET, None)[big]
-    monkeypatch.setattr(cache, "PREPARE_MIN_NODES", 10**9)
-    full = cache._compute_trace(model_path, "cpu", DATASET, None, big, stamp).adjacency
-    np.testing.assert_array_equal(sparse.toarray(), full)
-    assert sparse.shape == (graph.num_nodes, graph.num_nodes)
 
 
 def test_a_queued_job_is_cancelled_and_the_switch_computes_at_once(model_path, fresh):
