@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from viz_app.cache import apply_torch_threads
+from viz_app.cache import apply_torch_threads, foreground_run
 
 PAGES = Path(__file__).parent / "viz_app" / "pages"
 
@@ -33,4 +33,6 @@ pages = [
     for file, title, icon, default in candidates
     if (PAGES / file).is_file()
 ]
-st.navigation(pages).run()
+# Background prefetching (large graphs, dataset summaries) waits while a page runs and just after.
+with foreground_run():
+    st.navigation(pages).run()

@@ -174,6 +174,7 @@ def _compute_dataset_diagnosis(model_path: str, device: str, dataset_name: str, 
     from viz_app import cache
 
     cache.apply_torch_threads()  # a worker thread: set its torch threads as the script threads do
+    cache.yield_to_pages()
     model, spec, card = cache.load_model(model_path, device, stamp)
     dataset = cache.load_dataset(dataset_name, data_dir)
     return diagnose_dataset(model, spec, dataset, seed=int(card.get("seed", 0) or 0), truth_key=truth_name)
@@ -197,7 +198,9 @@ def dataset_diagnosis(model_path: str, device: str, dataset_name: str, data_dir:
     job = _dataset_diagnosis_job(model_path, device, dataset_name, data_dir, stamp, truth_name)
     if job.done():
         return _job_result(job)
-    with st.spinner("Diagnosing every graph of the dataset (once per model and dataset)…"):
+    from viz_app import cache
+
+    with st.spinner("Diagnosing every graph of the dataset (once per model and dataset)…"), cache.waiting_on_background():
         return _job_result(job)
 
 
