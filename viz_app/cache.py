@@ -150,8 +150,8 @@ def yield_to_pages(quiet_s: float = QUIET_AFTER_RUN_S, most_s: float = MOST_YIEL
     ``quiet_s`` ago, unless a page waits for background results; at most ``most_s``. Returns the
     seconds waited.
 
-    Background work here is prefetching (large graphs, dataset summaries, the atlas' diagnosis):
-    run beside a page on two cores it took the CPU from the page and from the browser drawing its
+    Called by prefetching work (large graphs, the dataset summary Explore starts at its end), not
+    by work a page has asked for and shows when done (the atlas' diagnosis). Run beside a page on two cores it took the CPU from the page and from the browser drawing its
     result (D&D switches to small graphs took 0.9 s while large ones were prepared, 0.4 s after).
     """
     started = time.monotonic()

@@ -174,7 +174,8 @@ def _compute_dataset_diagnosis(model_path: str, device: str, dataset_name: str, 
     from viz_app import cache
 
     cache.apply_torch_threads()  # a worker thread: set its torch threads as the script threads do
-    cache.yield_to_pages()
+    # No yield_to_pages here: only a page that shows the result (the atlas, the dataset-wide
+    # entropy) starts this job, and it is waiting for it.
     model, spec, card = cache.load_model(model_path, device, stamp)
     dataset = cache.load_dataset(dataset_name, data_dir)
     return diagnose_dataset(model, spec, dataset, seed=int(card.get("seed", 0) or 0), truth_key=truth_name)
