@@ -115,7 +115,7 @@ QUIET_AFTER_RUN_S = 0.5
 #: ... but it never waits longer than this for one piece (a user clicking without pause).
 MOST_YIELD_S = 10.0
 _activity = threading.Condition()
-_activity_state = {"running": 0, "waiting": 0, "last_end": 0.0}
+_activity_state = {"running": 0, "waiting": 0, "last_end": 0.0, "wanted_until": 0.0}
 
 
 @contextlib.contextmanager
@@ -145,6 +145,14 @@ def waiting_on_background() -> Iterator[None]:
             _activity_state["waiting"] -= 1
 
 
+def want_background(for_s: float = 2.0) -> None:
+    """Mark that a page polls for background results (it shows them when ready): for ``for_s``
+    seconds the worker does not yield to pages. Polling pages call it on every poll."""
+    with _activity:
+        _activity_state["wanted_until"] = max(_activity_state["wanted_until"], time.monotonic() + for_s)
+        _activity.notify_all()
+
+
 def yield_to_pages(quiet_s: float = QUIET_AFTER_RUN_S, most_s: float = MOST_YIELD_S) -> float:
     """Called by background work between its pieces: wait while a page script runs or ran less than
     ``quiet_s`` ago, unless a page waits for background results; at most ``most_s``. Returns the
@@ -158,6 +166,8 @@ def yield_to_pages(quiet_s: float = QUIET_AFTER_RUN_S, most_s: float = MOST_YIEL
     with _activity:
         while not _activity_state["waiting"]:
             now = time.monotonic()
+            if now < _activity_state["wanted_until"]:
+                break
             idle_for = now - _activity_state["last_end"]
             if (not _activity_state["running"] and idle_for >= quiet_s) or now - started >= most_s:
                 break
@@ -536,6 +546,8 @@ def summary_if_ready(model_path: str, device: str, dataset_name: str, data_dir: 
     is coming, and reruns when it is done (:func:`viz_app.widgets.rerun_when_ready`).
     """
     job = _summary_job(model_path, device, dataset_name, data_dir, _file_stamp(Path(model_path + ".safetensors")))
+    if not job.done():
+        want_background()  # this page shows it when ready: the worker stops yielding to pages
     if not job.done() and wait_s > 0:
         with waiting_on_background():
             wait([job], timeout=wait_s)

@@ -219,9 +219,14 @@ def dataset_diagnosis_for(selection) -> dict:
 
 def dataset_diagnosis_if_ready(selection) -> dict | None:
     """:func:`dataset_diagnosis_for` when it is computed, else None (it is started in the background)."""
+    from viz_app import cache
+
     job = _dataset_diagnosis_job(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,
                                  selection.stamp, default_truth(selection.dataset))
-    return _job_result(job) if job.done() else None
+    if job.done():
+        return _job_result(job)
+    cache.want_background()  # the atlas polls for it: work queued before it (a summary) stops yielding
+    return None
 
 
 # ---------------------------------------------------------------------------- stability

@@ -59,3 +59,12 @@ def test_background_work_yields_at_most_its_cap():
     waited = cache.yield_to_pages(quiet_s=0.2, most_s=0.3)
     page.join()
     assert 0.25 <= waited < 0.8, waited
+
+
+def test_a_page_polling_for_results_keeps_the_background_going_for_a_while():
+    page = _run_page_for(0.6)
+    cache.want_background(for_s=0.3)
+    assert cache.yield_to_pages(quiet_s=0.2, most_s=5) < 0.1  # wanted: no yielding
+    time.sleep(0.35)  # the want has lapsed, the page still runs
+    assert cache.yield_to_pages(quiet_s=0.05, most_s=5) > 0.05
+    page.join()
