@@ -10,7 +10,7 @@ from core.data.adjacency import SparseAdjacency
 from core.data.batching import SPARSE_FROM_NODES, collate, prepare_graphs
 from core.data.features import FeatureSpec
 from core.data.graphs import Graph
-from core.model.diffpool import DiffPool, DiffPoolConfig, pool_with_assignment
+from core.model.diffpool import DiffPool, DiffPoolConfig, pool_with_assignment, traces_from_output
 
 FEATURES = 4
 SPEC = FeatureSpec("attributes", attribute_dim=FEATURES)
@@ -93,12 +93,19 @@ def test_model_outputs_and_gradients_do_not_depend_on_the_adjacency_format(varia
 
 
 def test_traces_from_a_sparse_batch_carry_the_dense_input_adjacency():
+    """Small graphs of a sparse batch: each trace holds the graph's dense adjacency, the same as from a
+    dense batch, and the same link loss (graphs above DENSE_TRACE_MAX_NODES keep CSR: test_inference)."""
     dense, sparse = both_batches([6, 9])
     model = make_model("diffpool", "real").eval()
     out_d = model(dense.x, dense.adj, dense.mask, keep_levels=True)
     out_s = model(sparse.x, sparse.adj, sparse.mask, keep_levels=True)
-    torch.testing.assert_close(out_s.input_adjacency, dense.adj)
+    assert isinstance(out_s.input_adjacency, SparseAdjacency)  # as batched: no dense [B, N, N] copy
+    torch.testing.assert_close(out_s.input_adjacency.to_dense(), dense.adj)
     torch.testing.assert_close(out_s.levels[0]["coarsened_adjacency"], out_d.levels[0]["coarsened_adjacency"], **TOL)
+    for trace_s, trace_d in zip(traces_from_output(out_s, sparse.num_nodes), traces_from_output(out_d, dense.num_nodes)):
+        assert isinstance(trace_s.adjacency, np.ndarray)
+        np.testing.assert_array_equal(trace_s.adjacency, trace_d.adjacency)
+        assert trace_s.levels[0].link_loss == pytest.approx(trace_d.levels[0].link_loss, rel=1e-5)
 
 
 def test_auto_adjacency_goes_sparse_for_large_batches_only():
