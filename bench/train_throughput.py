@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -54,7 +55,7 @@ from core.train.settings import TrainSettings
 from core.train.loop import epoch_batches  # noqa: E402
 from core.data.datasets import load_dataset  # noqa: E402
 from core.data.features import default_feature_spec  # noqa: E402
-from core.model.diffpool import DiffPool, DiffPoolConfig  # noqa: E402
+from core.model.diffpool import DiffPool, DiffPoolConfig, GNNBlock, MaskedBatchNorm, SAGEConv  # noqa: E402
 from core.train.stacked import StackedAdam, StackedDiffPool, aligned_plans, collate_stack  # noqa: E402
 
 CLIP = 2.0
@@ -315,6 +316,78 @@ class FlatAdam:
         self.flat.addcdiv_(self.exp_avg, denom, value=-self.lr / (1 - 0.9 ** self.steps))
 
 
+class IndexedMaskedBatchNorm(MaskedBatchNorm):
+    """:class:`MaskedBatchNorm` (the same statistics) gathering real nodes with one index per batch:
+    ``index_select`` / ``index_copy`` with the flat indices of ``mask``, computed once and shared by
+    every norm that sees the same mask object, instead of boolean indexing (a ``nonzero`` per call)
+    and ``index_put``. An experiment: swapped into a built model by :func:`use_indexed_norms`."""
+
+    _last: tuple = (None, None)  # (mask, flat indices) of the last mask seen, shared by all norms
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if mask is None:
+            return super().forward(x, mask)
+        seen, index = IndexedMaskedBatchNorm._last
+        if seen is not mask:
+            index = mask.reshape(-1).nonzero().squeeze(1)
+            IndexedMaskedBatchNorm._last = (mask, index)
+        width = x.shape[-1]
+        rows = self._normalise(x.reshape(-1, width).index_select(0, index))
+        return x.new_zeros(x.shape[0] * x.shape[1], width).index_copy(0, index, rows).reshape(x.shape)
+
+
+def use_indexed_norms(model: torch.nn.Module) -> torch.nn.Module:
+    for module in model.modules():
+        if type(module) is MaskedBatchNorm:
+            module.__class__ = IndexedMaskedBatchNorm
+    return model
+
+
+class AddmmSAGEConv(SAGEConv):
+    """:class:`SAGEConv` (same weights, same function) as two ``addmm`` calls: ``b + (Â·x) W_relᵀ``,
+    then ``+ x W_rootᵀ`` accumulated in the same call, instead of two linears and an add."""
+
+    def forward(self, x: torch.Tensor, adj_mean) -> torch.Tensor:
+        batch, nodes, width = x.shape
+        out = torch.addmm(self.lin_rel.bias, (adj_mean @ x).reshape(-1, width), self.lin_rel.weight.t())
+        out = torch.addmm(out, x.reshape(-1, width), self.lin_root.weight.t()).reshape(batch, nodes, -1)
+        return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
+
+
+class LeanGNNBlock(GNNBlock):
+    """:class:`GNNBlock` without the padding mask's multiply after a masked batch norm (whose output
+    is already zero on padded rows): the same function, fewer operations."""
+
+    def forward(self, x: torch.Tensor, adj_mean, mask: torch.Tensor | None) -> torch.Tensor:
+        outputs = []
+        weight = None if mask is None else mask.unsqueeze(-1).to(x.dtype)
+        for i, conv in enumerate(self.convs):
+            x = conv(x, adj_mean)
+            zeroed = False
+            if i < len(self.convs) - 1:
+                x = F.relu(x)
+                norm = self.norms[i]
+                if isinstance(norm, MaskedBatchNorm):
+                    x, zeroed = norm(x, mask), mask is not None
+                if self.dropout > 0:
+                    x = F.dropout(x, self.dropout, self.training)
+            if weight is not None and not zeroed:
+                x = x * weight
+            outputs.append(x)
+        return torch.cat(outputs, dim=-1)
+
+
+def use_lean_layers(model: torch.nn.Module) -> torch.nn.Module:
+    """Indexed norms, addmm convolutions and lean blocks swapped into a built model (same weights)."""
+    use_indexed_norms(model)
+    for module in model.modules():
+        if type(module) is SAGEConv:
+            module.__class__ = AddmmSAGEConv
+        elif type(module) is GNNBlock:
+            module.__class__ = LeanGNNBlock
+    return model
+
+
 def experiment_epoch(model: DiffPool, optimizer, prepared, batch_size: int, seed: int, device: torch.device,
                      how: str) -> None:
     """``ours_epoch`` with another optimiser / clipping path (``how``: fused, foreach, flat)."""
@@ -322,9 +395,9 @@ def experiment_epoch(model: DiffPool, optimizer, prepared, batch_size: int, seed
     for positions in epoch_batches([p.num_nodes for p in prepared], batch_size, seed, BATCHING):
         batch = collate([prepared[i] for i in positions], device)
         loss = model.loss(model(batch.x, batch.adj, batch.mask), batch.labels)
-        optimizer.zero_grad(set_to_none=how != "flat")
+        optimizer.zero_grad(set_to_none=not how.startswith("flat"))
         loss.backward()
-        if how == "flat":
+        if how.startswith("flat"):
             optimizer.clip(CLIP)
         else:
             torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP, foreach=how in ("foreach", "fused"))
@@ -337,14 +410,18 @@ def single_model_experiments(dataset, device: torch.device, epochs: int, batch_s
     spec, prepared, data, config, _, reference = build(dataset, device, seed, aux)
     ref_opt = torch.optim.Adam(reference.parameters(), lr=LEARNING_RATE)
     runners = {}
-    for how in ("baseline", "foreach", "fused", "flat"):
+    for how in ("baseline", "foreach", "fused", "flat", "indexbn", "flat+indexbn", "flat+lean"):
         torch.manual_seed(seed)
         model = DiffPool(config).to(device)
-        if how == "baseline":
+        if how.endswith("indexbn"):
+            use_indexed_norms(model)
+        elif how.endswith("lean"):
+            use_lean_layers(model)
+        if how in ("baseline", "indexbn"):
             opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
             runners[how] = lambda e, m=model, o=opt: ours_epoch(m, o, prepared, batch_size, seed * 1000 + e, device)
             continue
-        if how == "flat":
+        if how.startswith("flat"):
             opt = FlatAdam(model, LEARNING_RATE)
         else:
             opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, **{how: True})
@@ -386,6 +463,9 @@ EXPERIMENT_NAMES = {
     "foreach": "ours: Adam foreach=True, clip foreach=True",
     "fused": "ours: Adam fused=True, clip foreach=True",
     "flat": "ours: flat parameters (one Adam update, one norm)",
+    "indexbn": "ours: masked batch norm by one index per batch (index_select/index_copy)",
+    "flat+indexbn": "ours: flat parameters + masked batch norm by index",
+    "flat+lean": "ours: flat parameters + norm by index + addmm convolutions + no mask multiply after a norm",
     "pyg": "PyG dense DiffPool (reference)",
 }
 
