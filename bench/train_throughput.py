@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import os
 import platform
 import shlex
@@ -43,7 +42,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -52,10 +50,11 @@ from bench.machine import cpu_model  # noqa: E402
 from bench.pyg_reference import PyGDiffPool, dense_dataset  # noqa: E402
 from core.data.batching import collate, prepare_graphs, size_batches  # noqa: E402
 from core.train.settings import TrainSettings
-from core.train.loop import epoch_batches  # noqa: E402
+from core.train.loop import epoch_batches, train_step  # noqa: E402
+from core.train.optim import FlatAdam  # noqa: E402
 from core.data.datasets import load_dataset  # noqa: E402
 from core.data.features import default_feature_spec  # noqa: E402
-from core.model.diffpool import DiffPool, DiffPoolConfig, GNNBlock, MaskedBatchNorm, SAGEConv  # noqa: E402
+from core.model.diffpool import DiffPool, DiffPoolConfig  # noqa: E402
 from core.train.stacked import StackedAdam, StackedDiffPool, aligned_plans, collate_stack  # noqa: E402
 
 CLIP = 2.0
@@ -70,18 +69,14 @@ def synchronize(device: torch.device) -> None:
 
 # ---------------------------------------------------------------------------- one epoch each
 def ours_epoch(model: DiffPool, optimizer, prepared, batch_size: int, seed: int, device: torch.device) -> float:
-    """Train one epoch with core.train's default batching (collated here); returns the mean loss."""
+    """Train one epoch as core.train does (default batching, collated here, ``core.train.loop.train_step``
+    with clipping); returns the mean loss."""
     model.train()
     total, count = 0.0, 0
     for positions in epoch_batches([p.num_nodes for p in prepared], batch_size, seed, BATCHING):
         batch = collate([prepared[i] for i in positions], device)
-        output = model(batch.x, batch.adj, batch.mask)
-        loss = model.loss(output, batch.labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
-        optimizer.step()
-        total += loss.detach() * len(positions)
+        loss, _ = train_step(model, model, optimizer, batch, CLIP)
+        total += loss * len(positions)
         count += len(positions)
     return float(total) / max(count, 1)
 
@@ -174,7 +169,7 @@ def check_same_function(ours: DiffPool, reference: PyGDiffPool, prepared, data: 
 def throughput(dataset, device: torch.device, epochs: int, batch_size: int, seed: int, aux: str) -> dict:
     spec, prepared, data, config, ours, reference = build(dataset, device, seed, aux)
     relative_error = check_same_function(ours, reference, prepared, data, device)
-    ours_opt = torch.optim.Adam(ours.parameters(), lr=LEARNING_RATE)
+    ours_opt = FlatAdam(ours, lr=LEARNING_RATE)  # core.train's optimiser
     ref_opt = torch.optim.Adam(reference.parameters(), lr=LEARNING_RATE)
     all_positions = np.arange(len(prepared))
     times = {"ours": [], "pyg": []}
@@ -240,12 +235,12 @@ def accuracy_check(dataset, device: torch.device, epochs: int, batch_size: int, 
     if default_config != config:
         torch.manual_seed(seed)
         ours_default = DiffPool(default_config).to(device)
-        default_opt = torch.optim.Adam(ours_default.parameters(), lr=LEARNING_RATE)
+        default_opt = FlatAdam(ours_default, lr=LEARNING_RATE)
     train_idx, test_idx = train_test_split(
         np.arange(len(prepared)), test_size=0.1, stratify=dataset.labels, random_state=seed
     )
     train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
-    ours_opt = torch.optim.Adam(ours.parameters(), lr=LEARNING_RATE)
+    ours_opt = FlatAdam(ours, lr=LEARNING_RATE)  # core.train's optimiser
     ref_opt = torch.optim.Adam(reference.parameters(), lr=LEARNING_RATE)
     train_prepared = [prepared[i] for i in train_idx]
     test_prepared = [prepared[i] for i in test_idx]
@@ -278,129 +273,16 @@ def accuracy_check(dataset, device: torch.device, epochs: int, batch_size: int, 
 
 
 # ---------------------------------------------------------------------------- single-model experiments
-class FlatAdam:
-    """Adam (``torch.optim.Adam``'s formula) with every parameter and gradient a view of one flat tensor.
-
-    One update and one norm serve all parameters, instead of ~10 small operations per parameter
-    tensor (45 of them in the default model). Gradients are zeroed in place (never set to None), so
-    autograd accumulates into the flat buffer.
-    """
-
-    def __init__(self, model: torch.nn.Module, lr: float) -> None:
-        params = list(model.parameters())
-        self.flat = torch.cat([p.detach().reshape(-1) for p in params])
-        self.grad = torch.zeros_like(self.flat)
-        offset = 0
-        for p in params:
-            n = p.numel()
-            p.data = self.flat[offset:offset + n].view_as(p)
-            p.grad = self.grad[offset:offset + n].view_as(p)
-            offset += n
-        self.lr, self.steps = lr, 0
-        self.exp_avg, self.exp_avg_sq = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
-
-    def zero_grad(self, set_to_none: bool = False) -> None:
-        self.grad.zero_()
-
-    @torch.no_grad()
-    def clip(self, max_norm: float) -> None:
-        norm = torch.linalg.vector_norm(self.grad)
-        self.grad.mul_((max_norm / (norm + 1e-6)).clamp(max=1.0))
-
-    @torch.no_grad()
-    def step(self) -> None:
-        self.steps += 1
-        self.exp_avg.lerp_(self.grad, 0.1)
-        self.exp_avg_sq.mul_(0.999).addcmul_(self.grad, self.grad, value=0.001)
-        denom = (self.exp_avg_sq.sqrt() / math.sqrt(1 - 0.999 ** self.steps)).add_(1e-8)
-        self.flat.addcdiv_(self.exp_avg, denom, value=-self.lr / (1 - 0.9 ** self.steps))
-
-
-class IndexedMaskedBatchNorm(MaskedBatchNorm):
-    """:class:`MaskedBatchNorm` (the same statistics) gathering real nodes with one index per batch:
-    ``index_select`` / ``index_copy`` with the flat indices of ``mask``, computed once and shared by
-    every norm that sees the same mask object, instead of boolean indexing (a ``nonzero`` per call)
-    and ``index_put``. An experiment: swapped into a built model by :func:`use_indexed_norms`."""
-
-    _last: tuple = (None, None)  # (mask, flat indices) of the last mask seen, shared by all norms
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        if mask is None:
-            return super().forward(x, mask)
-        seen, index = IndexedMaskedBatchNorm._last
-        if seen is not mask:
-            index = mask.reshape(-1).nonzero().squeeze(1)
-            IndexedMaskedBatchNorm._last = (mask, index)
-        width = x.shape[-1]
-        rows = self._normalise(x.reshape(-1, width).index_select(0, index))
-        return x.new_zeros(x.shape[0] * x.shape[1], width).index_copy(0, index, rows).reshape(x.shape)
-
-
-def use_indexed_norms(model: torch.nn.Module) -> torch.nn.Module:
-    for module in model.modules():
-        if type(module) is MaskedBatchNorm:
-            module.__class__ = IndexedMaskedBatchNorm
-    return model
-
-
-class AddmmSAGEConv(SAGEConv):
-    """:class:`SAGEConv` (same weights, same function) as two ``addmm`` calls: ``b + (Â·x) W_relᵀ``,
-    then ``+ x W_rootᵀ`` accumulated in the same call, instead of two linears and an add."""
-
-    def forward(self, x: torch.Tensor, adj_mean) -> torch.Tensor:
-        batch, nodes, width = x.shape
-        out = torch.addmm(self.lin_rel.bias, (adj_mean @ x).reshape(-1, width), self.lin_rel.weight.t())
-        out = torch.addmm(out, x.reshape(-1, width), self.lin_root.weight.t()).reshape(batch, nodes, -1)
-        return F.normalize(out, p=2.0, dim=-1) if self.normalize else out
-
-
-class LeanGNNBlock(GNNBlock):
-    """:class:`GNNBlock` without the padding mask's multiply after a masked batch norm (whose output
-    is already zero on padded rows): the same function, fewer operations."""
-
-    def forward(self, x: torch.Tensor, adj_mean, mask: torch.Tensor | None) -> torch.Tensor:
-        outputs = []
-        weight = None if mask is None else mask.unsqueeze(-1).to(x.dtype)
-        for i, conv in enumerate(self.convs):
-            x = conv(x, adj_mean)
-            zeroed = False
-            if i < len(self.convs) - 1:
-                x = F.relu(x)
-                norm = self.norms[i]
-                if isinstance(norm, MaskedBatchNorm):
-                    x, zeroed = norm(x, mask), mask is not None
-                if self.dropout > 0:
-                    x = F.dropout(x, self.dropout, self.training)
-            if weight is not None and not zeroed:
-                x = x * weight
-            outputs.append(x)
-        return torch.cat(outputs, dim=-1)
-
-
-def use_lean_layers(model: torch.nn.Module) -> torch.nn.Module:
-    """Indexed norms, addmm convolutions and lean blocks swapped into a built model (same weights)."""
-    use_indexed_norms(model)
-    for module in model.modules():
-        if type(module) is SAGEConv:
-            module.__class__ = AddmmSAGEConv
-        elif type(module) is GNNBlock:
-            module.__class__ = LeanGNNBlock
-    return model
-
-
 def experiment_epoch(model: DiffPool, optimizer, prepared, batch_size: int, seed: int, device: torch.device,
                      how: str) -> None:
-    """``ours_epoch`` with another optimiser / clipping path (``how``: fused, foreach, flat)."""
+    """``ours_epoch`` with torch's Adam in another mode (``how``: foreach or fused; clipping foreach too)."""
     model.train()
     for positions in epoch_batches([p.num_nodes for p in prepared], batch_size, seed, BATCHING):
         batch = collate([prepared[i] for i in positions], device)
         loss = model.loss(model(batch.x, batch.adj, batch.mask), batch.labels)
-        optimizer.zero_grad(set_to_none=not how.startswith("flat"))
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if how.startswith("flat"):
-            optimizer.clip(CLIP)
-        else:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP, foreach=how in ("foreach", "fused"))
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP, foreach=True)
         optimizer.step()
 
 
@@ -410,21 +292,14 @@ def single_model_experiments(dataset, device: torch.device, epochs: int, batch_s
     spec, prepared, data, config, _, reference = build(dataset, device, seed, aux)
     ref_opt = torch.optim.Adam(reference.parameters(), lr=LEARNING_RATE)
     runners = {}
-    for how in ("baseline", "foreach", "fused", "flat", "indexbn", "flat+indexbn", "flat+lean"):
+    for how in ("baseline", "foreach", "fused", "flat"):
         torch.manual_seed(seed)
         model = DiffPool(config).to(device)
-        if how.endswith("indexbn"):
-            use_indexed_norms(model)
-        elif how.endswith("lean"):
-            use_lean_layers(model)
-        if how in ("baseline", "indexbn"):
-            opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+        if how in ("baseline", "flat"):
+            opt = FlatAdam(model, LEARNING_RATE) if how == "flat" else torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
             runners[how] = lambda e, m=model, o=opt: ours_epoch(m, o, prepared, batch_size, seed * 1000 + e, device)
             continue
-        if how.startswith("flat"):
-            opt = FlatAdam(model, LEARNING_RATE)
-        else:
-            opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, **{how: True})
+        opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, **{how: True})
         runners[how] = lambda e, m=model, o=opt, h=how: experiment_epoch(m, o, prepared, batch_size,
                                                                          seed * 1000 + e, device, h)
     all_positions = np.arange(len(prepared))
@@ -462,10 +337,7 @@ EXPERIMENT_NAMES = {
     "baseline": "ours: torch Adam (per-tensor loop), clip_grad_norm_",
     "foreach": "ours: Adam foreach=True, clip foreach=True",
     "fused": "ours: Adam fused=True, clip foreach=True",
-    "flat": "ours: flat parameters (one Adam update, one norm)",
-    "indexbn": "ours: masked batch norm by one index per batch (index_select/index_copy)",
-    "flat+indexbn": "ours: flat parameters + masked batch norm by index",
-    "flat+lean": "ours: flat parameters + norm by index + addmm convolutions + no mask multiply after a norm",
+    "flat": "ours: core.train's FlatAdam (one Adam update, one norm; the default)",
     "pyg": "PyG dense DiffPool (reference)",
 }
 
@@ -502,7 +374,7 @@ def stacked_throughput(dataset, device: torch.device, stack_sizes: list[int], ep
     runners = {}
     torch.manual_seed(seed)
     alone = DiffPool(config).to(device)
-    alone_opt = torch.optim.Adam(alone.parameters(), lr=LEARNING_RATE)
+    alone_opt = FlatAdam(alone, lr=LEARNING_RATE)
     sizes = [p.num_nodes for p in prepared]
 
     runners["alone"] = (1, lambda e: ours_epoch(alone, alone_opt, prepared, batch_size, seed * 1000 + e, device))
@@ -551,7 +423,7 @@ def _process_worker(job: tuple[str, str, int, int, int]) -> float:
     prepared = prepare_graphs(dataset.graphs, spec)
     torch.manual_seed(seed)
     model = DiffPool(ours_config(spec, dataset, "default"))
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    optimizer = FlatAdam(model, lr=LEARNING_RATE)
     rates = []
     for epoch in range(epochs + 1):
         start = time.perf_counter()

@@ -27,6 +27,7 @@ from core.data.graphs import Graph
 from core.model.diffpool import DiffPool, DiffPoolConfig
 from core.model.inference import resolve_device, trace_graphs
 from core.train import distributed
+from core.train.optim import FlatAdam
 from core.train.resume import _load_fit_state, _restore_fit_state, _save_fit_state
 from core.train.settings import TrainingError, TrainSettings
 
@@ -77,7 +78,10 @@ def train_step(model: nn.Module, loss_module: DiffPool, optimizer: torch.optim.O
     loss = loss_module.loss(output, batch.labels)
     loss.backward()
     if clip and clip > 0:
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        if isinstance(optimizer, FlatAdam):
+            optimizer.clip_grad_norm_(clip)  # one norm over the flat gradient
+        else:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
     correct = (output.logits.argmax(dim=-1) == batch.labels).sum()
     return loss.detach(), correct.detach()
@@ -146,7 +150,10 @@ def _fit_prepared(
         from torch.nn.parallel import DistributedDataParallel
 
         trainer = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    if context.is_distributed:  # DDP's gradient buckets own the gradients: one tensor per parameter
+        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    else:  # the same Adam as one update over all parameters (core.train.optim)
+        optimizer = FlatAdam(model, lr=settings.lr, weight_decay=settings.weight_decay)
 
     snapshots: dict[str, torch.Tensor] = {}
     snapshot_meta: dict = {}
