@@ -13,6 +13,14 @@ pytest.importorskip("streamlit")
 from viz_app import cache  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def no_earlier_wants():
+    """Another test's page may have polled for background results a moment ago: start from none."""
+    with cache._activity:
+        cache._activity_state["wanted_until"] = 0.0
+    yield
+
+
 def _run_page_for(seconds: float) -> threading.Thread:
     started = threading.Event()
 
