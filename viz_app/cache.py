@@ -17,6 +17,7 @@ the sidebar).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -465,32 +466,28 @@ def input_network(model_path: str, device: str, dataset_name: str, data_dir: str
     return input_graph_network(graph, trace, graph_layout(dataset_name, data_dir, index), seed=LAYOUT_SEED)
 
 
-_torch_loader: list[threading.Thread] = []
-_torch_loader_lock = threading.Lock()
-
-
 def load_torch_in_background() -> None:
-    """Import torch in a background thread (once per process; at once if it is already loaded).
+    """Import torch in a background thread (once per process; not at all if it is already loaded).
 
     The first page draws a stored trace without torch; every other page runs models. Explore calls
     this once its network is sent, so the ~1.1 s import overlaps the diagnosis and the browser's
     drawing instead of landing on the next page's first visit. The thread count is already set
     (:func:`apply_torch_threads` leaves ``OMP_NUM_THREADS`` for it).
     """
-    if "torch" in sys.modules:
-        return
-    with _torch_loader_lock:
-        if _torch_loader:
-            return
+    if "torch" not in sys.modules:
+        _torch_loader()
 
-        def load() -> None:
-            import torch  # noqa: F401
 
-            apply_torch_threads()
+@functools.lru_cache(maxsize=1)
+def _torch_loader() -> threading.Thread:
+    def load() -> None:
+        import torch  # noqa: F401
 
-        thread = threading.Thread(target=load, name="torch-loader", daemon=True)
-        _torch_loader.append(thread)
-        thread.start()
+        apply_torch_threads()
+
+    thread = threading.Thread(target=load, name="torch-loader", daemon=True)
+    thread.start()
+    return thread
 
 
 @st.cache_resource(show_spinner=False)

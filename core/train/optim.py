@@ -18,6 +18,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+#: Adam's per-element state (what is sliced per parameter; ``step`` is one shared count).
+MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
 
 class FlatAdam:
     """``torch.optim.Adam(model.parameters(), lr, weight_decay=...)`` as one update of one flat tensor.
@@ -36,12 +39,9 @@ class FlatAdam:
             raise ValueError(f"FlatAdam needs parameters of one dtype and device, found {sorted(map(str, kinds))}")
         self.flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in self.params]))
         self.flat.grad = torch.zeros_like(self.flat)
-        offset = 0
-        for p in self.params:
-            n = p.numel()
-            p.data = self.flat.data[offset:offset + n].view_as(p)
-            p.grad = self.flat.grad[offset:offset + n].view_as(p)
-            offset += n
+        for p, part in zip(self.params, self._slices()):
+            p.data = self.flat.data[part].view_as(p)
+            p.grad = self.flat.grad[part].view_as(p)
         self.optimizer = torch.optim.Adam([self.flat], lr=lr, weight_decay=weight_decay)
 
     @property
@@ -64,19 +64,14 @@ class FlatAdam:
         """``torch.optim.Adam``'s layout for the model's parameters: per-parameter moments and step."""
         inner = self.optimizer.state_dict()
         group = {k: v for k, v in inner["param_groups"][0].items() if k != "params"}
-        group["params"] = list(range(len(self.params)))
-        flat_state = inner["state"].get(0)
+        flat_state = inner["state"].get(0, {})
         state: dict[int, dict] = {}
         if flat_state:
-            offset = 0
-            for i, p in enumerate(self.params):
-                n = p.numel()
-                state[i] = {key: (value[offset:offset + n].view_as(p).clone()
-                                  if isinstance(value, torch.Tensor) and value.numel() == self.flat.numel()
-                                  else (value.clone() if isinstance(value, torch.Tensor) else value))
+            for i, (p, part) in enumerate(zip(self.params, self._slices())):
+                state[i] = {key: (value[part].view_as(p).clone() if key in MOMENTS
+                                  else value.clone() if isinstance(value, torch.Tensor) else value)
                             for key, value in flat_state.items()}
-                offset += n
-        return {"state": state, "param_groups": [group]}
+        return {"state": state, "param_groups": [{**group, "params": list(range(len(self.params)))}]}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load a per-parameter Adam state (from :meth:`state_dict` or ``torch.optim.Adam``)."""
@@ -85,15 +80,15 @@ class FlatAdam:
             raise ValueError(f"optimizer state for {sum(len(g['params']) for g in groups)} parameters in "
                              f"{len(groups)} group(s); this model has {len(self.params)} in one")
         group = {k: v for k, v in groups[0].items() if k != "params"}
-        ids = groups[0]["params"]
-        per_param = [state_dict["state"].get(i, state_dict["state"].get(str(i))) for i in ids]
+        per_param = [state_dict["state"].get(i, state_dict["state"].get(str(i))) for i in groups[0]["params"]]
         flat_state: dict = {}
         if all(per_param):
-            first = per_param[0]
-            for key, value in first.items():
-                if isinstance(value, torch.Tensor) and value.numel() == self.params[0].numel() and key != "step":
-                    flat_state[key] = torch.cat([s[key].reshape(-1).to(self.flat) for s in per_param])
-                else:
-                    flat_state[key] = value
+            flat_state = {key: (torch.cat([s[key].reshape(-1).to(self.flat) for s in per_param]) if key in MOMENTS
+                                else value) for key, value in per_param[0].items()}
         self.optimizer.load_state_dict({"state": {0: flat_state} if flat_state else {},
                                         "param_groups": [{**group, "params": [0]}]})
+
+    def _slices(self) -> list[slice]:
+        """Each parameter's slice of the flat tensor, in order."""
+        ends = torch.tensor([p.numel() for p in self.params]).cumsum(0).tolist()
+        return [slice(end - p.numel(), end) for p, end in zip(self.params, ends)]
