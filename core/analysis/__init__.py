@@ -16,6 +16,7 @@ from core.analysis.assignments import (  # noqa: F401
     hard_clusters,
     node_entropy,
     top_clusters,
+    top_clusters_of_rows,
 )
 from core.analysis.clustering import (  # noqa: F401
     clustering_report,

@@ -185,9 +185,23 @@ def top_clusters(assignment, i: int, top: int = 3) -> list[tuple[int, float]]:
         raise IndexError(f"node {i} out of range for an assignment of {matrix.shape[0]} nodes")
     if top < 1:
         raise ValueError(f"top must be >= 1, got {top}")
-    row = matrix[i]
-    order = np.argsort(-row, kind="stable")[: min(top, row.size)]
-    return [(int(c), float(row[c])) for c in order]
+    clusters, probabilities = top_clusters_of_rows(matrix[i:i + 1], top)
+    return [(int(c), float(q)) for c, q in zip(clusters[0], probabilities[0])]
+
+
+def top_clusters_of_rows(rows, top: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's ``top`` most likely clusters at once: (cluster ids int [m, t], probabilities [m, t]),
+    best first, ties to the lower cluster id; ``t = min(top, k)``. No validation (hot path: a
+    network's tooltips); :func:`top_clusters` is the checked form for one node.
+
+    >>> top_clusters_of_rows(np.array([[0.1, 0.7, 0.2], [0.5, 0.0, 0.5]]), top=2)[0].tolist()
+    [[1, 2], [0, 2]]
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    if top < 1:
+        raise ValueError(f"top must be >= 1, got {top}")
+    best = np.argsort(-rows, axis=1, kind="stable")[:, : min(top, rows.shape[1])]
+    return best, np.take_along_axis(rows, best, axis=1)
 
 
 def dataset_level_entropy(traces: Sequence["GraphTrace"]) -> list[dict]:
