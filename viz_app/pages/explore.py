@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from viz_app import cache, diagnosis_panel, figures, state, trace_tabs
+from viz_app import diagnosis_panel, figures, state, trace_tabs
 
 selection = state.sidebar()
 trace = state.trace_for(selection)
@@ -146,5 +146,5 @@ if trace.levels:
 
 # Last, with every figure sent: in the background, the dataset's large graphs (a switch to one of them
 # is then as quick as to a small one) and the dataset summary (Embeddings, Model card).
-cache.start_preparing_large_graphs(selection)
+state.start_preparing_large_graphs(selection)
 state.start_dataset_summary(selection)
