@@ -342,6 +342,113 @@ EXPERIMENT_NAMES = {
 }
 
 
+# ---------------------------------------------------------------------------- operation experiments
+def _fwd_bwd_micros(run, rounds: int, calls: int = 200) -> list[float]:
+    """Per-call µs of ``run()`` (forward and backward) for each of ``rounds`` rounds of ``calls`` calls."""
+    for _ in range(20):
+        run()
+    out = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(calls):
+            run()
+        out.append((time.perf_counter() - start) / calls * 1e6)
+    return out
+
+
+def operation_experiments(dataset, rounds: int, batch_size: int, seed: int) -> dict:
+    """The step's replaced operations, old form against the form ``core`` uses, forward and backward,
+    at the shapes of a median ENZYMES training batch of the default model (interleaved, medians)."""
+    from core.model import diffpool as dp
+
+    spec = default_feature_spec(dataset)
+    prepared = prepare_graphs(dataset.graphs, spec)
+    config = ours_config(spec, dataset, "pyg")
+    widths = sorted(max(prepared[i].num_nodes for i in positions)
+                    for positions in epoch_batches([p.num_nodes for p in prepared], batch_size, seed, BATCHING))
+    width = widths[len(widths) // 2]
+    chosen = [p for p in prepared if p.num_nodes <= width][:batch_size]
+    batch = collate(chosen, pad_to=width)
+    generator = torch.Generator().manual_seed(seed)
+    clusters, depth = config.cluster_counts[0], config.block_output_dim
+    scores = torch.randn(len(chosen), width, clusters, generator=generator, requires_grad=True)
+    z = torch.randn(len(chosen), width, depth, generator=generator, requires_grad=True)
+    adj, mask = batch.adj, batch.mask
+    weight = mask.unsqueeze(-1).float()
+
+    def link_old():
+        s = dp.row_softmax(scores) * weight
+        coarsened = s.transpose(1, 2) @ adj @ s
+        (coarsened.sum() + torch.linalg.vector_norm(adj - s @ s.transpose(1, 2))).backward()
+
+    def link_new():
+        s = dp.row_softmax(scores) * weight
+        coarsened = s.transpose(1, 2) @ adj @ s
+        (coarsened.sum() + dp._squared_link_error(adj, s, coarsened).sum().clamp(min=0).sqrt()).backward()
+
+    torch.manual_seed(seed)
+    model = DiffPool(config)
+    convs = (model.embed_blocks[0].convs[0], model.assign_blocks[0].convs[0])
+    adj_mean = dp.mean_adjacency(adj)
+
+    def aggregate_each():
+        for conv in convs:
+            conv(batch.x, adj_mean).sum().backward()
+
+    def aggregate_once():
+        shared = adj_mean @ batch.x
+        for conv in convs:
+            conv(batch.x, adj_mean, shared).sum().backward()
+
+    flat_model = DiffPool(config)
+    plain = FlatAdam(flat_model, LEARNING_RATE)
+    plain.optimizer = torch.optim.Adam([plain.flat], lr=LEARNING_RATE)  # the unfused update
+    fused = FlatAdam(DiffPool(config), LEARNING_RATE)
+    for optimizer in (plain, fused):
+        optimizer.flat.grad.normal_(generator=generator).mul_(1e-3)
+
+    def adam_unfused():
+        torch.nn.utils.clip_grad_norm_([plain.flat], CLIP)
+        plain.step()
+
+    def adam_fused():
+        fused.clip_grad_norm_(CLIP)
+        fused.step()
+
+    pairs = {
+        "assignment softmax (last dimension = clusters)": (
+            lambda: torch.softmax(scores, dim=-1).sum().backward(),
+            lambda: dp.row_softmax(scores).sum().backward()),
+        "max readout's padding (masked fill vs added −∞)": (
+            lambda: z.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=1).values.sum().backward(),
+            lambda: dp.readout(z, mask, "max").sum().backward()),
+        "link loss (N×N residual vs expansion from Sᵀ A S)": (link_old, link_new),
+        "level-0 aggregation Â·X (each block vs shared)": (aggregate_each, aggregate_once),
+        "optimiser: clip + Adam on the flat tensor (unfused vs fused)": (adam_unfused, adam_fused),
+    }
+    rows = []
+    for name, (old, new) in pairs.items():
+        old_times, new_times = [], []
+        for _ in range(rounds):  # interleaved: both see the same machine load
+            old_times += _fwd_bwd_micros(old, 1)
+            new_times += _fwd_bwd_micros(new, 1)
+        rows.append({"operation": name, "old_us": statistics.median(old_times),
+                     "new_us": statistics.median(new_times)})
+    return {"dataset": dataset.name, "batch": [len(chosen), width], "clusters": clusters, "rows": rows}
+
+
+def operation_lines(ops: dict | None) -> list[str]:
+    if not ops:
+        return []
+    b, n = ops["batch"]
+    lines = [f"Operations replaced in the training step ({ops['dataset']}: a batch of {b} graphs padded to {n} "
+             f"nodes, {ops['clusters']} clusters; forward + backward per call, medians of interleaved rounds):", "",
+             "| operation | before µs | now µs | saved per step µs |", "|---|---:|---:|---:|"]
+    for r in ops["rows"]:
+        lines.append(f"| {r['operation']} | {r['old_us']:.0f} | {r['new_us']:.0f} | {r['old_us'] - r['new_us']:.0f} |")
+    return lines + [""]
+
+
 # ---------------------------------------------------------------------------- stacked training
 def stack_epoch(stack: StackedDiffPool, optimizer: StackedAdam, prepared, batch_size: int, seed: int,
                 align: bool, device: torch.device) -> float:
@@ -681,6 +788,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="rounds of the vmap vs batched-matmul comparison (stack of 10, --stack-dataset; 0: skip)")
     parser.add_argument("--single-experiments", type=int, default=0,
                         help="rounds of the single-model overhead experiments on each --datasets entry (0: skip)")
+    parser.add_argument("--op-experiments", type=int, default=0,
+                        help="rounds of the replaced-operation micro-benchmarks on --stack-dataset (0: skip)")
     parser.add_argument("--tag", default="", help="suffix of the result files: train_throughput-<device><tag>.json")
     parser.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
@@ -709,6 +818,10 @@ def main(argv: list[str] | None = None) -> dict:
             dataset = load_dataset(name, data_dir=args.data_dir, download=False)
             experiments.append(single_model_experiments(dataset, device, args.single_experiments, args.batch_size,
                                                         args.seed, args.aux_normalization))
+    operations = None
+    if args.op_experiments:
+        operations = operation_experiments(load_dataset(args.stack_dataset, data_dir=args.data_dir, download=False),
+                                           args.op_experiments, args.batch_size, args.seed)
     stacked, processes, cv, vmapped = None, [], None, None
     if args.stack_sizes or args.cv_epochs or args.vmap_epochs:
         stack_data = load_dataset(args.stack_dataset, data_dir=args.data_dir, download=False)
@@ -772,6 +885,7 @@ def main(argv: list[str] | None = None) -> dict:
         "results": results,
         "accuracy_checks": accuracy,
         "single_model_experiments": experiments,
+        "operation_experiments": operations,
         "stacked": stacked,
         "processes": processes,
         "cross_validation": cv,
@@ -783,7 +897,7 @@ def main(argv: list[str] | None = None) -> dict:
     accuracy_text = accuracy_lines(accuracy)
     if accuracy_text:
         print("\n" + "\n".join(accuracy_text))
-    stacked_text = experiment_lines(experiments) + stacked_lines(stacked, processes, cv, vmapped)
+    stacked_text = experiment_lines(experiments) + operation_lines(operations) + stacked_lines(stacked, processes, cv, vmapped)
     if stacked_text:
         print("\n" + "\n".join(stacked_text))
 

@@ -97,7 +97,21 @@ def dense_diff_pool(
         ``link_loss = ‖A − S Sᵀ‖_F / numel(A)`` (unnormalised if ``normalize`` is False) and
         ``entropy_loss`` the mean over all B·N rows of ``H(S_i)``.
     """
-    return pool_with_assignment(x, adj, torch.softmax(s, dim=-1), mask, normalize)
+    return pool_with_assignment(x, adj, row_softmax(s), mask, normalize)
+
+
+#: torch's CPU softmax over a last dimension narrower than this takes a slow path: at 12 clusters
+#: it is ~4× slower (forward and backward) than the same softmax along dimension 1 of the
+#: transposed view (bench/results/train_throughput-cpu-single-experiments.md).
+NARROW_SOFTMAX = 16
+
+
+def row_softmax(scores: Tensor) -> Tensor:
+    """``torch.softmax(scores, dim=-1)`` of [B, N, C] assignment scores, by the faster CPU kernel
+    when C is narrow (the same values up to float rounding)."""
+    if scores.dim() == 3 and scores.shape[-1] < NARROW_SOFTMAX and scores.device.type == "cpu":
+        return torch.softmax(scores.transpose(1, 2), dim=1).transpose(1, 2)
+    return torch.softmax(scores, dim=-1)
 
 
 def pool_with_assignment(
@@ -109,10 +123,11 @@ def pool_with_assignment(
     ``aux_normalization="real"`` instead returns the mean squared link error over real entries
     and the entropy averaged over real nodes (see :class:`DiffPoolConfig`).
 
-    ``adj`` may be a :class:`~core.data.adjacency.SparseAdjacency`: then ``Sᵀ A S`` is computed as
-    ``Sᵀ (A S)`` and the link loss from the expansion
-    ``‖Â − S Sᵀ‖_F² = ‖Â‖_F² − 2 tr(Sᵀ Â S) + ‖Sᵀ S‖_F²`` per graph — the same values
-    (up to float rounding) without any N×N matrix.
+    The link loss is computed from the expansion
+    ``‖Â − S Sᵀ‖_F² = ‖Â‖_F² − 2 tr(Sᵀ Â S) + ‖Sᵀ S‖_F²`` per graph, with ``Sᵀ Â S`` the coarsened
+    adjacency the pooling computes anyway: the same values (up to float rounding) without the
+    N×N matrix ``S Sᵀ`` — cheaper for a dense batch, and what makes a
+    :class:`~core.data.adjacency.SparseAdjacency` ``adj`` (then ``Sᵀ A S = Sᵀ (A S)``) O(E).
     """
     if mask is not None:
         weight = mask.unsqueeze(-1).to(x.dtype)
@@ -125,21 +140,13 @@ def pool_with_assignment(
     if aux_normalization == "real":
         # A coarsened A' holds edge *counts* (≫ 1) while S Sᵀ ≤ 1: compare S Sᵀ with A scaled
         # into [0, 1] per graph, or the loss would pull every node into one cluster.
-        if sparse:
-            scale = adj.graph_max().clamp(min=1)
-            squared_error = _squared_link_error(adj, assignment, coarsened, scale).sum()
-        else:
-            scale = adj.amax(dim=(1, 2), keepdim=True).clamp(min=1)
-            residual = adj / scale - assignment @ assignment_t
-            squared_error = (residual * residual).sum()
+        scale = adj.graph_max().clamp(min=1) if sparse else adj.amax(dim=(1, 2)).clamp(min=1)
+        squared_error = _squared_link_error(adj, assignment, coarsened, scale).sum()
         real_nodes = mask.sum(dim=1).to(x.dtype) if mask is not None else x.new_full((x.shape[0],), x.shape[1])
         link_loss = squared_error / (real_nodes * real_nodes).sum().clamp(min=1)
         entropy_loss = row_entropy.sum() / real_nodes.sum().clamp(min=1)
         return pooled, coarsened, link_loss, entropy_loss
-    if sparse:
-        link_loss = _squared_link_error(adj, assignment, coarsened).sum().clamp(min=0).sqrt()
-    else:
-        link_loss = torch.linalg.vector_norm(adj - assignment @ assignment_t)
+    link_loss = _squared_link_error(adj, assignment, coarsened).sum().clamp(min=0).sqrt()
     if normalize:
         batch, size = adj.shape[0], adj.shape[1]
         link_loss = link_loss / (batch * size * size)
@@ -185,14 +192,22 @@ def structure_loss_per_graph(adj: Tensor | SparseAdjacency, assignment: Tensor, 
 
 
 def _squared_link_error(
-    adj: SparseAdjacency, assignment: Tensor, coarsened: Tensor, scale: Tensor | None = None
+    adj: Tensor | SparseAdjacency, assignment: Tensor, coarsened: Tensor, scale: Tensor | None = None
 ) -> Tensor:
-    """``‖A_b / scale_b − S_b S_bᵀ‖_F²`` per graph ([B]) from ``coarsened = Sᵀ A S``; O(E + N·C²)."""
+    """``‖A_b / scale_b − S_b S_bᵀ‖_F²`` per graph ([B]) from ``coarsened = Sᵀ A S``; O(E + N·C²).
+
+    ``adj``: dense [B, N, N] or sparse; ``scale``: [B] or None (1)."""
     gram = assignment.transpose(1, 2) @ assignment
     cross = coarsened.diagonal(dim1=1, dim2=2).sum(dim=-1)
+    if isinstance(adj, SparseAdjacency):
+        squares = adj.graph_square_sums(scale)
+    else:
+        squares = (adj * adj).sum(dim=(1, 2))
+        if scale is not None:
+            squares = squares / (scale * scale)
     if scale is not None:
         cross = cross / scale
-    return adj.graph_square_sums(scale) - 2 * cross + (gram * gram).sum(dim=(1, 2))
+    return squares - 2 * cross + (gram * gram).sum(dim=(1, 2))
 
 
 # ---------------------------------------------------------------------------- layers
@@ -209,15 +224,18 @@ class SAGEConv(nn.Module):
         self.lin_root = nn.Linear(in_dim, out_dim, bias=False)
         self.normalize = normalize
 
-    def forward(self, x: Tensor, adj_mean: Tensor) -> Tensor:
-        """x: [B, N, F_in], adj_mean: [B, N, N] -> [B, N, F_out].
+    def forward(self, x: Tensor, adj_mean: Tensor, aggregated: Tensor | None = None) -> Tensor:
+        """x: [B, N, F_in], adj_mean: [B, N, N] -> [B, N, F_out]; ``aggregated``: ``adj_mean @ x`` when
+        the caller has it (the embedding and assignment blocks of a level share their input).
 
         As two ``addmm`` calls, ``b + (Â·x) W_relᵀ`` and then ``+ x W_rootᵀ`` in the same call: the
         function of two linears and an add (same logits and gradients), with fewer operations —
         a training step on small graphs is bound by their count (bench/train_throughput.py).
         """
         batch, nodes, width = x.shape
-        out = torch.addmm(self.lin_rel.bias, (adj_mean @ x).reshape(-1, width), self.lin_rel.weight.t())
+        if aggregated is None:
+            aggregated = adj_mean @ x
+        out = torch.addmm(self.lin_rel.bias, aggregated.reshape(-1, width), self.lin_rel.weight.t())
         out = torch.addmm(out, x.reshape(-1, width), self.lin_root.weight.t()).reshape(batch, nodes, -1)
         if self.normalize:
             out = F.normalize(out, p=2.0, dim=-1)
@@ -271,15 +289,15 @@ class GNNBlock(nn.Module):
         )
         self.dropout = config.dropout
 
-    def forward(self, x: Tensor, adj_mean: Tensor, mask: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, adj_mean: Tensor, mask: Tensor | None, aggregated: Tensor | None = None) -> Tensor:
         """Padded rows of every layer's output are zero: a masked batch norm leaves them so, and the
-        other layers' outputs are multiplied by the mask."""
+        other layers' outputs are multiplied by the mask. ``aggregated``: ``adj_mean @ x`` if known."""
         outputs = []
         weight = None if mask is None else mask.unsqueeze(-1).to(x.dtype)
         index = None if mask is None or not any(isinstance(n, MaskedBatchNorm) for n in self.norms) \
             else real_node_index(mask)
         for i, conv in enumerate(self.convs):
-            x = conv(x, adj_mean)
+            x = conv(x, adj_mean, aggregated if i == 0 else None)
             zeroed = False
             if i < len(self.convs) - 1:
                 x = F.relu(x)
@@ -297,8 +315,8 @@ class GNNBlock(nn.Module):
 def readout(z: Tensor, mask: Tensor | None, how: str) -> Tensor:
     """Graph vector from node embeddings z: [B, N, D] -> [B, D], ignoring padded nodes."""
     if how == "max":
-        if mask is not None:
-            z = z.masked_fill(~mask.unsqueeze(-1), float("-inf"))
+        if mask is not None:  # −∞ added on padded rows: one op (a masked fill is a copy and a fill)
+            z = z + torch.where(mask.unsqueeze(-1), 0.0, float("-inf")).to(z.dtype)
         return z.max(dim=1).values
     if mask is not None:
         z = z * mask.unsqueeze(-1).to(z.dtype)
@@ -407,16 +425,19 @@ class DiffPool(nn.Module):
         link_total = x.new_zeros(())
         entropy_total = x.new_zeros(())
         structure_total = x.new_zeros(()) if c.structure_loss_weight > 0 else None
+        learned = c.variant in LEARNED_ASSIGNMENT
         adj_mean = mean_adjacency(adj)
-        z = self.embed_blocks[0](x, adj_mean, mask)
+        # A level's embedding and assignment blocks read the same input: aggregate it once.
+        aggregated = adj_mean @ x if learned and c.num_pooling > 0 else None
+        z = self.embed_blocks[0](x, adj_mean, mask, aggregated)
         graph_vectors = [readout(z, mask, c.readout)]
         levels = []
         assign_input = x
         for level in range(c.num_pooling):
-            if c.variant in LEARNED_ASSIGNMENT:
-                hidden = self.assign_blocks[level](assign_input, adj_mean, mask)
+            if learned:
+                hidden = self.assign_blocks[level](assign_input, adj_mean, mask, aggregated)
                 scores = self.assign_heads[level](hidden)
-                assignment = torch.softmax(scores, dim=-1)
+                assignment = row_softmax(scores)
             else:
                 scores = None
                 assignment = fixed_assignments[level].to(dtype=x.dtype)
@@ -434,7 +455,8 @@ class DiffPool(nn.Module):
                                    pooled_features=pooled, node_embeddings=z, assignment_scores=scores))
             adj, mask, assign_input = coarsened, None, pooled
             adj_mean = mean_adjacency(adj)
-            z = self.embed_blocks[level + 1](pooled, adj_mean, None)
+            aggregated = adj_mean @ pooled if learned and level + 1 < c.num_pooling else None
+            z = self.embed_blocks[level + 1](pooled, adj_mean, None, aggregated)
             graph_vectors.append(readout(z, None, c.readout))
         graph_embedding = torch.cat(graph_vectors, dim=-1)
         logits = self.classifier(graph_embedding)
