@@ -897,7 +897,8 @@ def main(argv: list[str] | None = None) -> dict:
     accuracy_text = accuracy_lines(accuracy)
     if accuracy_text:
         print("\n" + "\n".join(accuracy_text))
-    stacked_text = experiment_lines(experiments) + operation_lines(operations) + stacked_lines(stacked, processes, cv, vmapped)
+    stacked_text = (experiment_lines(experiments) + operation_lines(operations)
+                    + stacked_lines(stacked, processes, cv, vmapped))
     if stacked_text:
         print("\n" + "\n".join(stacked_text))
 

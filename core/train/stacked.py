@@ -56,7 +56,7 @@ from torch import Tensor
 from core.data.adjacency import SparseAdjacency
 from core.data.batching import PreparedGraph, size_batches
 from core.model.diffpool import (ENTROPY_EPS, LEARNED_ASSIGNMENT, DiffPool, DiffPoolConfig, _squared_link_error,
-                                 structure_loss_per_graph)
+                                 row_softmax, structure_loss_per_graph)
 from core.train.loop import FitResult, epoch_batches
 
 # Config fields that may differ between the models of one stack (everything else is the shape).
@@ -349,7 +349,7 @@ class StackedDiffPool:
         results = {}
         for how in sorted(set(self.readouts)):
             if how == "max":
-                value = z.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=2).values
+                value = (z + torch.where(mask.unsqueeze(-1), 0.0, float("-inf")).to(z.dtype)).max(dim=2).values
                 value = torch.where(graph_mask.unsqueeze(-1), value, torch.zeros((), dtype=z.dtype, device=z.device))
             else:
                 value = (z * mask.unsqueeze(-1).to(z.dtype)).sum(dim=2)
@@ -394,7 +394,7 @@ class StackedDiffPool:
             if c.variant in LEARNED_ASSIGNMENT:
                 hidden = self._block(f"assign_blocks.{level}", assign_input, adj_mean, weight, counts, active)
                 logits = self._linear(f"assign_heads.{level}", hidden.reshape(models, graphs * nodes, -1))
-                assignment = torch.softmax(logits, dim=-1) * weight
+                assignment = row_softmax(logits) * weight
             else:
                 assignment = batch.fixed[level].reshape(models, graphs * nodes, clusters) * weight
             assignment = assignment.reshape(models * graphs, nodes, clusters)
@@ -406,12 +406,10 @@ class StackedDiffPool:
             if isinstance(adj, SparseAdjacency):
                 coarsened = assignment_t @ (adj @ assignment)
                 scale = adj.graph_max().clamp(min=1)
-                squared_error = _squared_link_error(adj, assignment, coarsened, scale).reshape(models, -1).sum(dim=1)
             else:
                 coarsened = assignment_t @ adj @ assignment
-                scale = adj.amax(dim=(1, 2), keepdim=True).clamp(min=1)
-                residual = adj / scale - assignment @ assignment_t
-                squared_error = (residual * residual).reshape(models, -1).sum(dim=1)
+                scale = adj.amax(dim=(1, 2)).clamp(min=1)
+            squared_error = _squared_link_error(adj, assignment, coarsened, scale).reshape(models, -1).sum(dim=1)
             link = squared_error / (real_nodes * real_nodes).sum(dim=1).clamp(min=1)
             row_entropy = (-assignment * torch.log(assignment + ENTROPY_EPS)).reshape(models, -1).sum(dim=1)
             entropy = row_entropy / real_nodes.sum(dim=1).clamp(min=1)
