@@ -22,6 +22,8 @@ from core.model.diffpool import (
     dense_diff_pool,
     entropy_upper_bound,
     mean_adjacency,
+    readout,
+    row_softmax,
 )
 from core.model.inference import trace_graphs
 from tests.graphs import random_graph
@@ -85,6 +87,54 @@ def test_dense_diff_pool_matches_pyg(batch, nodes, features, clusters, normalize
     theirs = pyg_dense.dense_diff_pool(x, adj, s, mask, normalize=normalize)
     for name, a, b in zip(("pooled", "coarsened", "link_loss", "entropy_loss"), ours, theirs):
         torch.testing.assert_close(a, b, **TOL, msg=lambda m, name=name: f"{name}: {m}")
+
+
+@pytest.mark.parametrize("clusters", [3, 12, 40])
+def test_dense_diff_pool_gradients_match_pyg(clusters):
+    """The link loss from the expansion through Sᵀ A S (not the N×N residual) and the narrow-softmax
+    path give PyG's gradients, in float64 so that only a wrong formula could differ."""
+    generator = torch.Generator().manual_seed(clusters)
+    batch, nodes = 3, 17
+    adj = (torch.rand(batch, nodes, nodes, generator=generator, dtype=torch.float64) < 0.3).double()
+    adj = ((adj + adj.transpose(1, 2)) > 0).double()
+    mask = torch.rand(batch, nodes, generator=generator) < 0.8
+    adj = adj * mask.unsqueeze(1) * mask.unsqueeze(2)
+    grads = []
+    for pool in (dense_diff_pool, pyg_dense.dense_diff_pool):
+        x = torch.randn(batch, nodes, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        s = 3 * torch.randn(batch, nodes, clusters, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+        x.requires_grad_(True)
+        s.requires_grad_(True)
+        pooled, coarsened, link, entropy = pool(x, adj, s, mask)
+        (pooled.sin().sum() + coarsened.cos().sum() + 7 * link + 3 * entropy).backward()
+        grads.append((x.grad, s.grad))
+    for mine, theirs in zip(*grads):
+        torch.testing.assert_close(mine, theirs, atol=1e-9, rtol=1e-7)
+
+
+@pytest.mark.parametrize("clusters", [1, 2, 12, 15, 16, 31])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_row_softmax_is_softmax_over_the_last_dimension(clusters, dtype):
+    scores = (4 * torch.randn(5, 23, clusters, generator=torch.Generator().manual_seed(clusters))).to(dtype)
+    weights = torch.randn(5, 23, clusters, generator=torch.Generator().manual_seed(7)).to(dtype)
+    outputs = []
+    for softmax in (row_softmax, lambda t: torch.softmax(t, dim=-1)):
+        leaf = scores.clone().requires_grad_(True)
+        value = softmax(leaf)
+        (value * weights).sum().backward()
+        outputs.append((value.detach(), leaf.grad))
+    tolerance = dict(atol=1e-6, rtol=1e-5) if dtype == torch.float32 else dict(atol=1e-13, rtol=1e-12)
+    for mine, theirs in zip(*outputs):
+        torch.testing.assert_close(mine, theirs, **tolerance)
+
+
+def test_max_readout_ignores_padding_and_sends_the_gradient_to_the_real_maximum():
+    z = torch.tensor([[[1.0, -5.0], [-2.0, -1.0], [9.0, 9.0]]], requires_grad=True)  # row 2 is padding
+    mask = torch.tensor([[True, True, False]])
+    value = readout(z, mask, "max")
+    assert value.tolist() == [[1.0, -1.0]]
+    value.sum().backward()
+    assert z.grad.tolist() == [[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]]
 
 
 # ---------------------------------------------------------------------------- (b) SAGEConv
