@@ -183,3 +183,13 @@ def test_committed_accuracy_json_has_the_agreed_shape_and_is_recomputable_from_f
             tests.append(100 * chosen["test_acc"])
         assert entry["selected"]["mean"] == pytest.approx(statistics.fmean(tests))
         assert entry["selected"]["std"] == pytest.approx(statistics.pstdev(tests))
+
+
+def test_dd_jobs_cap_level_one_clusters_like_every_other_dd_run(tmp_path):
+    """574 clusters (D&D's 5,748-node maximum × 0.1) would exceed the median graph's 241 nodes."""
+    from core.train.settings import cluster_counts_for
+
+    for dataset, expected in (("DD", [100]), ("ENZYMES", [12])):
+        job = Job(dataset, POINTS[0], 0, tmp_path, 2, 1, None)
+        settings = job.settings()
+        assert cluster_counts_for(selection_grid.MAX_NODES[dataset], settings) == expected
