@@ -312,11 +312,17 @@ class GNNBlock(nn.Module):
         return torch.cat(outputs, dim=-1)
 
 
+def padding_bias(mask: Tensor, dtype: torch.dtype) -> Tensor:
+    """[..., N, 1]: 0 on real rows, −∞ on padded ones, to add before a max over nodes (one op on
+    the embeddings, where a masked fill is a copy and a fill)."""
+    return torch.where(mask.unsqueeze(-1), 0.0, float("-inf")).to(dtype)
+
+
 def readout(z: Tensor, mask: Tensor | None, how: str) -> Tensor:
     """Graph vector from node embeddings z: [B, N, D] -> [B, D], ignoring padded nodes."""
     if how == "max":
-        if mask is not None:  # −∞ added on padded rows: one op (a masked fill is a copy and a fill)
-            z = z + torch.where(mask.unsqueeze(-1), 0.0, float("-inf")).to(z.dtype)
+        if mask is not None:
+            z = z + padding_bias(mask, z.dtype)
         return z.max(dim=1).values
     if mask is not None:
         z = z * mask.unsqueeze(-1).to(z.dtype)

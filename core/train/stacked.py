@@ -56,7 +56,7 @@ from torch import Tensor
 from core.data.adjacency import SparseAdjacency
 from core.data.batching import PreparedGraph, size_batches
 from core.model.diffpool import (ENTROPY_EPS, LEARNED_ASSIGNMENT, DiffPool, DiffPoolConfig, _squared_link_error,
-                                 row_softmax, structure_loss_per_graph)
+                                 padding_bias, row_softmax, structure_loss_per_graph)
 from core.train.loop import FitResult, epoch_batches
 
 # Config fields that may differ between the models of one stack (everything else is the shape).
@@ -349,7 +349,7 @@ class StackedDiffPool:
         results = {}
         for how in sorted(set(self.readouts)):
             if how == "max":
-                value = (z + torch.where(mask.unsqueeze(-1), 0.0, float("-inf")).to(z.dtype)).max(dim=2).values
+                value = (z + padding_bias(mask, z.dtype)).max(dim=2).values
                 value = torch.where(graph_mask.unsqueeze(-1), value, torch.zeros((), dtype=z.dtype, device=z.device))
             else:
                 value = (z * mask.unsqueeze(-1).to(z.dtype)).sum(dim=2)
