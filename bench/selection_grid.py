@@ -71,6 +71,9 @@ TARGETS = {"ENZYMES": 65.2, "PROTEINS": 76.3, "DD": 78.5}
 REFERENCE_RUNS = {"ENZYMES": "reproduce/ENZYMES-diffpool", "PROTEINS": "reproduce/PROTEINS-diffpool",
                   "DD": "dd/runs/DD-diffpool"}
 BASELINE_RUNS = {name: (f"dd/runs/{name}-baseline" if name == "DD" else f"reproduce/{name}-baseline") for name in DATASETS}
+#: The baseline trained as long as Errica et al. trained theirs (the ``long`` grid's run): the
+#: baseline row of the tables once its ten folds are on disk, else the 100-epoch run above.
+LONG_BASELINE_RUN = "selection_grid/runs/baseline-h128-lr0.001-p300/{name}-baseline"
 #: Nodes in each dataset's largest graph (TU files): whether its folds fit a stack (``--stack``).
 MAX_NODES = {"ENZYMES": 126, "PROTEINS": 620, "DD": 5748}
 #: Level-1 cluster cap per dataset (``core.train --max-clusters``), as every other D&D run and the
@@ -80,7 +83,15 @@ MAX_CLUSTERS = {"DD": 100}
 #: Auxiliary-loss settings: name -> (core.train variant, structure weight). "ref": link prediction +
 #: entropy (weights 1, the reference objective); "nolp": entropy only (link weight 0); "dmon": the
 #: reference objective plus DMoN's modularity + collapse term at weight 1 at every level.
-AUX = {"ref": ("diffpool", 0.0), "nolp": ("diffpool-nolp", 0.0), "dmon": ("diffpool", 1.0)}
+#: "mlp" is not DiffPool: Errica et al.'s structure-agnostic baseline (``core.train --model baseline``;
+#: its levels and readout settings are unused), a candidate so the selection can pick it.
+AUX = {"ref": ("diffpool", 0.0), "nolp": ("diffpool-nolp", 0.0), "dmon": ("diffpool", 1.0),
+       "mlp": ("baseline", 0.0)}
+DIFFPOOL_AUX = ("ref", "nolp", "dmon")
+#: Training length of the ``long`` grid, Errica et al.'s order of magnitude (they allow 3,000-5,000
+#: epochs with patience 500): ENZYMES' baseline peaks at epochs 100-565 and its 100-epoch run had
+#: its best epoch at 99 on every fold, so patience 50 stops such models before they converge.
+LONG_EPOCHS, LONG_PATIENCE = 2000, 300
 
 
 @dataclass(frozen=True)
@@ -92,11 +103,22 @@ class GridPoint:
     readout: str
     aux: str
     lr: float
+    #: Training length of this configuration; None: the command's --epochs / --patience.
+    epochs: int | None = None
+    patience: int | None = None
 
     @property
     def name(self) -> str:
-        """Folder-safe label, e.g. ``h64-l1-max-ref-lr0.001``."""
-        return f"h{self.hidden_dim}-l{self.num_pooling}-{self.readout}-{self.aux}-lr{self.lr:g}"
+        """Folder-safe label, e.g. ``h64-l1-max-ref-lr0.001``, ``baseline-h128-lr0.001-p300``."""
+        if self.aux == "mlp":
+            name = f"baseline-h{self.hidden_dim}-lr{self.lr:g}"
+        else:
+            name = f"h{self.hidden_dim}-l{self.num_pooling}-{self.readout}-{self.aux}-lr{self.lr:g}"
+        return name + (f"-p{self.patience}" if self.patience is not None else "")
+
+    @property
+    def is_diffpool(self) -> bool:
+        return self.aux != "mlp"
 
     @property
     def variant(self) -> str:
@@ -110,7 +132,7 @@ class GridPoint:
 def full_grid() -> list[GridPoint]:
     """hidden {30, 64} × levels {1, 2} × readout {max, sum} × aux {ref, nolp, dmon} × lr {1e-3, 1e-4}: 48."""
     return [GridPoint(h, levels, readout, aux, lr) for lr, h, levels, readout, aux in
-            itertools.product((1e-3, 1e-4), (64, 30), (1, 2), ("max", "sum"), tuple(AUX))]
+            itertools.product((1e-3, 1e-4), (64, 30), (1, 2), ("max", "sum"), DIFFPOOL_AUX)]
 
 
 def small_grid() -> list[GridPoint]:
@@ -120,7 +142,15 @@ def small_grid() -> list[GridPoint]:
             GridPoint(64, 1, "sum", "ref", 1e-3), GridPoint(64, 1, "max", "dmon", 1e-3)]
 
 
-GRIDS: dict[str, Callable[[], list[GridPoint]]] = {"small": small_grid, "full": full_grid}
+def long_grid() -> list[GridPoint]:
+    """The training length of the fair re-evaluation (≤ 2,000 epochs, patience 300): the baseline
+    (hidden 128, their grid's middle) and the small grid's two best DiffPool configurations."""
+    long = {"epochs": LONG_EPOCHS, "patience": LONG_PATIENCE}
+    return [GridPoint(128, 1, "max", "mlp", 1e-3, **long), GridPoint(64, 1, "max", "ref", 1e-3, **long),
+            GridPoint(64, 2, "max", "ref", 1e-3, **long)]
+
+
+GRIDS: dict[str, Callable[[], list[GridPoint]]] = {"small": small_grid, "full": full_grid, "long": long_grid}
 
 
 @dataclass(frozen=True)
@@ -145,8 +175,8 @@ class Job:
         """``core.train`` arguments; ``--only-folds`` when ``fold`` is given (``-1``: this job's fold)."""
         p = self.point
         argv = ["--dataset", self.dataset, "--model", p.variant, "--folds", str(self.folds),
-                "--epochs", str(self.epochs),
-                "--patience", str(self.patience), "--hidden-dim", str(p.hidden_dim), "--num-pooling",
+                "--epochs", str(p.epochs or self.epochs),
+                "--patience", str(p.patience or self.patience), "--hidden-dim", str(p.hidden_dim), "--num-pooling",
                 str(p.num_pooling), "--readout", p.readout, "--lr", str(p.lr), "--structure-weight",
                 str(p.structure_weight), "--no-checkpoint", "--threads", "1", "--quiet", "--out", str(self.out_dir)]
         if self.dataset in MAX_CLUSTERS:
@@ -390,14 +420,28 @@ def grid_candidate(jobs: list[Job]) -> Candidate | None:
     return Candidate(_rel(jobs[0].out_dir), jobs[0].out_dir, asdict(settings), entries)
 
 
-def dataset_report(dataset: str, jobs: list[Job], results: Path = RESULTS) -> dict:
-    """Selection for one dataset: grid candidates, all candidates on disk, and the reference rows."""
+def baseline_run(dataset: str, results: Path = RESULTS, folds: int = 10) -> Path:
+    """The structure-agnostic baseline's run folder: the long-trained one when complete, else the 100-epoch one."""
+    long = results / LONG_BASELINE_RUN.format(name=dataset)
+    if len(list((long / "folds").glob("fold-*.json"))) >= folds:
+        return long
+    return results / BASELINE_RUNS[dataset]
+
+
+def dataset_report(dataset: str, jobs: list[Job], results: Path = RESULTS, counted: set[str] | None = None) -> dict:
+    """Selection for one dataset: grid candidates, all candidates on disk, and the reference rows.
+
+    ``jobs`` may span several grids: every complete DiffPool configuration among them joins the
+    "grid + reference" choice; ``counted`` (configuration names, default all) are the ones whose
+    jobs the "grid jobs done" figure counts."""
     reference_run = results / REFERENCE_RUNS[dataset]
     reference = load_candidate(reference_run, _rel(reference_run))
     by_point: dict[str, list[Job]] = {}
     for job in jobs:
         by_point.setdefault(job.point.name, []).append(job)
-    grid = [c for c in (grid_candidate(js) for js in by_point.values()) if c is not None]
+    complete = {name: c for name, c in ((name, grid_candidate(js)) for name, js in by_point.items()) if c is not None}
+    grid = [c for name, c in complete.items() if by_point[name][0].point.is_diffpool]
+    counted_jobs = [j for j in jobs if counted is None or j.point.name in counted]
     others, notes = disk_candidates(dataset, results, reference)
     notes = [note.replace(f"{ROOT}/", "") for note in notes]
     grid_folders = {c.folder.resolve() for c in grid}
@@ -405,12 +449,13 @@ def dataset_report(dataset: str, jobs: list[Job], results: Path = RESULTS) -> di
     candidates = [reference] + grid + others
     report = {
         "dataset": dataset,
-        "grid_jobs": {"total": len(jobs), "finished": sum(finished_fold(j) is not None for j in jobs)},
-        "grid_configs": {"total": len(by_point), "complete": len(grid)},
+        "grid_jobs": {"total": len(counted_jobs), "finished": sum(finished_fold(j) is not None for j in counted_jobs)},
+        "grid_configs": {"total": len({j.point.name for j in counted_jobs}),
+                         "complete": sum(name in complete for name in {j.point.name for j in counted_jobs})},
         "candidates": [{"name": c.name, "grid": c in grid, **_honest(c)} for c in candidates],
         "notes": notes,
         "reference_run": _rel(reference_run),
-        "baseline_run": _rel(results / BASELINE_RUNS[dataset]),
+        "baseline_run": _rel(baseline_run(dataset, results, len(reference.folds))),
     }
     if grid:
         report["grid_only"] = select_per_fold([reference] + grid)
@@ -461,8 +506,9 @@ def markdown(result: dict) -> str:
              f"Generated {result['date']} by `{result['command']}`.", "",
              "Per outer fold, the candidate with the best validation accuracy (10 % of the training fold, at its own "
              "best-validation epoch) is chosen and its test-fold accuracy counted (no retraining: see "
-             "bench/selection_grid.py). Candidates: the grid's runs plus every run on disk with the same ten "
-             "folds. Mean ± std (ddof=0) over folds, %.", "",
+             "bench/selection_grid.py). Candidates: the grids' runs plus every run on disk with the same ten "
+             "folds. \"Grid + reference\" chooses among the reference run and every complete DiffPool "
+             "configuration of any grid (not the baseline). Mean ± std (ddof=0) over folds, %.", "",
              f"Grid `{result['grid']}`: {len(result['points'])} configurations, epochs ≤ {result['epochs']}, "
              f"patience {result['patience']}.", "",
              "| dataset | selected (all candidates) | selected (grid + reference) | reference DiffPool | baseline | "
@@ -516,6 +562,11 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def all_points() -> list[GridPoint]:
+    """Every configuration of every grid, once (the tables choose among all that are complete)."""
+    return list({p.name: p for grid in GRIDS.values() for p in grid()}.values())
+
+
 def build_jobs(datasets: list[str], points: list[GridPoint], args: argparse.Namespace) -> list[Job]:
     """Configuration-major order: whole configurations finish first, so a partial run is already usable."""
     return [Job(d, p, k, Path(args.runs_root), args.epochs, args.patience, args.data_dir, args.folds, args.subset)
@@ -527,8 +578,9 @@ def write_tables(args: argparse.Namespace, argv: list[str]) -> dict:
     so that selection_grid.json and accuracy.json always describe the same candidates."""
     results = Path(args.results_root)
     datasets = [d for d in DATASETS if (results / REFERENCE_RUNS[d] / "folds").is_dir()]
-    jobs = build_jobs(datasets, GRIDS[args.grid](), args)
-    reports = [dataset_report(d, [j for j in jobs if j.dataset == d], results) for d in datasets]
+    jobs = build_jobs(datasets, all_points(), args)
+    counted = {p.name for p in GRIDS[args.grid]()}
+    reports = [dataset_report(d, [j for j in jobs if j.dataset == d], results, counted) for d in datasets]
     accuracy_path = Path(args.accuracy)
     accuracy = json.loads(accuracy_path.read_text(encoding="utf-8")) if accuracy_path.is_file() else {}
     for report in reports:
@@ -541,7 +593,7 @@ def write_tables(args: argparse.Namespace, argv: list[str]) -> dict:
               "command": "python bench/selection_grid.py " + " ".join(shlex.quote(a) for a in argv),
               "grid": args.grid, "epochs": args.epochs, "patience": args.patience,
               "points": [p.name for p in GRIDS[args.grid]()],
-              "machine": machine(), "timing": {"per_dataset": measured_summary(jobs), "full_grid": full_estimate(args)},
+              "machine": machine(), "timing": {"per_dataset": measured_summary([j for j in jobs if j.point.name in counted]), "full_grid": full_estimate(args)},
               "datasets": reports, "accuracy": {r["dataset"]: accuracy[r["dataset"]] for r in reports}}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -585,7 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python bench/selection_grid.py", description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    add("--grid", choices=tuple(GRIDS), default="small", help="small: 4 configurations; full: 48 (default small)")
+    add("--grid", choices=tuple(GRIDS), default="small", help="small: 4 configurations; full: 48; long: the baseline and 2 DiffPool configurations "
+             f"trained ≤ {LONG_EPOCHS} epochs with patience {LONG_PATIENCE} (default small)")
     add("--epochs", type=int, default=500, help="most epochs per job (default %(default)s)")
     add("--patience", type=int, default=50, help="early stopping on validation accuracy (default %(default)s)")
     add("--folds", type=int, default=10, help="outer folds (default %(default)s; must match the runs on disk)")
@@ -615,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
     points = GRIDS[args.grid]()
     jobs = build_jobs(args.datasets, points, args)
     if args.table_only:
-        write_summaries(jobs)
+        write_summaries(build_jobs(args.datasets, all_points(), args))  # every grid's complete runs
         print(markdown(write_tables(args, argv)))
         return 0
     todo = [job for job in jobs if finished_fold(job) is None]
@@ -643,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: finished jobs are on disk; rerun the same command to continue", file=sys.stderr)
         return 130
-    write_summaries(jobs)
+    write_summaries(build_jobs(args.datasets, all_points(), args))  # every grid's complete runs
     print(markdown(write_tables(args, argv)))
     if failures:
         print(f"{len(failures)} job(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)

@@ -193,3 +193,45 @@ def test_dd_jobs_cap_level_one_clusters_like_every_other_dd_run(tmp_path):
         job = Job(dataset, POINTS[0], 0, tmp_path, 2, 1, None)
         settings = job.settings()
         assert cluster_counts_for(selection_grid.MAX_NODES[dataset], settings) == expected
+
+
+def test_long_grid_trains_the_baseline_and_diffpool_for_errica_length_whatever_the_command_says(tmp_path):
+    points = selection_grid.long_grid()
+    assert [p.name for p in points] == ["baseline-h128-lr0.001-p300", "h64-l1-max-ref-lr0.001-p300",
+                                        "h64-l2-max-ref-lr0.001-p300"]
+    # never the small grid's folders (patience 50): another cache key would overwrite their fold files
+    assert not {p.name for p in points} & {p.name for p in selection_grid.small_grid() + full_grid()}
+    for point, model in zip(points, ("baseline", "diffpool", "diffpool")):
+        argv = Job("ENZYMES", point, 3, tmp_path, 500, 50, None).train_argv(-1)
+        assert argv[argv.index("--model") + 1] == model
+        assert argv[argv.index("--epochs") + 1] == "2000" and argv[argv.index("--patience") + 1] == "300"
+    assert [p.is_diffpool for p in points] == [False, True, True]
+
+
+def test_a_baseline_grid_point_is_a_candidate_but_not_a_diffpool_configuration(tiny_grid, tu_dir, tmp_path,
+                                                                               monkeypatch):
+    import shutil
+
+    source, _ = tiny_grid
+    root = tmp_path / "results"
+    shutil.copytree(source, root)
+    baseline = GridPoint(16, 1, "max", "mlp", 1e-3, epochs=3, patience=1)
+    monkeypatch.setitem(selection_grid.GRIDS, "small", lambda: POINTS)
+    monkeypatch.setitem(selection_grid.GRIDS, "long", lambda: [baseline])
+    monkeypatch.setattr(selection_grid, "LONG_BASELINE_RUN", f"selection_grid/runs/{baseline.name}/{{name}}-baseline")
+    for k in range(3):
+        assert train_one(Job("ENZYMES", baseline, k, root / "selection_grid" / "runs", 2, 1, str(tu_dir), 3, 40))[0] == 0
+    assert selection_grid.main(_grid_args(tu_dir, root, "--table-only")) == 0
+    report = json.loads((root / "selection_grid" / "selection_grid.json").read_text())["datasets"][0]
+    long_run = f"selection_grid/runs/{baseline.name}/ENZYMES-baseline"
+    names = [c["name"] for c in report["candidates"]]
+    assert len(names) == 5 and any(n.endswith(long_run) for n in names)
+    # "grid + reference" stays DiffPool: the reference and the two DiffPool points
+    assert len(report["grid_only"]["candidates"]) == 3
+    assert not any(n.endswith(long_run) for n in report["grid_only"]["candidates"])
+    assert report["grid_jobs"] == {"total": 6, "finished": 6}  # counts --grid small's jobs
+    # the baseline row is the long-trained run once its folds are complete
+    entry = json.loads((root / "accuracy.json").read_text())["ENZYMES"]
+    assert entry["baseline"]["run"].endswith(long_run)
+    tests = [100 * f["test_acc"] for _, f in sorted(_fold_files(root / long_run).items())]
+    assert entry["baseline"]["mean"] == pytest.approx(statistics.fmean(tests))
