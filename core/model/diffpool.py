@@ -374,6 +374,8 @@ class DiffPool(nn.Module):
         self.config = config
         c = config
         width = c.block_output_dim
+        # Optional batch norm of the raw input features (real nodes only), as the baseline has.
+        self.input_norm = MaskedBatchNorm(c.input_dim) if c.input_norm else None
         self.embed_blocks = nn.ModuleList(
             [GNNBlock(c.input_dim if level == 0 else width, c.hidden_dim, c.embedding_dim, c.num_layers, c)
              for level in range(c.num_pooling + 1)]
@@ -432,6 +434,8 @@ class DiffPool(nn.Module):
         entropy_total = x.new_zeros(())
         structure_total = x.new_zeros(()) if c.structure_loss_weight > 0 else None
         learned = c.variant in LEARNED_ASSIGNMENT
+        if self.input_norm is not None:
+            x = self.input_norm(x, mask)
         adj_mean = mean_adjacency(adj)
         # A level's embedding and assignment blocks read the same input: aggregate it once.
         aggregated = adj_mean @ x if learned and c.num_pooling > 0 else None

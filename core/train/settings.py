@@ -13,6 +13,7 @@ from core.data.batching import (
 )
 from core.data.features import FEATURE_KINDS, FeatureSpec, default_feature_spec
 from core.data.graphs import GraphDataset
+from core.model.config import NO_POOLING_VARIANTS
 from core.model.diffpool import VARIANTS, DiffPoolConfig, sortpool_k_for
 from core.model.patchysan import patchysan_width_for
 
@@ -20,7 +21,7 @@ PROTOCOLS = ("honest", "paper", "both")
 BATCHINGS = ("size", "bucket", "random")
 READOUTS = ("max", "mean", "sum")
 # Settings introduced after fold caches were written, with the value those caches used.
-ADDED_LATER = {"readout": "max", "dropout": 0.0, "structure_weight": 0.0, "positional": 0}
+ADDED_LATER = {"readout": "max", "dropout": 0.0, "structure_weight": 0.0, "positional": 0, "input_norm": False}
 FEATURE_CHOICES = ("auto",) + FEATURE_KINDS
 
 
@@ -78,6 +79,7 @@ class TrainSettings:
     dropout: float = 0.0
     structure_weight: float = 0.0
     positional: int = 0
+    input_norm: bool = False
     features: str = "auto"
     val_fraction: float = 0.1
     seed: int = 0
@@ -112,6 +114,9 @@ class TrainSettings:
             raise TrainingError(f"structure_weight must be >= 0, got {self.structure_weight}")
         if not 0.0 <= self.dropout < 1.0:
             raise TrainingError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.input_norm and self.variant in NO_POOLING_VARIANTS:
+            raise TrainingError(f"input_norm is an option of the DiffPool and graphsage models; {self.variant!r} "
+                                "has its own input layer (the baseline always normalises its input)")
         if self.adjacency not in ADJACENCY_FORMATS:
             raise TrainingError(
                 f"unknown adjacency {self.adjacency!r}; choose one of {', '.join(ADJACENCY_FORMATS)}")
@@ -190,6 +195,7 @@ def model_config_for(dataset: GraphDataset, spec: FeatureSpec, settings: TrainSe
         num_pooling=0 if settings.variant == "graphsage" else settings.num_pooling,
         readout=settings.readout,
         dropout=settings.dropout,
+        input_norm=settings.input_norm,
         structure_loss_weight=settings.structure_weight,
         assign_ratio=settings.assign_ratio,
         max_nodes=dataset.max_nodes,

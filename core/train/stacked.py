@@ -173,6 +173,9 @@ def _check_stackable(configs: list[DiffPoolConfig]) -> None:
             differs = sorted(k for k in shape if shape[k] != other.get(k))
             raise StackError(f"model {i} differs from model 0 in {', '.join(differs)}: only "
                              f"{', '.join(PER_MODEL_FIELDS)} may differ within a stack")
+    if configs[0].input_norm:
+        raise StackError("stacking does not implement input_norm (a batch norm of the input features); "
+                         "train these models one at a time")
     if configs[0].aux_normalization != "real":
         raise StackError("stacking needs aux_normalization='real': 'pyg' divides the auxiliary losses by the "
                          "padded batch size, which a stack changes")

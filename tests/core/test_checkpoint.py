@@ -44,11 +44,11 @@ def graphs():
     return make_synthetic_hierarchy(num_graphs=8, seed=1).graphs
 
 
-def _trained_model(variant: str, graphs) -> DiffPool:
+def _trained_model(variant: str, graphs, **overrides) -> DiffPool:
     """A model with non-trivial weights and batch-norm running statistics (one training step)."""
     torch.manual_seed(0)
     config = DiffPoolConfig(input_dim=SPEC.dim, num_classes=3, variant=variant, hidden_dim=8, embedding_dim=8,
-                            assign_hidden_dim=8, max_nodes=80, num_pooling=2, assign_ratio=0.25)
+                            assign_hidden_dim=8, max_nodes=80, num_pooling=2, assign_ratio=0.25, **overrides)
     model = DiffPool(config)
     prepared = prepare_graphs(graphs, SPEC, variant, config.cluster_counts, SEED)
     batch = collate(prepared)
@@ -82,6 +82,17 @@ def test_round_trip_gives_identical_logits_and_traces(variant, graphs, tmp_path)
             np.testing.assert_array_equal(a.assignment, b.assignment)
             np.testing.assert_array_equal(a.coarsened_adjacency, b.coarsened_adjacency)
     assert set(load_extra_tensors(tmp_path / "model")) == {"snapshot/e0000/g0/l0"}
+
+
+def test_input_norm_statistics_survive_the_round_trip(graphs, tmp_path):
+    model = _trained_model("diffpool", graphs, input_norm=True)
+    assert model.input_norm.norm.num_batches_tracked == 1
+    _save(tmp_path / "model", model)
+    loaded, spec, card = load_checkpoint(tmp_path / "model.safetensors")
+    assert card["config"]["input_norm"] is True and loaded.config.input_norm
+    torch.testing.assert_close(loaded.input_norm.norm.running_mean, model.input_norm.norm.running_mean, rtol=0, atol=0)
+    np.testing.assert_array_equal(predict_logits(loaded, graphs, spec, seed=SEED),
+                                  predict_logits(model, graphs, SPEC, seed=SEED))
 
 
 def test_training_card_holds_everything_needed_to_judge_and_reproduce(tmp_path):

@@ -162,9 +162,10 @@ def test_sage_conv_matches_dense_sage_conv_with_copied_weights(normalize, use_ma
 
 
 # ---------------------------------------------------------------------------- (c) permutation
-@pytest.mark.parametrize("variant", ["diffpool", "diffpool-nolp", "graphsage"])
-def test_permuting_nodes_permutes_assignment_rows_and_keeps_pooled_graph_and_logits(variant):
-    model = randomise_norm_statistics(make_model(variant)).eval()
+@pytest.mark.parametrize("variant,input_norm", [("diffpool", False), ("diffpool-nolp", False), ("graphsage", False),
+                                                ("diffpool", True), ("graphsage", True)])
+def test_permuting_nodes_permutes_assignment_rows_and_keeps_pooled_graph_and_logits(variant, input_norm):
+    model = randomise_norm_statistics(make_model(variant, input_norm=input_norm)).eval()
     first, second = random_graph(9, seed=1), random_graph(6, seed=2)
     batch = batch_of([first, second], model, pad_to=12)
     perm = torch.from_numpy(np.random.default_rng(3).permutation(9))
@@ -199,10 +200,10 @@ def _graph_alone_and_padded(model: DiffPool, graph: Graph, others: list[Graph], 
 @FAST
 @given(
     sizes=st.lists(st.integers(1, 10), min_size=2, max_size=4), extra=st.integers(1, 6),
-    batch_norm=st.booleans(), seed=st.integers(0, 10_000),
+    batch_norm=st.booleans(), input_norm=st.booleans(), seed=st.integers(0, 10_000),
 )
-def test_padding_does_not_change_assignments_pooled_graph_or_logits(sizes, extra, batch_norm, seed):
-    model = make_model("diffpool", seed=seed % 7, batch_norm=batch_norm)
+def test_padding_does_not_change_assignments_pooled_graph_or_logits(sizes, extra, batch_norm, input_norm, seed):
+    model = make_model("diffpool", seed=seed % 7, batch_norm=batch_norm, input_norm=input_norm)
     model = randomise_norm_statistics(model, seed).eval()
     graphs = [random_graph(n, seed + i, label=i % 3) for i, n in enumerate(sizes)]
     n = graphs[0].num_nodes
@@ -217,9 +218,10 @@ def test_padding_does_not_change_assignments_pooled_graph_or_logits(sizes, extra
         torch.testing.assert_close(level["pooled_features"][b], reference["pooled_features"][0], **TOL)
 
 
-def test_padding_does_not_change_batch_norm_statistics_in_training():
+@pytest.mark.parametrize("input_norm", [False, True])
+def test_padding_does_not_change_batch_norm_statistics_in_training(input_norm):
     graphs = [random_graph(n, seed=n) for n in (7, 4, 9)]
-    tight, loose = make_model("diffpool"), make_model("diffpool")
+    tight, loose = make_model("diffpool", input_norm=input_norm), make_model("diffpool", input_norm=input_norm)
     loose.load_state_dict(tight.state_dict())
     tight.train(), loose.train()
     out_tight = run(tight, batch_of(graphs, tight))
@@ -227,6 +229,7 @@ def test_padding_does_not_change_batch_norm_statistics_in_training():
     torch.testing.assert_close(out_loose.logits, out_tight.logits, **TOL)
     norms = [(name, m) for name, m in tight.named_modules() if isinstance(m, MaskedBatchNorm)]
     assert norms, "the model should use MaskedBatchNorm"
+    assert ("input_norm" in dict(norms)) == input_norm
     loose_modules = dict(loose.named_modules())
     for name, module in norms:
         other = loose_modules[name].norm
@@ -373,3 +376,17 @@ def test_training_on_a_batch_with_a_single_real_node_does_not_fail():
     output = model(torch.randn(1, 1, 2), torch.zeros(1, 1, 1), torch.ones(1, 1, dtype=torch.bool))
     model.loss(output, torch.tensor([1])).backward()
     assert torch.isfinite(output.logits).all()
+
+
+def test_input_norm_makes_the_model_blind_to_the_scale_of_a_feature_column():
+    """Training-mode batch norm of the input: multiplying a column by 1,000 (a TU attribute's range)
+    and shifting it changes nothing downstream; without it the logits move."""
+    graphs = [random_graph(n, seed=n) for n in (7, 4, 9)]
+    for input_norm, same in ((True, True), (False, False)):
+        model = make_model("diffpool", input_norm=input_norm).train()
+        batch = batch_of(graphs, model)
+        scaled = batch.x.clone()
+        scaled[..., 0] = (scaled[..., 0] * 1000 + 5) * batch.mask
+        with torch.no_grad():
+            plain, big = model(batch.x, batch.adj, batch.mask).logits, model(scaled, batch.adj, batch.mask).logits
+        assert torch.allclose(plain, big, atol=1e-3) == same

@@ -140,6 +140,8 @@ def test_models_of_other_shapes_or_padding_dependent_losses_are_refused():
         StackedDiffPool([DiffPool(config()), DiffPool(config(hidden_dim=16))])
     with pytest.raises(StackError, match="aux_normalization"):
         StackedDiffPool([DiffPool(config(aux_normalization="pyg"))] * 2)
+    with pytest.raises(StackError, match="input_norm"):
+        StackedDiffPool([DiffPool(config(input_norm=True))] * 2)
 
 
 def test_early_stopping_and_callbacks_remove_members_and_keep_their_best_epoch(graphs):

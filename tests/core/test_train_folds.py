@@ -78,6 +78,21 @@ def test_unknown_adjacency_format_is_refused():
     assert _settings_from_args(parser, parser.parse_args(["--dataset", "ENZYMES", "--adjacency", "sparse"])).adjacency == "sparse"
 
 
+def test_input_norm_reaches_the_model_changes_the_cache_key_and_is_refused_where_meaningless(synthetic, tmp_path):
+    from core.train.settings import feature_spec_for, model_config_for
+
+    default = _settings(tmp_path)
+    normed = dataclasses.replace(default, input_norm=True)
+    assert default.fingerprint() != normed.fingerprint()
+    assert model_config_for(synthetic, feature_spec_for(synthetic), normed).input_norm is True
+    assert model_config_for(synthetic, feature_spec_for(synthetic), default).input_norm is False
+    with pytest.raises(TrainingError, match="input_norm is an option of the DiffPool"):
+        TrainSettings(variant="baseline", input_norm=True)
+    parser = build_parser()
+    assert _settings_from_args(parser, parser.parse_args(["--dataset", "ENZYMES", "--input-norm"])).input_norm
+    assert not _settings_from_args(parser, parser.parse_args(["--dataset", "ENZYMES"])).input_norm
+
+
 def test_dropout_reaches_the_model_and_fold_caches_written_before_it_keep_their_key(synthetic, tmp_path):
     from core.train.settings import feature_spec_for, model_config_for
 
