@@ -106,14 +106,18 @@ class GridPoint:
     #: Training length of this configuration; None: the command's --epochs / --patience.
     epochs: int | None = None
     patience: int | None = None
+    #: core.train --input-norm: a batch norm of the raw input features before level 1.
+    input_norm: bool = False
 
     @property
     def name(self) -> str:
-        """Folder-safe label, e.g. ``h64-l1-max-ref-lr0.001``, ``baseline-h128-lr0.001-p300``."""
+        """Folder-safe label, e.g. ``h64-l1-max-ref-lr0.001``, ``h64-l1-max-ref-in-lr0.001-p300``,
+        ``baseline-h128-lr0.001-p300``."""
         if self.aux == "mlp":
             name = f"baseline-h{self.hidden_dim}-lr{self.lr:g}"
         else:
-            name = f"h{self.hidden_dim}-l{self.num_pooling}-{self.readout}-{self.aux}-lr{self.lr:g}"
+            norm = "-in" if self.input_norm else ""
+            name = f"h{self.hidden_dim}-l{self.num_pooling}-{self.readout}-{self.aux}{norm}-lr{self.lr:g}"
         return name + (f"-p{self.patience}" if self.patience is not None else "")
 
     @property
@@ -144,10 +148,11 @@ def small_grid() -> list[GridPoint]:
 
 def long_grid() -> list[GridPoint]:
     """The training length of the fair re-evaluation (≤ 2,000 epochs, patience 300): the baseline
-    (hidden 128, their grid's middle) and the small grid's two best DiffPool configurations."""
+    (hidden 128, their grid's middle), the small grid's two best DiffPool configurations with the
+    input batch norm the baseline has (``--input-norm``), then the best one without it."""
     long = {"epochs": LONG_EPOCHS, "patience": LONG_PATIENCE}
-    return [GridPoint(128, 1, "max", "mlp", 1e-3, **long), GridPoint(64, 1, "max", "ref", 1e-3, **long),
-            GridPoint(64, 2, "max", "ref", 1e-3, **long)]
+    return [GridPoint(128, 1, "max", "mlp", 1e-3, **long), GridPoint(64, 1, "max", "ref", 1e-3, **long, input_norm=True),
+            GridPoint(64, 2, "max", "ref", 1e-3, **long, input_norm=True), GridPoint(64, 1, "max", "ref", 1e-3, **long)]
 
 
 GRIDS: dict[str, Callable[[], list[GridPoint]]] = {"small": small_grid, "full": full_grid, "long": long_grid}
@@ -179,6 +184,8 @@ class Job:
                 "--patience", str(p.patience or self.patience), "--hidden-dim", str(p.hidden_dim), "--num-pooling",
                 str(p.num_pooling), "--readout", p.readout, "--lr", str(p.lr), "--structure-weight",
                 str(p.structure_weight), "--no-checkpoint", "--threads", "1", "--quiet", "--out", str(self.out_dir)]
+        if p.input_norm:
+            argv.append("--input-norm")
         if self.dataset in MAX_CLUSTERS:
             argv += ["--max-clusters", str(MAX_CLUSTERS[self.dataset])]
         if self.data_dir:

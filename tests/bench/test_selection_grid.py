@@ -197,15 +197,17 @@ def test_dd_jobs_cap_level_one_clusters_like_every_other_dd_run(tmp_path):
 
 def test_long_grid_trains_the_baseline_and_diffpool_for_errica_length_whatever_the_command_says(tmp_path):
     points = selection_grid.long_grid()
-    assert [p.name for p in points] == ["baseline-h128-lr0.001-p300", "h64-l1-max-ref-lr0.001-p300",
-                                        "h64-l2-max-ref-lr0.001-p300"]
+    assert [p.name for p in points] == ["baseline-h128-lr0.001-p300", "h64-l1-max-ref-in-lr0.001-p300",
+                                        "h64-l2-max-ref-in-lr0.001-p300", "h64-l1-max-ref-lr0.001-p300"]
     # never the small grid's folders (patience 50): another cache key would overwrite their fold files
     assert not {p.name for p in points} & {p.name for p in selection_grid.small_grid() + full_grid()}
-    for point, model in zip(points, ("baseline", "diffpool", "diffpool")):
+    for point, model in zip(points, ("baseline", "diffpool", "diffpool", "diffpool")):
         argv = Job("ENZYMES", point, 3, tmp_path, 500, 50, None).train_argv(-1)
         assert argv[argv.index("--model") + 1] == model
         assert argv[argv.index("--epochs") + 1] == "2000" and argv[argv.index("--patience") + 1] == "300"
-    assert [p.is_diffpool for p in points] == [False, True, True]
+        assert ("--input-norm" in argv) == point.input_norm
+        assert Job("ENZYMES", point, 3, tmp_path, 500, 50, None).settings().input_norm == point.input_norm
+    assert [p.is_diffpool for p in points] == [False, True, True, True]
 
 
 def test_a_baseline_grid_point_is_a_candidate_but_not_a_diffpool_configuration(tiny_grid, tu_dir, tmp_path,
