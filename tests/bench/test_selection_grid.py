@@ -221,8 +221,9 @@ def test_a_baseline_grid_point_is_a_candidate_but_not_a_diffpool_configuration(t
     monkeypatch.setitem(selection_grid.GRIDS, "small", lambda: POINTS)
     monkeypatch.setitem(selection_grid.GRIDS, "long", lambda: [baseline])
     monkeypatch.setattr(selection_grid, "LONG_BASELINE_RUN", f"selection_grid/runs/{baseline.name}/{{name}}-baseline")
+    runs = root / "selection_grid" / "runs"
     for k in range(3):
-        assert train_one(Job("ENZYMES", baseline, k, root / "selection_grid" / "runs", 2, 1, str(tu_dir), 3, 40))[0] == 0
+        assert train_one(Job("ENZYMES", baseline, k, runs, 2, 1, str(tu_dir), 3, 40))[0] == 0
     assert selection_grid.main(_grid_args(tu_dir, root, "--table-only")) == 0
     report = json.loads((root / "selection_grid" / "selection_grid.json").read_text())["datasets"][0]
     long_run = f"selection_grid/runs/{baseline.name}/ENZYMES-baseline"
