@@ -601,7 +601,10 @@ def write_tables(args: argparse.Namespace, argv: list[str]) -> dict:
               "stacking": None if stacking is None else {k: stacking[k] for k in (
                   "dataset", "epochs", "patience", "seconds_alone", "seconds_stacked", "speedup")},
               "command": "python bench/selection_grid.py " + " ".join(shlex.quote(a) for a in argv),
-              "grid": args.grid, "epochs": args.epochs, "patience": args.patience,
+              "grid": args.grid,
+              # a configuration's own training length (the long grid's) overrides the command's
+              "epochs": max(p.epochs or args.epochs for p in GRIDS[args.grid]()),
+              "patience": max(p.patience or args.patience for p in GRIDS[args.grid]()),
               "points": [p.name for p in GRIDS[args.grid]()],
               "machine": machine(),
               "timing": {"per_dataset": measured_summary([j for j in jobs if j.point.name in counted]),
