@@ -256,7 +256,8 @@ def stack_units(jobs: list[Job]) -> list[Job | tuple[Job, ...]]:
         units.setdefault(job.out_dir, []).append(job)
     out: list[Job | tuple[Job, ...]] = []
     for members in units.values():
-        if MAX_NODES.get(members[0].dataset, 0) > MAX_STACK_NODES:
+        # stacks hold dense per-node tensors and do not implement --input-norm
+        if MAX_NODES.get(members[0].dataset, 0) > MAX_STACK_NODES or members[0].point.input_norm:
             out.extend(members)
         else:
             out.append(tuple(members))

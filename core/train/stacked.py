@@ -735,6 +735,8 @@ def cross_validate_stacked(
     if settings.snapshot_every > 0:
         raise TrainingError("stacked folds record no assignment snapshots; drop --snapshot-every "
                                      "or train without stacking")
+    if settings.input_norm:
+        raise TrainingError("stacked folds do not implement --input-norm; train these folds without --stack-folds")
     if dataset.max_nodes > MAX_STACK_NODES:
         raise TrainingError(
             f"{dataset.name}'s largest graph has {dataset.max_nodes} nodes; stacks hold dense per-node tensors "

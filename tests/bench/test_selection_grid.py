@@ -140,6 +140,9 @@ def test_stack_units_group_by_configuration_and_leave_dd_one_process_per_fold(tm
     assert [(u[0].dataset, u[0].point, [j.fold for j in u]) for u in stacks] == [
         ("ENZYMES", POINTS[0], [0, 1, 2]), ("ENZYMES", POINTS[1], [0, 1, 2])]
     assert [u for u in units if not isinstance(u, tuple)] == [j for j in jobs if j.dataset == "DD"]
+    normed = [Job("ENZYMES", GridPoint(16, 1, "max", "ref", 1e-3, input_norm=True), k, tmp_path, 2, 1, None)
+              for k in range(3)]
+    assert selection_grid.stack_units(normed) == normed  # stacks do not implement --input-norm
 
 
 def test_a_failing_job_reports_its_exit_code_instead_of_stopping_the_grid(tmp_path):

@@ -88,6 +88,9 @@ def test_input_norm_reaches_the_model_changes_the_cache_key_and_is_refused_where
     assert model_config_for(synthetic, feature_spec_for(synthetic), default).input_norm is False
     with pytest.raises(TrainingError, match="input_norm is an option of the DiffPool"):
         TrainSettings(variant="baseline", input_norm=True)
+    from core.train.stacked import cross_validate_stacked
+    with pytest.raises(TrainingError, match="do not implement --input-norm"):
+        cross_validate_stacked(synthetic, dataclasses.replace(normed, only_folds=[0, 1]))
     parser = build_parser()
     assert _settings_from_args(parser, parser.parse_args(["--dataset", "ENZYMES", "--input-norm"])).input_norm
     assert not _settings_from_args(parser, parser.parse_args(["--dataset", "ENZYMES"])).input_norm
