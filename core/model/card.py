@@ -127,6 +127,9 @@ class ModelCard(Mapping):
             raise CheckpointError(f"{where}: variant {data['variant']!r} differs from config.variant {config.variant!r}")
         if spec.dim != config.input_dim:
             raise CheckpointError(f"{where}: the features give {spec.dim} inputs but config.input_dim is {config.input_dim}")
+        if config.assign_only_dim and config.assign_only_dim != spec.positional_dim:
+            raise CheckpointError(f"{where}: config.assign_only_dim is {config.assign_only_dim} but the features "
+                                  f"end in {spec.positional_dim} positional columns")
         return cls(config=config, features=spec, variant=data["variant"], dataset=data.get("dataset"),
                    class_names=data.get("class_names"), accuracy=data.get("accuracy"), seed=data.get("seed"),
                    path=Path(path) if path is not None else None, data=data)

@@ -53,6 +53,11 @@ class DiffPoolConfig:
     (off in the reference code; the structure-agnostic baseline always has one): raw TU attributes
     reach ~800 on ENZYMES and PROTEINS, and without it they dominate the first layer.
 
+    ``assign_only_dim`` K > 0: the last K input columns (Laplacian eigenvectors, ``--positional``)
+    feed level 1's assignment GNN only; its embedding GNN reads the other columns. Where a node
+    sits decides its cluster, while the embeddings the classifier reads stay free of sign-ambiguous
+    eigenvectors (0 = every column feeds both, as in the reference code).
+
     ``aux_normalization`` sets the scale of the auxiliary losses in training:
 
     - ``"real"`` (default): link loss = Σ_g ‖Â_g − S_g S_gᵀ‖_F² / Σ_g n_g², the mean squared
@@ -80,6 +85,7 @@ class DiffPoolConfig:
     normalize_embedding: bool = False
     dropout: float = 0.0
     input_norm: bool = False
+    assign_only_dim: int = 0
     readout: str = "max"
     link_loss_weight: float = 1.0
     entropy_loss_weight: float = 1.0
@@ -116,6 +122,13 @@ class DiffPoolConfig:
             raise ValueError(f"num_edge_types must be at least 1 (1 = one constant edge feature), got {self.num_edge_types}")
         if self.patchysan_field_size < 1:
             raise ValueError(f"patchysan_field_size must be at least 1, got {self.patchysan_field_size}")
+        if self.assign_only_dim:
+            if self.variant not in LEARNED_ASSIGNMENT:
+                raise ValueError(f"assign_only_dim needs a learned assignment (variants {', '.join(LEARNED_ASSIGNMENT)}), "
+                                 f"not {self.variant!r}")
+            if not 0 < self.assign_only_dim < self.input_dim:
+                raise ValueError(f"assign_only_dim must be in 0..input_dim - 1 = {self.input_dim - 1} (0 = off; the "
+                                 f"embedding GNN needs at least one column), got {self.assign_only_dim}")
         if self.set2set_steps < 1:
             raise ValueError(f"set2set_steps must be at least 1, got {self.set2set_steps}")
         if self.variant == "graphsage" or self.variant in NO_POOLING_VARIANTS:

@@ -377,7 +377,8 @@ class DiffPool(nn.Module):
         # Optional batch norm of the raw input features (real nodes only), as the baseline has.
         self.input_norm = MaskedBatchNorm(c.input_dim) if c.input_norm else None
         self.embed_blocks = nn.ModuleList(
-            [GNNBlock(c.input_dim if level == 0 else width, c.hidden_dim, c.embedding_dim, c.num_layers, c)
+            [GNNBlock(c.input_dim - c.assign_only_dim if level == 0 else width, c.hidden_dim, c.embedding_dim,
+                      c.num_layers, c)
              for level in range(c.num_pooling + 1)]
         )
         self.assign_blocks = nn.ModuleList()
@@ -439,7 +440,9 @@ class DiffPool(nn.Module):
         adj_mean = mean_adjacency(adj)
         # A level's embedding and assignment blocks read the same input: aggregate it once.
         aggregated = adj_mean @ x if learned and c.num_pooling > 0 else None
-        z = self.embed_blocks[0](x, adj_mean, mask, aggregated)
+        # The last assign_only_dim columns (positional) feed the level-1 assignment block only.
+        keep = c.input_dim - c.assign_only_dim
+        z = self.embed_blocks[0](x[..., :keep], adj_mean, mask, None if aggregated is None else aggregated[..., :keep])
         graph_vectors = [readout(z, mask, c.readout)]
         levels = []
         assign_input = x

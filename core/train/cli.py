@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--positional", type=int, default=defaults.positional,
         help="append this many Laplacian eigenvectors to the node features (where a node sits in its graph; "
              "lets pooling form connected clusters; 0 = none, default)")
+    add("--positional-assign-only", action="store_true",
+        help="with --positional K: the eigenvectors feed level 1's assignment GNN only, not the embeddings the "
+             "classifier reads (where a node sits picks its cluster; off by default: they feed both)")
     add("--features", default=defaults.features, choices=FEATURE_CHOICES,
         help="node features; auto = labels and attributes when present, else degree")
     add("--val-fraction", type=float, default=defaults.val_fraction)
@@ -138,7 +141,7 @@ def _settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespac
             embedding_dim=args.embedding_dim, num_pooling=args.num_pooling, assign_ratio=args.assign_ratio,
             max_clusters=args.max_clusters, readout=args.readout, dropout=args.dropout,
             input_norm=args.input_norm, structure_weight=args.structure_weight, positional=args.positional,
-            features=args.features,
+            positional_assign_only=args.positional_assign_only, features=args.features,
             val_fraction=args.val_fraction, seed=args.seed,
             protocol=args.protocol, fold_limit=args.fold_limit, only_folds=only, subset=args.subset,
             patience=args.patience,

@@ -13,7 +13,7 @@ from core.data.batching import (
 )
 from core.data.features import FEATURE_KINDS, FeatureSpec, default_feature_spec
 from core.data.graphs import GraphDataset
-from core.model.config import NO_POOLING_VARIANTS
+from core.model.config import LEARNED_ASSIGNMENT, NO_POOLING_VARIANTS
 from core.model.diffpool import VARIANTS, DiffPoolConfig, sortpool_k_for
 from core.model.patchysan import patchysan_width_for
 
@@ -21,7 +21,8 @@ PROTOCOLS = ("honest", "paper", "both")
 BATCHINGS = ("size", "bucket", "random")
 READOUTS = ("max", "mean", "sum")
 # Settings introduced after fold caches were written, with the value those caches used.
-ADDED_LATER = {"readout": "max", "dropout": 0.0, "structure_weight": 0.0, "positional": 0, "input_norm": False}
+ADDED_LATER = {"readout": "max", "dropout": 0.0, "structure_weight": 0.0, "positional": 0, "input_norm": False,
+                "positional_assign_only": False}
 FEATURE_CHOICES = ("auto",) + FEATURE_KINDS
 
 
@@ -79,6 +80,7 @@ class TrainSettings:
     dropout: float = 0.0
     structure_weight: float = 0.0
     positional: int = 0
+    positional_assign_only: bool = False
     input_norm: bool = False
     features: str = "auto"
     val_fraction: float = 0.1
@@ -110,6 +112,12 @@ class TrainSettings:
             raise TrainingError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
         if self.positional < 0:
             raise TrainingError(f"positional must be >= 0, got {self.positional}")
+        if self.positional_assign_only and not self.positional:
+            raise TrainingError("positional_assign_only routes the positional columns to the assignment GNN: "
+                                "set positional (--positional K) too")
+        if self.positional_assign_only and (self.variant not in LEARNED_ASSIGNMENT or self.num_pooling < 1):
+            raise TrainingError(f"positional_assign_only needs a learned assignment (variants "
+                                f"{', '.join(LEARNED_ASSIGNMENT)} with pooling levels); {self.variant!r} has none")
         if self.structure_weight < 0:
             raise TrainingError(f"structure_weight must be >= 0, got {self.structure_weight}")
         if not 0.0 <= self.dropout < 1.0:
@@ -196,6 +204,7 @@ def model_config_for(dataset: GraphDataset, spec: FeatureSpec, settings: TrainSe
         readout=settings.readout,
         dropout=settings.dropout,
         input_norm=settings.input_norm,
+        assign_only_dim=settings.positional if settings.positional_assign_only else 0,
         structure_loss_weight=settings.structure_weight,
         assign_ratio=settings.assign_ratio,
         max_nodes=dataset.max_nodes,

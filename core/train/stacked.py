@@ -176,6 +176,9 @@ def _check_stackable(configs: list[DiffPoolConfig]) -> None:
     if configs[0].input_norm:
         raise StackError("stacking does not implement input_norm (a batch norm of the input features); "
                          "train these models one at a time")
+    if configs[0].assign_only_dim:
+        raise StackError("stacking does not implement assign_only_dim (positional columns for the assignment "
+                         "GNN only); train these models one at a time")
     if configs[0].aux_normalization != "real":
         raise StackError("stacking needs aux_normalization='real': 'pyg' divides the auxiliary losses by the "
                          "padded batch size, which a stack changes")
@@ -737,6 +740,9 @@ def cross_validate_stacked(
                                      "or train without stacking")
     if settings.input_norm:
         raise TrainingError("stacked folds do not implement --input-norm; train these folds without --stack-folds")
+    if settings.positional_assign_only:
+        raise TrainingError("stacked folds do not implement --positional-assign-only; train these folds without "
+                            "--stack-folds")
     if dataset.max_nodes > MAX_STACK_NODES:
         raise TrainingError(
             f"{dataset.name}'s largest graph has {dataset.max_nodes} nodes; stacks hold dense per-node tensors "

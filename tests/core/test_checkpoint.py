@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -93,6 +94,24 @@ def test_input_norm_statistics_survive_the_round_trip(graphs, tmp_path):
     torch.testing.assert_close(loaded.input_norm.norm.running_mean, model.input_norm.norm.running_mean, rtol=0, atol=0)
     np.testing.assert_array_equal(predict_logits(loaded, graphs, spec, seed=SEED),
                                   predict_logits(model, graphs, SPEC, seed=SEED))
+
+
+def test_assign_only_model_round_trips_and_a_card_that_contradicts_its_features_is_refused(graphs, tmp_path):
+    spec = dataclasses.replace(SPEC, positional_dim=3)
+    torch.manual_seed(0)
+    model = DiffPool(DiffPoolConfig(input_dim=spec.dim, num_classes=3, hidden_dim=8, embedding_dim=8,
+                                    assign_hidden_dim=8, max_nodes=80, num_pooling=2, assign_ratio=0.25,
+                                    assign_only_dim=3)).eval()
+    save_checkpoint(tmp_path / "model", model, spec, {"seed": SEED, "dataset": "synthetic-hierarchy"})
+    loaded, loaded_spec, card = load_checkpoint(tmp_path / "model.safetensors")
+    assert card["config"]["assign_only_dim"] == 3 and loaded_spec.positional_dim == 3
+    np.testing.assert_array_equal(predict_logits(loaded, graphs, loaded_spec, seed=SEED),
+                                  predict_logits(model, graphs, spec, seed=SEED))
+    edited = card.to_dict()
+    edited["config"]["assign_only_dim"] = 2
+    (tmp_path / "model.json").write_text(json.dumps(edited))
+    with pytest.raises(CheckpointError, match="assign_only_dim is 2 but the features end in 3 positional columns"):
+        load_checkpoint(tmp_path / "model.safetensors")
 
 
 def test_training_card_holds_everything_needed_to_judge_and_reproduce(tmp_path):

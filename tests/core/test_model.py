@@ -200,10 +200,13 @@ def _graph_alone_and_padded(model: DiffPool, graph: Graph, others: list[Graph], 
 @FAST
 @given(
     sizes=st.lists(st.integers(1, 10), min_size=2, max_size=4), extra=st.integers(1, 6),
-    batch_norm=st.booleans(), input_norm=st.booleans(), seed=st.integers(0, 10_000),
+    batch_norm=st.booleans(), input_norm=st.booleans(), assign_only=st.integers(0, FEATURES - 1),
+    seed=st.integers(0, 10_000),
 )
-def test_padding_does_not_change_assignments_pooled_graph_or_logits(sizes, extra, batch_norm, input_norm, seed):
-    model = make_model("diffpool", seed=seed % 7, batch_norm=batch_norm, input_norm=input_norm)
+def test_padding_does_not_change_assignments_pooled_graph_or_logits(sizes, extra, batch_norm, input_norm, assign_only,
+                                                                     seed):
+    model = make_model("diffpool", seed=seed % 7, batch_norm=batch_norm, input_norm=input_norm,
+                       assign_only_dim=assign_only)
     model = randomise_norm_statistics(model, seed).eval()
     graphs = [random_graph(n, seed + i, label=i % 3) for i, n in enumerate(sizes)]
     n = graphs[0].num_nodes
@@ -390,3 +393,30 @@ def test_input_norm_makes_the_model_blind_to_the_scale_of_a_feature_column():
         with torch.no_grad():
             plain, big = model(batch.x, batch.adj, batch.mask).logits, model(scaled, batch.adj, batch.mask).logits
         assert torch.allclose(plain, big, atol=1e-3) == same
+
+
+@pytest.mark.parametrize("assign_only", [0, 2])
+def test_assign_only_columns_move_the_assignments_but_never_the_level_1_embeddings(assign_only):
+    """With assign_only_dim K the last K feature columns (positional) reach level 1's assignment GNN
+    only: changing them moves S but leaves the embeddings Z the classifier pools untouched; with
+    K = 0 they move both."""
+    model = randomise_norm_statistics(make_model("diffpool", assign_only_dim=assign_only)).eval()
+    assert model.embed_blocks[0].convs[0].lin_root.in_features == FEATURES - assign_only
+    batch = batch_of([random_graph(8, seed=4), random_graph(5, seed=5)], model)
+    moved = batch.x.clone()
+    moved[..., FEATURES - 2:] = torch.randn(moved[..., FEATURES - 2:].shape) * batch.mask.unsqueeze(-1)
+    with torch.no_grad():
+        plain, other = run(model, batch).levels[0], model(moved, batch.adj, batch.mask, keep_levels=True).levels[0]
+    assert not torch.allclose(plain["assignment"], other["assignment"], atol=1e-4)
+    assert torch.allclose(plain["node_embeddings"], other["node_embeddings"], atol=1e-6) == bool(assign_only)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(variant="graphsage", assign_only_dim=1), "needs a learned assignment"),
+    (dict(variant="diffpool-det", assign_only_dim=1), "needs a learned assignment"),
+    (dict(assign_only_dim=FEATURES), r"must be in 0..input_dim - 1 = 3 .*got 4"),
+    (dict(assign_only_dim=-1), r"must be in 0..input_dim - 1 = 3 .*got -1"),
+])
+def test_assign_only_dim_refuses_models_without_a_learned_assignment_or_without_embedding_columns(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        make_model(**overrides)

@@ -96,6 +96,29 @@ def test_input_norm_reaches_the_model_changes_the_cache_key_and_is_refused_where
     assert not _settings_from_args(parser, parser.parse_args(["--dataset", "ENZYMES"])).input_norm
 
 
+def test_positional_assign_only_reaches_the_model_changes_the_cache_key_and_is_refused_where_meaningless(
+        synthetic, tmp_path):
+    from core.train.settings import feature_spec_for, model_config_for
+    from core.train.stacked import cross_validate_stacked
+
+    positional = _settings(tmp_path, positional=4)
+    routed = dataclasses.replace(positional, positional_assign_only=True)
+    assert positional.fingerprint() != routed.fingerprint()
+    spec = feature_spec_for(synthetic, routed.features, routed.positional)
+    assert model_config_for(synthetic, spec, routed).assign_only_dim == 4
+    assert model_config_for(synthetic, spec, positional).assign_only_dim == 0
+    with pytest.raises(TrainingError, match="set positional"):
+        TrainSettings(positional_assign_only=True)
+    with pytest.raises(TrainingError, match="needs a learned assignment"):
+        TrainSettings(variant="graphsage", positional=4, positional_assign_only=True)
+    with pytest.raises(TrainingError, match="do not implement --positional-assign-only"):
+        cross_validate_stacked(synthetic, dataclasses.replace(routed, only_folds=[0, 1]))
+    parser = build_parser()
+    argv = ["--dataset", "ENZYMES", "--positional", "4", "--positional-assign-only"]
+    assert _settings_from_args(parser, parser.parse_args(argv)).positional_assign_only
+    assert not _settings_from_args(parser, parser.parse_args(argv[:-1])).positional_assign_only
+
+
 def test_dropout_reaches_the_model_and_fold_caches_written_before_it_keep_their_key(synthetic, tmp_path):
     from core.train.settings import feature_spec_for, model_config_for
 
