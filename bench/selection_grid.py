@@ -109,15 +109,22 @@ class GridPoint:
     patience: int | None = None
     #: core.train --input-norm: a batch norm of the raw input features before level 1.
     input_norm: bool = False
+    #: K > 0: ``--positional K --positional-assign-only`` (Laplacian eigenvectors for the assignment
+    #: GNN only) with level-1 clusters capped at ``clusters`` and halved at each later level
+    #: (``--max-clusters C --assign-ratio 0.5``): the structural recipe.
+    positional: int = 0
+    clusters: int | None = None
 
     @property
     def name(self) -> str:
         """Folder-safe label, e.g. ``h64-l1-max-ref-lr0.001``, ``h64-l1-max-ref-in-lr0.001-p300``,
-        ``baseline-h128-lr0.001-p300``."""
+        ``h64-l2-max-dmon-in-pa16-k8-lr0.001-p300``, ``baseline-h128-lr0.001-p300``."""
         if self.aux == "mlp":
             name = f"baseline-h{self.hidden_dim}-lr{self.lr:g}"
         else:
             norm = "-in" if self.input_norm else ""
+            norm += f"-pa{self.positional}" if self.positional else ""
+            norm += f"-k{self.clusters}" if self.clusters else ""
             name = f"h{self.hidden_dim}-l{self.num_pooling}-{self.readout}-{self.aux}{norm}-lr{self.lr:g}"
         return name + (f"-p{self.patience}" if self.patience is not None else "")
 
@@ -150,12 +157,15 @@ def small_grid() -> list[GridPoint]:
 def long_grid() -> list[GridPoint]:
     """The training length of the fair re-evaluation (≤ 2,000 epochs, patience 300): the baseline
     (hidden 128, their grid's middle), the small grid's two best DiffPool configurations with the
-    input batch norm the baseline has (``--input-norm``), then the best one without it."""
+    input batch norm the baseline has (``--input-norm``), then the best one without it, then the
+    structural recipe on the two-level one (DMoN at weight 1, 8 → 4 clusters, 16 eigenvectors for
+    the assignment GNN only: the model the app opens ENZYMES on)."""
     long = {"epochs": LONG_EPOCHS, "patience": LONG_PATIENCE}
     return [GridPoint(128, 1, "max", "mlp", 1e-3, **long),
             GridPoint(64, 1, "max", "ref", 1e-3, **long, input_norm=True),
             GridPoint(64, 2, "max", "ref", 1e-3, **long, input_norm=True),
-            GridPoint(64, 1, "max", "ref", 1e-3, **long)]
+            GridPoint(64, 1, "max", "ref", 1e-3, **long),
+            GridPoint(64, 2, "max", "dmon", 1e-3, **long, input_norm=True, positional=16, clusters=8)]
 
 
 GRIDS: dict[str, Callable[[], list[GridPoint]]] = {"small": small_grid, "full": full_grid, "long": long_grid}
@@ -189,7 +199,11 @@ class Job:
                 str(p.structure_weight), "--no-checkpoint", "--threads", "1", "--quiet", "--out", str(self.out_dir)]
         if p.input_norm:
             argv.append("--input-norm")
-        if self.dataset in MAX_CLUSTERS:
+        if p.positional:
+            argv += ["--positional", str(p.positional), "--positional-assign-only"]
+        if p.clusters:
+            argv += ["--max-clusters", str(p.clusters), "--assign-ratio", "0.5"]
+        elif self.dataset in MAX_CLUSTERS:
             argv += ["--max-clusters", str(MAX_CLUSTERS[self.dataset])]
         if self.data_dir:
             argv += ["--data-dir", self.data_dir, "--no-download"]
@@ -256,8 +270,9 @@ def stack_units(jobs: list[Job]) -> list[Job | tuple[Job, ...]]:
         units.setdefault(job.out_dir, []).append(job)
     out: list[Job | tuple[Job, ...]] = []
     for members in units.values():
-        # stacks hold dense per-node tensors and do not implement --input-norm
-        if MAX_NODES.get(members[0].dataset, 0) > MAX_STACK_NODES or members[0].point.input_norm:
+        # stacks hold dense per-node tensors and implement neither --input-norm nor --positional-assign-only
+        if MAX_NODES.get(members[0].dataset, 0) > MAX_STACK_NODES or members[0].point.input_norm \
+                or members[0].point.positional:
             out.extend(members)
         else:
             out.append(tuple(members))

@@ -201,16 +201,28 @@ def test_dd_jobs_cap_level_one_clusters_like_every_other_dd_run(tmp_path):
 def test_long_grid_trains_the_baseline_and_diffpool_for_errica_length_whatever_the_command_says(tmp_path):
     points = selection_grid.long_grid()
     assert [p.name for p in points] == ["baseline-h128-lr0.001-p300", "h64-l1-max-ref-in-lr0.001-p300",
-                                        "h64-l2-max-ref-in-lr0.001-p300", "h64-l1-max-ref-lr0.001-p300"]
+                                        "h64-l2-max-ref-in-lr0.001-p300", "h64-l1-max-ref-lr0.001-p300",
+                                        "h64-l2-max-dmon-in-pa16-k8-lr0.001-p300"]
     # never the small grid's folders (patience 50): another cache key would overwrite their fold files
     assert not {p.name for p in points} & {p.name for p in selection_grid.small_grid() + full_grid()}
-    for point, model in zip(points, ("baseline", "diffpool", "diffpool", "diffpool")):
+    for point, model in zip(points, ("baseline", "diffpool", "diffpool", "diffpool", "diffpool")):
         argv = Job("ENZYMES", point, 3, tmp_path, 500, 50, None).train_argv(-1)
         assert argv[argv.index("--model") + 1] == model
         assert argv[argv.index("--epochs") + 1] == "2000" and argv[argv.index("--patience") + 1] == "300"
         assert ("--input-norm" in argv) == point.input_norm
         assert Job("ENZYMES", point, 3, tmp_path, 500, 50, None).settings().input_norm == point.input_norm
-    assert [p.is_diffpool for p in points] == [False, True, True, True]
+    assert [p.is_diffpool for p in points] == [False, True, True, True, True]
+    # the structural point: 8 -> 4 clusters on every dataset (D&D's cap of 100 does not apply), eigenvectors
+    # for the assignment GNN only, DMoN at weight 1
+    from core.train.settings import cluster_counts_for
+
+    structural = points[-1]
+    for dataset in ("ENZYMES", "DD"):
+        settings = Job(dataset, structural, 0, tmp_path, 500, 50, None).settings()
+        assert (settings.positional, settings.positional_assign_only, settings.structure_weight) == (16, True, 1.0)
+        assert cluster_counts_for(selection_grid.MAX_NODES[dataset], settings) == [8, 4]
+    units = selection_grid.stack_units([Job("ENZYMES", structural, k, tmp_path, 2, 1, None) for k in range(2)])
+    assert all(isinstance(u, Job) for u in units)  # stacks do not implement --positional-assign-only
 
 
 def test_a_baseline_grid_point_is_a_candidate_but_not_a_diffpool_configuration(tiny_grid, tu_dir, tmp_path,
