@@ -102,9 +102,10 @@ def test_each_dataset_default_names_a_shipped_model_of_that_dataset_with_a_reaso
         assert len(entry["why"]) > 40
 
 
-@pytest.mark.parametrize("name", ["enzymes-diffpool-structural", "proteins-diffpool-structural"])
+@pytest.mark.parametrize("name", ["enzymes-diffpool-structural", "enzymes-diffpool-structural-long",
+                                  "proteins-diffpool-structural"])
 def test_structural_models_pool_into_healthy_communities_at_both_levels(name, tu_dir):
-    """The models the app opens ENZYMES and PROTEINS on: two levels, mostly healthy by the diagnosis."""
+    """The structural models (the app opens ENZYMES and PROTEINS on two of them): two levels, mostly healthy."""
     from core.analysis.diagnosis import diagnose_trace
 
     model, spec, card = load_checkpoint(PRETRAINED / name)
