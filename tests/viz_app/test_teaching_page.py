@@ -81,6 +81,7 @@ def test_every_step_shows_its_own_formula_and_caption(app):
         app.toggle(key="teach_typeset").set_value(False).run()
     assert len(formulas) == len(typeset) == len(texts) == len(STEPS)
     assert any("Sᵀ A S" in f for f in formulas)
+    assert not any("reads X without" in t for t in texts)  # every column feeds both GNNs of this model
 
 
 def test_scores_step_reproduces_the_models_assignment(app):
@@ -205,3 +206,23 @@ def test_step_one_describes_the_models_own_feature_columns():
     enzymes = describe_features(["label 0", "label 1", "attr 0"])
     assert "node label (2 columns)" in enzymes and "numeric node attributes (1 column)" in enzymes
     assert "any graph" not in enzymes and "needs graphs that carry it" in enzymes
+
+
+def test_a_model_whose_eigenvectors_feed_only_the_assignments_says_so_at_steps_2_and_3(tmp_path, monkeypatch):
+    spec = FeatureSpec("degree", max_degree=20, positional_dim=2)
+    torch.manual_seed(0)
+    model = DiffPool(DiffPoolConfig(input_dim=spec.dim, num_classes=3, num_pooling=1, cluster_counts=[4],
+                                    assign_only_dim=2))
+    save_checkpoint(tmp_path / "teach-assign-only", model, spec, {"dataset": "synthetic-hierarchy", "seed": 0})
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))
+    monkeypatch.setenv("DIFFPOOL_TEACHING_MODEL", str(tmp_path / "teach-assign-only"))
+    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    notes = {}
+    for step in STEPS[1:3]:
+        at.select_slider(key="teach_step").set_value(step).run()
+        assert not at.exception, (step, [e.value for e in at.exception])
+        notes[step] = " ".join(c.value for c in at.caption)
+    assert "reads X without its last 2 columns" in notes[STEPS[1]]
+    assert "including the 2 Laplacian eigenvector columns" in notes[STEPS[2]]

@@ -148,7 +148,7 @@ def checkpoint_walkthrough(model_path: str, stamp: float, graph_key: str, _graph
     accuracy = card.get("accuracy")
     accuracy = accuracy.get("test") if isinstance(accuracy, dict) else accuracy
     return dict(trace=trace, features=features, feature_names=feature_names, scores=scores, softmax_check=check,
-                scores_exact=exact, variant=variant, dataset=card.get("dataset", "?"), accuracy=accuracy,
+                scores_exact=exact, variant=variant, assign_only=int(model.config.assign_only_dim), dataset=card.get("dataset", "?"), accuracy=accuracy,
                 snapshots=card.get("snapshots"),
                 description=f"checkpoint `{Path(model_path).name}` ({variant}, trained on "
                             f"{card.get('dataset', '?')}; features: {spec.kind})")
@@ -336,6 +336,10 @@ with tab_steps:
                 st.caption(f"A graph neural network mixes every node's features with its neighbours' (mean over neighbours, "
                            f"several layers). Each row of Z (d = {level.node_embeddings.shape[1]} numbers) now describes a node "
                            "*and its surroundings*: nodes in the same region get similar rows.")
+                if walk.get("assign_only"):
+                    st.caption(f"This model's embedding GNN reads X without its last {walk['assign_only']} columns "
+                               "(the Laplacian eigenvectors): those steer only the assignment GNN of step 3, so the "
+                               "embeddings the classifier reads carry no arbitrary eigenvector signs.")
                 st.plotly_chart(tfig.matrix_heatmap(level.node_embeddings, names, [f"z{j}" for j in range(level.node_embeddings.shape[1])],
                                                     "Z (node embeddings; hover for values)", "RdBu", zmid=0, row_colors=None),
                                 key="teach_Z")
@@ -355,6 +359,9 @@ with tab_steps:
                 st.caption(f"A second GNN scores every node for each of the C = {k} clusters (left: raw scores s); the softmax "
                            "turns each row into probabilities that sum to 1 (right: S). S is the *soft assignment*: "
                            "Sᵢₖ = how much of node i goes into cluster k.")
+                if walk.get("assign_only"):
+                    st.caption(f"Here GNN_pool reads all of X, including the {walk['assign_only']} Laplacian eigenvector "
+                               "columns that tell it where each node sits; GNN_embed (step 2) does not.")
                 a, b = st.columns(2)
                 if walk["scores"] is not None:
                     a.plotly_chart(tfig.matrix_heatmap(walk["scores"], names, cluster_names, "scores s (before softmax)", "RdBu",
