@@ -34,7 +34,9 @@ from core.model.inference import trace_graphs  # noqa: E402
 
 PRETRAINED = ROOT / "pretrained"
 RESULTS = ROOT / "bench" / "results"
-#: (dataset, row name, checkpoint stem, folder with the cross-validation fold files)
+#: Stands for the retired proteins-diffpool, restored from git history (``--proteins-reference``).
+PROTEINS_REFERENCE = Path("<proteins-reference>")
+#: (dataset, row name, checkpoint stem or None (accuracy only), folder with the cross-validation fold files)
 ROWS = [
     ("ENZYMES", "reference DiffPool (1 level, 12 clusters)", PRETRAINED / "enzymes-diffpool",
      RESULTS / "reproduce" / "ENZYMES-diffpool"),
@@ -50,9 +52,14 @@ ROWS = [
      RESULTS / "selection_grid" / "runs" / "h64-l2-max-dmon-in-pa16-k8-lr0.001-p300" / "ENZYMES-diffpool"),
     ("ENZYMES", "structure-agnostic baseline, ≤ 2,000 epochs (no pooling)", PRETRAINED / "enzymes-baseline",
      RESULTS / "selection_grid" / "runs" / "baseline-h128-lr0.001-p300" / "ENZYMES-baseline"),
-    ("PROTEINS", "reference DiffPool (1 level, 62 clusters)", None, RESULTS / "reproduce" / "PROTEINS-diffpool"),
+    ("PROTEINS", "reference DiffPool (1 level, 62 clusters)", PROTEINS_REFERENCE, RESULTS / "reproduce" / "PROTEINS-diffpool"),
     ("PROTEINS", "structural DiffPool (2 levels, 8 → 4)", PRETRAINED / "proteins-diffpool-structural",
      RESULTS / "structural" / "runs" / "PROTEINS-structural2"),
+    ("PROTEINS", "DiffPool, hidden 64, input norm, ≤ 2,000 epochs (2 levels, 62 → 6)", None,
+     RESULTS / "selection_grid" / "runs" / "h64-l2-max-ref-in-lr0.001-p300" / "PROTEINS-diffpool"),
+    ("PROTEINS", "structural DiffPool, hidden 64, input norm, eigenvectors for S only, ≤ 2,000 epochs (2 levels, 8 → 4)",
+     PRETRAINED / "proteins-diffpool-structural-long",
+     RESULTS / "selection_grid" / "runs" / "h64-l2-max-dmon-in-pa16-k8-lr0.001-p300" / "PROTEINS-diffpool"),
     ("PROTEINS", "structure-agnostic baseline, ≤ 2,000 epochs (no pooling)", PRETRAINED / "proteins-baseline",
      RESULTS / "selection_grid" / "runs" / "baseline-h128-lr0.001-p300" / "PROTEINS-baseline"),
     ("DD", "reference DiffPool (1 level, 100 clusters)", PRETRAINED / "dd-diffpool", RESULTS / "dd" / "runs" / "DD-diffpool"),
@@ -103,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                              "same for .safetensors) to diagnose the PROTEINS reference row")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    rows = [(d, n, args.proteins_reference if (d == "PROTEINS" and s is None) else s, f) for d, n, s, f in ROWS]
+    rows = [(d, n, args.proteins_reference if s == PROTEINS_REFERENCE else s, f) for d, n, s, f in ROWS]
     out = []
     for dataset, name, stem, folder in rows:
         accuracies = fold_accuracies(folder)

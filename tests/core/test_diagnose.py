@@ -68,7 +68,7 @@ def test_clusters_that_copy_scattered_node_labels_are_feature_driven():
 
 def test_tiny_graph_split_worse_than_chance_is_not_healthy():
     # A 4-node star has no community structure (Louvain's best is 0, so no ratio); every node
-    # alone in its own cluster (PROTEINS #1104's first level under the shipped model) has
+    # alone in its own cluster (PROTEINS #1104's first level under proteins-diffpool-structural) has
     # modularity -1/3: worse than chance, never "healthy".
     star = nx.to_numpy_array(nx.star_graph(3))
     alone = diagnose_level(star, np.eye(8)[[0, 3, 5, 6]] * 0.92 + 0.01)

@@ -271,10 +271,15 @@ def test_compare_offers_only_models_that_can_run_on_the_dataset(app_env, tu_dir)
     assert not at.exception, [e.value for e in at.exception]
     options = at.selectbox(key="compare_b").options
     assert options and not any(name in option for option in options for name in ("on DD", "on ENZYMES"))
-    assert at.selectbox(key="compare_a").value.endswith("proteins-diffpool-structural")  # pretrained/defaults.json
+    assert at.selectbox(key="compare_a").value.endswith("proteins-diffpool-structural-long")  # pretrained/defaults.json
     assert at.selectbox(key="compare_b").value != at.selectbox(key="compare_a").value
-    assert any("not PROTEINS" in w.value for w in at.warning)  # model B was trained elsewhere: said so
     assert any("level-1 → level-2 clusters" in str(c.proto.spec) for c in at.get("plotly_chart"))  # two levels
+    assert at.selectbox(key="compare_b").value.endswith("proteins-diffpool-structural")  # the other PROTEINS model
+    assert not any("not PROTEINS" in w.value for w in at.warning)
+    elsewhere = next(i for i, option in enumerate(options) if "on synthetic-hierarchy" in option)
+    at.selectbox(key="compare_b").select_index(elsewhere).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("not PROTEINS" in w.value for w in at.warning)  # model B was trained elsewhere: said so
 
 
 def test_app_config_turns_off_streamlits_gc_after_every_rerun():

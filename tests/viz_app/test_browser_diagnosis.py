@@ -1,7 +1,7 @@
 """The diagnosis on the default view, in a real browser (Streamlit + headless Chromium).
 
-A PROTEINS graph whose second pooling level collapses under the shipped proteins-diffpool-structural
-model (#1104: 4 nodes, pooled into 4 clusters, then all into one of 4) and a 2-level fit of an uploaded graph: each page shows the verdict core.diagnose computes,
+A PROTEINS graph whose second pooling level collapses under the shipped proteins-diffpool-structural-long
+model, the PROTEINS default (#1112: 40 nodes, pooled into 8 clusters, then all into one of 4) and a 2-level fit of an uploaded graph: each page shows the verdict core.diagnose computes,
 with no tab click. Screenshots go to tests/artifacts/. Skipped without Chromium / playwright /
 the shared TU data.
 """
@@ -18,7 +18,7 @@ from tests.viz_app.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, ROOT, r
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed")]
 
-COLLAPSED_PROTEINS_GRAPH = 1104
+COLLAPSED_PROTEINS_GRAPH = 1112
 COLLAPSED_LEVEL = 1  # the second pooling level
 DECIDED_PROTEINS_GRAPH = 579  # 147 nodes, mean level-1 entropy ~0.05 nats: nearly every node decided
 
@@ -43,7 +43,7 @@ def test_collapsed_proteins_graph_shows_its_verdict_on_the_default_view(shipped_
     from core.analysis.diagnosis import EXPLANATIONS, diagnose_trace
     from core.model.inference import trace_graphs
 
-    model, spec, card = load_checkpoint(ROOT / "pretrained" / "proteins-diffpool-structural")
+    model, spec, card = load_checkpoint(ROOT / "pretrained" / "proteins-diffpool-structural-long")
     graph = load_dataset("PROTEINS", data_dir=SHARED_TU, download=False, progress=False)[COLLAPSED_PROTEINS_GRAPH]
     trace = trace_graphs(model, [graph], spec, [COLLAPSED_PROTEINS_GRAPH], seed=card["seed"])[0]
     expected = diagnose_trace(trace, graph.node_labels)[COLLAPSED_LEVEL]
