@@ -36,6 +36,20 @@ PRETRAINED = ROOT / "pretrained"
 RESULTS = ROOT / "bench" / "results"
 #: Stands for the retired proteins-diffpool, restored from git history (``--proteins-reference``).
 PROTEINS_REFERENCE = Path("<proteins-reference>")
+
+
+def grid_run(config: str, run: str) -> Path:
+    """A selection-grid run folder: ``bench/results/selection_grid/runs/<config>/<run>``."""
+    return RESULTS / "selection_grid" / "runs" / config / run
+
+
+def structural_long(dataset: str) -> tuple:
+    """The row of the long grid's structural configuration (shipped as ``<dataset>-diffpool-structural-long``)."""
+    return (dataset, "structural DiffPool, hidden 64, input norm, eigenvectors for S only, ≤ 2,000 epochs "
+                     "(2 levels, 8 → 4)", PRETRAINED / f"{dataset.lower()}-diffpool-structural-long",
+            grid_run("h64-l2-max-dmon-in-pa16-k8-lr0.001-p300", f"{dataset}-diffpool"))
+
+
 #: (dataset, row name, checkpoint stem or None (accuracy only), folder with the cross-validation fold files)
 ROWS = [
     ("ENZYMES", "reference DiffPool (1 level, 12 clusters)", PRETRAINED / "enzymes-diffpool",
@@ -43,32 +57,28 @@ ROWS = [
     ("ENZYMES", "structural DiffPool (2 levels, 8 → 4)", PRETRAINED / "enzymes-diffpool-structural",
      RESULTS / "structural" / "runs" / "ENZYMES-structural2"),
     ("ENZYMES", "DiffPool, hidden 64, input norm, ≤ 2,000 epochs (1 level, 12)", PRETRAINED / "enzymes-diffpool-long",
-     RESULTS / "selection_grid" / "runs" / "h64-l1-max-ref-in-lr0.001-p300" / "ENZYMES-diffpool"),
+     grid_run("h64-l1-max-ref-in-lr0.001-p300", "ENZYMES-diffpool")),
     ("ENZYMES", "DiffPool, hidden 64, input norm, ≤ 2,000 epochs (2 levels, 12 → 2)",
      PRETRAINED / "enzymes-diffpool-2level-long",
-     RESULTS / "selection_grid" / "runs" / "h64-l2-max-ref-in-lr0.001-p300" / "ENZYMES-diffpool"),
-    ("ENZYMES", "structural DiffPool, hidden 64, input norm, eigenvectors for S only, ≤ 2,000 epochs (2 levels, 8 → 4)",
-     PRETRAINED / "enzymes-diffpool-structural-long",
-     RESULTS / "selection_grid" / "runs" / "h64-l2-max-dmon-in-pa16-k8-lr0.001-p300" / "ENZYMES-diffpool"),
+     grid_run("h64-l2-max-ref-in-lr0.001-p300", "ENZYMES-diffpool")),
+    structural_long("ENZYMES"),
     ("ENZYMES", "structure-agnostic baseline, ≤ 2,000 epochs (no pooling)", PRETRAINED / "enzymes-baseline",
-     RESULTS / "selection_grid" / "runs" / "baseline-h128-lr0.001-p300" / "ENZYMES-baseline"),
+     grid_run("baseline-h128-lr0.001-p300", "ENZYMES-baseline")),
     ("PROTEINS", "reference DiffPool (1 level, 62 clusters)", PROTEINS_REFERENCE, RESULTS / "reproduce" / "PROTEINS-diffpool"),
     ("PROTEINS", "structural DiffPool (2 levels, 8 → 4)", PRETRAINED / "proteins-diffpool-structural",
      RESULTS / "structural" / "runs" / "PROTEINS-structural2"),
     ("PROTEINS", "DiffPool, hidden 64, input norm, ≤ 2,000 epochs (2 levels, 62 → 6)", None,
-     RESULTS / "selection_grid" / "runs" / "h64-l2-max-ref-in-lr0.001-p300" / "PROTEINS-diffpool"),
-    ("PROTEINS", "structural DiffPool, hidden 64, input norm, eigenvectors for S only, ≤ 2,000 epochs (2 levels, 8 → 4)",
-     PRETRAINED / "proteins-diffpool-structural-long",
-     RESULTS / "selection_grid" / "runs" / "h64-l2-max-dmon-in-pa16-k8-lr0.001-p300" / "PROTEINS-diffpool"),
+     grid_run("h64-l2-max-ref-in-lr0.001-p300", "PROTEINS-diffpool")),
+    structural_long("PROTEINS"),
     ("PROTEINS", "structure-agnostic baseline, ≤ 2,000 epochs (no pooling)", PRETRAINED / "proteins-baseline",
-     RESULTS / "selection_grid" / "runs" / "baseline-h128-lr0.001-p300" / "PROTEINS-baseline"),
+     grid_run("baseline-h128-lr0.001-p300", "PROTEINS-baseline")),
     ("DD", "reference DiffPool (1 level, 100 clusters)", PRETRAINED / "dd-diffpool", RESULTS / "dd" / "runs" / "DD-diffpool"),
     ("DD", "reference DiffPool, sum readout", PRETRAINED / "dd-diffpool-sum",
      RESULTS / "readout-sum" / "runs" / "DD-diffpool"),
     ("DD", "structural DiffPool (2 levels, 32 → 8)", PRETRAINED / "dd-diffpool-structural",
      RESULTS / "structural" / "runs" / "DD-structural2"),
     ("DD", "structure-agnostic baseline, ≤ 2,000 epochs (no pooling)", PRETRAINED / "dd-baseline",
-     RESULTS / "selection_grid" / "runs" / "baseline-h128-lr0.001-p300" / "DD-baseline"),
+     grid_run("baseline-h128-lr0.001-p300", "DD-baseline")),
 ]
 
 
