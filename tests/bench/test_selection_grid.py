@@ -202,27 +202,35 @@ def test_long_grid_trains_the_baseline_and_diffpool_for_errica_length_whatever_t
     points = selection_grid.long_grid()
     assert [p.name for p in points] == ["baseline-h128-lr0.001-p300", "h64-l1-max-ref-in-lr0.001-p300",
                                         "h64-l2-max-ref-in-lr0.001-p300", "h64-l1-max-ref-lr0.001-p300",
-                                        "h64-l2-max-dmon-in-pa16-k8-lr0.001-p300"]
+                                        "h64-l2-max-dmon-in-pa16-k8-lr0.001-p300",
+                                        "h64-l2-sum-dmon-in-pa16-k8-lr0.001-p300"]
     # never the small grid's folders (patience 50): another cache key would overwrite their fold files
     assert not {p.name for p in points} & {p.name for p in selection_grid.small_grid() + full_grid()}
-    for point, model in zip(points, ("baseline", "diffpool", "diffpool", "diffpool", "diffpool")):
+    for point, model in zip(points, ("baseline", "diffpool", "diffpool", "diffpool", "diffpool", "diffpool"),
+                            strict=True):
         argv = Job("ENZYMES", point, 3, tmp_path, 500, 50, None).train_argv(-1)
         assert argv[argv.index("--model") + 1] == model
         assert argv[argv.index("--epochs") + 1] == "2000" and argv[argv.index("--patience") + 1] == "300"
         assert ("--input-norm" in argv) == point.input_norm
         assert Job("ENZYMES", point, 3, tmp_path, 500, 50, None).settings().input_norm == point.input_norm
-    assert [p.is_diffpool for p in points] == [False, True, True, True, True]
-    # the structural point: 8 -> 4 clusters on every dataset (D&D's cap of 100 does not apply), eigenvectors
-    # for the assignment GNN only, DMoN at weight 1
+    assert [p.is_diffpool for p in points] == [False, True, True, True, True, True]
+    # the structural points (max and sum readout; the small grid's last point is the sum one at its own
+    # length): 8 -> 4 clusters on every dataset (D&D's cap of 100 does not apply), eigenvectors for the
+    # assignment GNN only, DMoN at weight 1
     from core.train.settings import cluster_counts_for
 
-    structural = points[-1]
-    for dataset in ("ENZYMES", "DD"):
-        settings = Job(dataset, structural, 0, tmp_path, 500, 50, None).settings()
-        assert (settings.positional, settings.positional_assign_only, settings.structure_weight) == (16, True, 1.0)
-        assert cluster_counts_for(selection_grid.MAX_NODES[dataset], settings) == [8, 4]
-    units = selection_grid.stack_units([Job("ENZYMES", structural, k, tmp_path, 2, 1, None) for k in range(2)])
-    assert all(isinstance(u, Job) for u in units)  # stacks do not implement --positional-assign-only
+    small_structural = selection_grid.small_grid()[-1]
+    assert small_structural.name == "h64-l2-sum-dmon-in-pa16-k8-lr0.001"
+    for structural, readout in ((points[-2], "max"), (points[-1], "sum"), (small_structural, "sum")):
+        for dataset in ("ENZYMES", "DD"):
+            settings = Job(dataset, structural, 0, tmp_path, 500, 50, None).settings()
+            assert (settings.positional, settings.positional_assign_only, settings.structure_weight,
+                    settings.input_norm, settings.readout) == (16, True, 1.0, True, readout)
+            assert cluster_counts_for(selection_grid.MAX_NODES[dataset], settings) == [8, 4]
+        units = selection_grid.stack_units([Job("ENZYMES", structural, k, tmp_path, 2, 1, None) for k in range(2)])
+        assert all(isinstance(u, Job) for u in units)  # stacks do not implement --positional-assign-only
+    argv = Job("DD", small_structural, 0, tmp_path, 500, 50, None).train_argv(-1)
+    assert argv[argv.index("--epochs") + 1] == "500" and argv[argv.index("--patience") + 1] == "50"
 
 
 def test_a_baseline_grid_point_is_a_candidate_but_not_a_diffpool_configuration(tiny_grid, tu_dir, tmp_path,
