@@ -70,6 +70,8 @@ ROWS = [
     ("PROTEINS", "DiffPool, hidden 64, input norm, ≤ 2,000 epochs (2 levels, 62 → 6)", None,
      grid_run("h64-l2-max-ref-in-lr0.001-p300", "PROTEINS-diffpool")),
     structural_long("PROTEINS"),
+    ("PROTEINS", "the same with a sum readout (2 levels, 8 → 4)", None,
+     grid_run("h64-l2-sum-dmon-in-pa16-k8-lr0.001-p300", "PROTEINS-diffpool")),
     ("PROTEINS", "structure-agnostic baseline, ≤ 2,000 epochs (no pooling)", PRETRAINED / "proteins-baseline",
      grid_run("baseline-h128-lr0.001-p300", "PROTEINS-baseline")),
     ("DD", "reference DiffPool (1 level, 100 clusters)", PRETRAINED / "dd-diffpool", RESULTS / "dd" / "runs" / "DD-diffpool"),
@@ -77,6 +79,9 @@ ROWS = [
      RESULTS / "readout-sum" / "runs" / "DD-diffpool"),
     ("DD", "structural DiffPool (2 levels, 32 → 8)", PRETRAINED / "dd-diffpool-structural",
      RESULTS / "structural" / "runs" / "DD-structural2"),
+    ("DD", "structural DiffPool, hidden 64, input norm, eigenvectors for S only, sum readout, ≤ 500 epochs "
+           "(2 levels, 8 → 4)", PRETRAINED / "dd-diffpool-structural-sum",
+     grid_run("h64-l2-sum-dmon-in-pa16-k8-lr0.001", "DD-diffpool")),
     ("DD", "structure-agnostic baseline, ≤ 2,000 epochs (no pooling)", PRETRAINED / "dd-baseline",
      grid_run("baseline-h128-lr0.001-p300", "DD-baseline")),
 ]

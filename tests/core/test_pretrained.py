@@ -103,9 +103,11 @@ def test_each_dataset_default_names_a_shipped_model_of_that_dataset_with_a_reaso
 
 
 @pytest.mark.parametrize("name", ["enzymes-diffpool-structural", "enzymes-diffpool-structural-long",
-                                  "proteins-diffpool-structural", "proteins-diffpool-structural-long"])
+                                  "proteins-diffpool-structural", "proteins-diffpool-structural-long",
+                                  "dd-diffpool-structural-sum"])
 def test_structural_models_pool_into_healthy_communities_at_both_levels(name, tu_dir):
-    """The structural models (the app opens ENZYMES and PROTEINS on two of them): two levels, mostly healthy."""
+    """The structural models (the app opens ENZYMES, PROTEINS and D&D on three of them): two levels, mostly
+    healthy."""
     from core.analysis.diagnosis import diagnose_trace
 
     model, spec, card = load_checkpoint(PRETRAINED / name)

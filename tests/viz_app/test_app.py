@@ -216,7 +216,7 @@ def test_dd_brings_its_model_and_draws_its_largest_graph_on_a_sample(app_env, tu
     at.text_input(key="data_dir").set_value(str(tu_dir)).run()
     at.selectbox(key="dataset").set_value("DD").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.selectbox(key="model").value.endswith("dd-diffpool-structural")  # pretrained/defaults.json
+    assert at.selectbox(key="model").value.endswith("dd-diffpool-structural-sum")  # pretrained/defaults.json
     at.number_input(key="graph").set_value(20).run()  # 5,748 nodes, D&D's largest
     assert not at.exception, [e.value for e in at.exception]
     assert "DD #20" in captions(at)[0]
