@@ -7,13 +7,16 @@ NAME the shipped stem (``pretrained/enzymes-diffpool``). The script
 
 1. re-evaluates the model on its card's held-out test fold and refuses to ship it when the
    accuracy differs from the card's (the same check the test suite runs on every shipped model);
-2. copies weights and card (adding ``shipped_from``);
+2. copies weights and card (adding ``shipped_from`` and ``structure``: the diagnosis of every pooling
+   level on the held-out fold's graphs, ``core.diagnose.held_out_structure``, which the app's Model
+   card page states in words);
 3. writes ``NAME.projection.json``: 2-D coordinates (UMAP, seed 0) of every graph's embedding, so
    the app's Embeddings page opens without fitting UMAP (~20 s the first time in a process);
 4. writes ``NAME.first-trace.npz``: the trace of graph 0 of the model's dataset, keyed by the
    checkpoint's and the graph's digests, so the app draws its first figure without importing torch.
 
     python bench/make_pretrained.py --first-trace-only pretrained/*.safetensors   # refresh step 4 only
+    python bench/make_pretrained.py --structure-only pretrained/*.safetensors     # refresh ``structure`` (and 4)
 
 How each shipped model was trained is recorded in ``pretrained/README.md`` and in its card
 (``command``, ``machine``, ``training_seconds``).
@@ -36,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from core.analysis.projection import project_2d  # noqa: E402
 from core.model.checkpoint import checkpoint_paths, load_checkpoint  # noqa: E402
 from core.data.datasets import load_dataset  # noqa: E402
+from core.diagnose import card_structure  # noqa: E402
 from core.model.inference import predict_logits, trace_graphs  # noqa: E402
 from core.model.trace import STORED_TRACE_SUFFIX, save_trace, stored_trace_key  # noqa: E402
 
@@ -72,6 +76,19 @@ def write_first_trace(stem: str | Path, data_dir: str | None) -> Path:
     return path
 
 
+def write_structure(stem: str | Path, data_dir: str | None) -> Path:
+    """Store ``core.diagnose.card_structure`` in the card of the checkpoint ``stem`` (none without pooling)."""
+    _, card_path = checkpoint_paths(stem)
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    model, spec, _ = load_checkpoint(stem)
+    structure = card_structure(model, spec, card, load_dataset(card["dataset"], data_dir=data_dir, download=False))
+    card.pop("structure", None)
+    if structure is not None:
+        card["structure"] = structure
+    card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return card_path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_stem", help="checkpoint to ship (with --first-trace-only: shipped checkpoints)")
@@ -79,7 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--first-trace-only", action="store_true",
                         help="only (re)write NAME.first-trace.npz of each shipped checkpoint given")
+    parser.add_argument("--structure-only", action="store_true",
+                        help="only (re)write the card's structure field of each shipped checkpoint given, "
+                             "then its first trace where it has one (keyed by the card)")
     args = parser.parse_args(argv)
+    if args.structure_only:
+        for stem in [args.run_stem, *args.name]:
+            written = [write_structure(stem, args.data_dir)]
+            if Path(str(checkpoint_paths(stem)[0].with_suffix("")) + STORED_TRACE_SUFFIX).is_file():
+                written.append(write_first_trace(stem, args.data_dir))  # its key holds the card's digest
+            print("wrote " + ", ".join(map(str, written)))
+        return 0
     if args.first_trace_only:
         for stem in [args.run_stem, *args.name]:
             print(f"wrote {write_first_trace(stem, args.data_dir)}")
@@ -100,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     card = json.loads(source_card.read_text(encoding="utf-8"))
     card["shipped_from"] = str(Path(args.run_stem))
     target_card.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_structure(args.name, args.data_dir)
     started = time.perf_counter()
     projection = graph_embedding_map(args.name, args.data_dir)
     projection_path = Path(str(Path(args.name)) + ".projection.json")

@@ -29,8 +29,7 @@ import torch  # noqa: E402
 
 from core.model.checkpoint import load_checkpoint  # noqa: E402
 from core.data.datasets import load_dataset  # noqa: E402
-from core.analysis.diagnosis import VERDICTS, diagnose_trace  # noqa: E402
-from core.model.inference import trace_graphs  # noqa: E402
+from core.diagnose import held_out_structure  # noqa: E402
 
 PRETRAINED = ROOT / "pretrained"
 RESULTS = ROOT / "bench" / "results"
@@ -95,24 +94,8 @@ def fold_accuracies(folder: Path) -> list[float]:
 def structure(stem: Path, data_dir: str | None, max_graphs: int) -> dict:
     model, spec, card = load_checkpoint(stem)
     dataset = load_dataset(card["dataset"], data_dir=data_dir, download=False)
-    indices = list(card["test_indices"])[:max_graphs]
-    graphs = [dataset[i] for i in indices]
-    traces = trace_graphs(model, graphs, spec, indices=indices, seed=card.get("seed", 0))
-    levels = []
-    per_graph = [diagnose_trace(t, node_labels=g.node_labels) for t, g in zip(traces, graphs)]
-    for level in range(model.config.num_pooling):
-        rows = [d[level] for d in per_graph]
-        ratios = [r["modularity_ratio"] for r in rows if r["modularity_ratio"] is not None]
-        label_nmi = [r["label_nmi"] for r in rows if r["label_nmi"] is not None]
-        levels.append({
-            "level": level + 1,
-            "clusters": model.config.cluster_counts[level],
-            "graphs": len(rows),
-            "shares": {v: sum(r["verdict"] == v for r in rows) / len(rows) for v in VERDICTS},
-            "modularity_ratio": statistics.fmean(ratios) if ratios else None,
-            "label_nmi": statistics.fmean(label_nmi) if label_nmi else None,
-        })
-    return {"held_out_accuracy": 100 * card["accuracy"]["test"], "levels": levels}
+    return {"held_out_accuracy": 100 * card["accuracy"]["test"],
+            "levels": held_out_structure(model, spec, card, dataset, max_graphs)["levels"]}
 
 
 def main(argv: list[str] | None = None) -> int:

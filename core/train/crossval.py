@@ -250,6 +250,11 @@ def _save_fold_checkpoint(
     }
     if result.snapshot_meta:
         card["snapshots"] = result.snapshot_meta
+    from core.diagnose import card_structure  # the diagnosis imports scipy: only when a checkpoint is written
+
+    structure = card_structure(result.model, spec, card, dataset)  # what its pooling is, on the held-out fold
+    if structure is not None:
+        card["structure"] = structure
     save_checkpoint(stem, result.model, spec, card, extra_tensors=result.snapshots)
     return stem
 

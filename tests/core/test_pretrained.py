@@ -102,6 +102,38 @@ def test_each_dataset_default_names_a_shipped_model_of_that_dataset_with_a_reaso
         assert len(entry["why"]) > 40
 
 
+@pytest.mark.parametrize("stem", SHIPPED, ids=[stem.name for stem in SHIPPED])
+def test_shipped_card_states_what_its_pooling_is_and_the_diagnosis_reproduces_it(stem, tu_dir):
+    """The card's ``structure`` (bench/make_pretrained.py) is the diagnosis of its held-out fold, level by level."""
+    from core.diagnose import VERDICTS, card_structure, structure_sentences
+
+    model, spec, card = load_checkpoint(stem)
+    if not model.config.num_pooling:
+        assert "structure" not in card  # the baselines pool nothing
+        return
+    stored = card["structure"]
+    assert stored["graphs"] == len(card["test_indices"])
+    assert [level["level"] for level in stored["levels"]] == list(range(1, model.config.num_pooling + 1))
+    for level, clusters in zip(stored["levels"], model.config.cluster_counts):
+        assert level["clusters"] == clusters and level["graphs"] == stored["graphs"]
+        assert set(level["shares"]) == set(VERDICTS) and sum(level["shares"].values()) == pytest.approx(1.0)
+        assert level["shares"][level["verdict"]] == max(level["shares"].values())
+    recomputed = card_structure(model, spec, card, _dataset_for(card, tu_dir))
+    assert _same(recomputed, stored), (recomputed, stored)
+    assert all(s.startswith(f"level {k + 1} (") for k, s in enumerate(structure_sentences(stored)))
+
+
+def _same(a, b) -> bool:
+    """Equal JSON trees, floats to 1e-9 (the card went through JSON)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and abs(a - b) <= 1e-9
+    return a == b
+
+
 @pytest.mark.parametrize("name", ["enzymes-diffpool-structural", "enzymes-diffpool-structural-long",
                                   "proteins-diffpool-structural", "proteins-diffpool-structural-long",
                                   "dd-diffpool-structural-sum"])

@@ -89,6 +89,11 @@ def test_cli_smoke_run_writes_summary_checkpoint_and_resumes_from_cached_folds(t
     logits = predict_logits(model, [dataset[i] for i in test], spec, indices=test, seed=card["seed"])
     accuracy = float(np.mean(logits.argmax(axis=1) == dataset.labels[test]))
     assert accuracy == pytest.approx(card["accuracy"]["test"])
+    # ... and so is what its pooling is (the diagnosis of the same graphs), which the card states
+    from core.diagnose import card_structure
+
+    assert card["structure"]["graphs"] == len(test) and len(card["structure"]["levels"]) == model.config.num_pooling
+    assert json.loads(json.dumps(card_structure(model, spec, card, dataset))) == card["structure"]
 
     fold_files = sorted((out / "folds").glob("fold-*.json"))
     stamps = [f.stat().st_mtime_ns for f in fold_files]

@@ -159,6 +159,16 @@ def test_model_card_evaluates_on_the_test_fold(app_env):
     at = run_page("model_card")
     assert any("held-out test fold: 30 graphs" in c for c in captions(at))
     assert "Accuracy (computed here)" in [m.label for m in at.metric]
+    assert any("does not say what its pooling is" in c for c in captions(at))  # a card without "structure"
+
+
+def test_model_card_says_in_words_what_the_shipped_models_pooling_is(app_env):
+    at = run_page("model_card", select_test_model=False)  # the shipped default: pretrained/synthetic-hierarchy-diffpool
+    text = " ".join(m.value for m in at.markdown)
+    assert "What its pooling is" in text and "30 graphs of its held-out fold" in text
+    assert ":green-badge[healthy] level 1 (8 clusters): healthy on 100% of graphs" in text
+    assert "level 2 (4 clusters): healthy on" in text
+    assert not any("does not say what its pooling is" in c for c in captions(at))
 
 
 def test_train_page_trains_and_saves_a_selectable_model(app_env, tmp_path, monkeypatch):

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.diagnose import structure_sentences
 from core.model.diffpool import NO_POOLING_VARIANTS, VARIANT_SUMMARY
-from viz_app import figures, predictions_panel, state
+from viz_app import diagnosis_panel, figures, predictions_panel, state
 
 
 def _softmax(logits) -> np.ndarray:
@@ -51,6 +52,16 @@ if cv:
                 + f" · folds completed: {cv.get('folds_completed', '?')}")
     if honest.get("description") and honest["description"] not in str(card.get("protocol", "")):
         st.caption(honest["description"])
+structure = card.get("structure")
+if isinstance(structure, dict) and structure.get("levels"):
+    st.markdown(f"**What its pooling is** (the diagnosis of the {structure.get('graphs', '?')} graphs of its "
+                "held-out fold, stored in the card when it was shipped):")
+    st.markdown("\n".join(f"- {diagnosis_panel.verdict_markdown(level['verdict'])} {sentence}"
+                           for level, sentence in zip(structure["levels"], structure_sentences(structure))))
+elif not (variant == "graphsage" or variant in NO_POOLING_VARIANTS):
+    st.caption("This card does not say what its pooling is (shipped cards do: `bench/make_pretrained.py "
+               "--structure-only STEM` adds it). The Atlas page diagnoses every graph of the selected dataset, "
+               "Explore the graph at hand.")
 
 # ---------------------------------------------------------------- evaluation here
 # Both sections below need a model run over the whole dataset (the background dataset summary):
