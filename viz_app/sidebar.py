@@ -121,6 +121,15 @@ def check_model(card: dict, spec, dataset: GraphDataset) -> tuple[str | None, st
     return result.warning, result.problem
 
 
+def pooling_summary(structure) -> str | None:
+    """A card's ``structure`` (core.diagnose.card_structure) in a few words, e.g. ``"level 1 healthy (97%),
+    level 2 healthy (99%)"``; None when the card has none. Reads the card only (no diagnosis import)."""
+    if not isinstance(structure, dict) or not structure.get("levels"):
+        return None
+    return ", ".join(f"level {level['level']} {level['verdict']} ({level['shares'][level['verdict']]:.0%})"
+                     for level in structure["levels"])
+
+
 def _default_model(checkpoints: list[dict], dataset_name: str) -> str | None:
     """The model to show for ``dataset_name``: the shipped one ``pretrained/defaults.json`` names for it,
     then a shipped one trained on it (diffpool first), then any trained on it, then the shipped default,
@@ -244,6 +253,10 @@ def sidebar(need_model: bool = True) -> Selection:
                 side.warning(warning)
         if problem:
             side.error(f"This model cannot run on {dataset_name}: {problem}")
+        else:
+            summary = pooling_summary(card.get("structure"))
+            if summary:
+                side.caption(f"Its pooling on its held-out fold: {summary} (Model card page for more).")
 
     # -- graph picker
     count = overview["num_graphs"]

@@ -160,6 +160,7 @@ def test_model_card_evaluates_on_the_test_fold(app_env):
     assert any("held-out test fold: 30 graphs" in c for c in captions(at))
     assert "Accuracy (computed here)" in [m.label for m in at.metric]
     assert any("does not say what its pooling is" in c for c in captions(at))  # a card without "structure"
+    assert not any("Its pooling on its held-out fold" in c.value for c in at.sidebar.caption)
 
 
 def test_model_card_says_in_words_what_the_shipped_models_pooling_is(app_env):
@@ -227,6 +228,9 @@ def test_dd_brings_its_model_and_draws_its_largest_graph_on_a_sample(app_env, tu
     at.selectbox(key="dataset").set_value("DD").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="model").value.endswith("dd-diffpool-structural-sum")  # pretrained/defaults.json
+    # what its pooling is, from its card, on every page's sidebar
+    assert "Its pooling on its held-out fold: level 1 healthy (97%), level 2 healthy (99%)" in " ".join(
+        c.value for c in at.sidebar.caption)
     at.number_input(key="graph").set_value(20).run()  # 5,748 nodes, D&D's largest
     assert not at.exception, [e.value for e in at.exception]
     assert "DD #20" in captions(at)[0]
