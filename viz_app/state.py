@@ -20,7 +20,8 @@ from viz_app.cache import (  # noqa: F401
     warm_umap_in_background,
 )
 from viz_app.sidebar import (  # noqa: F401
-    SELECTION_KEYS, Selection, check_model, keep_selection, select_graph, select_graph_on_click, sidebar,
+    SELECTION_KEYS, Selection, check_model, keep_selection, pooling_summary, select_graph, select_graph_on_click,
+    sidebar,
 )
 from viz_app.widgets import (  # noqa: F401
     assignments_csv, coarsened_level_header, embed_html, fit_level_widget, pooling_level_select,

@@ -188,6 +188,10 @@ def test_train_page_trains_and_saves_a_selectable_model(app_env, tmp_path, monke
     assert first.parent == tmp_path and first.name.startswith("synthetic-hierarchy-diffpool-")
     card = json.loads(first.with_suffix(".json").read_text())
     assert card["config"]["readout"] == "sum"
+    # what its pooling learned, from the card core.train wrote, with a warning unless every level is healthy
+    level = card["structure"]["levels"][0]
+    shown = at.info if level["verdict"] == "healthy" else at.warning
+    assert any(f"level 1 {level['verdict']} ({level['shares'][level['verdict']]:.0%})" in m.value for m in shown)
     at.button(key="train_use").click().run()
     assert at.session_state["model"] == str(first)
 

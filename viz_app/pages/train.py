@@ -107,6 +107,18 @@ if last:
         f"Saved **{Path(last['path']).name}** ({summary['variant']} on {summary['dataset']}): best epoch "
         f"{summary['best_epoch']}, test accuracy {test:.1%} on {summary['sizes']['test']} held-out graphs, "
         f"{summary['seconds']:.1f} s." if test is not None else f"Saved {last['path']}.")
+    try:
+        structure = state.model_card(last["path"]).get("structure")
+    except Exception:  # the card moved or broke since: the sidebar lists it with its reason
+        structure = None
+    words = state.pooling_summary(structure)
+    if words:
+        healthy = all(level["verdict"] == "healthy" for level in structure["levels"])
+        (st.info if healthy else st.warning)(
+            f"What its pooling learned, on the {structure['graphs']} held-out graphs: {words}."
+            + ("" if healthy else " Not community-like clusters on most graphs: the Explore page's diagnosis says "
+               "why, graph by graph (`python -m core.train --structure-weight 1 --positional 16 "
+               "--positional-assign-only` trains pooling that follows the graph's structure)."))
     if not submitted:
         chart_slot.plotly_chart(figures.training_curves(last["history"]), key="train_last")
     st.button("Use this model in the explorer", on_click=use_model, args=(last["path"],), key="train_use")
