@@ -55,7 +55,7 @@ if cv:
 structure = card.get("structure")
 if isinstance(structure, dict) and structure.get("levels"):
     st.markdown(f"**What its pooling is** (the diagnosis of the {structure.get('graphs', '?')} graphs of its "
-                "held-out fold, stored in the card when it was shipped):")
+                "held-out fold, stored in its card when it was written):")
     st.markdown("\n".join(f"- {diagnosis_panel.verdict_markdown(level['verdict'])} {sentence}"
                            for level, sentence in zip(structure["levels"], structure_sentences(structure))))
 elif not (variant == "graphsage" or variant in NO_POOLING_VARIANTS):

@@ -116,7 +116,7 @@ if last:
         healthy = all(level["verdict"] == "healthy" for level in structure["levels"])
         (st.info if healthy else st.warning)(
             f"What its pooling learned, on the {structure['graphs']} held-out graphs: {words}."
-            + ("" if healthy else " Not community-like clusters on most graphs: the Explore page's diagnosis says "
+            + ("" if healthy else " Not community-like clusters at every level: the Explore page's diagnosis says "
                "why, graph by graph (`python -m core.train --structure-weight 1 --positional 16 "
                "--positional-assign-only` trains pooling that follows the graph's structure)."))
     if not submitted:
