@@ -169,6 +169,15 @@ def test_model_card_says_in_words_what_the_shipped_models_pooling_is(app_env):
     assert "What its pooling is" in text and "30 graphs of its held-out fold" in text
     assert ":green-badge[healthy] level 1 (8 clusters): healthy on 100% of graphs" in text
     assert "level 2 (4 clusters): healthy on" in text
+
+
+def test_model_card_names_the_structural_training_options(app_env, tu_dir):
+    at = run_page("model_card", select_test_model=False)
+    at.text_input(key="data_dir").set_value(str(tu_dir)).run()
+    at.selectbox(key="dataset").set_value("DD").run()
+    text = " ".join(m.value for m in settle(at).markdown)
+    assert ("trained with DMoN's modularity objective at weight 1 at every level, 16 Laplacian eigenvectors as node "
+            "features of the assignment GNN only, a batch norm of the input features.") in text
     assert not any("does not say what its pooling is" in c for c in captions(at))
 
 

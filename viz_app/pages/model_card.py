@@ -37,7 +37,17 @@ seconds = card.get("training_seconds")
 c4.metric("Training time", f"{seconds:.0f} s" if isinstance(seconds, (int, float)) else "—")
 variant = card.get("variant", "?")
 if variant in VARIANT_SUMMARY:
-    st.markdown(f"**`{variant}`** — {VARIANT_SUMMARY[variant]}.")
+    settings = card.get("settings") or {}
+    extras = []
+    if settings.get("structure_weight"):
+        extras.append(f"DMoN's modularity objective at weight {settings['structure_weight']:g} at every level")
+    if settings.get("positional"):
+        extras.append(f"{settings['positional']} Laplacian eigenvectors as node features"
+                      + (" of the assignment GNN only" if settings.get("positional_assign_only") else ""))
+    if settings.get("input_norm"):
+        extras.append("a batch norm of the input features")
+    st.markdown(f"**`{variant}`** — {VARIANT_SUMMARY[variant]}" + (f"; trained with {', '.join(extras)}" if extras
+                                                                    else "") + ".")
 if variant == "graphsage" or variant in NO_POOLING_VARIANTS:
     st.info(f"This model has **no pooling levels**: it makes no cluster assignments, so Explore, Compare and "
             f"Teaching have no clusters to show for it. It is here to be compared with pooling models on "
