@@ -17,6 +17,7 @@ from core.model.diffpool import DiffPool, DiffPoolConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "viz_app" / "pages"
+PRETRAINED = ROOT / "pretrained"
 TIMEOUT = 120
 MODEL = "test-synthetic-diffpool"
 
@@ -141,6 +142,11 @@ def test_compare_shows_agreement_between_two_models(app_env):
     labels = [m.label for m in at.metric]
     assert "NMI" in labels and "ARI" in labels
     assert any("Agreement of the two partitions" in c for c in captions(at))
+    # each model says what its pooling is, from its card: the test model's has no "structure"
+    assert "Its card does not say what its pooling is." in captions(at)
+    at.selectbox(key="compare_b").set_value(str(PRETRAINED / "synthetic-hierarchy-diffpool")).run()
+    assert not at.exception
+    assert "Its pooling on its held-out fold: level 1 healthy (100%), level 2 healthy (100%)." in captions(at)
 
 
 def test_embeddings_say_which_projection_was_used(app_env):

@@ -87,6 +87,13 @@ def two_models() -> None:
                                   key="compare_a")
         model_b = col_b.selectbox("Model B", paths, format_func=lambda p: state.checkpoint_label(by_path[p]),
                                   key="compare_b")
+        for column, path in ((col_a, model_a), (col_b, model_b)):
+            try:
+                words = state.pooling_summary(state.model_card(path).get("structure"))
+            except Exception:  # an unreadable card is reported below, when the model is run
+                words = None
+            column.caption(f"Its pooling on its held-out fold: {words}." if words
+                           else "Its card does not say what its pooling is.")
         traces, problems = {}, []
         for path in dict.fromkeys((model_a, model_b)):
             warning, problem = diagnosis[path]
