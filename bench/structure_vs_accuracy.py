@@ -61,6 +61,8 @@ ROWS = [
      PRETRAINED / "enzymes-diffpool-2level-long",
      grid_run("h64-l2-max-ref-in-lr0.001-p300", "ENZYMES-diffpool")),
     structural_long("ENZYMES"),
+    ("ENZYMES", "the same with a sum readout (2 levels, 8 → 4)", PRETRAINED / "enzymes-diffpool-structural-sum-long",
+     grid_run("h64-l2-sum-dmon-in-pa16-k8-lr0.001-p300", "ENZYMES-diffpool")),
     ("ENZYMES", "structure-agnostic baseline, ≤ 2,000 epochs (no pooling)", PRETRAINED / "enzymes-baseline",
      grid_run("baseline-h128-lr0.001-p300", "ENZYMES-baseline")),
     ("PROTEINS", "reference DiffPool (1 level, 62 clusters)", PROTEINS_REFERENCE, RESULTS / "reproduce" / "PROTEINS-diffpool"),

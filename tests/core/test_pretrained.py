@@ -135,6 +135,7 @@ def _same(a, b) -> bool:
 
 
 @pytest.mark.parametrize("name", ["enzymes-diffpool-structural", "enzymes-diffpool-structural-long",
+                                  "enzymes-diffpool-structural-sum-long",
                                   "proteins-diffpool-structural", "proteins-diffpool-structural-long",
                                   "dd-diffpool-structural-sum"])
 def test_structural_models_pool_into_healthy_communities_at_both_levels(name, tu_dir):

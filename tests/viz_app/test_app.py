@@ -237,7 +237,7 @@ def test_switching_to_a_tu_dataset_brings_its_shipped_model(app_env, tu_dir):
     at.text_input(key="data_dir").set_value(str(tu_dir)).run()
     at.selectbox(key="dataset").set_value("ENZYMES").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.selectbox(key="model").value.endswith("enzymes-diffpool-structural-long")  # pretrained/defaults.json
+    assert at.selectbox(key="model").value.endswith("enzymes-diffpool-structural-sum-long")  # pretrained/defaults.json
     assert "ENZYMES #0" in captions(at)[0]
 
 
