@@ -214,12 +214,12 @@ def test_long_grid_trains_the_baseline_and_diffpool_for_errica_length_whatever_t
         assert ("--input-norm" in argv) == point.input_norm
         assert Job("ENZYMES", point, 3, tmp_path, 500, 50, None).settings().input_norm == point.input_norm
     assert [p.is_diffpool for p in points] == [False, True, True, True, True, True]
-    # the structural points (max and sum readout; the small grid's last point is the sum one at its own
+    # the structural points (max and sum readout; the small grid's fifth point is the sum one at its own
     # length): 8 -> 4 clusters on every dataset (D&D's cap of 100 does not apply), eigenvectors for the
     # assignment GNN only, DMoN at weight 1
     from core.train.settings import cluster_counts_for
 
-    small_structural = selection_grid.small_grid()[-1]
+    small_structural = selection_grid.small_grid()[4]
     assert small_structural.name == "h64-l2-sum-dmon-in-pa16-k8-lr0.001"
     for structural, readout in ((points[-2], "max"), (points[-1], "sum"), (small_structural, "sum")):
         for dataset in ("ENZYMES", "DD"):
@@ -261,3 +261,16 @@ def test_a_baseline_grid_point_is_a_candidate_but_not_a_diffpool_configuration(t
     assert entry["baseline"]["run"].endswith(long_run)
     tests = [100 * f["test_acc"] for _, f in sorted(_fold_files(root / long_run).items())]
     assert entry["baseline"]["mean"] == pytest.approx(statistics.fmean(tests))
+
+
+def test_the_small_grid_varies_the_learning_rate_and_shares_the_full_grids_folders(tmp_path):
+    points = selection_grid.small_grid()
+    assert sorted({p.lr for p in points}) == [1e-4, 1e-3]
+    slow = [p for p in points if p.lr == 1e-4]
+    assert [p.name for p in slow] == ["h64-l2-max-ref-lr0.0001"]
+    argv = Job("PROTEINS", slow[0], 0, tmp_path, 500, 50, None).train_argv(-1)
+    assert argv[argv.index("--lr") + 1] == "0.0001" and argv[argv.index("--num-pooling") + 1] == "2"
+    # plain points (default length, no input norm or positional features) are full-grid points, so the
+    # two grids train the same folder once
+    plain = [p for p in points if not (p.input_norm or p.positional)]
+    assert {p.name for p in plain} <= {p.name for p in full_grid()}
