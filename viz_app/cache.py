@@ -516,31 +516,15 @@ def start_dataset_summary(selection) -> None:
                      _file_stamp(Path(selection.model_path + ".safetensors")))
 
 
-def dataset_summary(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float) -> dict:
-    """Whole-dataset results of a model: logits [G, C], graph_embeddings [G, g], entropy rows per level.
-
-    Computed once per model file version and dataset (in the background worker, which may have
-    started it already; this waits for it with a spinner). A failed computation is forgotten, so
-    the next call tries again.
-    """
-    job = _summary_job(model_path, device, dataset_name, data_dir, stamp)
-    try:
-        if job.done():
-            return job.result()
-        with st.spinner("Running the model over the dataset…"), waiting_on_background():
-            return job.result()
-    except Exception:
-        _summary_job.clear()
-        raise
-
-
 def summary_if_ready(model_path: str, device: str, dataset_name: str, data_dir: str | None,
                      wait_s: float = 0.0) -> dict | None:
-    """:func:`dataset_summary` if it is computed (waiting at most ``wait_s`` seconds), else None.
+    """Whole-dataset results of a model — logits [G, C], graph_embeddings [G, g], entropy rows per
+    level, labels [G] — if computed (waiting at most ``wait_s`` seconds), else None.
 
-    Starts the computation in the background worker when nobody has yet. A page that must not wait
-    for a whole dataset's run (Model card, Compare) shows its other sections at once, says this one
-    is coming, and reruns when it is done (:func:`viz_app.widgets.rerun_when_ready`).
+    Computed once per model file version and dataset, in the background worker, which starts it
+    when nobody has yet (a failed computation is forgotten, so the next call tries again). No page
+    waits for a whole dataset's run (D&D's takes tens of seconds): each shows its other sections at
+    once, says this one is coming, and reruns when it is done (:func:`viz_app.widgets.rerun_when_ready`).
     """
     job = _summary_job(model_path, device, dataset_name, data_dir, _file_stamp(Path(model_path + ".safetensors")))
     if not job.done():
@@ -558,7 +542,7 @@ def summary_if_ready(model_path: str, device: str, dataset_name: str, data_dir: 
 
 
 def _compute_summary(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float) -> dict:
-    """:func:`dataset_summary`'s work (no Streamlit calls: it runs in a worker thread).
+    """:func:`summary_if_ready`'s work (no Streamlit calls: it runs in a worker thread).
 
     Traces are made in chunks and reduced at once (only assignments are kept for
     ``analysis.dataset_level_entropy``), so memory stays small on big datasets.
@@ -589,12 +573,13 @@ def _compute_summary(model_path: str, device: str, dataset_name: str, data_dir: 
     }
 
 
-def summary_for(selection) -> dict:
-    """:func:`dataset_summary` of the selected model and dataset; fills the sidebar's prediction line too."""
-    summary = dataset_summary(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,
-                              _file_stamp(Path(selection.model_path + ".safetensors")))
+def summary_for(selection, wait_s: float = 0.0) -> dict | None:
+    """:func:`summary_if_ready` for the selected model and dataset (None while it runs in the
+    background); once there, it fills the sidebar's prediction line too."""
+    summary = summary_if_ready(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,
+                               wait_s=wait_s)
     show = getattr(selection, "show_prediction", None)
-    if show is not None and selection.graph_index < len(summary["logits"]):
+    if summary is not None and show is not None and selection.graph_index < len(summary["logits"]):
         logits = np.asarray(summary["logits"][selection.graph_index], dtype=np.float64)
         exp = np.exp(logits - logits.max())
         show(exp / exp.sum())

@@ -67,15 +67,34 @@ class Selection:
         return self.model_path is not None and self.model_problem is None
 
 
+def _kept(key: str) -> str:
+    """The plain session_state key (never a widget's) that keeps a copy of selection ``key``."""
+    return f"_kept_{key}"
+
+
 def keep_selection() -> None:
     """Keep the explorer's selection (dataset, model, graph) alive on pages without the sidebar.
 
     Streamlit drops a widget's state when a page that does not render it runs; re-assigning the
-    values keeps the selection for when the user returns.
+    values keeps the selection for when the user returns. That is not enough: a ``run_every``
+    fragment (the pages that poll for background work) firing after the user left its page drops
+    the sidebar widgets' state all the same (Streamlit issue #10805), and the app fell back to the
+    synthetic dataset. So every value is also copied to a plain key no widget owns, and restored
+    from there when the widget's own state is gone.
     """
     for key in SELECTION_KEYS:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
+        elif _kept(key) in st.session_state:
+            st.session_state[key] = st.session_state[_kept(key)]
+    remember_selection()
+
+
+def remember_selection() -> None:
+    """Copy the current selection to the keys :func:`keep_selection` restores it from."""
+    for key in SELECTION_KEYS:
+        if key in st.session_state:
+            st.session_state[_kept(key)] = st.session_state[key]
 
 
 def select_graph(index: int) -> None:
@@ -298,6 +317,7 @@ def sidebar(need_model: bool = True) -> Selection:
     prediction_slot = side.empty() if problem is None and model_path is not None else None
     selection = Selection(dataset_name, data_dir, dataset, model_path, card, spec, device, index, problem,
                           prediction_slot)
+    remember_selection()  # what the sidebar settled on (a new dataset's default model, a reset graph)
     if not selection.usable and need_model:
         if model_path is None:
             st.info("No model available yet: train one on the **Train** page, or put a checkpoint in "

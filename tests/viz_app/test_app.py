@@ -155,10 +155,36 @@ def test_embeddings_say_which_projection_was_used(app_env):
     at.session_state["emb_method"] = "pca"  # keep the test fast; UMAP is exercised by analysis tests
     at.run()
     assert not at.exception
-    assert any("Projection method: **pca**" in c for c in captions(at))
+    settle(at)  # the dataset summary comes from the background worker
+    assert any("Projection method: **pca** · 300 graphs" in c for c in captions(at))
     at.selectbox(key="emb_level").set_value(1).run()
     assert not at.exception
     assert any("5 points" in c or "20 points" in c for c in captions(at))
+
+
+def test_embeddings_draw_the_stored_projection_at_once_and_predictions_when_the_summary_is_ready(app_env,
+                                                                                                  monkeypatch):
+    """The page never waits for the model's run over the whole dataset (tens of seconds on D&D): a
+    shipped model's stored coordinates show the true classes at once; colouring by prediction says
+    it is coming, and appears once the background summary is there."""
+    from viz_app import cache
+    from viz_app.widgets import PENDING_MARK
+
+    real = cache.summary_if_ready
+    monkeypatch.setattr(cache, "summary_if_ready", lambda *args, **kwargs: None)  # still running
+    at = AppTest.from_file(str(PAGES / "embeddings.py"), default_timeout=TIMEOUT)  # the shipped default model
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Projection method: **umap (precomputed)** · 300 graphs" in c for c in captions(at))
+    assert not any(c.startswith(PENDING_MARK) for c in captions(at))
+    at.radio(key="emb_colour").set_value("prediction").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(c.startswith(PENDING_MARK) and "300 graphs of synthetic-hierarchy" in c for c in captions(at))
+    assert not any("Projection method: **umap (precomputed)**" in c for c in captions(at))
+    monkeypatch.setattr(cache, "summary_if_ready", real)
+    settle(at)
+    assert any("Projection method: **umap (precomputed)** · 300 graphs" in c for c in captions(at))
+    assert not any(c.startswith(PENDING_MARK) for c in captions(at))
 
 
 def test_model_card_evaluates_on_the_test_fold(app_env):
@@ -239,6 +265,35 @@ def test_switching_to_a_tu_dataset_brings_its_shipped_model(app_env, tu_dir):
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="model").value.endswith("enzymes-diffpool-structural-sum-long")  # pretrained/defaults.json
     assert "ENZYMES #0" in captions(at)[0]
+
+
+def test_the_selection_survives_streamlit_dropping_the_sidebar_widgets_state(app_env, tu_dir):
+    """A run_every fragment firing after the user left its page drops the state of widgets it did not
+    draw (Streamlit issue #10805): in the browser, D&D fell back to the synthetic dataset on the
+    next page. The selection is also kept under plain keys no widget owns, and restored from there."""
+    from viz_app.sidebar import SELECTION_KEYS
+
+    at = run_page("model_card", select_test_model=False)
+    at.text_input(key="data_dir").set_value(str(tu_dir)).run()
+    at.selectbox(key="dataset").set_value("ENZYMES").run()
+    at.number_input(key="graph").set_value(7).run()
+    assert not at.exception, [e.value for e in at.exception]
+    chosen = {key: at.session_state[key] for key in SELECTION_KEYS if key in at.session_state}
+    assert chosen["dataset"] == "ENZYMES" and chosen["graph"] == 7 and "enzymes" in chosen["model"]
+    kept = {key: at.session_state[f"_kept_{key}"] for key in chosen}
+    assert kept == chosen  # copied after the sidebar settled (the new dataset's default model included)
+    # a session holding only the kept copies: every widget's own state gone, as after that fragment run
+    fresh = AppTest.from_file(str(PAGES / "model_card.py"), default_timeout=TIMEOUT)
+    for key, value in kept.items():
+        fresh.session_state[f"_kept_{key}"] = value
+    fresh.run()
+    assert not fresh.exception, [e.value for e in fresh.exception]
+    assert fresh.selectbox(key="dataset").value == "ENZYMES" and fresh.number_input(key="graph").value == 7
+    assert fresh.selectbox(key="model").value == chosen["model"]
+    assert fresh.text_input(key="data_dir").value == str(tu_dir)
+    # where the widget has state, the widget wins: a later choice replaces the kept copy
+    fresh.number_input(key="graph").set_value(3).run()
+    assert fresh.number_input(key="graph").value == 3 and fresh.session_state["_kept_graph"] == 3
 
 
 def test_dd_brings_its_model_and_draws_its_largest_graph_on_a_sample(app_env, tu_dir):

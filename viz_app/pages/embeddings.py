@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from core import analysis
-from viz_app import figures, state
+from viz_app import figures, predictions_panel, state
 
 selection = state.sidebar()
 trace = state.trace_for(selection)
@@ -34,31 +34,48 @@ def project(points: np.ndarray) -> tuple[np.ndarray, str]:
 # ---------------------------------------------------------------- graphs across the dataset
 st.subheader("Graph embeddings across the dataset", help="Readout vector of every graph. Click (or box-select) a "
              "point to select that graph; the sidebar's graph index is the fallback.")
-summary = state.summary_for(selection)
+# The dataset summary (the model run over every graph) comes from the background worker: the page
+# never waits for it (D&D's takes tens of seconds). A shipped model's stored coordinates draw the
+# true classes at once; predictions, and projections of models without stored ones, follow.
+waiting: list = []  # what the page reruns for once it is ready
+summary = state.summary_for(selection, wait_s=predictions_panel.SUMMARY_WAIT_S)
+if summary is None:
+    waiting.append(lambda: state.summary_if_ready(selection.model_path, selection.device, selection.dataset_name,
+                                                  selection.data_dir) is not None)
 stored = state.stored_projection(selection.model_path)
+colour_by = st.radio("Colour by", ["true class", "prediction"], horizontal=True, key="emb_colour")
 if stored is not None and method_choice == "auto" and stored["graph_indices"].max(initial=-1) < len(selection.dataset):
     graph_ids, coords, method = stored["graph_indices"], stored["coords"], stored["method"] + " (precomputed)"
-else:
+elif summary is not None:
     graph_ids = np.arange(len(selection.dataset))
     coords, method = project(summary["graph_embeddings"])
-predicted = summary["logits"].argmax(axis=1)
-colour_by = st.radio("Colour by", ["true class", "prediction"], horizontal=True, key="emb_colour")
-groups = summary["labels"][graph_ids] if colour_by == "true class" else predicted[graph_ids]
-model_classes = state.model_class_names(selection.card, selection.dataset)
-group_names = class_names if colour_by == "true class" else model_classes
-hover = [f"graph {i}: true {class_names[summary['labels'][i]]}, predicted "
-         f"{model_classes[predicted[i]] if predicted[i] < len(model_classes) else predicted[i]}" for i in graph_ids]
-fig = figures.embedding_scatter(coords, groups, group_names, hover, customdata=graph_ids.tolist(),
-                                title=f"Graph embeddings ({method}), selected graph ★")
-mask = graph_ids == selection.graph_index
-if mask.any():
-    fig.add_scatter(x=coords[mask, 0], y=coords[mask, 1], mode="markers", name="selected",
-                    marker=dict(symbol="star", size=18, color="black"), hoverinfo="skip")
+else:
+    graph_ids = None
+if graph_ids is None or (colour_by == "prediction" and summary is None):
+    state.pending_note(f"Running the model over the {len(selection.dataset)} graphs of {selection.dataset_name} in "
+                       "the background; this chart fills in when it is done.")
+else:
+    labels = np.asarray(selection.dataset.labels)
+    predicted = summary["logits"].argmax(axis=1) if summary is not None else None
+    groups = labels[graph_ids] if colour_by == "true class" else predicted[graph_ids]
+    model_classes = state.model_class_names(selection.card, selection.dataset)
+    group_names = class_names if colour_by == "true class" else model_classes
 
+    def _hover(i: int) -> str:
+        text = f"graph {i}: true {class_names[labels[i]]}"
+        if predicted is not None:
+            text += f", predicted {model_classes[predicted[i]] if predicted[i] < len(model_classes) else predicted[i]}"
+        return text
 
-state.show_figure(fig, key="emb_graphs", file_stem=f"{selection.dataset_name}-graph-embeddings",
-                  on_select=state.select_graph_on_click("emb_graphs"), selection_mode=("points", "box", "lasso"))
-st.caption(f"Projection method: **{method}** · {len(graph_ids)} graphs · selected graph {selection.graph_index}.")
+    fig = figures.embedding_scatter(coords, groups, group_names, [_hover(i) for i in graph_ids],
+                                    customdata=graph_ids.tolist(), title=f"Graph embeddings ({method}), selected graph ★")
+    mask = graph_ids == selection.graph_index
+    if mask.any():
+        fig.add_scatter(x=coords[mask, 0], y=coords[mask, 1], mode="markers", name="selected",
+                        marker=dict(symbol="star", size=18, color="black"), hoverinfo="skip")
+    state.show_figure(fig, key="emb_graphs", file_stem=f"{selection.dataset_name}-graph-embeddings",
+                      on_select=state.select_graph_on_click("emb_graphs"), selection_mode=("points", "box", "lasso"))
+    st.caption(f"Projection method: **{method}** · {len(graph_ids)} graphs · selected graph {selection.graph_index}.")
 
 # ---------------------------------------------------------------- nodes of the selected graph
 st.subheader(f"Node embeddings of graph {selection.graph_index}")
@@ -81,11 +98,6 @@ else:
 
 if pending:
     st.caption("UMAP is being computed in the background; the page switches to it when it is ready.")
-
-    @st.fragment(run_every=1.5)
-    def _wait_for_umap() -> None:
-        """Poll the background UMAP fits; rerun the page once they are all done."""
-        if not any(state.projection_now(points, seed=0)[2] for points in pending):
-            st.rerun()
-
-    _wait_for_umap()
+    waiting.append(lambda: not any(state.projection_now(points, seed=0)[2] for points in pending))
+if waiting:
+    state.rerun_when_ready(lambda: all(ready() for ready in waiting))

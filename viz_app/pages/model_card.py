@@ -14,13 +14,6 @@ from core.model.diffpool import NO_POOLING_VARIANTS, VARIANT_SUMMARY
 from viz_app import diagnosis_panel, figures, predictions_panel, state
 
 
-def _softmax(logits) -> np.ndarray:
-    """Class probabilities [C] from logits [C]."""
-    values = np.asarray(logits, dtype=np.float64)
-    exp = np.exp(values - values.max())
-    return exp / exp.sum()
-
-
 selection = state.sidebar()
 card = selection.card
 
@@ -80,16 +73,13 @@ waiting = []
 st.subheader("Per-class accuracy and confusion matrix")
 same_dataset = str(card.get("dataset", "")).lower() == selection.dataset_name.lower()
 test_indices = card.get("test_indices") if same_dataset else None
-summary = state.summary_if_ready(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,
-                                 wait_s=predictions_panel.SUMMARY_WAIT_S)
+summary = state.summary_for(selection, wait_s=predictions_panel.SUMMARY_WAIT_S)  # fills the sidebar's prediction
 if summary is None:
     state.pending_note(f"Running the model over the {len(selection.dataset)} graphs of {selection.dataset_name} in "
                        "the background; this section fills in when it is done.")
     waiting.append(lambda: state.summary_if_ready(selection.model_path, selection.device, selection.dataset_name,
                                                   selection.data_dir) is not None)
 else:
-    if selection.graph_index < len(summary["logits"]):  # the sidebar's prediction line, as summary_for fills it
-        selection.show_prediction(_softmax(summary["logits"][selection.graph_index]))
     labels, predicted = summary["labels"], summary["logits"].argmax(axis=1)
     if test_indices:
         index = np.asarray(test_indices, dtype=np.int64)
