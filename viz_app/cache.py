@@ -344,8 +344,11 @@ def load_dataset(name: str, data_dir: str | None = None) -> GraphDataset:
     from core.data.class_names import readable_class_names
     from core.data.datasets import load_dataset as core_load
 
+    from core.data.features import remember_eigenvectors
+
     dataset = core_load(name, data_dir=data_dir or None, download=False, progress=False)
     dataset.class_names = readable_class_names(dataset.name, list(dataset.class_names))
+    remember_eigenvectors(dataset.graphs)  # summary, diagnosis and traces build the same positional features
     return dataset
 
 

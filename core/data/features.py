@@ -28,6 +28,7 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -116,13 +117,42 @@ class FeatureSpec:
         return cls(**{k: data[k] for k in fields if k in data})
 
 
+#: Attribute of a :class:`Graph` holding its eigenvectors once computed (see :func:`remember_eigenvectors`).
+_MEMO = "_eigenvectors"
+
+
+def remember_eigenvectors(graphs: Iterable[Graph]) -> None:
+    """Let :func:`laplacian_eigenvectors` keep its result on each of ``graphs`` (read-only arrays).
+
+    For graphs whose features are built again and again: the app's cached datasets, where the
+    dataset summary, the whole-dataset diagnosis and every trace build the same positional
+    features (on D&D ~10 s of ``eigh`` per pass). Training builds features once and does not ask.
+    The graphs must not change afterwards (a replaced edge array is noticed, an edited one is not).
+    """
+    for graph in graphs:
+        graph.__dict__.setdefault(_MEMO, {})
+
+
 def laplacian_eigenvectors(graph: Graph, dim: int) -> np.ndarray:
     """float32 [N, dim]: eigenvectors 2..dim+1 of the normalised Laplacian, scaled to unit RMS.
 
     Signs are fixed (largest-magnitude entry positive) so the features depend on the graph, not
     on the solver; missing columns (N ≤ dim) are zero. Dense ``eigh`` up to 2,000 nodes, else
-    ``eigsh`` on the sparse normalised adjacency.
+    ``eigsh`` on the sparse normalised adjacency. Kept on the graph when it was handed to
+    :func:`remember_eigenvectors`.
     """
+    memo = graph.__dict__.get(_MEMO)
+    key = (int(dim), id(graph.edges), id(graph.edge_weight))
+    if memo is not None and key in memo:
+        return memo[key]
+    out = _laplacian_eigenvectors(graph, dim)
+    if memo is not None:
+        out.setflags(write=False)
+        memo[key] = out
+    return out
+
+
+def _laplacian_eigenvectors(graph: Graph, dim: int) -> np.ndarray:
     n = graph.num_nodes
     out = np.zeros((n, dim), dtype=np.float32)
     if n < 2 or dim == 0:
