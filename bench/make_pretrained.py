@@ -13,10 +13,15 @@ NAME the shipped stem (``pretrained/enzymes-diffpool``). The script
 3. writes ``NAME.projection.json``: 2-D coordinates (UMAP, seed 0) of every graph's embedding, so
    the app's Embeddings page opens without fitting UMAP (~20 s the first time in a process);
 4. writes ``NAME.first-trace.npz``: the trace of graph 0 of the model's dataset, keyed by the
-   checkpoint's and the graph's digests, so the app draws its first figure without importing torch.
+   checkpoint's and the graph's digests, so the app draws its first figure without importing torch;
+5. with ``--results``: writes ``NAME.dataset-results.npz``, the diagnosis of every graph of the
+   model's dataset with its logits and graph embeddings, keyed by the checkpoint's and the
+   dataset's digests, so the Atlas, Embeddings, Model card and Compare pages answer at once
+   (``core.diagnose.STORED_RESULTS_SUFFIX``; the models the app opens a dataset on ship one).
 
     python bench/make_pretrained.py --first-trace-only pretrained/*.safetensors   # refresh step 4 only
-    python bench/make_pretrained.py --structure-only pretrained/*.safetensors     # refresh ``structure`` (and 4)
+    python bench/make_pretrained.py --results-only pretrained/NAME.safetensors    # (re)write step 5 only
+    python bench/make_pretrained.py --structure-only pretrained/*.safetensors     # refresh ``structure`` (4, 5)
 
 How each shipped model was trained is recorded in ``pretrained/README.md`` and in its card
 (``command``, ``machine``, ``training_seconds``).
@@ -39,7 +44,9 @@ sys.path.insert(0, str(ROOT))
 from core.analysis.projection import project_2d  # noqa: E402
 from core.model.checkpoint import checkpoint_paths, load_checkpoint  # noqa: E402
 from core.data.datasets import load_dataset  # noqa: E402
-from core.diagnose import card_structure  # noqa: E402
+from core.diagnose import (  # noqa: E402
+    STORED_RESULTS_SUFFIX, card_structure, default_truth_key, diagnose_dataset, save_dataset_results, stored_results_key,
+)
 from core.model.inference import predict_logits, trace_graphs  # noqa: E402
 from core.model.trace import STORED_TRACE_SUFFIX, save_trace, stored_trace_key  # noqa: E402
 
@@ -76,6 +83,18 @@ def write_first_trace(stem: str | Path, data_dir: str | None) -> Path:
     return path
 
 
+def write_dataset_results(stem: str | Path, data_dir: str | None) -> Path:
+    """``<stem>.dataset-results.npz``: every graph of the model's dataset diagnosed (CPU), keyed by digests."""
+    stem = checkpoint_paths(stem)[0].with_suffix("")
+    model, spec, card = load_checkpoint(stem)
+    dataset = load_dataset(card["dataset"], data_dir=data_dir, download=False)
+    truth = default_truth_key(dataset)
+    result = diagnose_dataset(model, spec, dataset, seed=int(card.get("seed", 0) or 0), truth_key=truth)
+    path = Path(str(stem) + STORED_RESULTS_SUFFIX)
+    save_dataset_results(path, result, stored_results_key(stem, dataset, truth))
+    return path
+
+
 def write_structure(stem: str | Path, data_dir: str | None) -> Path:
     """Store ``core.diagnose.card_structure`` in the card of the checkpoint ``stem`` (none without pooling)."""
     _, card_path = checkpoint_paths(stem)
@@ -96,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--first-trace-only", action="store_true",
                         help="only (re)write NAME.first-trace.npz of each shipped checkpoint given")
+    parser.add_argument("--results", action="store_true",
+                        help="also write NAME.dataset-results.npz (every graph diagnosed; for the app's defaults)")
+    parser.add_argument("--results-only", action="store_true",
+                        help="only (re)write NAME.dataset-results.npz of each shipped checkpoint given")
     parser.add_argument("--structure-only", action="store_true",
                         help="only (re)write the card's structure field of each shipped checkpoint given, "
                              "then its first trace where it has one (keyed by the card)")
@@ -103,13 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.structure_only:
         for stem in [args.run_stem, *args.name]:
             written = [write_structure(stem, args.data_dir)]
-            if Path(str(checkpoint_paths(stem)[0].with_suffix("")) + STORED_TRACE_SUFFIX).is_file():
+            shipped = str(checkpoint_paths(stem)[0].with_suffix(""))
+            if Path(shipped + STORED_TRACE_SUFFIX).is_file():
                 written.append(write_first_trace(stem, args.data_dir))  # its key holds the card's digest
+            if Path(shipped + STORED_RESULTS_SUFFIX).is_file():
+                written.append(write_dataset_results(stem, args.data_dir))  # likewise
             print("wrote " + ", ".join(map(str, written)))
         return 0
     if args.first_trace_only:
         for stem in [args.run_stem, *args.name]:
             print(f"wrote {write_first_trace(stem, args.data_dir)}")
+        return 0
+    if args.results_only:
+        for stem in [args.run_stem, *args.name]:
+            print(f"wrote {write_dataset_results(stem, args.data_dir)}")
         return 0
     if len(args.name) != 1:
         parser.error("give RUN_STEM and one NAME (or --first-trace-only with shipped checkpoints)")
@@ -133,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     projection_path = Path(str(Path(args.name)) + ".projection.json")
     projection_path.write_text(json.dumps(projection) + "\n", encoding="utf-8")
     first_trace = write_first_trace(args.name, args.data_dir)
+    results = f", {write_dataset_results(args.name, args.data_dir)}" if args.results else ""
     print(f"wrote {target_weights}, {target_card}, {projection_path} "
-          f"({projection['method']}, {time.perf_counter() - started:.1f} s), {first_trace}")
+          f"({projection['method']}, {time.perf_counter() - started:.1f} s), {first_trace}{results}")
     return 0
 
 

@@ -121,6 +121,73 @@ def diagnose_dataset(model, spec, dataset, indices: Sequence[int] | None = None,
     }
 
 
+# ====================================================================== stored whole-dataset results
+#: Beside a shipped checkpoint ``NAME``: ``NAME.dataset-results.npz``, :func:`diagnose_dataset` of the
+#: model over its whole dataset (which also holds what the app's dataset summary needs: logits, graph
+#: embeddings, entropy rows), so the Atlas, Embeddings, Model card and Compare pages answer at once
+#: on the shipped defaults (on D&D the run takes tens of seconds). ``bench/make_pretrained.py
+#: --results-only`` writes it; a test fails when one is stale.
+STORED_RESULTS_SUFFIX = ".dataset-results.npz"
+STORED_RESULTS_FORMAT = "diffpool-explorer-dataset-results/1"
+
+
+def default_truth_key(dataset) -> str | None:
+    """``"community"`` when the dataset's graphs carry planted communities (synthetic), else None:
+    the known groups the diagnosis compares clusters with by default (CLI and app)."""
+    return "community" if dataset.graphs and "community" in (dataset.graphs[0].node_data or {}) else None
+
+
+def dataset_digest(dataset) -> str:
+    """SHA-256 (hex) of every graph's model input and class label, in order."""
+    import hashlib
+
+    digest = hashlib.sha256(f"dataset/1 {len(dataset)}".encode())
+    for graph in dataset.graphs:
+        digest.update(f"|{graph.label}|{graph.content_digest()}".encode())
+    return digest.hexdigest()
+
+
+def stored_results_key(stem: str | Path, dataset, truth_key: str | None) -> dict:
+    """What stored results are saved and looked up with: the checkpoint's two files, the dataset's
+    graphs and the known-groups column compared (``truth_key``)."""
+    from core.model.trace import checkpoint_digest
+
+    return {"checkpoint": checkpoint_digest(stem), "dataset": str(dataset.name), "graphs": dataset_digest(dataset),
+            "truth": truth_key}
+
+
+def save_dataset_results(path: str | Path, result: dict, key: dict) -> None:
+    """Write a :func:`diagnose_dataset` result of every graph under ``key`` (arrays and JSON text in a
+    compressed ``.npz``: nothing pickled). Graph embeddings are kept as float16 (they only feed a 2-D
+    projection; float32 would double D&D's file to ~2.5 MB), logits as float32."""
+    import json
+
+    graphs = result["graphs"]
+    arrays = {"logits": np.stack([g["logits"] for g in graphs]).astype(np.float32),
+              "graph_embeddings": np.stack([g["graph_embedding"] for g in graphs]).astype(np.float16)}
+    header = {"format": STORED_RESULTS_FORMAT, "key": key, **_json_ready(result)}
+    arrays["header"] = np.array(json.dumps(header, sort_keys=True, default=_plain))
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def load_dataset_results(path: str | Path, key: dict) -> dict | None:
+    """The stored :func:`diagnose_dataset` result at ``path`` if it was computed under ``key``, else
+    None (no file, unreadable, another format, or another key: a retrained model, other data)."""
+    import json
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            if header.get("format") != STORED_RESULTS_FORMAT or header.get("key") != key:
+                return None
+            logits, embeddings = data["logits"], data["graph_embeddings"].astype(np.float32)
+    except (OSError, ValueError, KeyError):
+        return None
+    graphs = [dict(g, logits=logits[i], graph_embedding=embeddings[i]) for i, g in enumerate(header["graphs"])]
+    return {"graphs": graphs, "shares": header["shares"], "entropy": header["entropy"]}
+
+
 def held_out_structure(model, spec, card: dict, dataset, max_graphs: int | None = None) -> dict:
     """What a model's pooling is on the graphs of its card's held-out test fold: the ``structure``
     field of a shipped card (``bench/make_pretrained.py``) and a row of ``bench/structure_vs_accuracy.py``.
@@ -207,6 +274,11 @@ def _format(value) -> str:
     return str(value)
 
 
+def _plain(value):
+    """JSON for what ``json`` does not know: numpy scalars and arrays as numbers and lists."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
 def _json_ready(result: dict) -> dict:
     graphs = [{k: v for k, v in g.items() if k not in ("logits", "graph_embedding")} for g in result["graphs"]]
     return {**{k: v for k, v in result.items() if k != "graphs"}, "graphs": graphs}
@@ -253,13 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if bad:
             parser.error(f"graph index {bad[0]} out of range: {dataset.name} has {len(dataset)} graphs (0 … "
                          f"{len(dataset) - 1})")
-    truth_key = args.truth
-    if truth_key is None and dataset.graphs and "community" in (dataset.graphs[0].node_data or {}):
-        truth_key = "community"
+    truth_key = args.truth if args.truth is not None else default_truth_key(dataset)
     result = diagnose_dataset(model, spec, dataset, indices, seed=int(card.get("seed", 0) or 0), truth_key=truth_key)
     if args.json:
         document = {"model": str(stem), "dataset": dataset.name, "truth": truth_key, **_json_ready(result)}
-        print(json.dumps(document, indent=1, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
+        print(json.dumps(document, indent=1, default=_plain))
         return 0
     print(f"model {stem.name} on {dataset.name} ({len(indices)} graph{'s' if len(indices) != 1 else ''})")
     header = ["graph", "level", "verdict", *_NUMBER_KEYS]

@@ -502,8 +502,46 @@ def background_pool() -> ThreadPoolExecutor:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _summary_job(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float) -> Future:
-    """The summary of one model file version on one dataset, computed once in the background."""
+    """The summary of one model file version on one dataset, computed once in the background (or
+    read from the results shipped beside the checkpoint)."""
+    from core.diagnose import default_truth_key
+
+    truth = default_truth_key(load_dataset(dataset_name, data_dir))
+    stored = stored_results(model_path, device, dataset_name, data_dir, stamp, truth)
+    if stored is not None:
+        return done_future({
+            "logits": np.stack([g["logits"] for g in stored["graphs"]]),
+            "graph_embeddings": np.stack([g["graph_embedding"] for g in stored["graphs"]]),
+            "entropy": stored["entropy"],
+            "labels": load_dataset(dataset_name, data_dir).labels,
+        })
     return background_pool().submit(_compute_summary, model_path, device, dataset_name, data_dir, stamp)
+
+
+def done_future(value) -> Future:
+    """A finished :class:`Future` holding ``value`` (what a background job hands over when there is no work)."""
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def stored_results(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float,
+                   truth_name: str | None) -> dict | None:
+    """The whole-dataset results shipped beside a checkpoint (``<stem>.dataset-results.npz``, see
+    :data:`core.diagnose.STORED_RESULTS_SUFFIX`) when computed from these very files and this
+    dataset, with these known groups, on the CPU; else None (then the background worker computes
+    them). Read-only: one shared dict."""
+    from core.diagnose import STORED_RESULTS_SUFFIX, load_dataset_results, stored_results_key
+
+    path = Path(model_path + STORED_RESULTS_SUFFIX)
+    if device != "cpu" or not path.is_file():
+        return None
+    try:
+        key = stored_results_key(model_path, load_dataset(dataset_name, data_dir), truth_name)
+    except OSError:
+        return None
+    return load_dataset_results(path, key)
 
 
 def start_dataset_summary(selection) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 import streamlit as st
 
 from core.analysis.diagnosis import EXPLANATIONS, VERDICTS, diagnose_trace
+from core.diagnose import default_truth_key
 
 #: Badge colour per verdict; only ``healthy`` is green, failures are red or orange.
 VERDICT_COLORS = {
@@ -160,9 +161,13 @@ def graph_diagnosis(model_path: str, device: str, dataset_name: str, data_dir: s
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _dataset_diagnosis_job(model_path: str, device: str, dataset_name: str, data_dir: str | None, stamp: float,
                            truth_name: str | None) -> Future:
-    """The whole-dataset diagnosis of one model file version, computed once in the background worker."""
+    """The whole-dataset diagnosis of one model file version, computed once in the background worker
+    (or read from the results shipped beside the checkpoint)."""
     from viz_app import cache
 
+    stored = cache.stored_results(model_path, device, dataset_name, data_dir, stamp, truth_name)
+    if stored is not None:
+        return cache.done_future(stored)
     return cache.background_pool().submit(_compute_dataset_diagnosis, model_path, device, dataset_name, data_dir,
                                           stamp, truth_name)
 
@@ -205,10 +210,8 @@ def dataset_diagnosis(model_path: str, device: str, dataset_name: str, data_dir:
         return _job_result(job)
 
 
-def default_truth(dataset) -> str | None:
-    """``"community"`` when the dataset's graphs carry planted communities (synthetic), else None —
-    the same default as ``python -m core.diagnose``."""
-    return "community" if dataset.graphs and "community" in (dataset.graphs[0].node_data or {}) else None
+#: ``"community"`` on the synthetic dataset, else None: the same default as ``python -m core.diagnose``.
+default_truth = default_truth_key
 
 
 def dataset_diagnosis_for(selection) -> dict:

@@ -68,6 +68,49 @@ def test_shipped_first_trace_is_current_and_equals_a_fresh_forward_pass(stem, tu
         assert old.link_loss == pytest.approx(new.link_loss, rel=1e-4, abs=1e-7)
 
 
+DEFAULTS = json.loads((PRETRAINED / "defaults.json").read_text(encoding="utf-8"))
+WITH_RESULTS = sorted(path.name[: -len(".dataset-results.npz")] for path in PRETRAINED.glob("*.dataset-results.npz"))
+
+
+def test_every_model_the_app_opens_a_dataset_on_ships_its_whole_dataset_results():
+    assert {entry["model"] for entry in DEFAULTS.values()} <= set(WITH_RESULTS)
+
+
+@pytest.mark.parametrize("name", WITH_RESULTS)
+def test_shipped_dataset_results_are_current_and_equal_a_fresh_diagnosis(name, tu_dir):
+    """``NAME.dataset-results.npz`` (what the Atlas, Embeddings, Model card and Compare pages read
+    instead of running the model over the dataset) answers to the key of these very files and
+    graphs, covers every graph, and holds what the model and the diagnosis give now, checked on a
+    sample of graphs (refresh: ``python bench/make_pretrained.py --results-only pretrained/NAME.safetensors``)."""
+    from core.diagnose import (
+        STORED_RESULTS_SUFFIX, default_truth_key, diagnose_dataset, load_dataset_results, stored_results_key,
+    )
+
+    stem = PRETRAINED / name
+    model, spec, card = load_checkpoint(stem)
+    dataset = _dataset_for(card, tu_dir)
+    truth = default_truth_key(dataset)
+    stored = load_dataset_results(Path(str(stem) + STORED_RESULTS_SUFFIX), stored_results_key(stem, dataset, truth))
+    assert stored is not None, f"{name}: results of other files or data (stale)"
+    assert [g["index"] for g in stored["graphs"]] == list(range(len(dataset)))
+    sample = sorted({0, len(dataset) - 1, *range(0, len(dataset), max(1, len(dataset) // 12))})
+    fresh = diagnose_dataset(model, spec, dataset, sample, seed=int(card.get("seed", 0) or 0), truth_key=truth)
+    for new in fresh["graphs"]:
+        old = stored["graphs"][new["index"]]
+        assert (old["label"], old["predicted"], old["num_nodes"]) == (new["label"], new["predicted"], new["num_nodes"])
+        np.testing.assert_allclose(old["logits"], new["logits"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(old["graph_embedding"], new["graph_embedding"], rtol=2e-3, atol=2e-3)  # float16
+        assert [d["verdict"] for d in old["levels"]] == [d["verdict"] for d in new["levels"]]
+        for a, b in zip(old["levels"], new["levels"]):
+            assert (a["modularity_ratio"] is None) == (b["modularity_ratio"] is None)
+            if a["modularity_ratio"] is not None:
+                assert a["modularity_ratio"] == pytest.approx(b["modularity_ratio"], abs=1e-6)
+    shares = {row["level"]: row["shares"] for row in stored["shares"]}
+    verdicts = [[g["levels"][level]["verdict"] for g in stored["graphs"]] for level in shares]
+    for level, column in zip(shares, verdicts):
+        assert shares[level]["healthy"] == pytest.approx(column.count("healthy") / len(column))
+
+
 def test_default_model_pools_into_several_sharp_clusters_at_every_level():
     """A collapsed model is a bad teaching example: the default must not be one."""
     model, spec, card = load_checkpoint(PRETRAINED / "synthetic-hierarchy-diffpool")

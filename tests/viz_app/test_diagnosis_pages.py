@@ -101,3 +101,42 @@ def test_stability_across_sibling_seed_models_when_they_exist(app_env, one_torch
         for path in seeds.iterdir():
             path.unlink()
         seeds.rmdir()
+
+
+def test_the_shipped_defaults_atlas_and_summary_come_from_its_stored_results_at_once(app_env, one_torch_thread):
+    """The default model ships ``NAME.dataset-results.npz``: the atlas draws on the first run, with
+    the stored shares; the test model (no stored results) says the diagnosis is coming instead."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from core.data.datasets import load_dataset
+    from core.diagnose import STORED_RESULTS_SUFFIX, load_dataset_results, stored_results_key
+    from tests.viz_app.test_app import PAGES, TIMEOUT
+    from viz_app.widgets import PENDING_MARK
+
+    stem = Path(__file__).resolve().parents[2] / "pretrained" / "synthetic-hierarchy-diffpool"
+    stored = load_dataset_results(Path(str(stem) + STORED_RESULTS_SUFFIX),
+                                  stored_results_key(stem, load_dataset("synthetic-hierarchy"), "community"))
+    at = AppTest.from_file(str(PAGES / "atlas.py"), default_timeout=TIMEOUT)  # the shipped default model
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any(c.value.startswith(PENDING_MARK) for c in at.caption)
+    badges = [m.value for m in at.markdown if "-badge[" in m.value]
+    healthy = stored["shares"][0]["shares"]["healthy"]
+    assert any(f"[healthy] {100 * healthy:.0f}%" in b for b in badges), badges
+    # and the Model card's confusion matrix, from the same file, with no background run either
+    at = AppTest.from_file(str(PAGES / "model_card.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Accuracy (computed here)" in [m.label for m in at.metric]  # on the first run
+    pending = [c.value for c in at.caption if c.value.startswith(PENDING_MARK)]
+    assert not any("Running the model over" in c for c in pending), pending  # (only the other model's may run)
+
+    from viz_app import diagnosis_panel
+
+    diagnosis_panel._dataset_diagnosis_job.clear()  # earlier tests of this process may have diagnosed it
+    at = AppTest.from_file(str(PAGES / "atlas.py"), default_timeout=TIMEOUT)
+    at.session_state["model"] = str(app_env / MODEL)  # a model trained here: nothing stored
+    at.run()
+    assert any(c.value.startswith(PENDING_MARK) for c in at.caption)
