@@ -234,6 +234,9 @@ def _scan_checkpoints(directories: tuple[str, ...], stamps: tuple) -> tuple[list
                 "source": source,
             })
         unreadable += [{"path": str(path), "name": path.name, "reason": reason, "source": source} for path, reason in bad]
+    names = [entry["name"] for entry in found]
+    for entry in found:  # a name in both folders (a copy of a shipped model): labels must tell them apart
+        entry["twin"] = names.count(entry["name"]) > 1
     return found, unreadable
 
 
@@ -263,7 +266,9 @@ def checkpoint_label(entry: dict) -> str:
     if isinstance(accuracy, dict):
         accuracy = accuracy.get("test")
     acc = f" · test acc {accuracy:.0%}" if isinstance(accuracy, (int, float)) else ""
-    return f"{entry['name']} — {entry['variant']} on {entry['dataset']}{acc}"
+    # The model picker keeps its choice by label: two checkpoints of one name need two labels.
+    where = f" ({entry['source']})" if entry.get("twin") else ""
+    return f"{entry['name']}{where} — {entry['variant']} on {entry['dataset']}{acc}"
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

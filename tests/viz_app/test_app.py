@@ -257,6 +257,28 @@ def test_train_failure_is_reported_and_the_app_keeps_working(app_env, tmp_path, 
     assert at.error and "Training failed" in at.error[0].value
 
 
+def test_a_copy_of_a_shipped_model_in_the_users_folder_stays_picked(tmp_path, monkeypatch):
+    """The model picker keeps its choice by label: a copy of a shipped checkpoint under the same name
+    in the user's folder gets a label of its own, so picking it keeps it across reruns."""
+    import shutil
+
+    shipped = PRETRAINED / "synthetic-hierarchy-diffpool"
+    for suffix in (".safetensors", ".json"):
+        shutil.copyfile(str(shipped) + suffix, str(tmp_path / shipped.name) + suffix)
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))
+    at = AppTest.from_file(str(PAGES / "model_card.py"), default_timeout=TIMEOUT)
+    copy = str(tmp_path / shipped.name)
+    at.session_state["model"] = copy
+    at.run()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="model").value == copy
+    labels = at.selectbox(key="model").options
+    assert len({label for label in labels if label.startswith(shipped.name + " ")}) == 2  # (shipped), (yours)
+    at.selectbox(key="model").set_value(str(shipped)).run()
+    assert at.selectbox(key="model").value == str(shipped)
+
+
 def test_switching_to_a_tu_dataset_brings_its_shipped_model(app_env, tu_dir):
     at = run_page("explore", select_test_model=False)
     assert at.selectbox(key="model").value.endswith("synthetic-hierarchy-diffpool")
