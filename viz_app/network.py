@@ -126,8 +126,9 @@ def network_html(
 
     edges: int [E, 2] node pairs (self-loops are skipped: put their weight in the title/label).
     colors/titles/sizes: per node; edge_widths/edge_titles: per edge. Physics is off.
-    legend: (text, colour) rows of a colour key drawn over the top-left corner (in the HTML, so
-    the downloaded page has it too).
+    legend: (text, colour) rows of a colour key in a strip above the drawing (in the HTML, so the
+    downloaded page has it too; the drawing gives up the strip's height, so the page keeps
+    ``height_px`` and no node hides under the key).
     """
     pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
     n = pos.shape[0]
@@ -164,19 +165,24 @@ def network_html(
         edges_out.append(edge)
     options = json.loads(_OPTIONS % ("true" if n > 500 else "false", default_size))
     page = _template_environment().get_template("template.html").render(
-        height=f"{height_px}px", width="100%", nodes=nodes, edges=edges_out, heading="", options=json.dumps(options),
+        height=f"{height_px - LEGEND_STRIP_PX if legend else height_px}px", width="100%", nodes=nodes, edges=edges_out, heading="", options=json.dumps(options),
         physics_enabled=False, use_DOT=False, dot_lang="", widget=False, bgcolor="#ffffff", conf=False,
         tooltip_link=any("href" in str(node.get("title", "")) for node in nodes), neighborhood_highlight=False,
         select_menu=False, filter_menu=False, notebook=False, cdn_resources="in_line")
     full_css, lean_css = _vis_css()
     html = make_offline(page.replace(full_css, lean_css, 1))
     if legend:
-        html = html.replace("</body>", legend_html(legend, legend_title) + "</body>", 1)
+        html = html.replace("<body>", "<body>" + legend_html(legend, legend_title), 1)
     return html
 
 
+#: Height of the colour key's strip above a drawing (px; two lines of keys, then it scrolls).
+LEGEND_STRIP_PX = 44
+
+
 def legend_html(rows: Sequence[tuple[str, str]], title: str = "") -> str:
-    """A small colour key (swatch + text per row) fixed over the drawing's top-left corner.
+    """A colour key (swatch + text per entry) in a strip of :data:`LEGEND_STRIP_PX` above the drawing:
+    beside each other, wrapping, scrolling past two lines. Drawn over the nodes, it hid some of them.
 
     >>> "background:#ff0000" in legend_html([("c0", "#ff0000")])
     True
@@ -184,13 +190,13 @@ def legend_html(rows: Sequence[tuple[str, str]], title: str = "") -> str:
     from html import escape
 
     items = "".join(
-        f'<div style="white-space:nowrap"><span style="display:inline-block;width:11px;height:11px;'
-        f'border-radius:50%;margin-right:5px;vertical-align:-1px;background:{escape(color)}"></span>'
-        f"{escape(text)}</div>" for text, color in rows)
-    heading = f'<div style="font-weight:600;margin-bottom:2px">{escape(title)}</div>' if title else ""
-    return ('<div class="cluster-legend" style="position:fixed;top:6px;left:6px;z-index:10;max-height:90%;'
-            'overflow:auto;background:rgba(255,255,255,0.88);border:1px solid #ddd;border-radius:4px;'
-            f'padding:4px 7px;font:12px sans-serif;color:#222">{heading}{items}</div>')
+        f'<span style="white-space:nowrap"><span style="display:inline-block;width:11px;height:11px;'
+        f'border-radius:50%;margin-right:4px;vertical-align:-1px;background:{escape(color)}"></span>'
+        f"{escape(text)}</span>" for text, color in rows)
+    heading = f'<span style="font-weight:600">{escape(title)}:</span>' if title else ""
+    return (f'<div class="cluster-legend" style="height:{LEGEND_STRIP_PX}px;box-sizing:border-box;overflow:auto;'
+            'display:flex;flex-wrap:wrap;align-content:flex-start;gap:1px 12px;padding:3px 2px;'
+            f'font:12px sans-serif;color:#222">{heading}{items}</div>')
 
 
 def cluster_legend(hard: np.ndarray, num_clusters: int, max_rows: int = 16) -> list[tuple[str, str]]:

@@ -16,7 +16,11 @@ def test_input_network_has_a_colour_key_matching_the_drawn_clusters():
     graph = make_sbm_graph([10, 12, 8], p_in=0.6, p_out=0.05, seed=1)
     trace = make_trace(graph, clusters=(6, 2))
     drawing = network.input_graph_network(graph, trace, graph_layout(graph.sparse_adjacency()))
-    legend = drawing.html[drawing.html.index('class="cluster-legend"'):]
+    start = drawing.html.index('class="cluster-legend"')
+    legend = drawing.html[start:drawing.html.index("</div>", start)]
+    # a strip above the drawing, which gives up its height: no node is drawn under the key
+    assert start < drawing.html.index('<div id="mynetwork"')
+    assert f"height: {network.NETWORK_HEIGHT_PX - network.LEGEND_STRIP_PX}px" in drawing.html
     hard = trace.levels[0].hard_assignment
     keyed = {int(c): int(n) for c, n in re.findall(r"c(\d+) · (\d+) nodes?", legend)}
     assert keyed == {int(c): int(n) for c, n in enumerate(np.bincount(hard)) if n}
