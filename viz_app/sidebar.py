@@ -234,7 +234,11 @@ def sidebar(need_model: bool = True) -> Selection:
         side.warning(f"No models found in pretrained/ or {user_models_dir()}. Train one on the Train page.")
     default = dataset_defaults().get(dataset_name.lower())
     if model_path is not None and default and Path(model_path).name == default["model"] and default.get("why"):
-        side.caption(f"Why this model for {dataset_name}: {default['why']}")
+        # one line here; the full reason (what else was tried, how it compares) one click away
+        side.caption(f"Why this model for {dataset_name}: {default.get('brief') or default['why']}")
+        if default.get("brief") and default["brief"] != default["why"]:
+            with side.expander("The full reason"):
+                st.caption(default["why"])
     broken = unreadable_checkpoints()
     if broken:
         with side.expander(f"⚠️ {len(broken)} unreadable model{'s' if len(broken) != 1 else ''}"):

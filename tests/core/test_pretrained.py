@@ -143,6 +143,10 @@ def test_each_dataset_default_names_a_shipped_model_of_that_dataset_with_a_reaso
         card = read_card(PRETRAINED / entry["model"])
         assert card["dataset"].lower() == dataset.lower()
         assert len(entry["why"]) > 40
+        # the sidebar's one line: short, and the model's honest 10-fold figure as its card has it
+        honest = card["cross_validation"]["honest"]
+        assert len(entry["brief"]) <= 200
+        assert f"{100 * honest['mean']:.1f} ± {100 * honest['std']:.1f} %" in entry["brief"]
 
 
 @pytest.mark.parametrize("stem", SHIPPED, ids=[stem.name for stem in SHIPPED])

@@ -287,6 +287,11 @@ def test_switching_to_a_tu_dataset_brings_its_shipped_model(app_env, tu_dir):
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="model").value.endswith("enzymes-diffpool-structural-sum-long")  # pretrained/defaults.json
     assert "ENZYMES #0" in captions(at)[0]
+    # why, in one line under the picker, and the full reason one click away
+    defaults = json.loads((PRETRAINED / "defaults.json").read_text(encoding="utf-8"))["ENZYMES"]
+    side = [c.value for c in at.sidebar.caption]
+    assert f"Why this model for ENZYMES: {defaults['brief']}" in side
+    assert defaults["why"] in side and "The full reason" in [e.label for e in at.sidebar.expander]
 
 
 def test_the_selection_survives_streamlit_dropping_the_sidebar_widgets_state(app_env, tu_dir):
