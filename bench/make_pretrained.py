@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="only (re)write NAME.dataset-results.npz of each shipped checkpoint given")
     parser.add_argument("--structure-only", action="store_true",
                         help="only (re)write the card's structure field of each shipped checkpoint given, "
-                             "then its first trace where it has one (keyed by the card)")
+                             "then its first trace and dataset results where it has them (keyed by the card)")
     args = parser.parse_args(argv)
     if args.structure_only:
         for stem in [args.run_stem, *args.name]:
