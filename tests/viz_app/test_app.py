@@ -167,11 +167,18 @@ def test_embeddings_draw_the_stored_projection_at_once_and_predictions_when_the_
     """The page never waits for the model's run over the whole dataset (tens of seconds on D&D): a
     shipped model's stored coordinates show the true classes at once; colouring by prediction says
     it is coming, and appears once the background summary is there."""
-    from viz_app import cache
+    from viz_app import cache, state
     from viz_app.widgets import PENDING_MARK
 
     real = cache.summary_if_ready
-    monkeypatch.setattr(cache, "summary_if_ready", lambda *args, **kwargs: None)  # still running
+
+    def still_running(on: bool) -> None:
+        # both names: the page reads the summary through cache, its rerun poll through state (a poll
+        # that saw it ready while the page did not would rerun for ever)
+        for module in (cache, state):
+            monkeypatch.setattr(module, "summary_if_ready", (lambda *args, **kwargs: None) if on else real)
+
+    still_running(True)
     at = AppTest.from_file(str(PAGES / "embeddings.py"), default_timeout=TIMEOUT)  # the shipped default model
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -181,7 +188,7 @@ def test_embeddings_draw_the_stored_projection_at_once_and_predictions_when_the_
     assert not at.exception, [e.value for e in at.exception]
     assert any(c.startswith(PENDING_MARK) and "300 graphs of synthetic-hierarchy" in c for c in captions(at))
     assert not any("Projection method: **umap (precomputed)**" in c for c in captions(at))
-    monkeypatch.setattr(cache, "summary_if_ready", real)
+    still_running(False)
     settle(at)
     assert any("Projection method: **umap (precomputed)** · 300 graphs" in c for c in captions(at))
     assert not any(c.startswith(PENDING_MARK) for c in captions(at))
