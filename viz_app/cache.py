@@ -511,14 +511,14 @@ def _summary_job(model_path: str, device: str, dataset_name: str, data_dir: str 
     read from the results shipped beside the checkpoint)."""
     from core.diagnose import default_truth_key
 
-    truth = default_truth_key(load_dataset(dataset_name, data_dir))
-    stored = stored_results(model_path, device, dataset_name, data_dir, stamp, truth)
+    dataset = load_dataset(dataset_name, data_dir)
+    stored = stored_results(model_path, device, dataset_name, data_dir, stamp, default_truth_key(dataset))
     if stored is not None:
         return done_future({
             "logits": np.stack([g["logits"] for g in stored["graphs"]]),
             "graph_embeddings": np.stack([g["graph_embedding"] for g in stored["graphs"]]),
             "entropy": stored["entropy"],
-            "labels": load_dataset(dataset_name, data_dir).labels,
+            "labels": dataset.labels,
         })
     return background_pool().submit(_compute_summary, model_path, device, dataset_name, data_dir, stamp)
 
