@@ -34,6 +34,7 @@ from core.analysis.diagnosis import (  # noqa: F401  (re-exported: the diagnosis
     row_entropy,
     verdict_shares,
 )
+from core.model.card import structure_sentences  # noqa: F401  (re-exported)
 
 
 # ====================================================================== whole datasets
@@ -224,25 +225,6 @@ def card_structure(model, spec, card: dict, dataset) -> dict | None:
         return None
     return {"on": "the graphs of the held-out test fold (test_indices)",
             "computed_by": "core.diagnose.held_out_structure", **held_out_structure(model, spec, card, dataset)}
-
-
-def structure_sentences(structure: dict) -> list[str]:
-    """One plain sentence per level of a :func:`held_out_structure` result, e.g. ``"level 1 (8 clusters):
-    healthy on 97% of graphs, fragmented 3%; modularity 0.78 of Louvain's"``."""
-    sentences = []
-    for level in structure.get("levels", []):
-        shares = level["shares"]
-        main = level["verdict"]
-        rest = ", ".join(f"{v} {shares[v]:.0%}" for v in sorted(VERDICTS, key=lambda v: -shares[v])
-                         if v != main and shares[v] >= 0.005)
-        text = f"level {level['level']} ({level['clusters']} clusters): {main} on {shares[main]:.0%} of graphs"
-        text += f", {rest}" if rest else ""
-        if level.get("modularity_ratio") is not None:
-            text += f"; modularity {level['modularity_ratio']:.2f} of Louvain's"
-        if level.get("label_nmi") is not None:
-            text += f"; NMI with the node labels {level['label_nmi']:.2f}"
-        sentences.append(text)
-    return sentences
 
 
 # ====================================================================== command line

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from core.model.card import structure_summary as pooling_summary  # noqa: F401  (state re-exports it)
 from core.model.compat import check_compatibility
 from core.data.graphs import GraphDataset
 from viz_app.cache import (
@@ -138,15 +139,6 @@ def check_model(card: dict, spec, dataset: GraphDataset) -> tuple[str | None, st
     result = check_compatibility(card, spec, dataset_name=dataset.name, sample_graph=dataset[0],
                                  num_classes=dataset.num_classes)
     return result.warning, result.problem
-
-
-def pooling_summary(structure) -> str | None:
-    """A card's ``structure`` (core.diagnose.card_structure) in a few words, e.g. ``"level 1 healthy (97%),
-    level 2 healthy (99%)"``; None when the card has none. Reads the card only (no diagnosis import)."""
-    if not isinstance(structure, dict) or not structure.get("levels"):
-        return None
-    return ", ".join(f"level {level['level']} {level['verdict']} ({level['shares'][level['verdict']]:.0%})"
-                     for level in structure["levels"])
 
 
 def _default_model(checkpoints: list[dict], dataset_name: str) -> str | None:

@@ -221,3 +221,33 @@ def scan_models(folder: str | Path) -> tuple[list[tuple[Path, ModelCard]], list[
         if not weights_path.with_suffix(".json").is_file():
             bad.append((weights_path, f"weights {weights_path} have no model card {weights_path.with_suffix('.json').name}"))
     return good, bad
+
+
+# ---------------------------------------------------------------------- the card's structure in words
+def structure_summary(structure) -> str | None:
+    """A card's ``structure`` field (:func:`core.diagnose.card_structure`) in a few words, e.g. ``"level 1
+    healthy (97%), level 2 healthy (99%)"``; None when the card has none. Reads the field only (the
+    sidebar's path: no diagnosis import)."""
+    if not isinstance(structure, Mapping) or not structure.get("levels"):
+        return None
+    return ", ".join(f"level {level['level']} {level['verdict']} ({level['shares'][level['verdict']]:.0%})"
+                     for level in structure["levels"])
+
+
+def structure_sentences(structure: Mapping) -> list[str]:
+    """The same field at length, one plain sentence per level, e.g. ``"level 1 (8 clusters): healthy on
+    97% of graphs, fragmented 3%; modularity 0.78 of Louvain's"``."""
+    sentences = []
+    for level in structure.get("levels", []):
+        shares = level["shares"]
+        main = level["verdict"]
+        rest = ", ".join(f"{v} {shares[v]:.0%}" for v in sorted(shares, key=lambda v: -shares[v])
+                         if v != main and shares[v] >= 0.005)
+        text = f"level {level['level']} ({level['clusters']} clusters): {main} on {shares[main]:.0%} of graphs"
+        text += f", {rest}" if rest else ""
+        if level.get("modularity_ratio") is not None:
+            text += f"; modularity {level['modularity_ratio']:.2f} of Louvain's"
+        if level.get("label_nmi") is not None:
+            text += f"; NMI with the node labels {level['label_nmi']:.2f}"
+        sentences.append(text)
+    return sentences

@@ -194,3 +194,21 @@ def test_cli_rejects_an_out_of_range_graph_with_a_clear_message(capsys):
         main(["--model", "synthetic-hierarchy-diffpool", "--dataset", "synthetic-hierarchy", "--graphs", "100000"])
     assert stop.value.code == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_card_structure_words_short_and_long_agree_and_rank_the_rest_by_share():
+    from core.model.card import structure_sentences, structure_summary
+
+    structure = {"levels": [
+        {"level": 1, "clusters": 8, "verdict": "feature-driven", "modularity_ratio": 0.21, "label_nmi": 0.91,
+         "shares": {"healthy": 0.1, "collapsed": 0.002, "uniform": 0.3, "feature-driven": 0.598, "fragmented": 0.0}},
+        {"level": 2, "clusters": 2, "verdict": "healthy", "modularity_ratio": None,
+         "shares": {"healthy": 1.0, "collapsed": 0.0, "uniform": 0.0, "feature-driven": 0.0, "fragmented": 0.0}},
+    ]}
+    assert structure_summary(structure) == "level 1 feature-driven (60%), level 2 healthy (100%)"
+    assert structure_sentences(structure) == [
+        "level 1 (8 clusters): feature-driven on 60% of graphs, uniform 30%, healthy 10%; "
+        "modularity 0.21 of Louvain's; NMI with the node labels 0.91",
+        "level 2 (2 clusters): healthy on 100% of graphs",
+    ]
+    assert structure_summary(None) is None and structure_summary({"levels": []}) is None

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.diagnose import structure_sentences
+from core.model.card import structure_sentences
 from core.model.diffpool import NO_POOLING_VARIANTS, VARIANT_SUMMARY
 from viz_app import diagnosis_panel, figures, predictions_panel, state
 
