@@ -182,15 +182,15 @@ def test_embeddings_draw_the_stored_projection_at_once_and_predictions_when_the_
     at = AppTest.from_file(str(PAGES / "embeddings.py"), default_timeout=TIMEOUT)  # the shipped default model
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("Projection method: **umap (precomputed)** · 300 graphs" in c for c in captions(at))
+    assert any("Projection method: **umap, precomputed** · 300 graphs" in c for c in captions(at))
     assert not any(c.startswith(PENDING_MARK) for c in captions(at))
     at.radio(key="emb_colour").set_value("prediction").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(c.startswith(PENDING_MARK) and "300 graphs of synthetic-hierarchy" in c for c in captions(at))
-    assert not any("Projection method: **umap (precomputed)**" in c for c in captions(at))
+    assert not any("Projection method: **umap, precomputed**" in c for c in captions(at))
     still_running(False)
     settle(at)
-    assert any("Projection method: **umap (precomputed)** · 300 graphs" in c for c in captions(at))
+    assert any("Projection method: **umap, precomputed** · 300 graphs" in c for c in captions(at))
     assert not any(c.startswith(PENDING_MARK) for c in captions(at))
 
 
@@ -471,6 +471,12 @@ def test_embeddings_answer_with_pca_while_umap_runs_in_the_background(app_env, m
     done = threading.Thread(target=lambda: None)
     done.start()
     monkeypatch.setattr(cache, "warm_umap_in_background", lambda: done)  # other tests may be compiling UMAP
+    # ... or have queued real fits of the same points on the shared one-worker pool: a fresh pool and job cache
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    monkeypatch.setattr(cache, "_projection_pool", lambda: pool)
+    cache._umap_job.clear()
     at = AppTest.from_file(str(PAGES / "embeddings.py"), default_timeout=TIMEOUT)
     at.session_state["model"] = str(app_env / MODEL)
     at.run()
@@ -482,7 +488,9 @@ def test_embeddings_answer_with_pca_while_umap_runs_in_the_background(app_env, m
         if any("Projection method: **umap**" in c for c in captions(at)):
             break
         threading.Event().wait(0.1)
-    assert any("Projection method: **umap**" in c for c in captions(at))
+    assert any("Projection method: **umap**" in c for c in captions(at)), captions(at)
+    pool.shutdown(wait=False)
+    cache._umap_job.clear()
 
 
 def test_a_chart_click_names_the_graph_under_the_first_point_with_customdata():

@@ -45,7 +45,7 @@ if summary is None:
 stored = state.stored_projection(selection.model_path)
 colour_by = st.radio("Colour by", ["true class", "prediction"], horizontal=True, key="emb_colour")
 if stored is not None and method_choice == "auto" and stored["graph_indices"].max(initial=-1) < len(selection.dataset):
-    graph_ids, coords, method = stored["graph_indices"], stored["coords"], stored["method"] + " (precomputed)"
+    graph_ids, coords, method = stored["graph_indices"], stored["coords"], stored["method"] + ", precomputed"
 elif summary is not None:
     graph_ids = np.arange(len(selection.dataset))
     coords, method = project(summary["graph_embeddings"])
