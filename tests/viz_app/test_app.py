@@ -252,6 +252,30 @@ def test_train_page_trains_and_saves_a_selectable_model(app_env, tmp_path, monke
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # the private training folders are gone
 
 
+def test_train_page_structural_objective_trains_the_shipped_recipe_and_refuses_variants_without_assignment(
+        app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))
+    at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.number_input(key="train_epochs").set_value(1)
+    at.selectbox(key="train_pooling").set_value(1)
+    at.selectbox(key="train_objective").set_value("structural")
+    at.number_input(key="train_max_clusters").set_value(6)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    card = json.loads(Path(at.session_state["_last_train"]["path"] + ".json").read_text())
+    config = card["config"]
+    assert config["structure_loss_weight"] == 1.0 and config["input_norm"] and config["assign_only_dim"] == 16
+    assert config["cluster_counts"] == [6]  # the cap, below ratio × largest graph
+
+    at.selectbox(key="train_variant").set_value("graphsage")
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.error and "structural objective shapes learned assignments" in at.error[0].value
+    assert "'graphsage' has none" in at.error[0].value
+    assert len(list(tmp_path.glob("*.safetensors"))) == 1  # nothing trained, nothing written
+
+
 def test_train_failure_is_reported_and_the_app_keeps_working(app_env, tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the models folder should be")

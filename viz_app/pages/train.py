@@ -9,9 +9,16 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.model.config import LEARNED_ASSIGNMENT, NO_POOLING_VARIANTS
 from core.model.diffpool import VARIANTS
-from core.train.settings import READOUTS
+from core.train.settings import READOUTS, TrainingError, TrainSettings, cluster_counts_for
 from viz_app import figures, model_store, state
+
+#: The form's pooling objectives (the structural one is the shipped structural models' recipe).
+OBJECTIVES = {"reference": "reference (link prediction + entropy)",
+              "structural": "structural (+ DMoN modularity, eigenvector features for the assignment)"}
+#: Level-1 clusters at most, as every D&D run here (core.train --max-clusters 100).
+DEFAULT_MAX_CLUSTERS = 100
 
 selection = state.sidebar(need_model=False)
 
@@ -41,6 +48,18 @@ with st.form("train_form"):
                                 "sees which kinds of nodes occur; sum also sees how many and how large the graph "
                                 "is — better on D&D (73 vs 68 %), worse on ENZYMES (see the README's results).")
     seed = c10.number_input("Seed", 0, 10_000, 0, key="train_seed")
+    c11, c12 = st.columns([2, 1])
+    objective = c11.selectbox(
+        "Pooling objective", list(OBJECTIVES), format_func=OBJECTIVES.get, key="train_objective",
+        help="reference: the paper's losses only (classification, link prediction, entropy); its clusters tend to "
+             "follow node labels rather than the graph. structural: the recipe of the shipped structural models "
+             "(DMoN's modularity objective at weight 1 at every level, 16 Laplacian eigenvectors as features of "
+             "the assignment GNN only, a batch norm of the input features): clusters that are communities.")
+    max_clusters = c12.number_input(
+        "Level-1 clusters at most", 0, 2000, DEFAULT_MAX_CLUSTERS, key="train_max_clusters",
+        help="Caps ratio × largest graph (0: no cap). Without it D&D's largest graph (5,748 nodes) gives "
+             "1,437 clusters at ratio 0.25, more than most of its graphs have nodes: level 1 would not pool, "
+             "and an epoch would take minutes.")
     model_name = st.text_input("Name (optional)", key="train_name", max_chars=80,
                                placeholder="default: <dataset>-<variant>-<UTC time>-<random>",
                                help="A taken name gets -2, -3, … added: no model is ever overwritten.")
@@ -53,14 +72,29 @@ def use_model(path: str) -> None:
     st.session_state["_pending_model"] = path
 
 
+def settings_for(**chosen) -> TrainSettings:
+    """The form's choices as :class:`core.train.settings.TrainSettings` (raises TrainingError, in words)."""
+    objective = chosen.pop("objective")
+    if objective == "structural":
+        if chosen["variant"] not in LEARNED_ASSIGNMENT or chosen["num_pooling"] < 1:
+            raise TrainingError(f"the structural objective shapes learned assignments: variant {chosen['variant']!r} "
+                                f"has none; choose {' or '.join(LEARNED_ASSIGNMENT)}, or the reference objective")
+        chosen.update(structure_weight=1.0, positional=16, positional_assign_only=True, input_norm=True)
+    return TrainSettings(**chosen)
+
+
 if submitted:
-    from core.train.settings import TrainSettings
     from core.train.crossval import train_single
 
-    settings = TrainSettings(dataset=dataset_name, variant=variant, epochs=int(epochs), lr=float(lr),
-                             hidden_dim=int(hidden), embedding_dim=int(hidden), num_pooling=int(pooling),
-                             assign_ratio=float(ratio), batch_size=int(batch), readout=readout, seed=int(seed), folds=10,
-                             device=selection.device, data_dir=selection.data_dir)
+    try:
+        settings = settings_for(dataset=dataset_name, variant=variant, epochs=int(epochs), lr=float(lr),
+                                hidden_dim=int(hidden), embedding_dim=int(hidden), num_pooling=int(pooling),
+                                assign_ratio=float(ratio), max_clusters=int(max_clusters) or None,
+                                batch_size=int(batch), readout=readout, seed=int(seed), folds=10,
+                                objective=objective, device=selection.device, data_dir=selection.data_dir)
+    except TrainingError as error:
+        st.error(f"Cannot train this: {error}")
+        st.stop()
     history: list[dict] = []
     bar = progress_slot.progress(0.0, text="Preparing…")
     last_draw = [0.0]
@@ -78,6 +112,10 @@ if submitted:
 
     try:
         dataset = state.load_dataset(dataset_name, selection.data_dir)
+        if variant not in NO_POOLING_VARIANTS:
+            counts = cluster_counts_for(dataset.max_nodes, settings)
+            bar.progress(0.0, text=f"Preparing… clusters per level: {dataset.max_nodes} nodes at most → "
+                                   + " → ".join(str(c) for c in counts))
         out_dir = state.user_models_dir()
         out_dir.mkdir(parents=True, exist_ok=True)
         # Train into a private folder (the sidebar does not list sub-folders), then publish under a
@@ -117,8 +155,9 @@ if last:
         (st.info if healthy else st.warning)(
             f"What its pooling learned, on the {structure['graphs']} held-out graphs: {words}."
             + ("" if healthy else " Not community-like clusters at every level: the Explore page's diagnosis says "
-               "why, graph by graph (`python -m core.train --structure-weight 1 --positional 16 "
-               "--positional-assign-only` trains pooling that follows the graph's structure)."))
+               "why, graph by graph. The structural pooling objective above trains pooling that follows the "
+               "graph's structure (`python -m core.train --structure-weight 1 --positional 16 "
+               "--positional-assign-only --input-norm` on the command line)."))
     if not submitted:
         chart_slot.plotly_chart(figures.training_curves(last["history"]), key="train_last")
     st.button("Use this model in the explorer", on_click=use_model, args=(last["path"],), key="train_use")
