@@ -419,8 +419,12 @@ def training_curves(history: Sequence[dict]) -> go.Figure:
         values = series(*names)
         if values is not None:
             fig.add_trace(go.Scatter(x=epochs, y=values, name=label, yaxis="y2", line=dict(color=color)))
+    # Accuracy ticks of their own (0 %, 20 %, ...), not the loss axis' grid lines; the legend above the plot,
+    # where it cannot cover the right axis.
     fig.update_layout(xaxis_title="epoch", yaxis=dict(title="loss"),
-                      yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1]))
+                      yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1], tickmode="linear",
+                                  tick0=0, dtick=0.2, tickformat=".0%", showgrid=False),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
     return _layout(fig, "Training curves", height=340)
 
 
