@@ -86,17 +86,33 @@ def split_compatible(entries: Sequence[dict], cards: Sequence[dict]) -> tuple[li
     return usable, refused
 
 
-def default_cluster_counts(num_nodes: int, levels: int = 1) -> list[int]:
-    """Suggested clusters per level: about √(N/2) at level 1 (2..64), a quarter of that next.
+def default_cluster_counts(num_nodes: int, levels: int = 1, communities: int | None = None) -> list[int]:
+    """Suggested clusters per level: the graph's own number of ``communities`` at level 1 when known
+    (:func:`community_count`), else about √(N/2); 2..64 and at most N; a quarter of that next.
 
-    >>> default_cluster_counts(34), default_cluster_counts(1000, 2)
-    ([4], [22, 5])
+    >>> default_cluster_counts(34), default_cluster_counts(1000, 2), default_cluster_counts(30, 1, communities=5)
+    ([4], [22, 5], [5])
     """
-    first = int(min(64, max(2, round(math.sqrt(max(num_nodes, 1) / 2)))))
+    guess = communities if communities else round(math.sqrt(max(num_nodes, 1) / 2))
+    first = int(min(64, max(num_nodes, 2), max(2, guess)))
     counts = [first]
     if levels >= 2:
         counts.append(max(2, first // 4))
     return counts[:levels]
+
+
+def community_count(adjacency, seed: int = 0) -> int:
+    """Louvain's communities of at least 2 nodes (igraph multilevel, as the diagnosis' reference):
+    the number of groups the graph itself suggests (isolated nodes are not groups).
+
+    >>> import scipy.sparse as sp
+    >>> two_triangles = sp.csr_matrix(np.kron(np.eye(2), np.ones((3, 3)) - np.eye(3)))
+    >>> community_count(sp.block_diag([two_triangles, sp.csr_matrix((2, 2))]).tocsr())
+    2
+    """
+    from core.analysis.diagnosis import louvain_partition
+
+    return int((np.bincount(louvain_partition(adjacency, seed=seed)) >= 2).sum())
 
 
 # ---------------------------------------------------------------------------- ground truth

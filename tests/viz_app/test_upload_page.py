@@ -166,7 +166,7 @@ def test_a_failed_level_is_said_in_words_and_the_banner_is_not_green(empty_model
 
 
 def test_the_form_shows_the_settings_of_the_fit_on_screen(empty_models):
-    from viz_app.upload_logic import default_cluster_counts
+    from viz_app.upload_logic import community_count, default_cluster_counts
 
     at = _page()
     at.run()
@@ -177,7 +177,8 @@ def test_the_form_shows_the_settings_of_the_fit_on_screen(empty_models):
     assert "(4 clusters, seed 3)" in at.success[0].value
     at.selectbox(key="upload_example").select("karate-club.gml").run()  # a new graph: fitted with the defaults
     assert not at.exception, [e.value for e in at.exception]
-    default = default_cluster_counts(34)[0]
+    karate = read_graph((EXAMPLES / "karate-club.gml").read_bytes(), filename="karate-club.gml")
+    default = default_cluster_counts(34, 1, community_count(karate.sparse_adjacency()))[0]
     assert f"({default} clusters, seed 0)" in at.success[0].value
     assert at.number_input(key="upload_k1").value == default and at.number_input(key="upload_seed").value == 0
     at.selectbox(key="upload_example").select("planted-4-blocks.graphml").run()  # back: its own fit and settings
@@ -225,3 +226,18 @@ def test_upload_shows_the_trace_tabs_explore_shows(empty_models):
     assert any(c.value.startswith("Black = decided node") for c in at.caption)  # the entropy drawn on the graph
     _open_tab(at, "Assignments")
     assert any("A' = SᵀAS" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("example, groups", [("caveman-5x6.mtx", 5), ("planted-3-groups.net", 3),
+                                             ("planted-4-blocks.graphml", 4)])
+def test_the_default_fit_uses_as_many_clusters_as_the_graph_has_communities(empty_models, example, groups):
+    """Planted groups the √(N/2) rule missed (5 caves fitted with 4 clusters, 3 groups with 4, 4 blocks with
+    5): the default is Louvain's community count, and the fit recovers the groups."""
+    at = _page()
+    at.run()
+    at.selectbox(key="upload_example").select(example).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"({groups} clusters, seed 0)" in at.success[0].value
+    assert f"Every level is healthy: level 1: {groups} clusters used" in at.success[0].value
+    assert at.number_input(key="upload_k1").value == groups
+    assert f"the {groups} communities Louvain finds" in at.number_input(key="upload_k1").help

@@ -52,6 +52,12 @@ def graph_layout(graph_key: str, _graph) -> np.ndarray:
 LOUVAIN_MAX_NODES = 20_000
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def community_count(graph_key: str, _graph) -> int | None:
+    """Louvain's community count (the default number of level-1 clusters); None beyond LOUVAIN_MAX_NODES."""
+    return logic.community_count(_graph.sparse_adjacency()) if _graph.num_nodes <= LOUVAIN_MAX_NODES else None
+
+
 @st.cache_data(show_spinner="Leiden, Louvain and spectral clustering…", max_entries=16)
 def classical_clusters(graph_key: str, k: int, _graph) -> dict[str, np.ndarray]:
     clusterings = {"Leiden": analysis.leiden_clusters(_graph, seed=0)}
@@ -220,9 +226,10 @@ trace = None
 method_key = ""
 if method == FIT_METHOD:
     requested = st.session_state.setdefault("_upload_requested", {})
+    communities = community_count(graph_key, graph)
+    defaults = logic.default_cluster_counts(graph.num_nodes, 2, communities)
     if graph_key not in requested and graph.num_nodes <= AUTO_FIT_MAX_NODES:
-        requested[graph_key] = (logic.default_cluster_counts(graph.num_nodes, 1), 150, 0)
-    defaults = logic.default_cluster_counts(graph.num_nodes, 2)
+        requested[graph_key] = (defaults[:1], 150, 0)
     most_clusters = max(2, min(512, graph.num_nodes))
     shown = requested.get(graph_key)
     if st.session_state.get("_upload_form_synced") != (graph_key, shown):
@@ -238,7 +245,9 @@ if method == FIT_METHOD:
         c1, c2, c3, c4, c5 = st.columns(5)
         levels = c1.selectbox("Pooling levels", [1, 2], key="upload_levels")
         first = c2.number_input("Clusters, level 1", 2, most_clusters, key="upload_k1",
-                                help="Number of clusters C of the first pooling level (columns of S).")
+                                help="Number of clusters C of the first pooling level (columns of S). Default: "
+                                     + (f"the {communities} communities Louvain finds in this graph"
+                                        if communities else "about √(nodes / 2)") + " (2 … 64).")
         second = c3.number_input("Clusters, level 2", 2, 256, key="upload_k2",
                                  help="Used with 2 levels; must be smaller than level 1 (level 2 merges "
                                       "level-1 clusters).")
