@@ -16,7 +16,7 @@ from core.analysis.assignments import _as_labels, _edge_arrays, _relabel_by_firs
 
 # ====================================================================== 4. classical clustering
 def louvain_clusters(graph: "Graph", seed: int = 0, resolution: float = 1.0) -> np.ndarray:
-    """Louvain communities (networkx ``louvain_communities``, weighted, seeded).
+    """Louvain communities (igraph's multilevel, weighted, seeded: :func:`core.analysis.diagnosis.louvain_partition`).
 
     graph: a Graph. Returns int64 [N] community ids, numbered by first appearance (node 0 is in
     community 0), so the result depends only on the partition and the seed.
@@ -25,15 +25,9 @@ def louvain_clusters(graph: "Graph", seed: int = 0, resolution: float = 1.0) -> 
     >>> louvain_clusters(Graph.from_edge_list(4, [(0, 1), (2, 3)])).tolist()
     [0, 0, 1, 1]
     """
-    import networkx as nx
+    from core.analysis.diagnosis import louvain_partition
 
-    communities = nx.community.louvain_communities(
-        graph.to_networkx(), weight="weight", resolution=resolution, seed=seed
-    )
-    labels = np.empty(graph.num_nodes, dtype=np.int64)
-    for index, members in enumerate(communities):
-        labels[list(members)] = index
-    return _relabel_by_first_occurrence(labels)
+    return _relabel_by_first_occurrence(louvain_partition(graph.sparse_adjacency(), seed=seed, resolution=resolution))
 
 
 def leiden_clusters(graph: "Graph", seed: int = 0, resolution: float = 1.0) -> np.ndarray:

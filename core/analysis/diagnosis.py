@@ -162,8 +162,9 @@ def partition_modularity(adjacency: sp.csr_matrix, labels: np.ndarray) -> float:
     return float((internal / total - (volume / total) ** 2).sum())
 
 
-def louvain_partition(adjacency: sp.csr_matrix, seed: int = 0) -> np.ndarray:
-    """int64 [N] Louvain communities of a weighted graph (igraph's multilevel, seeded)."""
+def louvain_partition(adjacency: sp.csr_matrix, seed: int = 0, resolution: float = 1.0) -> np.ndarray:
+    """int64 [N] Louvain communities of a weighted graph (igraph's multilevel, seeded): the project's one
+    Louvain (the diagnosis' reference, the upload page's row and default cluster count)."""
     import igraph as ig
 
     n = adjacency.shape[0]
@@ -172,7 +173,8 @@ def louvain_partition(adjacency: sp.csr_matrix, seed: int = 0) -> np.ndarray:
     # igraph draws from one global generator: seed it for this call, then give back Python's.
     ig.set_random_number_generator(random.Random(seed))
     try:
-        clustering = graph.community_multilevel(weights=upper.data.tolist() if upper.nnz else None)
+        clustering = graph.community_multilevel(weights=upper.data.tolist() if upper.nnz else None,
+                                                resolution=resolution)
     finally:
         ig.set_random_number_generator(random)
     return np.asarray(clustering.membership, dtype=np.int64)

@@ -336,6 +336,12 @@ def test_louvain_recovers_a_clear_sbm_deterministically(sbm):
     assert labels[0] == 0
 
 
+def test_louvain_resolution_reaches_igraph(karate):
+    _, graph = karate
+    counts = [int(analysis.louvain_clusters(graph, seed=0, resolution=r).max()) + 1 for r in (0.3, 1.0, 3.0)]
+    assert counts[0] < counts[1] < counts[2]
+
+
 def test_clustering_report_includes_ground_truth(sbm):
     graph, truth = sbm
     rng = np.random.default_rng(0)

@@ -48,7 +48,8 @@ def graph_layout(graph_key: str, _graph) -> np.ndarray:
     return analysis.layout_positions(_graph.sparse_adjacency(), seed=state.LAYOUT_SEED)
 
 
-#: networkx's Louvain is pure Python (87 s on 100k nodes / 1M edges): beyond this many nodes only Leiden runs.
+#: Louvain (igraph's multilevel) took a minute on 100k nodes / 1M edges without planted groups (a busy
+#: machine): beyond this many nodes only Leiden runs, and the default cluster count is about √(N/2).
 LOUVAIN_MAX_NODES = 20_000
 
 
@@ -337,7 +338,7 @@ def compare_tab() -> None:
     """DiffPool's level 1 beside Leiden, Louvain and spectral clustering (computed only when open)."""
     classical = classical_clusters(graph_key, min(k, graph.num_nodes), graph)
     clusterings = {"DiffPool (level 1)": hard, **classical}
-    st.caption(f"Leiden (leidenalg on igraph) and Louvain (networkx; up to {LOUVAIN_MAX_NODES:,} nodes) optimise "
+    st.caption(f"Leiden (leidenalg on igraph) and Louvain (igraph's multilevel; up to {LOUVAIN_MAX_NODES:,} nodes) optimise "
                f"modularity and choose their own number of clusters; spectral clustering "
                f"with the same number of clusters as DiffPool's level 1 (k = {k}). DiffPool uses each node's most "
                "likely cluster.")
