@@ -70,7 +70,9 @@ with share_right:
     for verdict in VERDICTS:
         chosen = [c for v, c in zip(verdicts, correct) if v == verdict and c != "—"]
         if chosen:
-            st.markdown(f"{diagnosis_panel.verdict_markdown(verdict)} {shares[verdict]:.0%} of graphs — "
+            count = verdicts.count(verdict)
+            share = f"{shares[verdict]:.0%}" if shares[verdict] >= 0.005 else "<1%"  # 1 of 600 is not "0%"
+            st.markdown(f"{diagnosis_panel.verdict_markdown(verdict)} {count} graph{'s' * (count != 1)} ({share}) — "
                         f"prediction accuracy on them {chosen.count('correct') / len(chosen):.0%}")
     if accuracy:
         st.caption(f"Overall accuracy over the dataset (train and test graphs together): "
