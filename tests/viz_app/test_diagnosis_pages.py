@@ -129,7 +129,7 @@ def test_the_shipped_defaults_atlas_and_summary_come_from_its_stored_results_at_
     assert not any(c.value.startswith(PENDING_MARK) for c in at.caption)
     badges = [m.value for m in at.markdown if "-badge[" in m.value]
     healthy = stored["shares"][0]["shares"]["healthy"]
-    assert any(f"[healthy] {100 * healthy:.0f}%" in b for b in badges), badges
+    assert any(f"[healthy] {round(healthy * 300)} graphs ({100 * healthy:.0f}%)" in b for b in badges), badges
     # and the Model card's confusion matrix, from the same file, with no background run either
     at = AppTest.from_file(str(PAGES / "model_card.py"), default_timeout=TIMEOUT)
     at.run()
