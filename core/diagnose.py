@@ -27,6 +27,7 @@ from core.analysis.diagnosis import (  # noqa: F401  (re-exported: the diagnosis
     connected_share,
     diagnose_level,
     diagnose_trace,
+    explain,
     is_collapsed,
     louvain_partition,
     mean_conductance,
@@ -186,6 +187,9 @@ def load_dataset_results(path: str | Path, key: dict) -> dict | None:
     except (OSError, ValueError, KeyError):
         return None
     graphs = [dict(g, logits=logits[i], graph_embedding=embeddings[i]) for i, g in enumerate(header["graphs"])]
+    for graph in graphs:  # the sentences are today's wording, not the one of the day the file was written
+        for level in graph.get("levels", []):
+            level["explanation"] = explain(level["verdict"], level.get("modularity_ratio"))
     return {"graphs": graphs, "shares": header["shares"], "entropy": header["entropy"]}
 
 

@@ -30,8 +30,10 @@ Verdicts, checked in this order (thresholds are module constants, quoted in the 
                     partition with negative modularity (below ``-NEGATIVE_MODULARITY``) is
                     fragmented too: its clusters cut more edges than chance would (e.g. every
                     node of a 4-node path alone in its own cluster).
-``healthy``         none of the above: decided rows, mass spread over several clusters, clusters
-                    that are connected and about as modular as Louvain's.
+``healthy``         none of the above: decided rows, mass spread over several clusters, connected
+                    clusters with at least 0.3 of Louvain's modularity; a level's sentence
+                    (:func:`explain`) says "about as modular as Louvain's" only from
+                    ``CLOSE_TO_LOUVAIN`` (0.8), "less modular" below it.
 
 Every measure here is a pure function (numpy / scipy in, plain dicts out). On top of them:
 :func:`diagnose_trace` (every level of a :class:`core.model.trace.GraphTrace`), :func:`diagnose_dataset`
@@ -72,10 +74,14 @@ NEGATIVE_MODULARITY = 0.05
 
 VERDICTS = ("healthy", "collapsed", "uniform", "feature-driven", "fragmented")
 
-#: One plain sentence per verdict, shown beside it in the app and the CLI.
+#: From this ratio to Louvain's modularity a healthy level's clusters are "about as modular" as Louvain's.
+CLOSE_TO_LOUVAIN = 0.8
+
+#: One plain sentence per verdict, shown beside it in the app and the CLI (a level's own sentence,
+#: :func:`explain`, adds how modular a healthy level is).
 EXPLANATIONS = {
     "healthy": "Nodes are decided, several clusters are used, and the clusters are connected regions "
-    "about as modular as Louvain's communities.",
+    "of the graph.",
     "collapsed": "Almost every node is pooled into one cluster, so this level squeezes the whole graph into "
     "a single node.",
     "uniform": "Every node is spread almost evenly over the clusters: the level has not decided anything.",
@@ -84,6 +90,23 @@ EXPLANATIONS = {
     "fragmented": "Clusters are not connected regions of the graph: their nodes are scattered, and the "
     "partition is far less modular than Louvain's.",
 }
+
+
+def explain(verdict: str, modularity_ratio: float | None) -> str:
+    """The verdict's sentence for one level; a healthy level also says how its modularity compares with
+    Louvain's (healthy only needs MODULARITY_RATIO, so 0.3 and 1.0 must not read alike).
+
+    >>> explain("healthy", 0.46).endswith("less modular than Louvain's communities (0.46 of their modularity): "
+    ...                                   "their number or borders differ from the graph's own communities.")
+    True
+    """
+    text = EXPLANATIONS[verdict]
+    if verdict != "healthy" or modularity_ratio is None:
+        return text
+    if modularity_ratio >= CLOSE_TO_LOUVAIN:
+        return text + f" They are about as modular as Louvain's communities ({modularity_ratio:.2f} of their modularity)."
+    return text + (f" They are less modular than Louvain's communities ({modularity_ratio:.2f} of their modularity): "
+                   "their number or borders differ from the graph's own communities.")
 
 
 # ====================================================================== inputs
@@ -302,7 +325,7 @@ def diagnose_level(adjacency, assignment, node_labels=None, truth=None, seed: in
     )
     return {
         "verdict": verdict,
-        "explanation": EXPLANATIONS[verdict],
+        "explanation": explain(verdict, ratio),
         "reasons": reasons,
         "num_nodes": n,
         "num_clusters": c,

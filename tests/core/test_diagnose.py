@@ -212,3 +212,16 @@ def test_card_structure_words_short_and_long_agree_and_rank_the_rest_by_share():
         "level 2 (2 clusters): healthy on 100% of graphs",
     ]
     assert structure_summary(None) is None and structure_summary({"levels": []}) is None
+
+
+def test_a_healthy_levels_sentence_says_how_modular_it_is_against_louvain():
+    """Healthy needs only 0.3 of Louvain's modularity: two clusters over a ring of four cliques (0.68) must
+    not read like the four cliques themselves (1.0)."""
+    adjacency = nx.to_numpy_array(nx.ring_of_cliques(4, 6))
+    halves = diagnose_level(adjacency, np.kron(np.eye(2), np.ones((12, 1))))
+    cliques = diagnose_level(adjacency, np.kron(np.eye(4), np.ones((6, 1))))
+    assert halves["verdict"] == cliques["verdict"] == "healthy"
+    assert halves["modularity_ratio"] == pytest.approx(0.68, abs=0.01)
+    assert "less modular than Louvain's communities (0.68" in halves["explanation"]
+    assert "about as modular as Louvain's communities (1.00" in cliques["explanation"]
+    assert "about as modular" not in halves["explanation"]
