@@ -45,6 +45,7 @@ from core.analysis.positions import (  # noqa: F401
 )
 from core.analysis.projection import (  # noqa: F401
     UMAP_MIN_POINTS,
+    neighbour_class_agreement,
     project_2d,
 )
 
@@ -70,6 +71,7 @@ __all__ = [
     "louvain_clusters",
     "match_clusters",
     "modularity",
+    "neighbour_class_agreement",
     "node_entropy",
     "pairwise_agreement",
     "project_2d",

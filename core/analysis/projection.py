@@ -72,3 +72,32 @@ def project_2d(points, seed: int = 0, method: str = "auto") -> tuple[np.ndarray,
         warnings.filterwarnings("ignore", message=".*(Spectral initialisation|not connected).*")
         coords = reducer.fit_transform(array)
     return np.asarray(coords, dtype=np.float32), "umap"
+
+
+def neighbour_class_agreement(points, labels, k: int = 5) -> dict:
+    """How class-structured an embedding space is, before any 2-D projection: each point's ``k``
+    nearest other points (Euclidean) vote on its class (ties: the smallest class id), leave-one-out.
+
+    points: [n, d]; labels: int [n]. Returns {"accuracy": share of points whose neighbours' vote is
+    their own class, "majority": share of the largest class (what a constant guess scores), "k": the
+    k used (at most n − 1)}; None for fewer than 3 points.
+
+    >>> pts = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]])
+    >>> neighbour_class_agreement(pts, np.array([0, 0, 0, 1, 1, 1]), k=2)
+    {'accuracy': 1.0, 'majority': 0.5, 'k': 2}
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    array = np.asarray(points, dtype=np.float64)
+    classes = np.asarray(labels, dtype=np.int64)
+    n = array.shape[0]
+    if n < 3:
+        return None
+    k = int(min(k, n - 1))
+    _, neighbours = NearestNeighbors(n_neighbors=k + 1).fit(array).kneighbors(array)
+    # drop each point itself (duplicates may put another copy first: drop exactly one self-index)
+    others = np.array([[j for j in row if j != i][:k] if i in row else row[:k] for i, row in enumerate(neighbours)])
+    votes = np.stack([np.bincount(classes[row], minlength=int(classes.max()) + 1) for row in others])
+    predicted = votes.argmax(axis=1)
+    return {"accuracy": float((predicted == classes).mean()), "majority": float(np.bincount(classes).max() / n),
+            "k": k}

@@ -474,3 +474,17 @@ def test_leiden_clusters_recover_planted_blocks_and_are_seeded():
     assert labels[0] == 0 and labels.dtype.kind == "i"
     assert agreement(labels, graph.node_data["block"])["nmi"] >= 0.95
     np.testing.assert_array_equal(labels, leiden_clusters(graph, seed=0))
+
+
+def test_neighbour_class_agreement_separates_class_structure_from_none():
+    rng = np.random.default_rng(3)
+    labels = np.repeat([0, 1, 2], 40)
+    clustered = rng.normal(size=(120, 8)) * 0.3 + np.eye(3, 8)[labels] * 3
+    ordered = analysis.neighbour_class_agreement(clustered, labels, k=5)
+    assert ordered == {"accuracy": 1.0, "majority": pytest.approx(1 / 3), "k": 5}
+    shuffled = analysis.neighbour_class_agreement(clustered, rng.permutation(labels), k=5)
+    assert shuffled["accuracy"] < 0.5  # no structure: about chance, far from 1
+    # a point never votes for itself, even among exact duplicates
+    twins = np.array([[0.0], [0.0], [5.0], [5.0]])
+    assert analysis.neighbour_class_agreement(twins, np.array([0, 1, 0, 1]), k=1)["accuracy"] == 0.0
+    assert analysis.neighbour_class_agreement(np.zeros((2, 3)), np.array([0, 1])) is None

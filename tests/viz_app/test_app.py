@@ -157,6 +157,15 @@ def test_embeddings_say_which_projection_was_used(app_env):
     assert not at.exception
     settle(at)  # the dataset summary comes from the background worker
     assert any("Projection method: **pca** · 300 graphs" in c for c in captions(at))
+    # whether the embeddings themselves are ordered by class, from the summary the page drew
+    from core import analysis
+    from viz_app import cache
+
+    summary = cache.summary_if_ready(str(app_env / MODEL), "cpu", "synthetic-hierarchy", None)
+    expected = analysis.neighbour_class_agreement(summary["graph_embeddings"], summary["labels"], k=5)
+    sentence = next(m.value for m in at.markdown if m.value.startswith("**Before the projection**"))
+    assert f"vote for its true class on **{expected['accuracy']:.0%}**" in sentence
+    assert f"against {expected['majority']:.0%} for always naming the largest class" in sentence
     at.selectbox(key="emb_level").set_value(1).run()
     assert not at.exception
     assert any("5 points" in c or "20 points" in c for c in captions(at))

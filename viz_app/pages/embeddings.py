@@ -31,6 +31,21 @@ def project(points: np.ndarray) -> tuple[np.ndarray, str]:
     return coords, method
 
 
+def class_structure_sentence(embeddings: np.ndarray, labels: np.ndarray) -> str:
+    """Whether the graph embeddings themselves (not their 2-D picture) are ordered by class, in words."""
+    result = analysis.neighbour_class_agreement(embeddings, labels, k=5)
+    if result is None:
+        return ""
+    gain = result["accuracy"] - result["majority"]
+    verdict = ("ordered by class" if gain >= 0.10 else "weakly ordered by class" if gain >= 0.02
+               else "not ordered by class beyond the largest one")
+    return (f"**Before the projection**, in the model's own {embeddings.shape[1]}-dimensional graph embeddings, "
+            f"the {result['k']} nearest graphs of a graph vote for its true class on **{result['accuracy']:.0%}** of "
+            f"graphs, against {result['majority']:.0%} for always naming the largest class: the space is "
+            f"**{verdict}**. (Over every graph, training graphs included: a description of this space, not a test "
+            "score. A 2-D projection can draw groups that are not there, or hide ones that are.)")
+
+
 # ---------------------------------------------------------------- graphs across the dataset
 st.subheader("Graph embeddings across the dataset", help="Readout vector of every graph. Click (or box-select) a "
              "point to select that graph; the sidebar's graph index is the fallback.")
@@ -76,6 +91,8 @@ else:
     state.show_figure(fig, key="emb_graphs", file_stem=f"{selection.dataset_name}-graph-embeddings",
                       on_select=state.select_graph_on_click("emb_graphs"), selection_mode=("points", "box", "lasso"))
     st.caption(f"Projection method: **{method}** · {len(graph_ids)} graphs · selected graph {selection.graph_index}.")
+    if summary is not None:
+        st.markdown(class_structure_sentence(summary["graph_embeddings"], labels))
 
 # ---------------------------------------------------------------- nodes of the selected graph
 st.subheader(f"Node embeddings of graph {selection.graph_index}")
