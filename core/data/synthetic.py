@@ -90,6 +90,24 @@ def make_sbm_graph(
     )
 
 
+def make_teaching_graph(seed: int = 0) -> Graph:
+    """The Teaching page's example: three planted communities of 8 nodes (:func:`make_sbm_graph`,
+    p_in 0.6, p_out 0.04), the first seed from ``seed`` on whose graph has no isolated node and
+    more than one Louvain community.
+
+    >>> make_teaching_graph().num_nodes
+    24
+    """
+    from core.analysis.clustering import louvain_clusters
+
+    for attempt in range(100):
+        graph = make_sbm_graph([8, 8, 8], p_in=0.6, p_out=0.04, seed=seed + attempt)
+        if graph.degrees().min() > 0 and louvain_clusters(graph).max() >= 1:
+            break
+    graph.name = "planted communities (3 × 8 nodes)"
+    return graph
+
+
 def make_large_sbm_graph(
     sizes: Sequence[int],
     p_in: float,

@@ -226,3 +226,17 @@ def test_a_model_whose_eigenvectors_feed_only_the_assignments_says_so_at_steps_2
         notes[step] = " ".join(c.value for c in at.caption)
     assert "reads X without its last 2 columns" in notes[STEPS[1]]
     assert "including the 2 Laplacian eigenvector columns" in notes[STEPS[2]]
+
+
+def test_the_page_says_what_the_shown_pooling_is_in_the_diagnosis_words(app, models_dir):
+    """Every view says what its pooling is: the walkthrough names core.diagnose's verdict of the shown level."""
+    from core.analysis.diagnosis import diagnose_trace
+    from core.model.checkpoint import load_checkpoint
+    from core.data.synthetic import make_teaching_graph
+
+    model, spec, card = load_checkpoint(models_dir / "teach-diffpool")
+    graph = make_teaching_graph(0)
+    expected = diagnose_trace(trace_graphs(model, [graph], spec, [0], seed=0)[0])
+    line = next(m.value for m in app.markdown if m.value.startswith("**What this pooling is on this graph**"))
+    for level in expected:
+        assert f"level {level['level'] + 1} :" in line and f"[{level['verdict']}] {level['explanation']}" in line

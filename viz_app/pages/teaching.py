@@ -25,7 +25,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from core import analysis
-from viz_app import figures, state
+from viz_app import diagnosis_panel, figures, state
 from viz_app import figures_teaching as tfig
 from viz_app.figures import cluster_color
 
@@ -44,15 +44,10 @@ POOLING_VARIANTS = ("diffpool", "diffpool-nolp", "random", "diffpool-det")
 # ---------------------------------------------------------------------------- the graph
 @st.cache_data(show_spinner=False)
 def planted_graph(seed: int = 0):
-    """Three planted communities of 8 nodes (core.data.synthetic.make_sbm_graph), connected."""
-    from core.data.synthetic import make_sbm_graph
+    """Three planted communities of 8 nodes (core.data.synthetic.make_teaching_graph), connected."""
+    from core.data.synthetic import make_teaching_graph
 
-    for attempt in range(100):
-        graph = make_sbm_graph([8, 8, 8], p_in=0.6, p_out=0.04, seed=seed + attempt)
-        if graph.degrees().min() > 0 and analysis.louvain_clusters(graph).max() >= 1:
-            graph.name = "planted communities (3 × 8 nodes)"
-            return graph
-    return graph
+    return make_teaching_graph(seed)
 
 
 def _smallest_index(dataset) -> int:
@@ -215,6 +210,14 @@ def snapshot_tensors(model_path: str, stamp: float) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in load_extra_tensors(model_path, "snapshot/").items()}
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def teaching_diagnosis(graph_key: str, model_key: str, _trace) -> list[dict]:
+    """core.diagnose's verdict of every pooling level of the shown trace (a teaching graph is small: ms)."""
+    from core.analysis.diagnosis import diagnose_trace
+
+    return diagnose_trace(_trace)
+
+
 # ---------------------------------------------------------------------------- page
 state.keep_selection()  # this page has no sidebar: keep the explorer's selection alive for when the user returns
 st.title("How DiffPool works")
@@ -262,6 +265,9 @@ cluster_names = [f"c{c}" for c in range(k)]
 cluster_colors = [cluster_color(c) for c in range(k)]
 st.info(f"Shown: {walk['description']}. Graph **{graph.name or graph_key}**: {n} nodes, {graph.num_edges} edges, "
         f"pooled into C = {k} clusters.")
+verdicts = teaching_diagnosis(graph_key, model_key, trace)
+st.markdown("**What this pooling is on this graph** (the Explore page's diagnosis): " + " ".join(
+    f"level {d['level'] + 1} {diagnosis_panel.verdict_markdown(d['verdict'])} {d['explanation']}" for d in verdicts))
 if paths == [FIT_MODEL]:
     st.caption(f"No checkpoint in pretrained/ or {state.user_models_dir()} can run on this graph yet; the shipped "
                "default (pretrained/synthetic-hierarchy-diffpool) will be used once it exists.")
