@@ -40,6 +40,26 @@ def test_shipped_model_reproduces_its_card_accuracy_on_its_held_out_fold(stem, t
     assert stem.with_name(stem.name + ".safetensors").stat().st_size < 5 * 2**20
 
 
+SIBLINGS = sorted(path.with_suffix("") for path in (PRETRAINED / "seeds").glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("stem", SIBLINGS, ids=[stem.name for stem in SIBLINGS])
+def test_seed_siblings_are_their_models_retrained_with_another_seed_and_reproduce_their_cards(stem, tu_dir):
+    """``seeds/NAME-seed<k>``: the shipped NAME's architecture and training options, another seed (which
+    also draws another fold 0), and the held-out accuracy its card states."""
+    parent = PRETRAINED / stem.name.rsplit("-seed", 1)[0]
+    model, spec, card = load_checkpoint(stem)
+    parent_card = read_card(parent)
+    assert card["config"] == parent_card["config"] and card["features"] == parent_card["features"]
+    assert card["dataset"] == parent_card["dataset"] and card["seed"] == int(stem.name.rsplit("-seed", 1)[1])
+    assert card["seed"] != parent_card["seed"]
+    dataset = _dataset_for(card, tu_dir)
+    indices = list(card["test_indices"])
+    logits = predict_logits(model, [dataset[i] for i in indices], spec, indices=indices, seed=card["seed"])
+    assert float((logits.argmax(axis=1) == dataset.labels[indices]).mean()) == pytest.approx(
+        card["accuracy"]["test"], abs=1e-9)
+
+
 @pytest.mark.parametrize("stem", SHIPPED, ids=[stem.name for stem in SHIPPED])
 def test_shipped_projection_covers_every_graph(stem, tu_dir):
     card = read_card(stem)
