@@ -6,7 +6,8 @@ Runs ``pretrained/NAME`` and every ``pretrained/seeds/NAME-seed<k>`` on the firs
 graphs of its dataset, matches each graph's level-1 clusters across models (Hungarian) and reports
 the mean pairwise NMI / ARI and the share of nodes stable in every model, with the same for
 self-supervised structure fits of each graph (core.fit, seeds 0–4, the clusters the shipped model
-uses) beside it. One torch thread. Writes bench/results/seed_stability.json and .md.
+uses) beside it. One torch thread. Adds (or replaces) the model's entry in bench/results/seed_stability.json
+and rewrites the table of every model measured in bench/results/seed_stability.md.
 """
 
 from __future__ import annotations
@@ -73,14 +74,26 @@ def main() -> None:
         "seconds": round(time.perf_counter() - started, 1), "nproc": os.cpu_count(), "torch_threads": 1,
     }
     out = ROOT / "bench" / "results"
-    (out / "seed_stability.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
-    rows = [("trained models (" + ", ".join(s.name for s in stems) + ")", result["across_trained_models"]),
-            ("self-supervised structure fits, seeds 0–4", result["across_structure_fits"])]
-    lines = [f"# Stability of {args.name}'s level-1 clusters on the first {len(graphs)} graphs of {card['dataset']}", "",
-             f"Command: `{result['command']}` · {result['nproc']} cores (shared, busy) · one torch thread · "
-             f"{result['seconds']} s.", "", "| runs | mean pairwise NMI | mean pairwise ARI | nodes stable in every run |",
-             "|---|---|---|---|"]
-    lines += [f"| {name} | {r['mean_nmi']:.3f} | {r['mean_ari']:.3f} | {r['stable_node_share']:.0%} |" for name, r in rows]
+    # one file for every model measured: this run's entry replaces the model's earlier one
+    path = out / "seed_stability.json"
+    stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    everything = {stored["model"]: stored} if "model" in stored else stored.get("by_model", {})
+    everything[args.name] = result
+    path.write_text(json.dumps({"by_model": everything}, indent=1), encoding="utf-8")
+    lines = ["# Stability of shipped models' level-1 clusters across training seeds", "",
+             "Per model: the model and its `pretrained/seeds/` siblings run on the first graphs of its dataset, each "
+             "graph's level-1 clusters matched across models (Hungarian); beside it, self-supervised structure fits "
+             "of the same graphs (core.fit, seeds 0–4, as many clusters as the shipped model uses on the graph). "
+             "One torch thread.", "",
+             "| model | dataset, graphs | runs | mean pairwise NMI | mean pairwise ARI | nodes stable in every run | command, time |",
+             "|---|---|---|---|---|---|---|"]
+    for name, entry in everything.items():
+        for label, key in ((f"trained: {len(entry['models'])} seeds", "across_trained_models"),
+                           ("structure fits, seeds 0–4", "across_structure_fits")):
+            r = entry[key]
+            lines.append(f"| {name} | {entry['dataset']}, {entry['graphs']} | {label} | {r['mean_nmi']:.3f} | "
+                         f"{r['mean_ari']:.3f} | {r['stable_node_share']:.0%} | `{entry['command']}`, "
+                         f"{entry['seconds']} s, {entry['nproc']} cores |")
     (out / "seed_stability.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
