@@ -96,24 +96,6 @@ def show_coarsened_level(trace, positions: np.ndarray, key: str, file_stem: str)
     return level
 
 
-def show_entropy_metrics(record, level_index: int) -> dict:
-    """Mean entropy, log C, clusters used and effective clusters of one level as metrics, and a
-    warning when the level collapsed; returns :func:`core.analysis.assignment_stats`."""
-    stats = analysis.assignment_stats(record.assignment)
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Mean entropy", f"{stats['mean_entropy']:.3f}", help="Mean H(S_i) = −Σₖ Sᵢₖ log Sᵢₖ in nats: 0 = every "
-              "node sure of its cluster, log C = every node spread evenly over all clusters.")
-    c2.metric("log C bound", f"{stats['max_entropy']:.3f}", help="Entropy of a uniform row over C clusters.")
-    c3.metric("Clusters used", f"{stats['clusters_used']} / {record.num_clusters}",
-              help="Clusters that are the most likely cluster of at least one node.")
-    c4.metric("Effective clusters", f"{stats['effective_clusters']:.2f}",
-              help="exp(entropy of the cluster mass ΣᵢSᵢₖ): C when mass is spread evenly, 1 when one cluster holds all.")
-    if stats["collapsed"]:
-        st.warning(f"Cluster collapse at level {level_index} → {level_index + 1}: the mass behaves like fewer than "
-                   "two clusters, so this level pools (almost) the whole graph at once.")
-    return stats
-
-
 def show_figure(fig, key: str, file_stem: str | None = None, **chart_kwargs):
     """``st.plotly_chart`` (modebar kept: its camera button saves a PNG) plus an offline HTML download.
 
