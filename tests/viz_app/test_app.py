@@ -203,6 +203,23 @@ def test_embeddings_draw_the_stored_projection_at_once_and_predictions_when_the_
     assert not any(c.startswith(PENDING_MARK) for c in captions(at))
 
 
+def test_model_card_lists_the_seed_retrainings_beside_the_model():
+    """The shipped default has seeds/ siblings: the card page says how its held-out accuracy and pooling
+    vary across training seeds, read from their cards."""
+    at = AppTest.from_file(str(PAGES / "model_card.py"), default_timeout=TIMEOUT)  # the shipped default model
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    stems = [PRETRAINED / "synthetic-hierarchy-diffpool"] + sorted(
+        p.with_suffix("") for p in (PRETRAINED / "seeds").glob("synthetic-hierarchy-diffpool-seed*.json"))
+    cards = [json.loads(Path(str(s) + ".json").read_text(encoding="utf-8")) for s in stems]
+    table = at.dataframe[0].value
+    assert list(table["model"]) == [s.name for s in stems] and list(table["seed"]) == [c["seed"] for c in cards]
+    assert list(table["held-out accuracy"]) == [f"{c['accuracy']['test']:.1%}" for c in cards]
+    scores = [100 * c["accuracy"]["test"] for c in cards]
+    assert any(f"Retrained with {len(stems) - 1} other seeds" in m.value and f"{min(scores):.1f}–{max(scores):.1f} %"
+               in m.value for m in at.markdown)
+
+
 def test_model_card_evaluates_on_the_test_fold(app_env):
     at = run_page("model_card")
     assert any("held-out test fold: 30 graphs" in c for c in captions(at))

@@ -66,6 +66,23 @@ elif not (variant == "graphsage" or variant in NO_POOLING_VARIANTS):
                "--structure-only STEM` adds it). The Atlas page diagnoses every graph of the selected dataset, "
                "Explore the graph at hand.")
 
+siblings = diagnosis_panel.sibling_seed_models(selection.model_path)
+if siblings:
+    rows = []
+    for stem in [selection.model_path, *siblings]:
+        sibling = card if stem == selection.model_path else state.model_card(stem)
+        held_out = (sibling.get("accuracy") or {}).get("test")
+        rows.append({"seed": sibling.get("seed"), "model": Path(stem).name,
+                     "held-out accuracy": f"{held_out:.1%}" if isinstance(held_out, (int, float)) else "—",
+                     "its pooling on its held-out fold": state.pooling_summary(sibling.get("structure")) or "—"})
+    scores = [float(r["held-out accuracy"].rstrip("%")) for r in rows if r["held-out accuracy"] != "—"]
+    st.markdown(f"**Retrained with {len(siblings)} other seeds** (`seeds/` beside it; the same command, and each "
+                "seed also draws its own fold 0, so each row is scored on other held-out graphs): held-out accuracy "
+                + (f"{min(scores):.1f}–{max(scores):.1f} %" if scores else "—")
+                + ". How much of one model's figure and clusters is the luck of one training run; Explore's "
+                  "*Stability* tab compares their clusters graph by graph.")
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+
 # ---------------------------------------------------------------- evaluation here
 # Both sections below need a model run over the whole dataset (the background dataset summary):
 # they show when it is done, and the page does not wait for it (D&D takes a while).
