@@ -266,8 +266,8 @@ cluster_colors = [cluster_color(c) for c in range(k)]
 st.info(f"Shown: {walk['description']}. Graph **{graph.name or graph_key}**: {n} nodes, {graph.num_edges} edges, "
         f"pooled into C = {k} clusters.")
 verdicts = teaching_diagnosis(graph_key, model_key, trace)
-st.markdown("**What this pooling is on this graph** (the Explore page's diagnosis): " + " ".join(
-    f"level {d['level'] + 1} {diagnosis_panel.verdict_markdown(d['verdict'])} {d['explanation']}" for d in verdicts))
+st.markdown("**What this pooling is on this graph** (the Explore page's diagnosis):\n" + "\n".join(
+    f"- level {d['level'] + 1} {diagnosis_panel.verdict_markdown(d['verdict'])} {d['explanation']}" for d in verdicts))
 if paths == [FIT_MODEL]:
     st.caption(f"No checkpoint in pretrained/ or {state.user_models_dir()} can run on this graph yet; the shipped "
                "default (pretrained/synthetic-hierarchy-diffpool) will be used once it exists.")
