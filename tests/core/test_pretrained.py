@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,10 @@ def test_each_dataset_default_names_a_shipped_model_of_that_dataset_with_a_reaso
         honest = card["cross_validation"]["honest"]
         assert len(entry["brief"]) <= 200
         assert f"{100 * honest['mean']:.1f} ± {100 * honest['std']:.1f} %" in entry["brief"]
+        quoted = re.search(r"healthy on (\d+) % / (\d+) %", entry["brief"])  # shares it quotes are its card's
+        if quoted:
+            shares = [round(100 * level["shares"]["healthy"]) for level in card["structure"]["levels"]]
+            assert [int(v) for v in quoted.groups()] == shares
 
 
 def test_the_synthetic_defaults_reason_quotes_how_far_its_levels_follow_the_planted_truth():
