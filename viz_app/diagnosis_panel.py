@@ -257,6 +257,27 @@ def seed_stability(_graph, graph_key: str, cluster_counts: tuple[int, ...], seed
     return result
 
 
+#: Mean pairwise NMI from which runs "find nearly the same clusters", and under which they "disagree".
+STABLE_NMI, UNSTABLE_NMI = 0.9, 0.6
+
+
+def stability_words(mean_nmi: float, stable_share: float, runs: str = "seed") -> str:
+    """What a stability result means, in one sentence (thresholds STABLE_NMI / UNSTABLE_NMI).
+
+    >>> stability_words(0.95, 0.9).startswith("**Stable**")
+    True
+    """
+    if mean_nmi >= STABLE_NMI:
+        return (f"**Stable**: every {runs} finds nearly the same clusters (mean NMI {mean_nmi:.2f}, {stable_share:.0%} "
+                "of nodes in the same cluster every time): they are a property of this graph, not of one run.")
+    if mean_nmi >= UNSTABLE_NMI:
+        return (f"**Partly stable**: the {runs}s agree in part (mean NMI {mean_nmi:.2f}); {stable_share:.0%} of nodes "
+                "keep their cluster in every run. Read one run's clusters as one of several plausible partitions: "
+                "the red nodes below are the ones it could have put elsewhere.")
+    return (f"**Unstable**: the {runs}s disagree (mean NMI {mean_nmi:.2f}, {stable_share:.0%} of nodes in the same "
+            "cluster every time): these clusters are an accident of one run, not a property of the graph.")
+
+
 def show_stability_result(result: dict, graph, positions: np.ndarray, key: str, file_stem: str,
                           runs: str = "seed") -> None:
     """Metrics, run verdicts and the per-node agreement drawing of a :func:`core.analysis.clustering_stability`
@@ -264,6 +285,7 @@ def show_stability_result(result: dict, graph, positions: np.ndarray, key: str, 
     from viz_app import figures, state
 
     agreement = result["node_agreement"]
+    st.markdown(stability_words(result["mean_nmi"], float((agreement == 1).mean()), runs))
     c1, c2, c3 = st.columns(3)
     c1.metric("Mean pairwise NMI", f"{result['mean_nmi']:.3f}", help=f"Over the {result['pairs']} pairs of runs.")
     c2.metric("Mean pairwise ARI", f"{result['mean_ari']:.3f}", help="1 = identical partitions, ≈ 0 = chance.")

@@ -72,6 +72,13 @@ def test_occlusion_and_stability_tabs_render_their_numbers(app_env, one_torch_th
     values = {m.label: m.value for m in at.metric}
     assert 0.0 <= float(values["Mean pairwise NMI"]) <= 1.0
     assert values["Nodes stable in every run"].endswith("%")
+    # and what it means, in words, from the same numbers
+    from viz_app.diagnosis_panel import STABLE_NMI, UNSTABLE_NMI
+
+    nmi = float(values["Mean pairwise NMI"])
+    word = "**Stable**" if nmi >= STABLE_NMI else "**Partly stable**" if nmi >= UNSTABLE_NMI else "**Unstable**"
+    sentence = next(m.value for m in at.markdown if m.value.startswith(word))
+    assert f"mean NMI {nmi:.2f}" in sentence and f"{values['Nodes stable in every run']} of nodes" in sentence
 
 
 def test_compare_colours_model_b_after_model_a(app_env, one_torch_thread):
