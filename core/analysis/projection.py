@@ -74,7 +74,7 @@ def project_2d(points, seed: int = 0, method: str = "auto") -> tuple[np.ndarray,
     return np.asarray(coords, dtype=np.float32), "umap"
 
 
-def neighbour_class_agreement(points, labels, k: int = 5) -> dict:
+def neighbour_class_agreement(points, labels, k: int = 5) -> dict | None:
     """How class-structured an embedding space is, before any 2-D projection: each point's ``k``
     nearest other points (Euclidean) vote on its class (ties: the smallest class id), leave-one-out.
 
