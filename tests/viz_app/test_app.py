@@ -212,9 +212,10 @@ def test_model_card_lists_the_seed_retrainings_beside_the_model():
     stems = [PRETRAINED / "synthetic-hierarchy-diffpool"] + sorted(
         p.with_suffix("") for p in (PRETRAINED / "seeds").glob("synthetic-hierarchy-diffpool-seed*.json"))
     cards = [json.loads(Path(str(s) + ".json").read_text(encoding="utf-8")) for s in stems]
-    table = at.dataframe[0].value
-    assert list(table["model"]) == [s.name for s in stems] and list(table["seed"]) == [c["seed"] for c in cards]
-    assert list(table["held-out accuracy"]) == [f"{c['accuracy']['test']:.1%}" for c in cards]
+    table = next(m.value for m in at.markdown if m.value.startswith("| seed | model |"))
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    assert [r[1] for r in rows] == [f"`{s.name}`" for s in stems] and [r[0] for r in rows] == [str(c["seed"]) for c in cards]
+    assert [r[2] for r in rows] == [f"{c['accuracy']['test']:.1%}" for c in cards]
     scores = [100 * c["accuracy"]["test"] for c in cards]
     assert any(f"Retrained with {len(stems) - 1} other seeds" in m.value and f"{min(scores):.1f}–{max(scores):.1f} %"
                in m.value for m in at.markdown)
