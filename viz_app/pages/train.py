@@ -54,7 +54,8 @@ with st.form("train_form"):
         help="reference: the paper's losses only (classification, link prediction, entropy); its clusters tend to "
              "follow node labels rather than the graph. structural: the recipe of the shipped structural models "
              "(DMoN's modularity objective at weight 1 at every level, 16 Laplacian eigenvectors as features of "
-             "the assignment GNN only, a batch norm of the input features): clusters that are communities.")
+             "the assignment GNN only, a batch norm of the input features): clusters that follow the graph's structure "
+             "(the shipped structural models are healthy on 80–100 % of their held-out graphs).")
     max_clusters = c12.number_input(
         "Level-1 clusters at most", 0, 2000, DEFAULT_MAX_CLUSTERS, key="train_max_clusters",
         help="Caps ratio × largest graph (0: no cap). Without it D&D's largest graph (5,748 nodes) gives "
