@@ -175,6 +175,22 @@ def test_each_dataset_default_names_a_shipped_model_of_that_dataset_with_a_reaso
             assert [int(v) for v in quoted.groups()] == shares
 
 
+def test_each_defaults_reason_quotes_its_seed_stability_as_measured():
+    """Every default has seed retrainings; its full reason says how much its clusters depend on the seed, with the
+    figure bench/seed_stability.py recorded for it, and at least 4 siblings are shipped."""
+    from viz_app.diagnosis_panel import STABLE_NMI, UNSTABLE_NMI
+
+    measured = json.loads((PRETRAINED.parent / "bench" / "results" / "seed_stability.json").read_text())["by_model"]
+    for dataset, entry in DEFAULTS.items():
+        assert len(list((PRETRAINED / "seeds").glob(f"{entry['model']}-seed*.safetensors"))) >= 4, dataset
+        run = measured[entry["model"]]
+        nmi = run["across_trained_models"]["mean_nmi"]
+        kind = "stable" if nmi >= STABLE_NMI else "partly stable" if nmi >= UNSTABLE_NMI else "unstable"
+        assert f"depend on the training seed ({kind})" in entry["why"], dataset
+        assert f"mean pairwise NMI of {nmi:.2f} over the first {run['graphs']} graphs" in entry["why"], dataset
+        assert f"structure fits of the same graphs: {run['across_structure_fits']['mean_nmi']:.2f}" in entry["why"]
+
+
 def test_the_synthetic_defaults_reason_quotes_how_far_its_levels_follow_the_planted_truth():
     """The sidebar's reason says how much the levels follow the planted communities and groups (mean NMI of
     level 1 against the communities and of level 2, through S₀S₁, against the groups), not just "recover"."""
