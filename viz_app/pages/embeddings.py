@@ -31,9 +31,12 @@ def project(points: np.ndarray) -> tuple[np.ndarray, str]:
     return coords, method
 
 
-def class_structure_sentence(embeddings: np.ndarray, labels: np.ndarray) -> str:
-    """Whether the graph embeddings themselves (not their 2-D picture) are ordered by class, in words."""
-    result = analysis.neighbour_class_agreement(embeddings, labels, k=5)
+@st.cache_data(show_spinner=False, max_entries=16)
+def class_structure_sentence(model_key: tuple, _embeddings: np.ndarray, _labels: np.ndarray) -> str:
+    """Whether the graph embeddings themselves (not their 2-D picture) are ordered by class, in words; once per
+    model file version and dataset (``model_key``), not on every rerun."""
+    embeddings = _embeddings
+    result = analysis.neighbour_class_agreement(_embeddings, _labels, k=5)
     if result is None:
         return ""
     gain = result["accuracy"] - result["majority"]
@@ -92,7 +95,8 @@ else:
                       on_select=state.select_graph_on_click("emb_graphs"), selection_mode=("points", "box", "lasso"))
     st.caption(f"Projection method: **{method}** · {len(graph_ids)} graphs · selected graph {selection.graph_index}.")
     if summary is not None:
-        st.markdown(class_structure_sentence(summary["graph_embeddings"], labels))
+        st.markdown(class_structure_sentence((selection.model_path, selection.stamp, selection.dataset_name,
+                                              selection.data_dir), summary["graph_embeddings"], labels))
 
 # ---------------------------------------------------------------- nodes of the selected graph
 st.subheader(f"Node embeddings of graph {selection.graph_index}")
