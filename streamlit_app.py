@@ -1,7 +1,9 @@
 """DiffPool Explorer: navigation only. Run with ``streamlit run streamlit_app.py``.
 
-Icons are emoji, not ``:material/...:`` names: Streamlit fetches Material icons from a font CDN,
-which fails (and stalls) offline.
+Navigation icons are ``:material/...:`` names: Streamlit serves the Material Symbols font itself,
+so they draw offline and on systems without an emoji font (emoji drew as empty boxes there). The
+favicon stays an emoji set in ``st.set_page_config``: without one, Streamlit would fetch the page's
+Material icon from a font CDN as the favicon.
 """
 
 from pathlib import Path
@@ -19,14 +21,14 @@ apply_torch_threads()
 st.set_page_config(page_title="DiffPool Explorer", page_icon="🕸️", layout="wide")
 
 candidates = [
-    ("explore.py", "Explore", "🔎", True),
-    ("compare.py", "Compare", "⚖️", False),
-    ("atlas.py", "Dataset atlas", "🧭", False),
-    ("embeddings.py", "Embeddings", "🗺️", False),
-    ("train.py", "Train", "🏋️", False),
-    ("model_card.py", "Model card", "🪪", False),
-    ("upload.py", "Upload a graph", "📤", False),
-    ("teaching.py", "Teaching", "🎓", False),
+    ("explore.py", "Explore", ":material/travel_explore:", True),
+    ("compare.py", "Compare", ":material/compare:", False),
+    ("atlas.py", "Dataset atlas", ":material/grid_view:", False),
+    ("embeddings.py", "Embeddings", ":material/scatter_plot:", False),
+    ("train.py", "Train", ":material/model_training:", False),
+    ("model_card.py", "Model card", ":material/badge:", False),
+    ("upload.py", "Upload a graph", ":material/upload_file:", False),
+    ("teaching.py", "Teaching", ":material/school:", False),
 ]
 pages = [
     st.Page(PAGES / file, title=title, icon=icon, default=default)

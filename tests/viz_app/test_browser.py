@@ -24,7 +24,7 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
 
 SERVER_LOG = ARTIFACTS / "browser-server.log"
 #: Every page of the app, by its URL path ("" = Explore, the default page).
-PAGE_PATHS = ("", "compare", "embeddings", "train", "model_card", "upload", "teaching")
+PAGE_PATHS = ("", "compare", "atlas", "embeddings", "train", "model_card", "upload", "teaching")
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed")
 
@@ -240,6 +240,12 @@ def test_offline_tour_of_every_page_requests_nothing_but_the_app(app_url):
             page.wait_for_timeout(800)  # let iframes and plotly finish their own loads
             wait_idle(page)
             assert page.locator('[data-testid="stException"]').count() == 0, path
+            # every navigation link has its Material icon, drawn as one glyph from the font the app
+            # serves (a missing font would leave the icon's name, e.g. "travel_explore", as wide text)
+            links = page.locator('[data-testid="stSidebarNav"] a')
+            icons = page.locator('[data-testid="stSidebarNav"] [data-testid="stIconMaterial"]')
+            assert icons.count() == links.count() == len(PAGE_PATHS), path
+            assert all(icons.nth(i).bounding_box()["width"] < 40 for i in range(icons.count())), path
         browser.close()
     foreign = sorted({url for url in requests
                       if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).netloc != app_host})
