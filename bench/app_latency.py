@@ -204,7 +204,7 @@ def app_session(p, env: dict, measure_switches: bool, data_dir: str | None, swit
             visits[title] = _visit(page, title)
             if title == ATLAS:  # the page answers at once; the atlas appears when the diagnosis is done
                 page.wait_for_function("() => !document.querySelector('[data-testid=\"stMain\"]').innerText"
-                                       ".includes('\u23f3')", timeout=600_000, polling=100)
+                                       ".includes('hourglass_top')", timeout=600_000, polling=100)
                 _idle(page, 300_000)
                 result["atlas_drawn_s"] = time.perf_counter() - start
         result["first_visit_s"] = visits

@@ -233,7 +233,8 @@ def sidebar(need_model: bool = True) -> Selection:
                 st.caption(default["why"])
     broken = unreadable_checkpoints()
     if broken:
-        with side.expander(f"⚠️ {len(broken)} unreadable model{'s' if len(broken) != 1 else ''}"):
+        with side.expander(f"{len(broken)} unreadable model{'s' if len(broken) != 1 else ''}",
+                           icon=":material/warning:"):
             for entry in broken:
                 st.markdown(f"**{entry['name']}** ({entry['source']}): {entry['reason']}")
 

@@ -111,8 +111,9 @@ def show_figure(fig, key: str, file_stem: str | None = None, **chart_kwargs):
     return result
 
 
-#: Opens the caption of a section still being computed in the background (tests wait for it to go).
-PENDING_MARK = "⏳"
+#: Opens the caption of a section still being computed in the background (tests wait for it to go):
+#: a Material icon, drawn from the font Streamlit serves (an emoji is an empty box without an emoji font).
+PENDING_MARK = ":material/hourglass_top:"
 
 
 @st.fragment(run_every=1.0)
