@@ -519,6 +519,7 @@ def _summary_job(model_path: str, device: str, dataset_name: str, data_dir: str 
             "graph_embeddings": np.stack([g["graph_embedding"] for g in stored["graphs"]]),
             "entropy": stored["entropy"],
             "labels": dataset.labels,
+            "source": "stored",
         })
     return background_pool().submit(_compute_summary, model_path, device, dataset_name, data_dir, stamp)
 
@@ -565,7 +566,9 @@ def start_dataset_summary(selection) -> None:
 def summary_if_ready(model_path: str, device: str, dataset_name: str, data_dir: str | None,
                      wait_s: float = 0.0) -> dict | None:
     """Whole-dataset results of a model — logits [G, C], graph_embeddings [G, g], entropy rows per
-    level, labels [G] — if computed (waiting at most ``wait_s`` seconds), else None.
+    level, labels [G], source (``"stored"``: the results shipped beside the checkpoint, computed
+    where they were written; ``"computed"``: run here) — if ready (waiting at most ``wait_s``
+    seconds), else None.
 
     Computed once per model file version and dataset, in the background worker, which starts it
     when nobody has yet (a failed computation is forgotten, so the next call tries again). No page
@@ -616,6 +619,7 @@ def _compute_summary(model_path: str, device: str, dataset_name: str, data_dir: 
         "graph_embeddings": np.stack(embeddings),
         "entropy": analysis.dataset_level_entropy(slim),
         "labels": dataset.labels,
+        "source": "computed",
     }
 
 

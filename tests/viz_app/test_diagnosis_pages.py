@@ -141,7 +141,8 @@ def test_the_shipped_defaults_atlas_and_summary_come_from_its_stored_results_at_
     at = AppTest.from_file(str(PAGES / "model_card.py"), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert "Accuracy (computed here)" in [m.label for m in at.metric]  # on the first run
+    assert "Accuracy (stored run)" in [m.label for m in at.metric]  # on the first run, and says so
+    assert any(c.value.startswith("From the model's run over every graph stored beside it") for c in at.caption)
     pending = [c.value for c in at.caption if c.value.startswith(PENDING_MARK)]
     assert not any("Running the model over" in c for c in pending), pending  # (only the other model's may run)
 

@@ -101,10 +101,14 @@ if summary is None:
                                                   selection.data_dir) is not None)
 else:
     labels, predicted = summary["labels"], summary["logits"].argmax(axis=1)
+    stored = summary.get("source") == "stored"
     if test_indices:
         index = np.asarray(test_indices, dtype=np.int64)
         index = index[index < len(labels)]
-        st.caption(f"Computed now on the card's held-out test fold: {len(index)} graphs of {selection.dataset_name}.")
+        origin = ("From the model's run over every graph stored beside it when it was shipped (computed on that "
+                  "machine: a model fed Laplacian eigenvectors can differ by a graph or two on another CPU, "
+                  "README, Known limitations)" if stored else "Computed now")
+        st.caption(f"{origin} on the card's held-out test fold: {len(index)} graphs of {selection.dataset_name}.")
     else:
         index = np.arange(len(labels))
         why = "the card lists no test indices" if same_dataset else f"the model was trained on {card.get('dataset')}"
@@ -117,7 +121,7 @@ else:
     np.add.at(matrix, (labels[index], predicted[index]), 1)
     per_class = [matrix[c, c] / matrix[c].sum() if matrix[c].sum() else float("nan") for c in range(num_classes)]
     overall = float(np.trace(matrix) / max(matrix.sum(), 1))
-    st.metric("Accuracy (computed here)", f"{overall:.1%}")
+    st.metric("Accuracy (stored run)" if stored else "Accuracy (computed here)", f"{overall:.1%}")
     left, right = st.columns(2)
     with left:
         state.show_figure(figures.per_class_accuracy_bar(per_class, names), key="card_per_class",
