@@ -35,14 +35,13 @@ def project(points: np.ndarray) -> tuple[np.ndarray, str]:
 def class_structure_sentence(model_key: tuple, _embeddings: np.ndarray, _labels: np.ndarray) -> str:
     """Whether the graph embeddings themselves (not their 2-D picture) are ordered by class, in words; once per
     model file version and dataset (``model_key``), not on every rerun."""
-    embeddings = _embeddings
     result = analysis.neighbour_class_agreement(_embeddings, _labels, k=5)
     if result is None:
         return ""
     gain = result["accuracy"] - result["majority"]
     verdict = ("ordered by class" if gain >= 0.10 else "weakly ordered by class" if gain >= 0.02
                else "not ordered by class beyond the largest one")
-    return (f"**Before the projection**, in the model's own {embeddings.shape[1]}-dimensional graph embeddings, "
+    return (f"**Before the projection**, in the model's own {_embeddings.shape[1]}-dimensional graph embeddings, "
             f"the {result['k']} nearest graphs of a graph vote for its true class on **{result['accuracy']:.0%}** of "
             f"graphs, against {result['majority']:.0%} for always naming the largest class: the space is "
             f"**{verdict}**. (Over every graph, training graphs included: a description of this space, not a test "
