@@ -208,7 +208,9 @@ class Job:
         if p.input_norm:
             argv.append("--input-norm")
         if p.positional:
-            argv += ["--positional", str(p.positional), "--positional-assign-only"]
+            # LAPACK's eigenvectors, as the folds already on disk were trained on (before the canonical basis):
+            # one configuration's folds all see the same features.
+            argv += ["--positional", str(p.positional), "--positional-assign-only", "--eigenbasis", "solver"]
         if p.clusters:
             argv += ["--max-clusters", str(p.clusters), "--assign-ratio", "0.5"]
         elif self.dataset in MAX_CLUSTERS:

@@ -18,6 +18,12 @@ of alike nodes (``python -m core.train --positional 8``).
   features, so a GNN cannot send two alike communities to different clusters; the eigenvectors
   say *where* a node sits. Needs only structure, like ``degree``.
 
+Eigenvectors are not unique where eigenvalues repeat (several components, symmetric leaves: most
+ENZYMES and PROTEINS graphs) or where two entries of a vector tie in magnitude (which entry sets the
+sign?). ``eigenbasis="canonical"`` (the default) picks one basis by a rule of the graph alone, so
+every CPU builds the same features; ``"solver"`` keeps what LAPACK returns, which differs between
+CPUs on such graphs. Cards written before the rule existed read as ``"solver"``.
+
 Example
 -------
 >>> from core.data.graphs import Graph
@@ -37,6 +43,12 @@ from core.data.graphs import Graph, GraphDataset
 
 FEATURE_KINDS = ("labels", "attributes", "labels+attributes", "degree", "constant", "degree+spectral")
 STRUCTURAL_KINDS = ("degree", "constant", "degree+spectral")
+EIGENBASES = ("canonical", "solver")
+#: Eigenvalues of D^-1/2 A D^-1/2 closer than this (in a chain) span one eigenspace; solvers agree to
+#: ~1e-13, distinct eigenvalues of TU graphs lie far further apart.
+EIGENVALUE_TIE = 1e-6
+#: Projector diagonals closer than this (relative to the largest) tie; the lower node index wins.
+PIVOT_TIE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -49,12 +61,26 @@ class FeatureSpec:
     max_degree: int = 20
     spectral_dim: int = 8
     positional_dim: int = 0
+    #: How eigenvectors are chosen where they are not unique (see the module notes).
+    eigenbasis: str = "canonical"
 
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_KINDS:
             raise ValueError(f"unknown feature kind {self.kind!r}; choose one of {', '.join(FEATURE_KINDS)}")
         if self.positional_dim < 0:
             raise ValueError(f"positional_dim must be >= 0, got {self.positional_dim}")
+        if self.eigenbasis not in EIGENBASES:
+            raise ValueError(f"unknown eigenbasis {self.eigenbasis!r}; choose one of {', '.join(EIGENBASES)}")
+
+    @property
+    def uses_eigenvectors(self) -> bool:
+        """Whether the features hold Laplacian eigenvectors (``degree+spectral`` or positional columns)."""
+        return self.kind == "degree+spectral" or self.positional_dim > 0
+
+    @property
+    def solver_dependent(self) -> bool:
+        """Whether another CPU may build other features for some graphs (eigenvectors as LAPACK returns them)."""
+        return self.uses_eigenvectors and self.eigenbasis == "solver"
 
     @property
     def dim(self) -> int:
@@ -101,11 +127,11 @@ class FeatureSpec:
             parts.append(onehot)
             parts.append(np.log1p(degree).astype(np.float32)[:, None])
         if self.kind == "degree+spectral":
-            parts.append(laplacian_eigenvectors(graph, self.spectral_dim))
+            parts.append(laplacian_eigenvectors(graph, self.spectral_dim, self.eigenbasis))
         if self.kind == "constant":
             parts.append(np.ones((graph.num_nodes, 1), dtype=np.float32))
         if self.positional_dim:
-            parts.append(laplacian_eigenvectors(graph, self.positional_dim))
+            parts.append(laplacian_eigenvectors(graph, self.positional_dim, self.eigenbasis))
         return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
     def to_dict(self) -> dict:
@@ -113,8 +139,12 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> "FeatureSpec":
-        fields = ("kind", "num_node_labels", "attribute_dim", "max_degree", "spectral_dim", "positional_dim")
-        return cls(**{k: data[k] for k in fields if k in data})
+        """The spec a card describes; a card without ``eigenbasis`` predates the canonical basis ("solver")."""
+        fields = ("kind", "num_node_labels", "attribute_dim", "max_degree", "spectral_dim", "positional_dim",
+                  "eigenbasis")
+        values = {k: data[k] for k in fields if k in data}
+        values.setdefault("eigenbasis", "solver")
+        return cls(**values)
 
 
 #: Attribute of a :class:`Graph` holding its eigenvectors once computed (see :func:`remember_eigenvectors`).
@@ -133,26 +163,36 @@ def remember_eigenvectors(graphs: Iterable[Graph]) -> None:
         graph.__dict__.setdefault(_MEMO, {})
 
 
-def laplacian_eigenvectors(graph: Graph, dim: int) -> np.ndarray:
+def laplacian_eigenvectors(graph: Graph, dim: int, basis: str = "canonical") -> np.ndarray:
     """float32 [N, dim]: eigenvectors 2..dim+1 of the normalised Laplacian, scaled to unit RMS.
 
-    Signs are fixed (largest-magnitude entry positive) so the features depend on the graph, not
-    on the solver; missing columns (N ≤ dim) are zero. Dense ``eigh`` up to 2,000 nodes, else
-    ``eigsh`` on the sparse normalised adjacency. Kept on the graph when it was handed to
-    :func:`remember_eigenvectors`.
+    ``basis="canonical"``: each eigenspace (eigenvalues within :data:`EIGENVALUE_TIE`) gets the basis
+    that pivoted Gram-Schmidt makes of its projector's columns, the column with the largest diagonal
+    first (ties to the lower node index), each vector positive at its pivot node. The projector is
+    the same whatever basis the solver returned, so the features are a function of the graph and its
+    node order. On a simple eigenvalue this is the old rule: the largest-magnitude entry positive.
+    ``basis="solver"``: the solver's vectors with that sign rule (what cards before the canonical
+    basis were trained on; not unique where eigenvalues repeat or entries tie).
+
+    Missing columns (N ≤ dim) are zero. Dense ``eigh`` up to 2,000 nodes, else ``eigsh`` on the
+    sparse normalised adjacency (there an eigenspace can come back short of its multiplicity, so
+    graphs over 2,000 nodes with repeated low eigenvalues may still depend on the solver). Kept on
+    the graph when it was handed to :func:`remember_eigenvectors`.
     """
+    if basis not in EIGENBASES:
+        raise ValueError(f"unknown eigenbasis {basis!r}; choose one of {', '.join(EIGENBASES)}")
     memo = graph.__dict__.get(_MEMO)
-    key = (int(dim), id(graph.edges), id(graph.edge_weight))
+    key = (int(dim), id(graph.edges), id(graph.edge_weight), basis)
     if memo is not None and key in memo:
         return memo[key]
-    out = _laplacian_eigenvectors(graph, dim)
+    out = _laplacian_eigenvectors(graph, dim, canonical=basis == "canonical")
     if memo is not None:
         out.setflags(write=False)
         memo[key] = out
     return out
 
 
-def _laplacian_eigenvectors(graph: Graph, dim: int) -> np.ndarray:
+def _laplacian_eigenvectors(graph: Graph, dim: int, canonical: bool = True) -> np.ndarray:
     n = graph.num_nodes
     out = np.zeros((n, dim), dtype=np.float32)
     if n < 2 or dim == 0:
@@ -164,17 +204,60 @@ def _laplacian_eigenvectors(graph: Graph, dim: int) -> np.ndarray:
     count = min(dim + 1, n)
     if n <= 2000:
         values, vectors = np.linalg.eigh(normalised.toarray().astype(np.float64))
-        vectors = vectors[:, ::-1][:, :count]  # largest of D^-1/2 A D^-1/2 = smallest of L
+        values, vectors = values[::-1], vectors[:, ::-1]  # largest of D^-1/2 A D^-1/2 = smallest of L
     else:
-        from scipy.sparse.linalg import eigsh
-
-        values, vectors = eigsh(normalised.astype(np.float64), k=count, which="LA", v0=np.ones(n))
-        vectors = vectors[:, np.argsort(-values)]
+        values, vectors = _top_eigenpairs(normalised, count, n, whole_spaces=canonical)
+    if canonical:
+        vectors = _canonical_columns(values, vectors, count)
+    else:
+        vectors = vectors[:, :count]
+        signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(vectors.shape[1])])
+        signs[signs == 0] = 1.0
+        vectors = vectors * signs
     vectors = vectors[:, 1:count]
-    signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(vectors.shape[1])])
-    signs[signs == 0] = 1.0
-    out[:, : vectors.shape[1]] = (vectors * signs * np.sqrt(n)).astype(np.float32)
+    out[:, : vectors.shape[1]] = (vectors * np.sqrt(n)).astype(np.float32)
     return out
+
+
+def _top_eigenpairs(normalised, count: int, n: int, whole_spaces: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` largest eigenpairs by ``eigsh``, in descending order; with ``whole_spaces``, more
+    until the eigenspace at the cut is complete (as far as ``eigsh`` finds its multiplicity)."""
+    from scipy.sparse.linalg import eigsh
+
+    k = count
+    while True:
+        values, vectors = eigsh(normalised.astype(np.float64), k=k, which="LA", v0=np.ones(n))
+        order = np.argsort(-values)
+        values, vectors = values[order], vectors[:, order]
+        if not whole_spaces or k >= n - 1 or values[count - 1] - values[-1] > EIGENVALUE_TIE * len(values):
+            return values, vectors
+        k = min(n - 1, k + max(8, k))
+
+
+def _canonical_columns(values: np.ndarray, vectors: np.ndarray, count: int) -> np.ndarray:
+    """The first ``count`` columns of the canonical basis of ``vectors`` (eigenvalues in descending order)."""
+    columns, start = [], 0
+    while start < len(values) and len(columns) < count:
+        stop = start + 1
+        while stop < len(values) and values[stop - 1] - values[stop] <= EIGENVALUE_TIE:
+            stop += 1
+        columns.extend(_canonical_space(vectors[:, start:stop])[: count - len(columns)])
+        start = stop
+    return np.stack(columns, axis=1)
+
+
+def _canonical_space(space: np.ndarray) -> list[np.ndarray]:
+    """Pivoted Gram-Schmidt on the columns of the projector ``space @ space.T``: a basis of the space
+    that does not depend on which orthonormal ``space`` the solver returned."""
+    residual = space @ space.T
+    basis = []
+    for _ in range(space.shape[1]):
+        weight = np.einsum("ij,ij->j", residual, residual)
+        pivot = int(np.flatnonzero(weight >= weight.max() * (1.0 - PIVOT_TIE))[0])
+        vector = residual[:, pivot] / np.sqrt(weight[pivot])
+        residual = residual - np.outer(vector, vector @ residual)
+        basis.append(vector)
+    return basis
 
 
 def default_feature_spec(dataset: GraphDataset) -> FeatureSpec:

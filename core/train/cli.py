@@ -14,6 +14,7 @@ from core.data.batching import (
     ADJACENCY_FORMATS,
     SPARSE_FROM_NODES,
 )
+from core.data.features import EIGENBASES
 from core.model.diffpool import VARIANTS
 from core.model.inference import resolve_device
 from core.train import distributed
@@ -77,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
              "classifier reads (where a node sits picks its cluster; off by default: they feed both)")
     add("--features", default=defaults.features, choices=FEATURE_CHOICES,
         help="node features; auto = labels and attributes when present, else degree")
+    add("--eigenbasis", default=defaults.eigenbasis, choices=EIGENBASES,
+        help="Laplacian eigenvectors (--positional, degree+spectral features) where a graph's are not unique: "
+             "canonical = one basis fixed by the graph, the same on every CPU (default); solver = LAPACK's "
+             "choice, as runs before the canonical basis (their models change predictions on another CPU)")
     add("--val-fraction", type=float, default=defaults.val_fraction)
     add("--seed", type=int, default=defaults.seed)
     add("--protocol", default=defaults.protocol, choices=PROTOCOLS,
@@ -142,6 +147,7 @@ def _settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespac
             max_clusters=args.max_clusters, readout=args.readout, dropout=args.dropout,
             input_norm=args.input_norm, structure_weight=args.structure_weight, positional=args.positional,
             positional_assign_only=args.positional_assign_only, features=args.features,
+            eigenbasis=args.eigenbasis,
             val_fraction=args.val_fraction, seed=args.seed,
             protocol=args.protocol, fold_limit=args.fold_limit, only_folds=only, subset=args.subset,
             patience=args.patience,

@@ -137,7 +137,7 @@ def cross_validate(
     context = distributed.current_context()
     device = _training_device(settings.device, context)
     start = time.perf_counter()
-    spec = feature_spec_for(dataset, settings.features, settings.positional)
+    spec = feature_spec_for(dataset, settings.features, settings.positional, settings.eigenbasis)
     config = model_config_for(dataset, spec, settings)
     labels_all = dataset.labels
     pool = (stratified_subset(labels_all, settings.subset) if settings.subset else np.arange(len(dataset)))
@@ -352,7 +352,7 @@ def train_single(
     single = dataclasses.replace(settings, fold_limit=1, out_dir=None)
     context = distributed.current_context()
     device = _training_device(single.device, context)
-    spec = feature_spec_for(dataset, single.features, single.positional)
+    spec = feature_spec_for(dataset, single.features, single.positional, single.eigenbasis)
     labels_all = dataset.labels
     pool = stratified_subset(labels_all, single.subset) if single.subset else np.arange(len(dataset))
     train_pos, test_pos = stratified_folds(labels_all[pool], single.folds, single.seed)[0]

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from core.data.batching import (
     ADJACENCY_FORMATS,
 )
-from core.data.features import FEATURE_KINDS, FeatureSpec, default_feature_spec
+from core.data.features import EIGENBASES, FEATURE_KINDS, FeatureSpec, default_feature_spec
 from core.data.graphs import GraphDataset
 from core.model.config import LEARNED_ASSIGNMENT, NO_POOLING_VARIANTS
 from core.model.diffpool import VARIANTS, DiffPoolConfig, sortpool_k_for
@@ -83,6 +83,9 @@ class TrainSettings:
     positional_assign_only: bool = False
     input_norm: bool = False
     features: str = "auto"
+    #: Laplacian eigenvectors' basis where they are not unique: "canonical" (the same on every CPU) or
+    #: "solver" (LAPACK's choice, what runs before the canonical basis used; see core.data.features).
+    eigenbasis: str = "canonical"
     val_fraction: float = 0.1
     seed: int = 0
     protocol: str = "both"
@@ -112,6 +115,8 @@ class TrainSettings:
             raise TrainingError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
         if self.positional < 0:
             raise TrainingError(f"positional must be >= 0, got {self.positional}")
+        if self.eigenbasis not in EIGENBASES:
+            raise TrainingError(f"eigenbasis must be one of {', '.join(EIGENBASES)}, got {self.eigenbasis!r}")
         if self.positional_assign_only and not self.positional:
             raise TrainingError("positional_assign_only routes the positional columns to the assignment GNN: "
                                 "set positional (--positional K) too")
@@ -163,14 +168,19 @@ class TrainSettings:
         for key, default in ADDED_LATER.items():
             if relevant.get(key) == default:
                 relevant.pop(key)
+        # The eigenbasis counts only where eigenvectors are built, and "solver" is what older caches used.
+        if relevant.get("eigenbasis") == "solver" or not (self.positional or self.features == "degree+spectral"):
+            relevant.pop("eigenbasis", None)
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def feature_spec_for(dataset: GraphDataset, kind: str = "auto", positional: int = 0) -> FeatureSpec:
+def feature_spec_for(dataset: GraphDataset, kind: str = "auto", positional: int = 0,
+                     eigenbasis: str = "canonical") -> FeatureSpec:
     """The :class:`FeatureSpec` for ``kind`` on ``dataset`` (``auto`` = :func:`default_feature_spec`),
-    with ``positional`` Laplacian eigenvectors appended (0 = none)."""
-    if positional:
-        return dataclasses.replace(feature_spec_for(dataset, kind), positional_dim=int(positional))
+    with ``positional`` Laplacian eigenvectors appended (0 = none), chosen in ``eigenbasis``."""
+    if positional or eigenbasis != "canonical":
+        return dataclasses.replace(feature_spec_for(dataset, kind), positional_dim=int(positional),
+                                   eigenbasis=eigenbasis)
     if kind == "auto":
         return default_feature_spec(dataset)
     if kind in ("labels", "labels+attributes") and not dataset.num_node_labels:

@@ -749,7 +749,7 @@ def cross_validate_stacked(
             f"for graphs of at most {MAX_STACK_NODES}: train its folds without stacking")
     device = _training_device(settings.device, distributed.current_context())
     start = time.perf_counter()
-    spec = feature_spec_for(dataset, settings.features)
+    spec = feature_spec_for(dataset, settings.features, eigenbasis=settings.eigenbasis)
     config = model_config_for(dataset, spec, settings)
     labels_all = dataset.labels
     pool = stratified_subset(labels_all, settings.subset) if settings.subset else np.arange(len(dataset))

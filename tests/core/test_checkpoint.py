@@ -105,12 +105,21 @@ def test_assign_only_model_round_trips_and_a_card_that_contradicts_its_features_
     save_checkpoint(tmp_path / "model", model, spec, {"seed": SEED, "dataset": "synthetic-hierarchy"})
     loaded, loaded_spec, card = load_checkpoint(tmp_path / "model.safetensors")
     assert card["config"]["assign_only_dim"] == 3 and loaded_spec.positional_dim == 3
+    assert card["features"]["eigenbasis"] == loaded_spec.eigenbasis == "canonical"  # a new card says its basis
     np.testing.assert_array_equal(predict_logits(loaded, graphs, loaded_spec, seed=SEED),
                                   predict_logits(model, graphs, spec, seed=SEED))
     edited = card.to_dict()
     edited["config"]["assign_only_dim"] = 2
     (tmp_path / "model.json").write_text(json.dumps(edited))
     with pytest.raises(CheckpointError, match="assign_only_dim is 2 but the features end in 3 positional columns"):
+        load_checkpoint(tmp_path / "model.safetensors")
+    edited = card.to_dict()
+    del edited["features"]["eigenbasis"]  # a card written before the canonical basis: LAPACK's eigenvectors
+    (tmp_path / "model.json").write_text(json.dumps(edited))
+    assert load_checkpoint(tmp_path / "model.safetensors")[1].eigenbasis == "solver"
+    edited["features"]["eigenbasis"] = "lapack"
+    (tmp_path / "model.json").write_text(json.dumps(edited))
+    with pytest.raises(CheckpointError, match="unknown eigenbasis 'lapack'"):
         load_checkpoint(tmp_path / "model.safetensors")
 
 

@@ -37,7 +37,7 @@ FLIPS = 3
 
 
 def _solver_dependent(spec) -> bool:
-    return spec.kind == "degree+spectral" or spec.positional_dim > 0
+    return spec.solver_dependent
 
 
 def _accuracy_tolerance(spec, graphs: int) -> float:

@@ -153,3 +153,28 @@ def test_readout_reaches_the_model_and_only_a_changed_one_changes_the_cache_key(
         TrainSettings(readout="median")
     parser = build_parser()
     assert _settings_from_args(parser, parser.parse_args(["--dataset", "ENZYMES", "--readout", "mean"])).readout == "mean"
+
+
+def test_the_eigenbasis_keys_fold_caches_only_where_eigenvectors_are_built_and_old_caches_read_as_the_solvers():
+    default = TrainSettings(dataset="ENZYMES")
+    assert default.eigenbasis == "canonical"
+    assert default.fingerprint() == dataclasses.replace(default, eigenbasis="solver").fingerprint()
+    positional = dataclasses.replace(default, positional=16)
+    assert positional.fingerprint() != dataclasses.replace(positional, eigenbasis="solver").fingerprint()
+    spectral = dataclasses.replace(default, features="degree+spectral")
+    assert spectral.fingerprint() != dataclasses.replace(spectral, eigenbasis="solver").fingerprint()
+    # A grid run trained before the canonical basis: its settings with LAPACK's basis give the stored key,
+    # the canonical basis another one (its folds are not reused for canonical features).
+    runs = ROOT / "bench" / "results" / "selection_grid" / "runs" / "h64-l2-sum-dmon-in-pa16-k8-lr0.001-p300"
+    summary = json.loads((runs / "ENZYMES-diffpool" / "summary.json").read_text())
+    fold = json.loads((runs / "ENZYMES-diffpool" / "folds" / "fold-0.json").read_text())
+    assert "eigenbasis" not in summary["settings"] and summary["settings"]["positional"] == 16
+    old = TrainSettings(**summary["settings"])
+    assert dataclasses.replace(old, eigenbasis="solver").fingerprint() == fold["fingerprint"]
+    assert old.fingerprint() != fold["fingerprint"]
+    with pytest.raises(TrainingError, match="eigenbasis must be one of"):
+        TrainSettings(eigenbasis="lapack")
+    parser = build_parser()
+    argv = ["--dataset", "ENZYMES", "--positional", "4"]
+    assert _settings_from_args(parser, parser.parse_args(argv)).eigenbasis == "canonical"
+    assert _settings_from_args(parser, parser.parse_args(argv + ["--eigenbasis", "solver"])).eigenbasis == "solver"

@@ -224,6 +224,7 @@ def test_model_card_lists_the_seed_retrainings_beside_the_model():
 def test_model_card_evaluates_on_the_test_fold(app_env):
     at = run_page("model_card")
     assert any("held-out test fold: 30 graphs" in c for c in captions(at))
+    assert not any("eigenvectors are the ones LAPACK returned" in c for c in captions(at))  # degree features
     assert "Accuracy (computed here)" in [m.label for m in at.metric]
     assert any("does not say what its pooling is" in c for c in captions(at))  # a card without "structure"
     assert not any("Its pooling on its held-out fold" in c.value for c in at.sidebar.caption)
@@ -231,6 +232,8 @@ def test_model_card_evaluates_on_the_test_fold(app_env):
 
 def test_model_card_says_in_words_what_the_shipped_models_pooling_is(app_env):
     at = run_page("model_card", select_test_model=False)  # the shipped default: pretrained/synthetic-hierarchy-diffpool
+    # trained on degree+spectral features before the canonical eigenbasis: the page says they depend on the CPU
+    assert any("eigenvectors are the ones LAPACK returned" in c for c in captions(at))
     text = " ".join(m.value for m in at.markdown)
     assert "What its pooling is" in text and "30 graphs of its held-out fold" in text
     assert ":green-badge[healthy] level 1 (8 clusters): healthy on 100% of graphs" in text

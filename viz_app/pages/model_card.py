@@ -41,6 +41,12 @@ if variant in VARIANT_SUMMARY:
         extras.append("a batch norm of the input features")
     st.markdown(f"**`{variant}`** — {VARIANT_SUMMARY[variant]}" + (f"; trained with {', '.join(extras)}" if extras
                                                                     else "") + ".")
+features = getattr(card, "features", None)
+if features is not None and features.solver_dependent:
+    st.caption("Its Laplacian eigenvectors are the ones LAPACK returned (it was trained before the canonical "
+               "eigenbasis). Where a graph's eigenvectors are not unique (repeated eigenvalues, tied entries), "
+               "another CPU returns others: there a graph or two per fold can be predicted otherwise than its "
+               "stored results say. Models trained now use the canonical basis, the same on every CPU.")
 if variant == "graphsage" or variant in NO_POOLING_VARIANTS:
     st.info(f"This model has **no pooling levels**: it makes no cluster assignments, so Explore, Compare and "
             f"Teaching have no clusters to show for it. It is here to be compared with pooling models on "
