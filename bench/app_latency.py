@@ -70,16 +70,10 @@ _IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
 def _machine(load_at_start: list[float]) -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from bench.machine import cpu_model
+
     return {"platform": platform.platform(), "python": platform.python_version(), "nproc": os.cpu_count(),
-            "cpu": cpu, "load_average_at_start": load_at_start}
+            "cpu": cpu_model(), "load_average_at_start": load_at_start}
 
 
 def _launch(script: Path, cwd: Path, env: dict, port: int) -> tuple[subprocess.Popen, float]:

@@ -52,8 +52,9 @@ def main() -> None:
                      + f" | {fmt(r['mean_modularity'])} ({fmt(r['mean_modularity_louvain'])})"
                      f" | {fmt(r['mean_connected_share'])} | {fmt(r['mean_label_nmi'])} |")
     timings = FOLDER / "graphs" / "timings.txt"
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "?") if Path("/proc/cpuinfo").is_file() else "?"
+    from bench.machine import cpu_model
+
+    cpu = cpu_model()
     lines += ["", "Command: `bash bench/diagnosis_shares.sh [TU folder]` (per shipped model `python3 -m core.diagnose "
               "--model NAME --dataset DATASET --all --json --threads 1`, then `python3 bench/diagnosis_table.py`).",
               f"Machine: {os.cpu_count()} cores, {cpu}; shared with other jobs when measured (timings noisy)."]

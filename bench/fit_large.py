@@ -132,9 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     if threads:
         table += (f"\nThreads ({threads['graph']}, `fit_graph` as the upload page calls it, 3 runs each, alternating): "
                   + "; ".join(f"{k} thread(s): {v} s" for k, v in threads["seconds"].items()) + "\n")
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    machine = dict(platform=platform.platform(), cpus=os.cpu_count(), cpu=cpu, python=platform.python_version(),
+    from bench.machine import cpu_model
+
+    machine = dict(platform=platform.platform(), cpus=os.cpu_count(), cpu=cpu_model(), python=platform.python_version(),
                    load_average_before=load_before, load_average_after=os.getloadavg())
     command_line = "python bench/fit_large.py " + " ".join(argv if argv is not None else sys.argv[1:])
     meta = dict(command=command_line.strip(), date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                                                encoding="utf-8")
     (RESULTS / f"{args.stem}.md").write_text(
         f"# Self-supervised fit on a large planted partition, beside Leiden\n\nCommand: `{meta['command']}`  \n"
-        f"Date: {meta['date']}  \nMachine: {cpu}, {machine['cpus']} CPUs, torch at one thread (load average before: "
+        f"Date: {meta['date']}  \nMachine: {machine['cpu']}, {machine['cpus']} CPUs, torch at one thread (load average before: "
         f"{', '.join(f'{x:.2f}' for x in load_before)}; after: {', '.join(f'{x:.2f}' for x in machine['load_average_after'])})"
         f"  \nTarget: {meta['target']}\n\n{table}\n"
         "Ours = `fit_graph` (features + warm start + training + trace; diagnosis off); Leiden = igraph conversion + "

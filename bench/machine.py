@@ -1,17 +1,8 @@
-"""What the benchmark scripts record about the machine they ran on."""
+"""What the benchmark scripts record about the machine they ran on (the CPU model: core's helper,
+which training also writes into every fold file)."""
 
 from __future__ import annotations
 
-import platform
-from pathlib import Path
+from core.train.loop import cpu_model
 
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (``platform.processor()`` or "?" where there is none)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
+__all__ = ["cpu_model"]

@@ -360,15 +360,30 @@ def write_summaries(jobs: list[Job]) -> None:
 
 
 # ---------------------------------------------------------------------------- estimates
+#: Fold files written before they named their CPU (before 2026-12-01: the AMD EPYC machines of the
+#: early sessions and one Intel Xeon session, 2026-11-30).
+UNRECORDED_CPU = "a CPU not recorded (fold files before 2026-12-01)"
+
+
+def _measured_on(rate: dict) -> str:
+    """Where the job times were measured: "measured on 53 finished job(s): 7 on Intel Xeon, 46 on a CPU not …"."""
+    cpus = sorted(rate.get("cpus", {}).items(), key=lambda item: (item[0] == UNRECORDED_CPU, -item[1]))
+    parts = [f"{n} on {cpu}" for cpu, n in cpus]
+    return f"measured on {rate['jobs_measured']} finished job(s)" + (f": {', '.join(parts)}" if parts else "")
+
+
 def measured_rates(jobs: list[Job]) -> dict[str, dict]:
     """Per dataset, from finished grid folds: seconds per training graph-epoch and mean epochs per job."""
     rates: dict[str, dict] = {}
     for dataset in dict.fromkeys(j.dataset for j in jobs):
         seconds = graph_epochs = epochs = count = 0
+        cpus: dict[str, int] = {}
         for job in (j for j in jobs if j.dataset == dataset):
             entry = finished_fold(job)
             if entry is None:
                 continue
+            cpu = entry.get("cpu", UNRECORDED_CPU)
+            cpus[cpu] = cpus.get(cpu, 0) + 1
             run = len(entry["history"])
             # A resumed fold's "seconds" counts only its last stretch; the epochs' own times add up to all of it.
             seconds += max(entry["seconds"], sum(epoch.get("seconds", 0.0) for epoch in entry["history"]))
@@ -377,7 +392,7 @@ def measured_rates(jobs: list[Job]) -> dict[str, dict]:
             count += 1
         if count:
             rates[dataset] = {"seconds_per_graph_epoch": seconds / graph_epochs, "epochs_per_job": epochs / count,
-                              "seconds_per_job": seconds / count, "jobs_measured": count}
+                              "seconds_per_job": seconds / count, "jobs_measured": count, "cpus": cpus}
     return rates
 
 
@@ -399,7 +414,7 @@ def estimate(jobs_to_run: list[Job], all_jobs: list[Job], workers: int, patience
         train_graphs = min(subset or NUM_GRAPHS[dataset], NUM_GRAPHS[dataset]) * (1 - 1 / folds) * 0.9
         if dataset in rates:
             rate, run_epochs, how = (rates[dataset]["seconds_per_graph_epoch"], rates[dataset]["epochs_per_job"],
-                                     f"measured on {rates[dataset]['jobs_measured']} finished job(s)")
+                                     _measured_on(rates[dataset]))
         else:
             rate, run_epochs, how = (SECONDS_PER_GRAPH_EPOCH_CPU[dataset], min(epochs, 100 + patience),
                                      "quiet-machine rate from bench/reproduce.py, assumed epochs per job")
@@ -574,10 +589,10 @@ def markdown(result: dict) -> str:
         for note in report["notes"]:
             lines.append(f"- note: {note}")
     t = result["timing"]
-    lines += ["", "## Time", "", f"Machine: {result['machine'].get('cpu_model')}, {result['machine']['cpu_count']} "
-              f"cores, load average (1/5/15 min) {' / '.join(f'{x:.1f}' for x in result['machine'].get('load_average_1_5_15', []))} "
-              "when the table was written "
-              "(shared with other training: measured job times include that contention).", ""]
+    lines += ["", "## Time", "", f"Table written on {result['machine'].get('cpu_model')}, {result['machine']['cpu_count']} "
+              f"cores, load average (1/5/15 min) {' / '.join(f'{x:.1f}' for x in result['machine'].get('load_average_1_5_15', []))}. "
+              "Job times below come from the fold files, each measured where it ran (per CPU model below; "
+              "the machines were shared with other training, so the times include that contention).", ""]
     for dataset, d in t["per_dataset"].items():
         lines.append(f"- {dataset}: {d['seconds_per_job'] / 60:.1f} min per (config, fold) job, "
                      f"{d['epochs_per_job']:.0f} epochs per job ({d['how']})")
@@ -655,12 +670,10 @@ def machine() -> dict:
     """bench/reproduce.py's machine summary plus the CPU model and the load (the machine is shared)."""
     import os
 
+    from bench.machine import cpu_model
+
     info = machine_summary("cpu")
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                  if line.startswith("model name")]
-        info["cpu_model"] = models[0] if models else None
+    info["cpu_model"] = cpu_model()
     if hasattr(os, "getloadavg"):
         info["load_average_1_5_15"] = list(os.getloadavg())
     return info
@@ -669,7 +682,7 @@ def machine() -> dict:
 def measured_summary(jobs: list[Job]) -> dict:
     return {d: {"seconds_per_job": r["seconds_per_job"], "epochs_per_job": r["epochs_per_job"],
                 "seconds_per_graph_epoch": r["seconds_per_graph_epoch"],
-                "how": f"measured on {r['jobs_measured']} finished job(s)"}
+                "how": _measured_on(r)}
             for d, r in measured_rates(jobs).items()}
 
 

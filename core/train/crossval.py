@@ -24,7 +24,7 @@ from core.data.features import FeatureSpec
 from core.data.graphs import GraphDataset
 from core.model.checkpoint import checkpoint_paths, read_card, save_checkpoint
 from core.train import distributed
-from core.train.loop import FitResult, _fit_prepared, _training_device, _watched_graphs, fit, machine_info
+from core.train.loop import FitResult, _fit_prepared, _training_device, _watched_graphs, cpu_model, fit, machine_info
 from core.train.protocols import HONEST_TEXT, PAPER_TEXT, aggregate_protocols
 from core.train.resume import RESULTS_DIR, delete_fit_state, fit_state_stem
 from core.train.settings import TrainingError, TrainSettings, feature_spec_for, model_config_for
@@ -84,6 +84,7 @@ def fold_entry(fingerprint: str, fold: int, result, device, indices: tuple[list[
         "seconds": result.seconds,
         "stopped": result.stopped,
         "device": str(device),
+        "cpu": cpu_model(),  # job times are only comparable on one CPU model
         **extra,
         "sizes": {"train": len(fit_idx), "val": len(val_idx), "test": len(test_idx)},
         "train_indices": fit_idx,

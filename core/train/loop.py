@@ -314,13 +314,25 @@ def _watched_graphs(
 
 
 # ---------------------------------------------------------------------------- cross-validation
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (``platform.processor()`` or "?" where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
 def machine_info(device: torch.device | str | None = None) -> dict:
-    """Python/torch versions, platform and device, for summaries and cards."""
+    """Python/torch versions, platform, CPU model and device, for summaries and cards."""
     info = {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "device": str(device) if device is not None else None,
         "world_size": distributed.current_context().world_size,

@@ -101,6 +101,14 @@ def test_selection_takes_each_folds_best_validation_candidate_and_writes_accurac
                   for k in range(3)]
     assert grid_only["mean"] == pytest.approx(statistics.fmean(grid_tests))
 
+    # Each fold file names the CPU it was timed on, and the table says where its job times come from.
+    from core.train.loop import cpu_model
+
+    assert all(f["cpu"] == cpu_model() for run in folds.values() for f in run.values() if "cpu" in f)
+    assert all("cpu" in f for f in folds[names[1]].values())
+    markdown = (root / "selection_grid" / "selection_grid.md").read_text()
+    assert f"measured on 6 finished job(s): 6 on {cpu_model()}" in markdown
+
     # Finished grid runs get a summary.json, from which bench/model_selection.py reads their settings.
     candidate = load_candidate(jobs[-1].out_dir)
     assert candidate.settings["num_pooling"] == 2 and candidate.settings["structure_weight"] == 1.0
@@ -226,6 +234,7 @@ def test_long_grid_trains_the_baseline_and_diffpool_for_errica_length_whatever_t
             settings = Job(dataset, structural, 0, tmp_path, 500, 50, None).settings()
             assert (settings.positional, settings.positional_assign_only, settings.structure_weight,
                     settings.input_norm, settings.readout) == (16, True, 1.0, True, readout)
+            assert settings.eigenbasis == "solver"  # the basis the folds on disk were trained on
             assert cluster_counts_for(selection_grid.MAX_NODES[dataset], settings) == [8, 4]
         units = selection_grid.stack_units([Job("ENZYMES", structural, k, tmp_path, 2, 1, None) for k in range(2)])
         assert all(isinstance(u, Job) for u in units)  # stacks do not implement --positional-assign-only
