@@ -114,6 +114,10 @@ class GridPoint:
     #: (``--max-clusters C --assign-ratio 0.5``): the structural recipe.
     positional: int = 0
     clusters: int | None = None
+    #: With ``positional``: the eigenvectors' basis (``core.train --eigenbasis``). The grid's points keep
+    #: LAPACK's ("solver"), which their folds on disk were trained on, so one configuration's folds all see
+    #: the same features; bench/eigenbasis.py trains one with the canonical basis beside it.
+    eigenbasis: str = "solver"
 
     @property
     def name(self) -> str:
@@ -126,7 +130,8 @@ class GridPoint:
             norm += f"-pa{self.positional}" if self.positional else ""
             norm += f"-k{self.clusters}" if self.clusters else ""
             name = f"h{self.hidden_dim}-l{self.num_pooling}-{self.readout}-{self.aux}{norm}-lr{self.lr:g}"
-        return name + (f"-p{self.patience}" if self.patience is not None else "")
+        name += f"-p{self.patience}" if self.patience is not None else ""
+        return name + ("-canonical" if self.positional and self.eigenbasis == "canonical" else "")
 
     @property
     def is_diffpool(self) -> bool:
@@ -208,9 +213,7 @@ class Job:
         if p.input_norm:
             argv.append("--input-norm")
         if p.positional:
-            # LAPACK's eigenvectors, as the folds already on disk were trained on (before the canonical basis):
-            # one configuration's folds all see the same features.
-            argv += ["--positional", str(p.positional), "--positional-assign-only", "--eigenbasis", "solver"]
+            argv += ["--positional", str(p.positional), "--positional-assign-only", "--eigenbasis", p.eigenbasis]
         if p.clusters:
             argv += ["--max-clusters", str(p.clusters), "--assign-ratio", "0.5"]
         elif self.dataset in MAX_CLUSTERS:
