@@ -29,6 +29,8 @@ SUPPORTED_EXTENSIONS = (
     ".txt", ".edgelist", ".tsv", ".csv", ".npy", ".graphml", ".gml", ".json", ".gexf", ".net", ".mtx", ".zip",
 )
 # Loading any of these means unpickling, which can run arbitrary code from the file.
+#: Largest edge weight a file may give: weights are stored as float32, where anything larger is inf.
+MAX_WEIGHT = float(np.finfo(np.float32).max)
 PICKLE_EXTENSIONS = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 # First-line words that mark an edge-list header even when node ids are not numbers.
 HEADER_WORDS = {
@@ -228,6 +230,9 @@ def _check_weight(value, name: str, where: str) -> float:
         raise GraphInputError(f"{name}: {where}: weight {value!r} is not a number") from None
     if not math.isfinite(weight) or weight <= 0:
         raise GraphInputError(f"{name}: {where}: weight must be finite and > 0, found {value!r}")
+    if weight > MAX_WEIGHT:
+        raise GraphInputError(f"{name}: {where}: weight {value!r} is larger than {MAX_WEIGHT:.3g}, the largest "
+                              "float32 (edge weights are stored as float32)")
     return weight
 
 

@@ -15,7 +15,8 @@ from core.data.graphs import Graph
 
 if TYPE_CHECKING:
     pass
-from core.data.io.base import HEADER_WORDS, GraphInputError, ReadLimits, _assemble, _GraphBuilder, _limit_hint
+from core.data.io.base import (HEADER_WORDS, MAX_WEIGHT, GraphInputError, ReadLimits, _assemble, _GraphBuilder,
+                               _limit_hint)
 
 
 # ---------------------------------------------------------------------------- edge lists / CSV
@@ -248,6 +249,11 @@ def _graph_from_matrix(matrix: np.ndarray, name: str, limits: ReadLimits) -> Gra
     if bad.any():
         i, j = (int(x) for x in np.argwhere(bad)[0])
         raise GraphInputError(f"{name}: entry [{i}, {j}] = {float(matrix[i, j])!r}: entries must be finite and >= 0")
+    large = matrix > MAX_WEIGHT
+    if large.any():
+        i, j = (int(x) for x in np.argwhere(large)[0])
+        raise GraphInputError(f"{name}: entry [{i}, {j}] = {float(matrix[i, j])!r} is larger than {MAX_WEIGHT:.3g}, "
+                              "the largest float32 (edge weights are stored as float32)")
     rows, cols = np.nonzero(matrix)  # row-major: for i < j, [i, j] comes before [j, i]
     weights = matrix[rows, cols].astype(np.float64)
     notes = []
