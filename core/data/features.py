@@ -241,17 +241,18 @@ def _canonical_columns(values: np.ndarray, vectors: np.ndarray, count: int) -> n
         stop = start + 1
         while stop < len(values) and values[stop - 1] - values[stop] <= EIGENVALUE_TIE:
             stop += 1
-        columns.extend(_canonical_space(vectors[:, start:stop])[: count - len(columns)])
+        columns.extend(_canonical_space(vectors[:, start:stop], count - len(columns)))
         start = stop
     return np.stack(columns, axis=1)
 
 
-def _canonical_space(space: np.ndarray) -> list[np.ndarray]:
-    """Pivoted Gram-Schmidt on the columns of the projector ``space @ space.T``: a basis of the space
-    that does not depend on which orthonormal ``space`` the solver returned."""
+def _canonical_space(space: np.ndarray, needed: int) -> list[np.ndarray]:
+    """Pivoted Gram-Schmidt on the columns of the projector ``space @ space.T``: the first ``needed``
+    vectors of a basis of the space that does not depend on which orthonormal ``space`` the solver
+    returned (each vector depends only on the ones before it, so stopping early changes none)."""
     residual = space @ space.T
     basis = []
-    for _ in range(space.shape[1]):
+    for _ in range(min(needed, space.shape[1])):
         weight = np.einsum("ij,ij->j", residual, residual)
         pivot = int(np.flatnonzero(weight >= weight.max() * (1.0 - PIVOT_TIE))[0])
         vector = residual[:, pivot] / np.sqrt(weight[pivot])
