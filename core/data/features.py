@@ -175,9 +175,10 @@ def laplacian_eigenvectors(graph: Graph, dim: int, basis: str = "canonical") -> 
     basis were trained on; not unique where eigenvalues repeat or entries tie).
 
     Missing columns (N ≤ dim) are zero. Dense ``eigh`` up to 2,000 nodes, else ``eigsh`` on the
-    sparse normalised adjacency (which could return a repeated eigenvalue's space short of its
-    multiplicity; on D&D's three graphs over 2,000 nodes its canonical features match a dense
-    ``eigh``'s to 3e-5). Kept on the graph when it was handed to :func:`remember_eigenvectors`.
+    sparse normalised adjacency; for the canonical basis one connected component at a time, since
+    ``eigsh`` finds one vector per eigenspace and alike components repeat their eigenvalues (on
+    D&D's three graphs over 2,000 nodes the result matches a dense ``eigh``'s to 3e-5). Kept on the
+    graph when it was handed to :func:`remember_eigenvectors`.
     """
     if basis not in EIGENBASES:
         raise ValueError(f"unknown eigenbasis {basis!r}; choose one of {', '.join(EIGENBASES)}")
@@ -205,8 +206,10 @@ def _laplacian_eigenvectors(graph: Graph, dim: int, canonical: bool = True) -> n
     if n <= 2000:
         values, vectors = np.linalg.eigh(normalised.toarray().astype(np.float64))
         values, vectors = values[::-1], vectors[:, ::-1]  # largest of D^-1/2 A D^-1/2 = smallest of L
+    elif canonical:
+        values, vectors = _top_eigenpairs_by_component(normalised, count)
     else:
-        values, vectors = _top_eigenpairs(normalised, count, n, whole_spaces=canonical)
+        values, vectors = _top_eigenpairs(normalised, count, n, whole_spaces=False)
     if canonical:
         vectors = _canonical_columns(values, vectors, count)
     else:
@@ -221,7 +224,8 @@ def _laplacian_eigenvectors(graph: Graph, dim: int, canonical: bool = True) -> n
 
 def _top_eigenpairs(normalised, count: int, n: int, whole_spaces: bool) -> tuple[np.ndarray, np.ndarray]:
     """The ``count`` largest eigenpairs by ``eigsh``, in descending order; with ``whole_spaces``, more
-    until the eigenspace at the cut is complete (as far as ``eigsh`` finds its multiplicity)."""
+    until the eigenspace at the cut is complete (as far as ``eigsh`` finds its multiplicity: within one
+    connected component, where repeated low eigenvalues are rare)."""
     from scipy.sparse.linalg import eigsh
 
     k = count
@@ -232,6 +236,33 @@ def _top_eigenpairs(normalised, count: int, n: int, whole_spaces: bool) -> tuple
         if not whole_spaces or k >= n - 1 or values[count - 1] - values[-1] > EIGENVALUE_TIE * len(values):
             return values, vectors
         k = min(n - 1, k + max(8, k))
+
+
+def _top_eigenpairs_by_component(normalised, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` largest eigenpairs (and the rest of the eigenspace at the cut), in descending
+    order, one connected component at a time: ``eigsh`` started from one vector finds one vector of
+    each eigenspace, so alike components (whose eigenvalues repeat across them) must be solved apart.
+    Components of up to 2,000 nodes by dense ``eigh`` (all their eigenpairs)."""
+    from scipy.sparse.csgraph import connected_components
+
+    n = normalised.shape[0]
+    found, labels = connected_components(normalised, directed=False)
+    values, columns = [], []
+    for component in range(found):
+        nodes = np.flatnonzero(labels == component)
+        block = normalised[nodes][:, nodes]
+        if len(nodes) <= 2000:
+            part_values, part_vectors = np.linalg.eigh(block.toarray().astype(np.float64))
+        else:
+            part_values, part_vectors = _top_eigenpairs(block, count, len(nodes), whole_spaces=True)
+        padded = np.zeros((n, len(part_values)))
+        padded[nodes] = part_vectors
+        values.append(part_values)
+        columns.append(padded)
+    values, vectors = np.concatenate(values), np.concatenate(columns, axis=1)
+    order = np.argsort(-values, kind="stable")
+    keep = order[values[order] >= values[order[min(count, len(order)) - 1]] - EIGENVALUE_TIE * len(order)]
+    return values[keep], vectors[:, keep]
 
 
 def _canonical_columns(values: np.ndarray, vectors: np.ndarray, count: int) -> np.ndarray:

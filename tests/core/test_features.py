@@ -150,3 +150,23 @@ def test_a_card_without_an_eigenbasis_reads_as_the_solvers_and_new_specs_are_can
     assert not np.allclose(canonical, solver, atol=1e-3)  # repeated eigenvalues: the two bases differ here
     np.testing.assert_array_equal(FeatureSpec("degree+spectral").build(graph)[:, -8:], canonical)
     np.testing.assert_array_equal(FeatureSpec("degree+spectral", eigenbasis="solver").build(graph)[:, -8:], solver)
+
+
+def test_over_2000_nodes_eigsh_gives_the_canonical_features_a_dense_solver_gives():
+    """Two identical 1,100-node components: every eigenvalue repeats, the first one included."""
+    import numpy as np
+
+    from core.data.features import _canonical_columns, laplacian_eigenvectors
+    from core.data.graphs import Graph
+
+    rng = np.random.default_rng(5)
+    half = 1100
+    ring = [(i, (i + 1) % half) for i in range(half)]
+    chords = [(int(a), int(b)) for a, b in rng.integers(0, half, size=(300, 2)) if a != b]
+    edges = [(a + c * half, b + c * half) for c in range(2) for a, b in ring + chords]
+    graph = Graph.from_edge_list(2 * half, edges)
+    sparse = laplacian_eigenvectors(graph, 6, "canonical")  # > 2,000 nodes: eigsh
+    values, vectors = _normalised_spectrum(graph)
+    dense = (_canonical_columns(values, vectors, 7)[:, 1:] * np.sqrt(2 * half)).astype(np.float32)
+    assert np.allclose(values[0], values[1]) and np.allclose(values[2], values[3])  # really repeated
+    np.testing.assert_allclose(sparse, dense, atol=1e-3)
