@@ -310,11 +310,15 @@ def run_jobs(jobs: list[Job | tuple[Job, ...]], workers: int,
     An item may be a tuple of jobs (one stack, :func:`stack_units`): it runs through
     :func:`train_stacked` whatever ``trainer`` is."""
     import multiprocessing
+    import signal
 
     failures: list[str] = []
     context = multiprocessing.get_context("spawn")
     pool = context.Pool(processes=max(1, min(workers, len(jobs))), maxtasksperchild=1)
     started = time.perf_counter()
+    # `kill` (SIGTERM) ends the workers too, as Ctrl-C does: left running, an orphaned worker would go on
+    # training its fold while a restarted run trains the same fold again from the same resume state.
+    previous = signal.signal(signal.SIGTERM, _terminated) if _main_thread() else None
     try:
         pending = {pool.apply_async(_train_unit if isinstance(job, tuple) else trainer, (job,)): job
                    for job in jobs}
@@ -339,7 +343,19 @@ def run_jobs(jobs: list[Job | tuple[Job, ...]], workers: int,
         raise
     finally:
         pool.join()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return failures
+
+
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def write_summaries(jobs: list[Job]) -> None:

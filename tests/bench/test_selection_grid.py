@@ -283,3 +283,48 @@ def test_the_small_grid_varies_the_learning_rate_and_shares_the_full_grids_folde
     # two grids train the same folder once
     plain = [p for p in points if not (p.input_norm or p.positional)]
     assert {p.name for p in plain} <= {p.name for p in full_grid()}
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads child processes from /proc")
+def test_a_killed_grid_run_ends_its_workers_instead_of_orphaning_them(tu_dir, tmp_path):
+    """`kill` on a training grid: an orphaned worker would go on training its fold while a restarted
+    run trains the same fold again."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+              "from pathlib import Path\n"
+              "from bench.selection_grid import GridPoint, Job, run_jobs\n"
+              f"job = Job('ENZYMES', GridPoint(16, 1, 'max', 'ref', 1e-3), 0, Path({str(tmp_path)!r}), 5000, 5000, "
+              f"{str(tu_dir)!r}, 3, 40)\n"
+              "run_jobs([job], 1)\n")
+    process = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while time.monotonic() < deadline and len(workers) < 2:  # the resource tracker and the worker
+        time.sleep(0.2)
+        workers = _children(process.pid)
+    assert len(workers) >= 2, "the grid's worker did not start"
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.2)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+             and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert not alive, f"worker processes {alive} outlived the killed grid run"
