@@ -28,9 +28,9 @@ EDGE_LIST_EXTENSIONS = (".txt", ".edgelist", ".tsv")
 SUPPORTED_EXTENSIONS = (
     ".txt", ".edgelist", ".tsv", ".csv", ".npy", ".graphml", ".gml", ".json", ".gexf", ".net", ".mtx", ".zip",
 )
-# Loading any of these means unpickling, which can run arbitrary code from the file.
 #: Largest edge weight a file may give: weights are stored as float32, where anything larger is inf.
 MAX_WEIGHT = float(np.finfo(np.float32).max)
+# Loading any of these means unpickling, which can run arbitrary code from the file.
 PICKLE_EXTENSIONS = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 # First-line words that mark an edge-list header even when node ids are not numbers.
 HEADER_WORDS = {
