@@ -36,12 +36,8 @@ def _dataset_for(card: dict, tu_dir: Path):
 FLIPS = 3
 
 
-def _solver_dependent(spec) -> bool:
-    return spec.solver_dependent
-
-
 def _accuracy_tolerance(spec, graphs: int) -> float:
-    return FLIPS / graphs + 1e-9 if _solver_dependent(spec) else 1e-9
+    return FLIPS / graphs + 1e-9 if spec.solver_dependent else 1e-9
 
 
 def test_the_default_model_is_shipped():
@@ -99,7 +95,7 @@ def test_shipped_first_trace_is_current_and_equals_a_fresh_forward_pass(stem, tu
     assert stored is not None, f"{stem.name}: no first trace, or one of other files (stale)"
     fresh = trace_graphs(model, [dataset[0]], spec, indices=[0], seed=card["seed"])[0]
     assert stored.meta["source"] == "stored" and stored.graph_index == 0 and stored.label == fresh.label
-    loose = 10.0 if _solver_dependent(spec) else 1.0  # eigenvectors from another CPU's LAPACK: see FLIPS
+    loose = 10.0 if spec.solver_dependent else 1.0  # eigenvectors from another CPU's LAPACK: see FLIPS
     np.testing.assert_allclose(stored.logits, fresh.logits, rtol=1e-5 * loose, atol=1e-5 * loose)
     np.testing.assert_array_equal(stored.adjacency, fresh.adjacency)
     assert len(stored.levels) == len(fresh.levels)
@@ -165,9 +161,9 @@ def test_shipped_dataset_results_are_current_and_equal_a_fresh_diagnosis(name, t
     for new in fresh["graphs"]:
         old = stored["graphs"][new["index"]]
         assert (old["label"], old["num_nodes"]) == (new["label"], new["num_nodes"])
-        if not _same_graph_result(old, new, exact=not _solver_dependent(spec)):
+        if not _same_graph_result(old, new, exact=not spec.solver_dependent):
             differing.append(new["index"])
-    assert len(differing) <= (FLIPS if _solver_dependent(spec) else 0), differing
+    assert len(differing) <= (FLIPS if spec.solver_dependent else 0), differing
     shares = {row["level"]: row["shares"] for row in stored["shares"]}
     verdicts = [[g["levels"][level]["verdict"] for g in stored["graphs"]] for level in shares]
     for level, column in zip(shares, verdicts):

@@ -48,9 +48,9 @@ if features is not None and features.solver_dependent:
                "another CPU returns others: there a graph or two per fold can be predicted otherwise than its "
                "stored results say. Models trained now use the canonical basis, the same on every CPU.")
 if variant == "graphsage" or variant in NO_POOLING_VARIANTS:
-    st.info(f"This model has **no pooling levels**: it makes no cluster assignments, so Explore, Compare and "
-            f"Teaching have no clusters to show for it. It is here to be compared with pooling models on "
-            f"accuracy — see *Against another model* below.")
+    st.info("This model has **no pooling levels**: it makes no cluster assignments, so Explore, Compare and "
+            "Teaching have no clusters to show for it. It is here to be compared with pooling models on "
+            "accuracy — see *Against another model* below.")
 if card.get("protocol"):
     st.markdown(f"**Protocol.** {card['protocol']}")
 cv = card.get("cross_validation")
@@ -111,9 +111,10 @@ else:
     if test_indices:
         index = np.asarray(test_indices, dtype=np.int64)
         index = index[index < len(labels)]
-        origin = ("From the model's run over every graph stored beside it when it was shipped (computed on that "
-                  "machine: a model fed Laplacian eigenvectors can differ by a graph or two on another CPU, "
-                  "README, Known limitations)" if stored else "Computed now")
+        cpu_note = (": its LAPACK eigenvectors can move a graph or two on another CPU, see above"
+                    if features is not None and features.solver_dependent else "")
+        origin = (f"From the model's run over every graph stored beside it when it was shipped (computed on that "
+                  f"machine{cpu_note})" if stored else "Computed now")
         st.caption(f"{origin} on the card's held-out test fold: {len(index)} graphs of {selection.dataset_name}.")
     else:
         index = np.arange(len(labels))
