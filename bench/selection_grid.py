@@ -51,7 +51,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Hashable
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -391,13 +391,14 @@ def _measured_on(rate: dict) -> str:
     return f"measured on {rate['jobs_measured']} finished job(s)" + (f": {', '.join(parts)}" if parts else "")
 
 
-def measured_rates(jobs: list[Job]) -> dict[str, dict]:
-    """Per dataset, from finished grid folds: seconds per training graph-epoch and mean epochs per job."""
-    rates: dict[str, dict] = {}
-    for dataset in dict.fromkeys(j.dataset for j in jobs):
+def measured_rates(jobs: list[Job], key: Callable[[Job], Hashable] = lambda job: job.dataset) -> dict:
+    """Per ``key`` (default: the dataset), from finished grid folds: seconds per training graph-epoch, mean
+    epochs and seconds per job, and the CPUs they ran on."""
+    rates: dict = {}
+    for group in dict.fromkeys(key(j) for j in jobs):
         seconds = graph_epochs = epochs = count = 0
         cpus: dict[str, int] = {}
-        for job in (j for j in jobs if j.dataset == dataset):
+        for job in (j for j in jobs if key(j) == group):
             entry = finished_fold(job)
             if entry is None:
                 continue
@@ -410,40 +411,72 @@ def measured_rates(jobs: list[Job]) -> dict[str, dict]:
             epochs += run
             count += 1
         if count:
-            rates[dataset] = {"seconds_per_graph_epoch": seconds / graph_epochs, "epochs_per_job": epochs / count,
-                              "seconds_per_job": seconds / count, "jobs_measured": count, "cpus": cpus}
+            rates[group] = {"seconds_per_graph_epoch": seconds / graph_epochs, "epochs_per_job": epochs / count,
+                            "seconds_per_job": seconds / count, "jobs_measured": count, "cpus": cpus}
     return rates
+
+
+def _length(job: Job) -> tuple[str, int, int]:
+    """The dataset and the training length (most epochs, patience) a job trains with."""
+    return job.dataset, job.point.epochs or job.epochs, job.point.patience or job.patience
 
 
 def estimate(jobs_to_run: list[Job], all_jobs: list[Job], workers: int, patience: int, epochs: int) -> dict:
     """Worker seconds and wall seconds on a 2-core machine for ``jobs_to_run``.
 
-    Seconds per training graph-epoch come from this grid's finished folds when there are any
-    (they include validation and test passes and whatever load the machine had), else from
-    bench/reproduce.py's table of quiet-machine measurements. Epochs per job: measured, else
-    ``min(epochs, 100 + patience)`` (reference ENZYMES runs peak near epoch 80-100).
+    Each job's seconds per training graph-epoch: from its own configuration's finished folds, else from
+    those of the dataset's configurations of its kind (DiffPool or the baseline MLP, an order of magnitude
+    apart), else from the dataset's (they include validation and test passes and whatever load the
+    machine had), else bench/reproduce.py's table of quiet-machine measurements. Its epochs: from its own configuration's
+    finished folds, else from those of the dataset's configurations of the same length (most epochs and
+    patience: a long grid's configuration runs for hundreds of epochs where a small grid's stops within
+    ~100), else ``min(epochs, 100 + patience)`` (reference ENZYMES runs peak near epoch 80-100).
+    ``patience`` and ``epochs``: kept for callers; each job's own length is used.
     """
-    rates = measured_rates(all_jobs)
+    del patience, epochs  # every job carries its own (the command's, or its configuration's)
+    by_dataset = measured_rates(all_jobs)
+    by_config = measured_rates(all_jobs, key=lambda j: (j.dataset, j.point.name))
+    by_kind = measured_rates(all_jobs, key=lambda j: (j.dataset, j.point.is_diffpool))
+    by_length = measured_rates(all_jobs, key=_length)
     per_dataset = {}
     for dataset in dict.fromkeys(j.dataset for j in jobs_to_run):
-        n = sum(j.dataset == dataset for j in jobs_to_run)
-        folds = next(j.folds for j in jobs_to_run if j.dataset == dataset)
-        subset = next(j.subset for j in jobs_to_run if j.dataset == dataset)
+        todo = [j for j in jobs_to_run if j.dataset == dataset]
+        folds, subset = todo[0].folds, todo[0].subset
         # Training graphs per job: the outer training fold less its 10 % validation hold-out.
         train_graphs = min(subset or NUM_GRAPHS[dataset], NUM_GRAPHS[dataset]) * (1 - 1 / folds) * 0.9
-        if dataset in rates:
-            rate, run_epochs, how = (rates[dataset]["seconds_per_graph_epoch"], rates[dataset]["epochs_per_job"],
-                                     _measured_on(rates[dataset]))
-        else:
-            rate, run_epochs, how = (SECONDS_PER_GRAPH_EPOCH_CPU[dataset], min(epochs, 100 + patience),
-                                     "quiet-machine rate from bench/reproduce.py, assumed epochs per job")
-        per_job = rate * train_graphs * run_epochs
-        per_dataset[dataset] = {"jobs": n, "seconds_per_job": per_job, "epochs_per_job": run_epochs, "how": how}
+        total_seconds = total_epochs = 0.0
+        sources = {"own": 0, "length": 0, "assumed": 0}
+        for job in todo:
+            own = by_config.get((dataset, job.point.name))
+            measured = own or by_kind.get((dataset, job.point.is_diffpool)) or by_dataset.get(dataset) or {}
+            rate = measured.get("seconds_per_graph_epoch", SECONDS_PER_GRAPH_EPOCH_CPU[dataset])
+            _, most, wait = _length(job)
+            if own:
+                run_epochs, source = own["epochs_per_job"], "own"
+            elif _length(job) in by_length:
+                run_epochs, source = by_length[_length(job)]["epochs_per_job"], "length"
+            else:
+                run_epochs, source = min(most, 100 + wait), "assumed"
+            sources[source] += 1
+            total_seconds += rate * train_graphs * run_epochs
+            total_epochs += run_epochs
+        n = len(todo)
+        per_dataset[dataset] = {"jobs": n, "seconds_per_job": total_seconds / n, "epochs_per_job": total_epochs / n,
+                                "sources": sources, "how": _estimated_from(sources, by_dataset.get(dataset))}
     worker_seconds = sum(d["jobs"] * d["seconds_per_job"] for d in per_dataset.values())
     parallel = max(1, min(workers, 2, len(jobs_to_run) or 1))
     return {"per_dataset": per_dataset, "worker_seconds": worker_seconds,
             "wall_seconds_2_cores": worker_seconds / parallel,
             "parallel_jobs": parallel}
+
+
+def _estimated_from(sources: dict[str, int], rate: dict | None) -> str:
+    """Where an estimate's epochs and speed come from, in words."""
+    epochs = {"own": "their configuration's finished folds", "length": "finished folds of as long a configuration",
+              "assumed": "assumed (100 + patience)"}
+    parts = [f"{n} from {epochs[source]}" for source, n in sources.items() if n]
+    speed = _measured_on(rate) if rate else "quiet-machine rate from bench/reproduce.py"
+    return f"epochs: {', '.join(parts)}; speed {speed}"
 
 
 # ---------------------------------------------------------------------------- selection and tables
