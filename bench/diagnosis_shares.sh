@@ -13,6 +13,9 @@ for card in pretrained/*.json; do
   case "$card" in *.projection.json|*/defaults.json) continue;; esac
   name=$(basename "$card" .json)
   dataset=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['dataset'])" "$card")
+  # models without a pooling level (the baseline MLP, graphsage, ...) have nothing to diagnose
+  pools=$(python3 -c "import json,sys; from core.model.compat import WITHOUT_POOLING; print(int(json.load(open(sys.argv[1]))['variant'] not in WITHOUT_POOLING))" "$card")
+  [ "$pools" = 1 ] || { echo "$name: no pooling level, skipped"; continue; }
   start=$(date +%s.%N)
   python3 -m core.diagnose --model "$name" --dataset "$dataset" --data-dir "$DATA" --all --json --threads 1 > "$OUT/$name.json"
   end=$(date +%s.%N)

@@ -282,6 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "e.g. proteins-diffpool-structural")
     parser.add_argument("--dataset", required=True, help="dataset name (synthetic-hierarchy or a TU name)")
     parser.add_argument("--data-dir", default=None, help="folder with TU datasets (default $DIFFPOOL_DATA / cache)")
+    parser.add_argument("--no-download", action="store_true",
+                        help="never download a missing TU dataset (by default it is fetched from TU Dortmund "
+                             "into the cache, as core.train does)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--graphs", default="0", help="comma-separated graph indices (default 0)")
     which.add_argument("--all", action="store_true", help="every graph of the dataset")
@@ -293,13 +296,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
-    from core.data.datasets import load_dataset
+    from core.data.datasets import DatasetError, DatasetNotFoundError, load_dataset
+    from core.model.card import CheckpointError
     from core.model.checkpoint import load_checkpoint
+    from core.model.compat import check_compatibility
 
     torch.set_num_threads(max(1, args.threads))
-    stem = _resolve_model(args.model)
-    model, spec, card = load_checkpoint(stem, "cpu")
-    dataset = load_dataset(args.dataset, data_dir=args.data_dir, download=False, progress=False)
+    try:
+        stem = _resolve_model(args.model)
+        model, spec, card = load_checkpoint(stem, "cpu")
+    except (FileNotFoundError, CheckpointError) as error:
+        parser.error(str(error))
+    try:
+        dataset = load_dataset(args.dataset, data_dir=args.data_dir, download=not args.no_download, progress=True)
+    except DatasetError as error:
+        if isinstance(error, DatasetNotFoundError):
+            error.hint = "run without --no-download to fetch it" if args.no_download else None
+        parser.error(str(error))
+    if len(dataset) == 0:
+        parser.error(f"{dataset.name} has no graphs")
+    fits = check_compatibility(card, spec, dataset.name, dataset[0], need_pooling=True)
+    if not fits.ok:
+        parser.error(f"{stem.name} cannot run on {dataset.name}: {fits.problem}")
     if args.all:
         indices = list(range(len(dataset)))
     else:

@@ -195,7 +195,7 @@ def matrix_svg(
              f'<rect x="{left}" y="28" width="{bar}" height="9" fill="url(#scale)" stroke="#999" stroke-width="0.5"/>',
              f'<g font-size="{label_font}"><text x="{left}" y="48">{escape(_format(low, decimals))}</text>',
              f'<text x="{left + bar}" y="48" text-anchor="end">{escape(_format(high, decimals))}</text>',
-             f'<g text-anchor="end">']
+             '<g text-anchor="end">']
     parts += [f'<text x="{left - 4}" y="{top + i * cell + cell / 2 + 3.5:.1f}">{escape(label)}</text>'
               for i, label in enumerate(rows_text)]
     parts += [f'<text transform="translate({left + j * cell + cell / 2 + 3.5:.1f},{top + rows * cell + 4}) rotate(-90)">'

@@ -70,7 +70,18 @@ class DamagedDatasetError(TUFormatError):
 
 
 class DatasetNotFoundError(DatasetError):
-    """A dataset is not on disk (message: where to put it and where to get it)."""
+    """A dataset is not on disk (message: where to put it and where to get it).
+
+    ``hint``: how the caller could fetch it instead, the message's last clause (the Python API's
+    ``download=True`` by default; a command line names its own flag, e.g. "run without --no-download").
+    """
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+    def __str__(self) -> str:
+        return f"{self.message}; or {self.hint}" if self.hint else self.message
 
 
 # ---------------------------------------------------------------------------- names and places
@@ -597,8 +608,7 @@ def load_dataset(
             looked = "; ".join(f"{d / name}/ or {d / name}.zip" for d in dirs)
             raise DatasetNotFoundError(
                 f"dataset {name!r} not found (looked for {looked}). Download {address} and put the zip, "
-                f"or its unzipped {name}/ folder, into {dirs[0]}; or call with download=True"
-            )
+                f"or its unzipped {name}/ folder, into {dirs[0]}", hint="call with download=True")
         if url is None and name not in KNOWN_DATASETS:
             known = ", ".join(KNOWN_DATASETS)
             raise DatasetNotFoundError(

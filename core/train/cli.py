@@ -198,13 +198,15 @@ def main(argv: list[str] | None = None) -> int:
 def _run_cross_validation(args: argparse.Namespace, settings: TrainSettings, context: distributed.DistContext,
                           command: str) -> int:
     """Load the dataset, cross-validate, print the summary; the CLI's exit status."""
-    from core.data.datasets import DatasetError, load_dataset
+    from core.data.datasets import DatasetError, DatasetNotFoundError, load_dataset
 
     try:
         dataset = load_dataset(settings.dataset, data_dir=settings.data_dir, download=not args.no_download,
                                progress=not args.quiet and context.is_main,
                                accept_damaged=args.accept_damaged_data)
     except DatasetError as error:
+        if isinstance(error, DatasetNotFoundError):
+            error.hint = "run without --no-download to fetch it"
         if context.is_main:
             print(f"error: {error}", file=sys.stderr)
         return 2

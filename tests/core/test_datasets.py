@@ -304,6 +304,7 @@ def test_not_found_names_folder_zip_and_url(tmp_path: Path, monkeypatch: pytest.
     assert str(tmp_path / "data" / "ENZYMES.zip") in message
     assert tu_url("ENZYMES") == "https://www.chrsmrrs.com/graphkerneldatasets/ENZYMES.zip"
     assert tu_url("ENZYMES") in message
+    assert message.endswith("; or call with download=True")  # the Python API's way to fetch it
 
 
 def test_download_lands_in_cache_once_and_loads(toy_dir: Path, tmp_path: Path, monkeypatch):

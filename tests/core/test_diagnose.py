@@ -196,6 +196,35 @@ def test_cli_rejects_an_out_of_range_graph_with_a_clear_message(capsys):
     assert "out of range" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, fragment", [
+    (["--model", "no-such-model", "--dataset", "synthetic-hierarchy"], "no model 'no-such-model'"),
+    # a model reading ENZYMES' node labels and attributes on another dataset
+    (["--model", "enzymes-diffpool", "--dataset", "synthetic-hierarchy"],
+     "enzymes-diffpool cannot run on synthetic-hierarchy: it reads ENZYMES's node labels"),
+    # no pooling level: nothing to diagnose
+    (["--model", "enzymes-baseline", "--dataset", "ENZYMES"], "baseline variant: no pooling"),
+])
+def test_cli_refuses_a_missing_or_unfit_model_in_words(argv, fragment, tu_dir, capsys):
+    from core.diagnose import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--data-dir", str(tu_dir), "--no-download"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and fragment in err and "Traceback" not in err
+
+
+def test_cli_names_its_own_flag_for_a_missing_dataset(tmp_path, monkeypatch, capsys):
+    from core.diagnose import main
+
+    monkeypatch.setenv("DIFFPOOL_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as stop:
+        main(["--model", "proteins-diffpool-structural", "--dataset", "PROTEINS", "--data-dir", str(tmp_path),
+              "--no-download"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "dataset 'PROTEINS' not found" in err
+    assert "run without --no-download to fetch it" in err and "download=True" not in err
+
+
 def test_card_structure_words_short_and_long_agree_and_rank_the_rest_by_share():
     from core.model.card import structure_sentences, structure_summary
 

@@ -122,6 +122,7 @@ def test_cli_missing_dataset_exits_2_with_the_datasets_message(tmp_path, monkeyp
     err = capsys.readouterr().err
     assert code == 2
     assert "not found" in err and "MUTAG" in err and "Traceback" not in err
+    assert "run without --no-download to fetch it" in err and "download=True" not in err  # the CLI's own flag
 
 
 # ---------------------------------------------------------------------------- splits and protocols
