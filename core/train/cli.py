@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--embedding-dim", type=int, default=defaults.embedding_dim)
     add("--num-pooling", type=int, default=defaults.num_pooling)
     add("--assign-ratio", type=float, default=defaults.assign_ratio,
-        help="clusters per level = previous × ratio; level 1 from the dataset's largest graph")
+        help="clusters per level = previous × ratio, in (0, 1]; level 1 from the dataset's largest graph")
     add("--max-clusters", type=int, default=None,
         help="cap on level-1 clusters (max_nodes × ratio gives 574 for DD); later levels follow from it")
     add("--readout", default=defaults.readout, choices=READOUTS,
@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--adjacency", default=defaults.adjacency, choices=ADJACENCY_FORMATS,
         help="first-level adjacency of a batch: dense [B, N, N], sparse edge list (O(E) products, same "
              f"results), or auto (default: sparse for batches of {SPARSE_FROM_NODES}+ padded nodes)")
-    add("--patience", type=int, default=None, help="early stopping on validation accuracy (epochs)")
+    add("--patience", type=int, default=None,
+        help="early stopping on validation accuracy: stop after this many epochs without a better one (0 or unset: off)")
     add("--snapshot-every", type=int, default=0, help="record assignment snapshots every K epochs (fold 0)")
     add("--watch-graphs", default=None, help="dataset indices to snapshot, e.g. '0,1,2'")
     add("--threads", type=int, default=None,
@@ -135,7 +136,8 @@ def _settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespac
             only = [int(part) for part in args.only_folds.split(",") if part.strip()]
         except ValueError:
             parser.error(f"--only-folds must be comma-separated integers, got {args.only_folds!r}")
-    minimums = (("--epochs", args.epochs, 1), ("--folds", args.folds, 2), ("--batch-size", args.batch_size, 1))
+    minimums = (("--epochs", args.epochs, 1), ("--folds", args.folds, 2), ("--batch-size", args.batch_size, 1),
+                ("--threads", 0 if args.threads is None else args.threads, 0))
     for flag, value, low in minimums:
         if value < low:
             parser.error(f"{flag} must be at least {low}, got {value}")

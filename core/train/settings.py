@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass
 
 from core.data.batching import (
@@ -139,6 +140,7 @@ class TrainSettings:
             raise TrainingError(f"folds must be at least 2, got {self.folds}")
         if self.epochs < 1:
             raise TrainingError(f"epochs must be at least 1, got {self.epochs}")
+        self._check_numbers()
         if not 0.0 <= self.val_fraction < 1.0:
             raise TrainingError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.only_folds is not None:
@@ -152,6 +154,32 @@ class TrainSettings:
             raise TrainingError("the honest protocol needs a validation set: use val_fraction > 0 or protocol='paper'")
         if self.save_every < 0:
             raise TrainingError(f"save_every must be >= 0 (0: never save mid-fold state), got {self.save_every}")
+
+    def _check_numbers(self) -> None:
+        """Sizes, rates and counts in their ranges (else torch or numpy fails later with a bare traceback)."""
+        at_least = {"batch_size": 1, "hidden_dim": 1, "embedding_dim": 1, "num_pooling": 0, "snapshot_every": 0}
+        at_least.update({name: 1 for name in ("max_clusters", "subset", "fold_limit")
+                         if getattr(self, name) is not None})
+        if self.patience is not None:
+            at_least["patience"] = 0  # 0: no early stopping
+        for name, low in at_least.items():
+            if getattr(self, name) < low:
+                raise TrainingError(f"{name} must be at least {low}, got {getattr(self, name)}")
+        if self.num_pooling < 1 and self.variant not in ("graphsage", *NO_POOLING_VARIANTS):
+            raise TrainingError(f"the {self.variant} variant pools: num_pooling must be at least 1, got "
+                                f"{self.num_pooling}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise TrainingError(f"lr must be a positive number, got {self.lr}")
+        for name in ("clip", "weight_decay"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise TrainingError(f"{name} must be a number >= 0{' (0: off)' if name == 'clip' else ''}, "
+                                    f"got {value}")
+        if not (math.isfinite(self.assign_ratio) and 0 < self.assign_ratio <= 1):
+            raise TrainingError(f"assign_ratio must be in (0, 1] (clusters per level = previous count × ratio), "
+                                f"got {self.assign_ratio}")
+        if not 0 <= self.seed < 2 ** 32:
+            raise TrainingError(f"seed must be in 0 … 2**32 - 1, got {self.seed}")
 
     @property
     def uses_validation(self) -> bool:

@@ -116,6 +116,37 @@ def test_cli_rejects_unknown_variant_features_and_dataset(capsys):
         assert fragment in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flags, fragment", [
+    (["--hidden-dim", "0"], "hidden_dim must be at least 1"),
+    (["--embedding-dim", "0"], "embedding_dim must be at least 1"),
+    (["--lr", "-1"], "lr must be a positive number"),
+    (["--lr", "nan"], "lr must be a positive number"),
+    (["--weight-decay", "-1"], "weight_decay must be a number >= 0"),
+    (["--clip", "-1"], "clip must be a number >= 0 (0: off)"),
+    (["--num-pooling", "0"], "the diffpool variant pools: num_pooling must be at least 1"),
+    (["--assign-ratio", "0"], "assign_ratio must be in (0, 1]"),
+    (["--assign-ratio", "2"], "assign_ratio must be in (0, 1]"),
+    (["--max-clusters", "0"], "max_clusters must be at least 1"),
+    (["--patience", "-3"], "patience must be at least 0"),
+    (["--subset", "0"], "subset must be at least 1"),
+    (["--fold-limit", "0"], "fold_limit must be at least 1"),
+    (["--snapshot-every", "-1"], "snapshot_every must be at least 0"),
+    (["--seed", "-5"], "seed must be in 0"),
+    (["--threads", "-2"], "--threads must be at least 0"),
+])
+def test_cli_refuses_numbers_out_of_range_before_training(flags, fragment, capsys):
+    # each used to train anyway (a meaningless run) or end in a torch/numpy traceback
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--dataset", "synthetic-hierarchy", "--epochs", "1", "--no-checkpoint", *flags])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and fragment in err and "Traceback" not in err
+
+
+def test_settings_for_models_without_pooling_accept_no_pooling_levels():
+    assert TrainSettings(variant="graphsage", num_pooling=0).num_pooling == 0
+    assert TrainSettings(patience=0).patience == 0  # 0: no early stopping
+
+
 def test_cli_missing_dataset_exits_2_with_the_datasets_message(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DIFFPOOL_CACHE", str(tmp_path / "cache"))
     code = main(["--dataset", "MUTAG", "--data-dir", str(tmp_path), "--no-download", "--epochs", "1", "--quiet"])
