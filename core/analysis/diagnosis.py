@@ -277,7 +277,7 @@ def diagnose_level(adjacency, assignment, node_labels=None, truth=None, seed: in
       modularity_ratio              modularity / modularity_louvain, None when Louvain finds no
                                     structure (< MIN_LOUVAIN_MODULARITY) or the graph has no edges
       conductance                   mean conductance of the hard clusters (None if undefined)
-      connected_share               see :func:`connected_share` (None without edges)
+      connected_share               see :func:`connected_share` (without edges: clusters in use / N)
       label_nmi                     NMI(clusters, node_labels), None without labels
       truth_nmi, truth_ari          agreement with ``truth``, None without truth
 
@@ -314,7 +314,9 @@ def diagnose_level(adjacency, assignment, node_labels=None, truth=None, seed: in
         connected = connected_share(matrix, hard)
     else:
         modularity = modularity_louvain = 0.0
-        ratio = conductance_mean = connected = None
+        ratio = conductance_mean = None
+        # Without edges every node is its own connected piece: a cluster of several nodes is scattered.
+        connected = connected_share(matrix, hard)
 
     label_nmi = _nmi_ari(hard, labels)[0] if labels is not None else None
     truth_nmi, truth_ari = _nmi_ari(hard, groups) if groups is not None else (None, None)
@@ -381,7 +383,8 @@ def _verdict(entropy_normalised, largest_share, clusters_used, n, c, label_nmi, 
         return "collapsed", [reason]
     weak = []
     if connected is not None and connected < CONNECTED_SHARE:
-        weak.append(f"only {connected:.0%} of nodes lie in their cluster's largest connected piece")
+        weak.append(f"only {connected:.0%} of nodes lie in their cluster's largest connected piece"
+                    + (" (the graph has no edges)" if modularity is None else ""))
     if ratio is not None and ratio < MODULARITY_RATIO:
         weak.append(f"modularity is {ratio:.2f}× Louvain's (< {MODULARITY_RATIO})")
     if ratio is None and modularity is not None and modularity < -NEGATIVE_MODULARITY:

@@ -81,6 +81,16 @@ def test_tiny_graph_split_worse_than_chance_is_not_healthy():
     assert diagnose_level(adjacency, np.eye(2)[truth] * 0.98 + 0.01)["verdict"] == "healthy"
 
 
+def test_clusters_of_an_edgeless_graph_are_not_called_connected_regions():
+    # No edges: every node is its own connected piece, so two clusters of three nodes are scattered.
+    # It used to read "healthy: ... the clusters are connected regions of the graph".
+    split = diagnose_level(np.zeros((6, 6)), np.kron(np.eye(2), np.ones((3, 1))) * 0.98 + 0.01)
+    assert split["verdict"] == "fragmented" and split["connected_share"] == pytest.approx(2 / 6)
+    assert split["modularity_ratio"] is None and "the graph has no edges" in split["reasons"][0]
+    # each node alone in its own cluster stays in one piece: nothing is scattered
+    assert diagnose_level(np.zeros((3, 3)), np.eye(3) * 0.97 + 0.01)["connected_share"] == 1.0
+
+
 def test_sparse_and_dense_adjacency_give_the_same_numbers():
     adjacency, truth = _planted(3, 20, 0.4, 0.05, seed=4)
     assignment = np.random.default_rng(1).dirichlet(np.ones(5) * 0.3, 60)
