@@ -67,6 +67,28 @@ def test_header_detected_when_ids_are_numbers_below_a_word_header():
     assert graph.num_edges == 2
 
 
+def test_a_comment_after_the_data_is_dropped_but_a_hash_inside_a_name_stays():
+    graph = read_graph(b"# edges\nC# F# 1\nF# G 2  # a note\nG C# 1\t# tab, then a note\n", filename="notes.edgelist")
+    assert graph.node_names == ["C#", "F#", "G"]
+    assert graph.edge_weight.tolist() == [1.0, 2.0, 1.0]
+
+
+def test_semicolon_csv_with_decimal_commas_reads_as_a_spreadsheet_wrote_it():
+    # what a spreadsheet saves as CSV where the comma is the decimal mark (German, French, ... locales)
+    edges = read_graph(b"Quelle;Ziel;Gewicht\na;b;1,5\nb;c;2\nc;a;0,25\n", filename="kanten.csv")
+    assert edges.node_names == ["a", "b", "c"] and edges.edge_weight.tolist() == [1.5, 2.0, 0.25]
+    matrix = read_graph(b"0;1;0,5\n1;0;1\n0,5;1;0\n", filename="matrix.csv")
+    assert matrix.num_nodes == 3 and sorted(matrix.edge_weight.tolist()) == [0.5, 1.0, 1.0]
+    # a semicolon inside whitespace-separated names is part of the name
+    assert read_graph(b"a;1 b;2\nb;2 c;3\n", filename="names.txt").node_names == ["a;1", "b;2", "c;3"]
+
+
+def test_a_node_table_is_refused_with_a_pointer_to_the_edge_table():
+    # Gephi exports nodes and edges as two CSV files; the nodes one used to read as a bogus edge "Id-Label"
+    with pytest.raises(GraphInputError, match="header of a node table .*upload the edges table"):
+        read_graph(b"Id,Label\n1,alpha\n2,beta\n", filename="nodes.csv")
+
+
 def test_tsv_keeps_spaces_inside_node_names():
     graph = read_graph("New York\tBoston\t3\nBoston\tSão Paulo\t1\n".encode(), filename="cities.tsv")
     assert graph.node_names == ["New York", "Boston", "São Paulo"]

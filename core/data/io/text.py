@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import tokenize
 from typing import TYPE_CHECKING
 
@@ -41,18 +42,27 @@ def _split(line: str, separator: str | None) -> list[str]:
     fields = [f.strip() for f in fields]
     while fields and not fields[-1]:  # trailing separators
         fields.pop()
+    if separator == ";":  # "1,5" is one and a half where ";" separates fields
+        fields = [f.replace(",", ".") if _DECIMAL_COMMA.fullmatch(f) else f for f in fields]
     return fields
 
 
 def _data_lines(text: str):
-    """(line number, stripped line) for every line that is not blank or a #/% comment."""
+    """(line number, stripped line) for every line that is not blank or a #/% comment; a comment after
+    the data (``2 0  # note``: a ``#`` after whitespace, so a node named ``C#`` stays) is dropped."""
     for number, line in enumerate(io.StringIO(text), start=1):
-        stripped = line.strip()
+        stripped = _INLINE_COMMENT.split(line.strip(), maxsplit=1)[0].rstrip()
         if stripped and stripped[0] not in "#%":
             yield number, stripped
 
 
+_INLINE_COMMENT = re.compile(r"\s#")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
+
+
 def _pick_separator(line: str, preferred: str | None) -> str | None:
+    if ";" in line and len(line.split()) == 1:  # a spreadsheet's CSV where the comma is the decimal mark
+        return ";"
     if preferred and preferred in line:
         return preferred
     if "\t" in line:
@@ -131,6 +141,10 @@ def _parse_edge_list(text: str, name: str, limits: ReadLimits, preferred_separat
 
     pending = [first, second] if second else [first]
     columns = None
+    if [f.lower() for f in first_fields[:2]] == ["id", "label"]:
+        raise GraphInputError(
+            f"{name}: line {first[0]} {first[1]!r} is the header of a node table (Gephi's Id, Label columns), "
+            "not of an edge list: upload the edges table (Source, Target[, Weight]) instead")
     if _is_header(first_fields, second_fields):
         if len(first_fields) not in (2, 3):
             raise GraphInputError(
