@@ -28,6 +28,7 @@ from core.analysis.diagnosis import (  # noqa: F401  (re-exported: the diagnosis
     diagnose_level,
     diagnose_trace,
     explain,
+    level_explanation,
     is_collapsed,
     louvain_partition,
     mean_conductance,
@@ -189,7 +190,7 @@ def load_dataset_results(path: str | Path, key: dict) -> dict | None:
     graphs = [dict(g, logits=logits[i], graph_embedding=embeddings[i]) for i, g in enumerate(header["graphs"])]
     for graph in graphs:  # the sentences are today's wording, not the one of the day the file was written
         for level in graph.get("levels", []):
-            level["explanation"] = explain(level["verdict"], level.get("modularity_ratio"))
+            level["explanation"] = level_explanation(level)
     return {"graphs": graphs, "shares": header["shares"], "entropy": header["entropy"]}
 
 

@@ -87,26 +87,70 @@ EXPLANATIONS = {
     "uniform": "Every node is spread almost evenly over the clusters: the level has not decided anything.",
     "feature-driven": "Clusters follow the node labels, not the graph: they are buckets of label values "
     "scattered over the graph.",
-    "fragmented": "Clusters are not connected regions of the graph: their nodes are scattered, and the "
-    "partition is far less modular than Louvain's.",
+    "fragmented": "Clusters are not connected regions of the graph (their nodes are scattered), or they "
+    "follow its structure far less than Louvain's communities do.",
 }
 
 
-def explain(verdict: str, modularity_ratio: float | None) -> str:
-    """The verdict's sentence for one level; a healthy level also says how its modularity compares with
-    Louvain's (healthy only needs MODULARITY_RATIO, so 0.3 and 1.0 must not read alike).
+def explain(verdict: str, modularity_ratio: float | None, connected_share: float | None = None,
+            modularity: float | None = None) -> str:
+    """The verdict's sentence for one level, saying what decided it where the verdict has several causes.
+
+    A healthy level also says how its modularity compares with Louvain's (healthy only needs
+    MODULARITY_RATIO, so 0.3 and 1.0 must not read alike). A fragmented or feature-driven level
+    names what is weak: scattered clusters (``connected_share``), a low ratio to Louvain's
+    modularity, or, where Louvain finds no structure, a partition that cuts more edges than chance
+    (``modularity``: None for a graph without edges). Without ``connected_share`` (older callers) the
+    general sentence of ``EXPLANATIONS``.
 
     >>> explain("healthy", 0.46).endswith("less modular than Louvain's communities (0.46 of their modularity): "
     ...                                   "their number or borders differ from the graph's own communities.")
     True
+    >>> explain("fragmented", None, 1.0, -0.11)   # a triangle split in two: connected, worse than chance
+    'The clusters are connected but cut more edges than chance would: the graph has no community structure for them to follow (Louvain finds none either).'
     """
     text = EXPLANATIONS[verdict]
+    if verdict in ("fragmented", "feature-driven") and connected_share is not None:
+        return _weak_sentence(verdict, modularity_ratio, connected_share, modularity)
     if verdict != "healthy" or modularity_ratio is None:
         return text
     if modularity_ratio >= CLOSE_TO_LOUVAIN:
         return text + f" They are about as modular as Louvain's communities ({modularity_ratio:.2f} of their modularity)."
     return text + (f" They are less modular than Louvain's communities ({modularity_ratio:.2f} of their modularity): "
                    "their number or borders differ from the graph's own communities.")
+
+
+def _weak_sentence(verdict: str, ratio: float | None, connected: float, modularity: float | None) -> str:
+    """What is weak about a fragmented or feature-driven level, in the order :func:`_verdict` checks it."""
+    scattered = connected < CONNECTED_SHARE
+    weak_ratio = ratio is not None and ratio < MODULARITY_RATIO
+    if modularity is None:
+        what = "the graph has no edges, so clusters of several nodes cannot be connected regions of it"
+    elif scattered and weak_ratio:
+        what = "their nodes are scattered over the graph, and the partition is " + (
+            "no more modular than a random split" if ratio < 0.005
+            else f"far less modular than Louvain's communities ({ratio:.2f} of their modularity)")
+    elif scattered:
+        what = "their nodes are scattered over the graph: clusters are not connected regions of it"
+    elif weak_ratio and ratio < 0.005:
+        what = ("the clusters are connected but no more modular than a random split, on a graph that has "
+                "communities (Louvain's): they cut across them")
+    elif weak_ratio:
+        what = (f"the clusters are connected but far less modular than Louvain's communities ({ratio:.2f} of their "
+                "modularity): they cut across the graph's own communities")
+    else:
+        what = ("the clusters are connected but cut more edges than chance would: the graph has no community "
+                "structure for them to follow (Louvain finds none either)")
+    if verdict == "feature-driven":
+        return f"Clusters follow the node labels, not the graph: {what}."
+    return what[0].upper() + what[1:] + "."
+
+
+def level_explanation(level: dict) -> str:
+    """:func:`explain` for a level dict of :func:`diagnose_level` (also one stored before this wording)."""
+    edges = level.get("conductance") is not None or bool(level.get("modularity_louvain")) or bool(level.get("modularity"))
+    return explain(level["verdict"], level.get("modularity_ratio"), level.get("connected_share"),
+                   level.get("modularity") if edges else None)
 
 
 # ====================================================================== inputs
@@ -327,7 +371,7 @@ def diagnose_level(adjacency, assignment, node_labels=None, truth=None, seed: in
     )
     return {
         "verdict": verdict,
-        "explanation": explain(verdict, ratio),
+        "explanation": explain(verdict, ratio, connected, modularity if has_edges else None),
         "reasons": reasons,
         "num_nodes": n,
         "num_clusters": c,

@@ -91,6 +91,31 @@ def test_clusters_of_an_edgeless_graph_are_not_called_connected_regions():
     assert diagnose_level(np.zeros((3, 3)), np.eye(3) * 0.97 + 0.01)["connected_share"] == 1.0
 
 
+def test_a_fragmented_levels_sentence_names_what_is_weak_and_never_contradicts_its_numbers():
+    # A triangle split in two: both clusters are connected (share 1.0) but the split cuts more edges
+    # than chance. The sentence used to say "not connected regions ... their nodes are scattered".
+    triangle = nx.to_numpy_array(nx.complete_graph(3))
+    split = diagnose_level(triangle, np.eye(2)[[0, 0, 1]] * 0.98 + 0.01)
+    assert split["verdict"] == "fragmented" and split["connected_share"] == 1.0
+    assert "connected but cut more edges than chance" in split["explanation"]
+    assert "scattered" not in split["explanation"] and "not connected" not in split["explanation"]
+    # Every other node of a ring: no cluster has an inner edge, so the nodes are scattered.
+    ring = nx.to_numpy_array(nx.cycle_graph(40))
+    alternate = diagnose_level(ring, np.eye(2)[np.arange(40) % 2] * 0.98 + 0.01)
+    assert alternate["connected_share"] < 0.6 and "scattered over the graph" in alternate["explanation"]
+    # Clusters that copy random node labels on a dense planted graph: connected (dense communities) but
+    # cutting across the four communities; with the labels to blame, feature-driven for that reason.
+    adjacency, _ = _planted(4, 25, 0.5, 0.02, seed=1)
+    node_labels = np.random.default_rng(3).integers(0, 3, 100)
+    across = diagnose_level(adjacency, np.eye(3)[node_labels])
+    assert across["verdict"] == "fragmented" and across["connected_share"] >= 0.6
+    assert "connected but" in across["explanation"] and "scattered" not in across["explanation"]
+    labelled = diagnose_level(adjacency, np.eye(3)[node_labels], node_labels=node_labels)
+    assert labelled["verdict"] == "feature-driven"
+    assert labelled["explanation"].startswith("Clusters follow the node labels, not the graph: the clusters are "
+                                              "connected but")
+
+
 def test_sparse_and_dense_adjacency_give_the_same_numbers():
     adjacency, truth = _planted(3, 20, 0.4, 0.05, seed=4)
     assignment = np.random.default_rng(1).dirichlet(np.ones(5) * 0.3, 60)

@@ -103,14 +103,15 @@ def _near_black_pixels(path) -> int:
 def test_uploaded_graph_fit_shows_the_same_verdict_as_core(shipped_app_url):
     from playwright.sync_api import sync_playwright
 
-    from core.analysis.diagnosis import EXPLANATIONS, diagnose_trace
+    from core.analysis.diagnosis import diagnose_trace
     from core.train.fit import FitSettings, fit_graph
     from core.data.io.reader import read_graph
 
     example = ROOT / "viz_app" / "examples" / "karate-club.gml"
     graph = read_graph(example)
     fitted = fit_graph(graph, FitSettings(cluster_counts=[8, 4], epochs=150, seed=0)).trace
-    expected = diagnose_trace(fitted, graph.node_labels)[0]["verdict"]
+    first = diagnose_trace(fitted, graph.node_labels)[0]
+    expected = first["verdict"]
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
@@ -132,7 +133,7 @@ def test_uploaded_graph_fit_shows_the_same_verdict_as_core(shipped_app_url):
         wait_idle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
         main = page.locator('[data-testid="stMain"]')
-        main.get_by_text(EXPLANATIONS[expected]).first.wait_for(timeout=60_000)
+        main.get_by_text(first["explanation"]).first.wait_for(timeout=60_000)
         assert main.get_by_text(expected, exact=True).count() >= 1
         page.screenshot(path=str(ARTIFACTS / f"diagnosis-upload-karate-8-4-{expected}.png"), full_page=False)
         browser.close()
