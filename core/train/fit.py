@@ -98,6 +98,18 @@ class FitSettings:
         if self.epochs < 1:
             raise ValueError(f"epochs must be ≥ 1, got {self.epochs}")
         self.cluster_counts = counts
+        at_least = {"patience": 1, "power_steps": 1, "kmeans_restarts": 1, "kmeans_steps": 1, "projection_dim": 1,
+                    "seed": 0}
+        for name, low in at_least.items():
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be ≥ {low}, got {getattr(self, name)}")
+        positive = {"lr": self.lr, "resolution": self.resolution, "init_sharpness": self.init_sharpness}
+        at_least_zero = {"collapse_weight": self.collapse_weight, "regularization": self.regularization}
+        for name, value in {**positive, **at_least_zero}.items():
+            if not math.isfinite(value) or value < 0 or (name in positive and value == 0):
+                raise ValueError(f"{name} must be a number {'> 0' if name in positive else '≥ 0'}, got {value}")
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r}: CUDA is not available here; use 'cpu'")
 
 
 # ---------------------------------------------------------------------------- level input

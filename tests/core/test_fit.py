@@ -197,7 +197,13 @@ def test_positional_features_have_unit_rows_and_separate_blocks():
 @pytest.mark.parametrize(
     "settings, message",
     [(dict(cluster_counts=[1]), "cluster_counts"), (dict(cluster_counts=[]), "cluster_counts"),
-     (dict(cluster_counts=[4, 4]), "decrease"), (dict(epochs=0), "epochs")],
+     (dict(cluster_counts=[4, 4]), "decrease"), (dict(epochs=0), "epochs"),
+     # each of these used to fit anyway (lr 0 never moves; projection_dim 0 ended "uniform") or fail in torch
+     (dict(lr=0), "lr must be a number > 0"), (dict(lr=float("nan")), "lr must be"),
+     (dict(patience=0), "patience must be ≥ 1"), (dict(resolution=-1), "resolution must be a number > 0"),
+     (dict(collapse_weight=-1), "collapse_weight must be a number ≥ 0"),
+     (dict(projection_dim=0), "projection_dim must be ≥ 1"), (dict(kmeans_restarts=0), "kmeans_restarts"),
+     (dict(seed=-1), "seed must be ≥ 0")],
 )
 def test_invalid_settings_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
