@@ -93,15 +93,16 @@ EXPLANATIONS = {
 
 
 def explain(verdict: str, modularity_ratio: float | None, connected_share: float | None = None,
-            modularity: float | None = None) -> str:
+            modularity: float | None = None, alone: bool = False) -> str:
     """The verdict's sentence for one level, saying what decided it where the verdict has several causes.
 
     A healthy level also says how its modularity compares with Louvain's (healthy only needs
     MODULARITY_RATIO, so 0.3 and 1.0 must not read alike). A fragmented or feature-driven level
     names what is weak: scattered clusters (``connected_share``), a low ratio to Louvain's
     modularity, or, where Louvain finds no structure, a partition that cuts more edges than chance
-    (``modularity``: None for a graph without edges). Without ``connected_share`` (older callers) the
-    general sentence of ``EXPLANATIONS``.
+    (``modularity``: None for a graph without edges), or ``alone``: every node in a cluster of its own
+    (the level pools nothing). Without ``connected_share`` (older callers) the general sentence of
+    ``EXPLANATIONS``.
 
     >>> explain("healthy", 0.46).endswith("less modular than Louvain's communities (0.46 of their modularity): "
     ...                                   "their number or borders differ from the graph's own communities.")
@@ -111,7 +112,7 @@ def explain(verdict: str, modularity_ratio: float | None, connected_share: float
     """
     text = EXPLANATIONS[verdict]
     if verdict in ("fragmented", "feature-driven") and connected_share is not None:
-        return _weak_sentence(verdict, modularity_ratio, connected_share, modularity)
+        return _weak_sentence(verdict, modularity_ratio, connected_share, modularity, alone)
     if verdict != "healthy" or modularity_ratio is None:
         return text
     if modularity_ratio >= CLOSE_TO_LOUVAIN:
@@ -120,12 +121,16 @@ def explain(verdict: str, modularity_ratio: float | None, connected_share: float
                    "their number or borders differ from the graph's own communities.")
 
 
-def _weak_sentence(verdict: str, ratio: float | None, connected: float, modularity: float | None) -> str:
+def _weak_sentence(verdict: str, ratio: float | None, connected: float, modularity: float | None,
+                   alone: bool) -> str:
     """What is weak about a fragmented or feature-driven level, in the order :func:`_verdict` checks it."""
     scattered = connected < CONNECTED_SHARE
     weak_ratio = ratio is not None and ratio < MODULARITY_RATIO
     if modularity is None:
         what = "the graph has no edges, so clusters of several nodes cannot be connected regions of it"
+    elif alone:
+        what = ("every node is alone in a cluster of its own: the level pools nothing, and every edge runs "
+                "between clusters")
     elif scattered and weak_ratio:
         what = "their nodes are scattered over the graph, and the partition is " + (
             "no more modular than a random split" if ratio < 0.005
@@ -149,8 +154,9 @@ def _weak_sentence(verdict: str, ratio: float | None, connected: float, modulari
 def level_explanation(level: dict) -> str:
     """:func:`explain` for a level dict of :func:`diagnose_level` (also one stored before this wording)."""
     edges = level.get("conductance") is not None or bool(level.get("modularity_louvain")) or bool(level.get("modularity"))
+    alone = level.get("num_nodes", 0) > 1 and level.get("clusters_used") == level.get("num_nodes")
     return explain(level["verdict"], level.get("modularity_ratio"), level.get("connected_share"),
-                   level.get("modularity") if edges else None)
+                   level.get("modularity") if edges else None, alone)
 
 
 # ====================================================================== inputs
@@ -371,7 +377,7 @@ def diagnose_level(adjacency, assignment, node_labels=None, truth=None, seed: in
     )
     return {
         "verdict": verdict,
-        "explanation": explain(verdict, ratio, connected, modularity if has_edges else None),
+        "explanation": explain(verdict, ratio, connected, modularity if has_edges else None, 1 < n == clusters_used),
         "reasons": reasons,
         "num_nodes": n,
         "num_clusters": c,
