@@ -76,6 +76,7 @@ def test_tiny_graph_split_worse_than_chance_is_not_healthy():
     assert alone["modularity"] == pytest.approx(-1 / 3)
     assert alone["verdict"] == "fragmented"
     assert any("cut more edges than chance" in reason for reason in alone["reasons"])
+    assert alone["explanation"].startswith("Every node is alone in a cluster of its own: the level pools nothing")
     # on a graph with structure the rule stays out of the way: the ratio decides
     adjacency, truth = _planted(2, 10, 0.8, 0.02, seed=5)
     assert diagnose_level(adjacency, np.eye(2)[truth] * 0.98 + 0.01)["verdict"] == "healthy"
