@@ -132,11 +132,11 @@ def _weak_sentence(verdict: str, ratio: float | None, connected: float, modulari
         what = ("every node is alone in a cluster of its own: the level pools nothing, and every edge runs "
                 "between clusters")
     elif scattered and weak_ratio:
-        what = "their nodes are scattered over the graph, and the partition is " + (
+        what = "the clusters' nodes are scattered over the graph, and the partition is " + (
             "no more modular than a random split" if ratio < 0.005
             else f"far less modular than Louvain's communities ({ratio:.2f} of their modularity)")
     elif scattered:
-        what = "their nodes are scattered over the graph: clusters are not connected regions of it"
+        what = "the clusters' nodes are scattered over the graph: they are not connected regions of it"
     elif weak_ratio and ratio < 0.005:
         what = ("the clusters are connected but no more modular than a random split, on a graph that has "
                 "communities (Louvain's): they cut across them")
