@@ -193,7 +193,11 @@ def laplacian_eigenvectors(graph: Graph, dim: int, basis: str = "canonical") -> 
     return out
 
 
-def _laplacian_eigenvectors(graph: Graph, dim: int, canonical: bool = True) -> np.ndarray:
+def _laplacian_eigenvectors(graph: Graph, dim: int, canonical: bool = True, eigh=None) -> np.ndarray:
+    """:func:`laplacian_eigenvectors` without the memo. ``eigh``: the dense symmetric eigensolver
+    (matrix -> ascending eigenvalues, eigenvectors as columns; default ``np.linalg.eigh``), e.g.
+    ``lambda a: scipy.linalg.eigh(a, driver="evr")`` to compare LAPACK's drivers."""
+    eigh = eigh or np.linalg.eigh
     n = graph.num_nodes
     out = np.zeros((n, dim), dtype=np.float32)
     if n < 2 or dim == 0:
@@ -204,10 +208,10 @@ def _laplacian_eigenvectors(graph: Graph, dim: int, canonical: bool = True) -> n
     normalised = adjacency.multiply(inverse_sqrt[:, None]).multiply(inverse_sqrt[None, :]).tocsr()
     count = min(dim + 1, n)
     if n <= 2000:
-        values, vectors = np.linalg.eigh(normalised.toarray().astype(np.float64))
+        values, vectors = eigh(normalised.toarray().astype(np.float64))
         values, vectors = values[::-1], vectors[:, ::-1]  # largest of D^-1/2 A D^-1/2 = smallest of L
     elif canonical:
-        values, vectors = _top_eigenpairs_by_component(normalised, count)
+        values, vectors = _top_eigenpairs_by_component(normalised, count, eigh)
     else:
         values, vectors = _top_eigenpairs(normalised, count, n, whole_spaces=False)
     if canonical:
@@ -238,7 +242,7 @@ def _top_eigenpairs(normalised, count: int, n: int, whole_spaces: bool) -> tuple
         k = min(n - 1, k + max(8, k))
 
 
-def _top_eigenpairs_by_component(normalised, count: int) -> tuple[np.ndarray, np.ndarray]:
+def _top_eigenpairs_by_component(normalised, count: int, eigh=np.linalg.eigh) -> tuple[np.ndarray, np.ndarray]:
     """The ``count`` largest eigenpairs (and the rest of the eigenspace at the cut), in descending
     order, one connected component at a time: ``eigsh`` started from one vector finds one vector of
     each eigenspace, so alike components (whose eigenvalues repeat across them) must be solved apart.
@@ -252,7 +256,7 @@ def _top_eigenpairs_by_component(normalised, count: int) -> tuple[np.ndarray, np
         nodes = np.flatnonzero(labels == component)
         block = normalised[nodes][:, nodes]
         if len(nodes) <= 2000:
-            part_values, part_vectors = np.linalg.eigh(block.toarray().astype(np.float64))
+            part_values, part_vectors = eigh(block.toarray().astype(np.float64))
         else:
             part_values, part_vectors = _top_eigenpairs(block, count, len(nodes), whole_spaces=True)
         padded = np.zeros((n, len(part_values)))
