@@ -76,6 +76,8 @@ VERDICTS = ("healthy", "collapsed", "uniform", "feature-driven", "fragmented")
 
 #: From this ratio to Louvain's modularity a healthy level's clusters are "about as modular" as Louvain's.
 CLOSE_TO_LOUVAIN = 0.8
+#: Below this connected share a healthy level's clusters are "mostly connected regions", with the share.
+MOSTLY_CONNECTED = 0.95
 
 #: One plain sentence per verdict, shown beside it in the app and the CLI (a level's own sentence,
 #: :func:`explain`, adds how modular a healthy level is).
@@ -113,6 +115,10 @@ def explain(verdict: str, modularity_ratio: float | None, connected_share: float
     text = EXPLANATIONS[verdict]
     if verdict in ("fragmented", "feature-driven") and connected_share is not None:
         return _weak_sentence(verdict, modularity_ratio, connected_share, modularity, alone)
+    if verdict == "healthy" and connected_share is not None and connected_share < MOSTLY_CONNECTED:
+        text = text.removesuffix("connected regions of the graph.") + (
+            f"mostly connected regions of the graph ({connected_share:.0%} of the nodes lie in their cluster's "
+            "largest connected piece).")
     if verdict != "healthy" or modularity_ratio is None:
         return text
     if modularity_ratio >= CLOSE_TO_LOUVAIN:

@@ -117,6 +117,21 @@ def test_a_fragmented_levels_sentence_names_what_is_weak_and_never_contradicts_i
                                               "connected but")
 
 
+def test_a_healthy_level_with_a_few_stray_nodes_says_mostly_connected_with_the_share():
+    from core.analysis.diagnosis import explain
+
+    stray = explain("healthy", 0.76, 0.73, 0.62)
+    assert "mostly connected regions of the graph (73% of the nodes lie in their cluster's largest" in stray
+    assert "mostly" not in explain("healthy", 0.76, 0.97, 0.62)
+    # end to end: two cliques, one node of each put in the other's cluster (not joined to it)
+    adjacency = np.kron(np.eye(2), np.ones((10, 10))) - np.eye(20)
+    hard = np.repeat([0, 1], 10)
+    hard[[0, 10]] = [1, 0]
+    level = diagnose_level(adjacency, np.eye(2)[hard] * 0.98 + 0.01)
+    assert level["verdict"] == "healthy" and level["connected_share"] == pytest.approx(0.9)
+    assert "mostly connected regions of the graph (90% of the nodes" in level["explanation"]
+
+
 def test_sparse_and_dense_adjacency_give_the_same_numbers():
     adjacency, truth = _planted(3, 20, 0.4, 0.05, seed=4)
     assignment = np.random.default_rng(1).dirichlet(np.ones(5) * 0.3, 60)
