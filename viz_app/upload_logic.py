@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from core.analysis.diagnosis import level_has_edges
 from core.model.compat import check_compatibility
 from core.analysis.overlap import cover_from_lists, first_group_labels, is_list_valued
 from core.data.features import STRUCTURAL_KINDS
@@ -261,6 +262,8 @@ def fit_verdict(diagnoses: Sequence[dict], counts: Sequence[int]) -> dict:
         numbers = (f"{diagnosis.get('clusters_used', '?')} of {asked} clusters used, normalised entropy "
                    f"{float(diagnosis.get('entropy_normalised', float('nan'))):.2f}")
         advice = FIT_ADVICE.get(verdict, "")
+        if verdict != "healthy" and "modularity" in diagnosis and not level_has_edges(diagnosis):
+            advice = "Nothing to try: without edges there is no structure to pool by."
         lines.append(f"Level {index + 1} ({asked} clusters): **{verdict}** — {diagnosis.get('explanation', '')} "
                      f"({numbers}).{' ' + advice if advice else ''}")
     healthy = bool(diagnoses) and all(d.get("verdict") == "healthy" for d in diagnoses)

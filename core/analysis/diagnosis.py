@@ -157,9 +157,15 @@ def _weak_sentence(verdict: str, ratio: float | None, connected: float, modulari
     return what[0].upper() + what[1:] + "."
 
 
+def level_has_edges(level: dict) -> bool:
+    """Whether the graph a :func:`diagnose_level` dict judged had edges (without edges its modularities
+    are 0 and its conductance undefined)."""
+    return level.get("conductance") is not None or bool(level.get("modularity_louvain")) or bool(level.get("modularity"))
+
+
 def level_explanation(level: dict) -> str:
     """:func:`explain` for a level dict of :func:`diagnose_level` (also one stored before this wording)."""
-    edges = level.get("conductance") is not None or bool(level.get("modularity_louvain")) or bool(level.get("modularity"))
+    edges = level_has_edges(level)
     alone = level.get("num_nodes", 0) > 1 and level.get("clusters_used") == level.get("num_nodes")
     return explain(level["verdict"], level.get("modularity_ratio"), level.get("connected_share"),
                    level.get("modularity") if edges else None, alone)

@@ -165,6 +165,18 @@ def test_a_failed_level_is_said_in_words_and_the_banner_is_not_green(empty_model
     assert "Level 2 (20 clusters): **healthy**" in warning
 
 
+def test_an_edgeless_graph_is_warned_about_and_its_clusters_are_not_called_healthy(empty_models):
+    graphml = (b'<?xml version="1.0"?><graphml xmlns="http://graphml.graphdrawing.org/xmlns">'
+               b'<graph edgedefault="undirected">' + b"".join(b'<node id="n%d"/>' % i for i in range(8))
+               + b"</graph></graphml>")
+    at = _load(_page(), graphml, "isolated.graphml")
+    assert any("This graph has no edges" in w.value for w in at.warning)
+    assert not at.success  # its fit used to read "healthy: ... connected regions of the graph"
+    warning = " ".join(w.value for w in at.warning)
+    assert "**fragmented**" in warning and "The graph has no edges, so clusters of several nodes" in warning
+    assert "without edges there is no structure to pool by" in warning and "Try fewer clusters" not in warning
+
+
 def test_the_form_shows_the_settings_of_the_fit_on_screen(empty_models):
     from viz_app.upload_logic import community_count, default_cluster_counts
 

@@ -214,6 +214,9 @@ for note in graph.notes:
 if graph.num_nodes < 2:
     st.warning("Pooling needs at least 2 nodes.")
     st.stop()
+if graph.num_edges == 0:
+    st.warning("This graph has no edges. Pooling groups nodes by the edges between them, so any clusters "
+               "found here are arbitrary; the diagnosis calls them fragmented.")
 note = logic.drawing_note(graph.num_nodes)
 if note:
     st.info(note)
