@@ -421,7 +421,7 @@ def _length(job: Job) -> tuple[str, int, int]:
     return job.dataset, job.point.epochs or job.epochs, job.point.patience or job.patience
 
 
-def estimate(jobs_to_run: list[Job], all_jobs: list[Job], workers: int, patience: int, epochs: int) -> dict:
+def estimate(jobs_to_run: list[Job], all_jobs: list[Job], workers: int) -> dict:
     """Worker seconds and wall seconds on a 2-core machine for ``jobs_to_run``.
 
     Each job's seconds per training graph-epoch: from its own configuration's finished folds, else from
@@ -430,10 +430,9 @@ def estimate(jobs_to_run: list[Job], all_jobs: list[Job], workers: int, patience
     machine had), else bench/reproduce.py's table of quiet-machine measurements. Its epochs: from its own configuration's
     finished folds, else from those of the dataset's configurations of the same length (most epochs and
     patience: a long grid's configuration runs for hundreds of epochs where a small grid's stops within
-    ~100), else ``min(epochs, 100 + patience)`` (reference ENZYMES runs peak near epoch 80-100).
-    ``patience`` and ``epochs``: kept for callers; each job's own length is used.
+    ~100), else ``min(epochs, 100 + patience)`` with the job's own epochs and patience (the command's,
+    or its configuration's; reference ENZYMES runs peak near epoch 80-100).
     """
-    del patience, epochs  # every job carries its own (the command's, or its configuration's)
     by_dataset = measured_rates(all_jobs)
     by_config = measured_rates(all_jobs, key=lambda j: (j.dataset, j.point.name))
     by_kind = measured_rates(all_jobs, key=lambda j: (j.dataset, j.point.is_diffpool))
@@ -715,7 +714,7 @@ def full_estimate(args: argparse.Namespace) -> dict:
     """Time for what is left of the full grid on ENZYMES, PROTEINS and D&D with 2 jobs on 2 cores."""
     jobs = build_jobs(list(DATASETS), full_grid(), args)
     todo = [job for job in jobs if finished_fold(job) is None]
-    return {"jobs": len(jobs), "left": len(todo), **estimate(todo, jobs, 2, args.patience, args.epochs)}
+    return {"jobs": len(jobs), "left": len(todo), **estimate(todo, jobs, 2)}
 
 
 def machine() -> dict:
@@ -781,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown(write_tables(args, argv)))
         return 0
     todo = [job for job in jobs if finished_fold(job) is None]
-    guess = estimate(todo, jobs, args.jobs, args.patience, args.epochs)
+    guess = estimate(todo, jobs, args.jobs)
     print(f"{len(points)} configurations × {len(args.datasets)} dataset(s) × {args.folds} folds = {len(jobs)} jobs: "
           f"{len(jobs) - len(todo)} finished, {len(todo)} to run with {args.jobs} worker(s)")
     for dataset, d in guess["per_dataset"].items():

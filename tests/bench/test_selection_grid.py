@@ -118,7 +118,7 @@ def test_selection_takes_each_folds_best_validation_candidate_and_writes_accurac
 def test_the_estimate_takes_each_jobs_epochs_from_its_own_configuration_else_from_one_as_long(tiny_grid, tu_dir):
     root, jobs = tiny_grid
     epochs = {job: len(_fold_files(job.out_dir)[job.fold]["history"]) for job in jobs}
-    own = selection_grid.estimate(jobs[:3], jobs, 2, 1, 2)["per_dataset"]["ENZYMES"]
+    own = selection_grid.estimate(jobs[:3], jobs, 2)["per_dataset"]["ENZYMES"]
     assert own["sources"] == {"own": 3, "length": 0, "assumed": 0}
     assert own["epochs_per_job"] == pytest.approx(statistics.fmean(epochs[j] for j in jobs[:3]))
     assert "epochs: 3 from their configuration's finished folds" in own["how"]
@@ -129,7 +129,7 @@ def test_the_estimate_takes_each_jobs_epochs_from_its_own_configuration_else_fro
     same = Job("ENZYMES", GridPoint(16, 1, "sum", "ref", 1e-3), 0, runs, 2, 1, str(tu_dir), 3, 40)
     long = Job("ENZYMES", GridPoint(16, 1, "sum", "ref", 1e-3, epochs=2000, patience=300), 0, runs, 2, 1,
                str(tu_dir), 3, 40)
-    guess = selection_grid.estimate([same, long], [*jobs, same, long], 2, 1, 2)["per_dataset"]["ENZYMES"]
+    guess = selection_grid.estimate([same, long], [*jobs, same, long], 2)["per_dataset"]["ENZYMES"]
     assert guess["sources"] == {"own": 0, "length": 1, "assumed": 1}
     assert guess["epochs_per_job"] == pytest.approx((statistics.fmean(epochs.values()) + 400) / 2)
     rate = selection_grid.measured_rates(jobs)["ENZYMES"]["seconds_per_graph_epoch"]
