@@ -322,8 +322,15 @@ def format_summary(summary: dict) -> str:
     lines.append("")
     honest, paper = summary["honest"], summary["paper"]
     if honest is not None:
-        lines.append(f"honest accuracy: {100 * honest['mean']:.1f} ± {100 * honest['std']:.1f} % "
-                     f"(test fold at best validation epoch, {len(honest['per_fold'])} folds)")
+        done, planned = len(honest["per_fold"]), summary.get("settings", {}).get("folds")
+        if done == 1:  # one fold has no spread; a "± 0.0" would read as a certain figure
+            lines.append(f"honest accuracy: {100 * honest['mean']:.1f} % on one test fold"
+                         f"{f' of {planned}' if planned else ''} (at the best validation epoch; no spread "
+                         "from one fold, not a cross-validated figure)")
+        else:
+            lines.append(f"honest accuracy: {100 * honest['mean']:.1f} ± {100 * honest['std']:.1f} % "
+                         f"(test fold at best validation epoch, {done} folds"
+                         f"{f' of {planned}' if planned and planned != done else ''})")
     if paper is not None:
         lines.append(f"paper protocol:  {100 * paper['accuracy']:.1f} % at epoch {paper['epoch']} (max over epochs of "
                      "mean test-fold accuracy, no model selection; optimistic, not comparable to the honest figure)")

@@ -178,3 +178,14 @@ def test_the_eigenbasis_keys_fold_caches_only_where_eigenvectors_are_built_and_o
     argv = ["--dataset", "ENZYMES", "--positional", "4"]
     assert _settings_from_args(parser, parser.parse_args(argv)).eigenbasis == "canonical"
     assert _settings_from_args(parser, parser.parse_args(argv + ["--eigenbasis", "solver"])).eigenbasis == "solver"
+
+
+def test_the_summary_of_one_fold_gives_no_spread_and_of_some_folds_says_how_many_of_how_many(synthetic, tmp_path):
+    from core.train.crossval import format_summary
+
+    one = format_summary(cross_validate(synthetic, _settings(tmp_path, only_folds=[0]), progress=False))
+    assert "on one test fold of 3" in one and "not a cross-validated figure" in one and "±" not in one
+    two = format_summary(cross_validate(synthetic, _settings(tmp_path, only_folds=[0, 1]), progress=False))
+    assert "± " in two and "2 folds of 3)" in two
+    three = format_summary(cross_validate(synthetic, _settings(tmp_path), progress=False))
+    assert "3 folds)" in three
