@@ -230,6 +230,24 @@ def test_model_card_evaluates_on_the_test_fold(app_env):
     assert not any("Its pooling on its held-out fold" in c.value for c in at.sidebar.caption)
 
 
+def test_model_card_gives_one_folds_accuracy_without_a_spread(tmp_path, monkeypatch):
+    spec = FeatureSpec("degree", max_degree=20)
+    torch.manual_seed(0)
+    config = DiffPoolConfig(input_dim=spec.dim, num_classes=3, num_pooling=1, assign_ratio=0.25, max_nodes=80)
+    cv = {"folds_completed": 1, "honest": {"mean": 0.7, "std": 0.0, "per_fold": [0.7]},
+          "paper": {"accuracy": 0.72, "epoch": 3}}
+    save_checkpoint(tmp_path / "one-fold", DiffPool(config), spec,
+                    {"dataset": "synthetic-hierarchy", "seed": 0, "test_indices": list(range(0, 300, 10)),
+                     "settings": {"folds": 10}, "cross_validation": cv})
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))
+    at = AppTest.from_file(str(PAGES / "model_card.py"), default_timeout=TIMEOUT)
+    at.session_state["model"] = str(tmp_path / "one-fold")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    line = next(m.value for m in at.markdown if m.value.startswith("**Cross-validation.**"))
+    assert "70.0% on one test fold" in line and "±" not in line and "folds completed: 1 of 10" in line
+
+
 def test_model_card_says_in_words_what_the_shipped_models_pooling_is(app_env):
     at = run_page("model_card", select_test_model=False)  # the shipped default: pretrained/synthetic-hierarchy-diffpool
     # trained on degree+spectral features before the canonical eigenbasis: the page says they depend on the CPU

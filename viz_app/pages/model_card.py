@@ -56,9 +56,13 @@ if card.get("protocol"):
 cv = card.get("cross_validation")
 if cv:
     honest, paper = cv.get("honest") or {}, cv.get("paper") or {}
-    st.markdown(f"**Cross-validation.** honest: {honest.get('mean', float('nan')):.1%} ± {honest.get('std', float('nan')):.1%}"
+    done, planned = cv.get("folds_completed", "?"), (card.get("settings") or {}).get("folds")
+    figure = (f"{honest.get('mean', float('nan')):.1%} on one test fold (no spread from one fold: not a "
+              "cross-validated figure)" if done == 1 else
+              f"{honest.get('mean', float('nan')):.1%} ± {honest.get('std', float('nan')):.1%}")
+    st.markdown(f"**Cross-validation.** honest: {figure}"
                 + (f" · paper protocol (optimistic): {paper.get('accuracy', paper.get('mean', float('nan'))):.1%}" if paper else "")
-                + f" · folds completed: {cv.get('folds_completed', '?')}")
+                + f" · folds completed: {done}" + (f" of {planned}" if planned else ""))
     if honest.get("description") and honest["description"] not in str(card.get("protocol", "")):
         st.caption(honest["description"])
 structure = card.get("structure")
