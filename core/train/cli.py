@@ -130,6 +130,9 @@ def _settings_from_args(parser: argparse.ArgumentParser, args: argparse.Namespac
             watch = [int(part) for part in args.watch_graphs.split(",") if part.strip()]
         except ValueError:
             parser.error(f"--watch-graphs must be comma-separated integers, got {args.watch_graphs!r}")
+        if not args.snapshot_every:
+            parser.error("--watch-graphs picks the graphs whose assignments are snapshotted: set --snapshot-every K "
+                         "too (snapshots every K epochs), else nothing is recorded")
     only = None
     if args.only_folds:
         try:

@@ -133,6 +133,7 @@ def test_cli_rejects_unknown_variant_features_and_dataset(capsys):
     (["--snapshot-every", "-1"], "snapshot_every must be at least 0"),
     (["--seed", "-5"], "seed must be in 0"),
     (["--threads", "-2"], "--threads must be at least 0"),
+    (["--watch-graphs", "0,1"], "set --snapshot-every K too"),
 ])
 def test_cli_refuses_numbers_out_of_range_before_training(flags, fragment, capsys):
     # each used to train anyway (a meaningless run) or end in a torch/numpy traceback
