@@ -479,10 +479,11 @@ def load_torch_in_background() -> None:
 
     The first page draws a stored trace without torch; every other page runs models. Explore calls
     this once its network is sent, so the ~1.1 s import overlaps the diagnosis and the browser's
-    drawing instead of landing on the next page's first visit. The thread count is already set
+    drawing instead of landing on the next page's first visit; scikit-learn's metrics and SciPy's
+    optimizer (Compare's scores and matching) follow in the same thread. The thread count is already set
     (:func:`apply_torch_threads` leaves ``OMP_NUM_THREADS`` for it).
     """
-    if "torch" not in sys.modules:
+    if not {"torch", "sklearn.metrics", "scipy.optimize"} <= set(sys.modules):
         _torch_loader()
 
 
@@ -492,6 +493,10 @@ def _torch_loader() -> threading.Thread:
         import torch  # noqa: F401
 
         apply_torch_threads()
+        # Compare's agreement scores (NMI / ARI) and cluster matching: ~1 s of imports on a busy 2-core
+        # machine that its first visit paid when Explore drew from stored results and imported neither.
+        import scipy.optimize  # noqa: F401
+        import sklearn.metrics  # noqa: F401
 
     thread = threading.Thread(target=load, name="torch-loader", daemon=True)
     thread.start()
