@@ -32,7 +32,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -41,7 +40,7 @@ if str(REPO_ROOT) not in sys.path:
 from core.data.datasets import canonical_name  # noqa: E402
 from core.model.diffpool import NO_POOLING_VARIANTS, VARIANTS  # noqa: E402
 from core.train.settings import TrainSettings
-from core.train.crossval import _load_cached_fold, checkpoint_stem
+from core.train.crossval import _load_cached_fold
 from core.train.cli import _settings_from_args, build_parser
 from core.train.protocols import aggregate_protocols
 
@@ -194,10 +193,9 @@ def settings_for(cell: Cell, args: argparse.Namespace) -> TrainSettings:
 
 def cached_folds(cell: Cell, settings: TrainSettings) -> dict[int, dict]:
     """Finished folds of ``cell`` on disk whose fingerprint matches ``settings`` (core.train's cache rule)."""
-    stem = checkpoint_stem(cell.out_dir, SimpleNamespace(name=settings.dataset), settings)
     found = {}
     for fold in range(settings.folds):
-        entry = _load_cached_fold(cell.out_dir, fold, settings, stem if fold == 0 else None)
+        entry = _load_cached_fold(cell.out_dir, fold, settings)
         if entry is not None:
             found[fold] = entry
     return found

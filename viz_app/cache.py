@@ -6,7 +6,7 @@ Pages ask these functions for data; they render nothing but spinners. Caching:
 - ``st.cache_data``: datasets, traces, layouts, network HTML, dataset summaries, 2-D projections.
 
 Models run only through ``core.model.inference``. UMAP is never imported at start-up:
-:func:`project_points` calls ``analysis.project_2d`` (which imports it lazily) only when asked.
+:func:`projection_now` queues ``analysis.project_2d`` (which imports it lazily) only when asked.
 
 Where models are found: ``pretrained/`` beside this repository (``$DIFFPOOL_PRETRAINED``) and the
 user models folder (``$DIFFPOOL_MODELS``, default ``~/.diffpool-explorer/models``). Datasets:
@@ -639,12 +639,6 @@ def summary_for(selection, wait_s: float = 0.0) -> dict | None:
         exp = np.exp(logits - logits.max())
         show(exp / exp.sum())
     return summary
-
-
-@st.cache_data(show_spinner="Projecting to 2-D (the first UMAP fit in a process takes ~20 s)…", max_entries=32)
-def project_points(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
-    """``analysis.project_2d`` cached by the points' content."""
-    return analysis.project_2d(points, seed=seed)
 
 
 @st.cache_resource(show_spinner=False)

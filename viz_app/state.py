@@ -15,7 +15,7 @@ from viz_app.cache import (  # noqa: F401
     card_compatibility,
     checkpoint_label, dataset_choices, dataset_overview, graph_layout, graph_trace,
     input_network, list_checkpoints, load_dataset, load_model, load_torch_in_background, model_bundle, model_card,
-    model_class_names, model_dirs, project_points, projection_now,
+    model_class_names, model_dirs, projection_now,
     shipped_models_dir, stamp_of, start_dataset_summary, start_preparing_large_graphs, stored_projection, summary_for, summary_if_ready, trace_for, user_models_dir,
     warm_umap_in_background,
 )

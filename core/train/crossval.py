@@ -102,11 +102,10 @@ def record_fold(out_dir: Path, stem: Path | None, entry: dict, result, spec, dat
     _write_json(_fold_path(out_dir, entry["fold"]), entry)
 
 
-def _load_cached_fold(out_dir: Path, fold: int, settings: TrainSettings, needs_checkpoint: Path | None = None) -> dict | None:
+def _load_cached_fold(out_dir: Path, fold: int, settings: TrainSettings) -> dict | None:
     """A finished fold's JSON result when it matches ``settings`` (None: run the fold).
 
-    The JSON alone is enough: weights are never needed to skip a fold. ``needs_checkpoint`` is
-    accepted for old callers and ignored.
+    The JSON alone is enough: weights are never needed to skip a fold.
     """
     path = _fold_path(out_dir, fold)
     if not path.is_file():
@@ -151,7 +150,7 @@ def cross_validate(
     cached: dict[int, dict] = {}
     if out_dir is not None and context.is_main:
         for fold in fold_ids:
-            entry = _load_cached_fold(out_dir, fold, settings, stem if fold == 0 else None)
+            entry = _load_cached_fold(out_dir, fold, settings)
             if entry is not None:
                 cached[fold] = entry
     cached = distributed.broadcast_object(cached)

@@ -763,7 +763,7 @@ def cross_validate_stacked(
     cached: dict[int, dict] = {}
     if out_dir is not None:
         for fold in fold_ids:
-            entry = _load_cached_fold(out_dir, fold, settings, stem if fold == 0 else None)
+            entry = _load_cached_fold(out_dir, fold, settings)
             if entry is None and align:
                 entry = _load_aligned_fold(out_dir, fold, fingerprint, stem if fold == 0 else None)
             if entry is not None:
