@@ -187,6 +187,9 @@ def sidebar(need_model: bool = True) -> Selection:
     data_dir = side.text_input("TU data folder", key="data_dir",
                                help="Folder holding TU datasets (NAME/ or NAME.zip); default $DIFFPOOL_DATA or the download cache.")
     data_dir = data_dir.strip() or None
+    if data_dir and not Path(data_dir).expanduser().is_dir():
+        side.warning(f"There is no folder {data_dir}: datasets are looked for in the download cache only, and a "
+                     "download goes there. Check the path, or clear it.")
     names, present = dataset_choices(data_dir)
     st.session_state.setdefault("dataset", SYNTHETIC)
     if st.session_state["dataset"] not in names:

@@ -230,6 +230,18 @@ def test_model_card_evaluates_on_the_test_fold(app_env):
     assert not any("Its pooling on its held-out fold" in c.value for c in at.sidebar.caption)
 
 
+def test_a_data_folder_that_does_not_exist_is_said_so_in_the_sidebar(app_env, tmp_path):
+    at = AppTest.from_file(str(PAGES / "explore.py"), default_timeout=TIMEOUT)
+    at.session_state["data_dir"] = str(tmp_path / "typo")
+    at.session_state["dataset"] = "ENZYMES"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(f"There is no folder {tmp_path / 'typo'}" in w.value for w in at.sidebar.warning)
+    at.session_state["data_dir"] = str(tmp_path)  # an existing (empty) folder: no warning
+    at.run()
+    assert not any("There is no folder" in w.value for w in at.sidebar.warning)
+
+
 def test_model_card_gives_one_folds_accuracy_without_a_spread(tmp_path, monkeypatch):
     spec = FeatureSpec("degree", max_degree=20)
     torch.manual_seed(0)
