@@ -29,8 +29,8 @@ class SparseAdjacency:
 
     __slots__ = ("rows", "cols", "weights", "batch_size", "num_nodes", "_csr")
 
-    #: How :meth:`matmul` multiplies: ``"csr"`` (one sparse CSR × dense product) or ``"gather"`` (gather
-    #: the messages, sum them into rows: what it did before; bench/adjacency_formats.py times both).
+    #: How :meth:`matmul` multiplies on the CPU: ``"csr"`` (one sparse CSR × dense product) or ``"gather"``
+    #: (gather the messages, sum them into rows: what it did before; bench/adjacency_formats.py times both).
     product = "csr"
 
     def __init__(self, rows: Tensor, cols: Tensor, weights: Tensor, batch_size: int, num_nodes: int) -> None:
@@ -84,16 +84,17 @@ class SparseAdjacency:
     def matmul(self, x: Tensor) -> Tensor:
         """``A @ x`` for ``x: [B, N, K]`` -> ``[B, N, K]`` in O(E·K).
 
-        One sparse CSR × dense product (built once per adjacency and dtype, :meth:`csr`): forward and
-        backward ~3.5× faster on one CPU thread than gathering the messages (``index_select``) and
-        summing them into rows (``index_add_``), at D&D's batch sizes; the same sums up to float
-        rounding (tests/core/test_adjacency.py).
+        On the CPU one sparse CSR × dense product (built once per adjacency and dtype, :meth:`csr`):
+        forward and backward ~3.5× faster on one thread than gathering the messages (``index_select``)
+        and summing them into rows (``index_add_``), at D&D's batch sizes; the same sums up to float
+        rounding (tests/core/test_adjacency.py). Elsewhere, and for entries that need gradients, the gather.
         """
         if x.shape[:2] != (self.batch_size, self.num_nodes):
             raise ValueError(f"cannot multiply a {tuple(self.shape)} adjacency by x of shape {tuple(x.shape)}")
         flat = x.reshape(self.batch_size * self.num_nodes, x.shape[-1])
-        if self.weights.requires_grad or SparseAdjacency.product == "gather":  # the gather path is differentiable
-            # in the entries too
+        # The gather path: differentiable in the entries too, and the one used on GPUs (where both are
+        # launch-bound and the CSR product's backward was not tested: no GPU in the sessions that wrote it).
+        if self.weights.requires_grad or SparseAdjacency.product == "gather" or x.device.type != "cpu":
             messages = flat.index_select(0, self.cols) * self.weights.unsqueeze(-1).to(x.dtype)
             return flat.new_zeros(flat.shape).index_add_(0, self.rows, messages).reshape(x.shape)
         return torch.sparse.mm(self.csr(x.dtype), flat).reshape(x.shape)
