@@ -41,7 +41,7 @@ class SparseAdjacency:
             )
         self.rows, self.cols, self.weights = rows.long(), cols.long(), weights
         self.batch_size, self.num_nodes = int(batch_size), int(num_nodes)
-        self._csr: dict[torch.dtype, Tensor] = {}
+        self._csr: dict[tuple[torch.dtype, bool], Tensor] = {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -97,17 +97,19 @@ class SparseAdjacency:
         if self.weights.requires_grad or SparseAdjacency.product == "gather" or x.device.type != "cpu":
             messages = flat.index_select(0, self.cols) * self.weights.unsqueeze(-1).to(x.dtype)
             return flat.new_zeros(flat.shape).index_add_(0, self.rows, messages).reshape(x.shape)
-        return torch.sparse.mm(self.csr(x.dtype), flat).reshape(x.shape)
+        return _CsrProduct.apply(self.csr(x.dtype), self.csr(x.dtype, transposed=True), flat).reshape(x.shape)
 
     __matmul__ = matmul
 
-    def csr(self, dtype: torch.dtype | None = None) -> Tensor:
-        """The flat block-diagonal matrix ``[B·N, B·N]`` as a torch sparse CSR tensor (duplicates kept:
-        the product sums them, as a COO matrix would); cached per dtype."""
+    def csr(self, dtype: torch.dtype | None = None, transposed: bool = False) -> Tensor:
+        """The flat block-diagonal matrix ``[B·N, B·N]`` (or its transpose) as a torch sparse CSR tensor
+        (duplicates kept: the product sums them, as a COO matrix would); cached per dtype. The
+        transpose serves the product's backward, which would otherwise transpose (sort) on every call."""
         dtype = dtype or self.weights.dtype
-        if dtype not in self._csr:
+        if (dtype, transposed) not in self._csr:
             size = self.batch_size * self.num_nodes
-            rows, cols, weights = self.rows, self.cols, self.weights.to(dtype)
+            rows, cols = (self.cols, self.rows) if transposed else (self.rows, self.cols)
+            weights = self.weights.to(dtype)
             key = rows * size + cols
             if key.numel() > 1 and bool((key[1:] < key[:-1]).any()):  # batches come sorted; others may not
                 order = torch.argsort(key)
@@ -116,9 +118,9 @@ class SparseAdjacency:
             crow[1:] = torch.bincount(rows, minlength=size).cumsum(0)
             with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used here is stable
                 warnings.simplefilter("ignore", UserWarning)
-                self._csr[dtype] = torch.sparse_csr_tensor(crow, cols, weights, size=(size, size),
-                                                           check_invariants=False)
-        return self._csr[dtype]
+                self._csr[dtype, transposed] = torch.sparse_csr_tensor(crow, cols, weights, size=(size, size),
+                                                                       check_invariants=False)
+        return self._csr[dtype, transposed]
 
     def row_sums(self) -> Tensor:
         """``A.sum(-1)``: [B, N]."""
@@ -141,3 +143,17 @@ class SparseAdjacency:
         graph = self.graph_of_entry
         values = self.weights if scale is None else self.weights / scale[graph]
         return values.new_zeros(self.batch_size).index_add_(0, graph, values * values)
+
+
+class _CsrProduct(torch.autograd.Function):
+    """``A @ x`` for a constant sparse CSR ``A`` [M, M] and a dense ``x`` [M, K]; the backward multiplies
+    by the transpose given with it (built once per batch adjacency) instead of transposing ``A`` anew."""
+
+    @staticmethod
+    def forward(ctx, matrix: Tensor, transposed: Tensor, x: Tensor) -> Tensor:
+        ctx.transposed = transposed
+        return torch.sparse.mm(matrix, x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return None, None, torch.sparse.mm(ctx.transposed, grad)

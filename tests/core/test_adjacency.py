@@ -74,6 +74,7 @@ def test_the_csr_product_sums_unsorted_and_repeated_entries_with_gradients_like_
     torch.testing.assert_close(adjacency @ x, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(sparse_grad, x.grad, rtol=1e-5, atol=1e-5)
     assert adjacency.csr().layout == torch.sparse_csr and adjacency.csr() is adjacency.csr()  # built once
+    torch.testing.assert_close(adjacency.csr(transposed=True).to_dense(), adjacency.csr().to_dense().T)
     # entries that need their own gradient take the differentiable gather-and-sum path
     learned = weights.clone().requires_grad_(True)
     (SparseAdjacency(rows, cols, learned, batch, nodes) @ x.detach()).sum().backward()
