@@ -17,7 +17,7 @@ for card in pretrained/*.json; do
   pools=$(python3 -c "import json,sys; from core.model.compat import WITHOUT_POOLING; print(int(json.load(open(sys.argv[1]))['variant'] not in WITHOUT_POOLING))" "$card")
   [ "$pools" = 1 ] || { echo "$name: no pooling level, skipped"; continue; }
   start=$(date +%s.%N)
-  python3 -m core.diagnose --model "$name" --dataset "$dataset" --data-dir "$DATA" --all --json --threads 1 > "$OUT/$name.json"
+  python3 -m core.diagnose --model "$name" --dataset "$dataset" --data-dir "$DATA" --no-download --all --json --threads 1 > "$OUT/$name.json"
   end=$(date +%s.%N)
   echo "$name $dataset $(python3 -c "print(round($end-$start,1))") s" | tee -a "$OUT/timings.txt"
 done
