@@ -38,7 +38,7 @@ from core.data.batching import collate, prepare_graphs  # noqa: E402
 from core.data.datasets import load_dataset  # noqa: E402
 from core.model.diffpool import DiffPool  # noqa: E402
 from core.train.settings import TrainSettings, feature_spec_for, model_config_for
-from core.train.loop import epoch_batches, train_step  # noqa: E402
+from core.train.loop import cpu_model, epoch_batches, train_step  # noqa: E402
 
 #: The batch adjacency as a dense tensor; as an edge list multiplied by gathering messages and summing
 #: them into rows (the product before 2026-12-01); as an edge list multiplied as one CSR matrix (now).
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())  # the machine may be shared: say how busy it was
     rows = []
     for name in args.datasets:
         rows.append(measure(name, args))
@@ -128,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     report = dict(
         generated=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         command="python bench/adjacency_formats.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        machine=f"{platform.platform()}, {os.cpu_count()} cores, torch {torch.__version__}",
+        machine=f"{cpu_model()}, {platform.platform()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+                f"load average {load} at the start and {' / '.join(f'{x:.1f}' for x in os.getloadavg())} at the end",
         threads=args.threads, epochs=args.epochs, rows=rows,
     )
     out = ROOT / "bench" / "results"
