@@ -214,6 +214,23 @@ def dataset_entropy_bar(rows: Sequence[dict]) -> go.Figure:
 
 
 # ---------------------------------------------------------------------------- graphs as scatter
+#: Colour of the edges in graph drawings.
+EDGE_COLOR = "#BBBBBB"
+
+
+def edge_path(positions: np.ndarray, edges: np.ndarray) -> str:
+    """SVG path of straight ``edges`` [E, 2] between ``positions`` [n, 2] (data coordinates): one
+    ``M x,y L x,y`` per edge. Plotly draws such a path as one shape, which it lays out ~2–3× faster
+    than a line trace with a gap after every edge (D&D's 327-node, 899-edge graph, headless
+    Chromium: ~35 ms against ~90 ms a figure); graph pages draw up to five such figures at once.
+
+    >>> edge_path(np.array([[0.0, 0.0], [1.0, 0.5], [2.0, 1.0]]), np.array([[0, 1], [1, 2]]))
+    'M0,0L1,0.5M1,0.5L2,1'
+    """
+    ends = np.asarray(positions, dtype=np.float64)[np.asarray(edges, dtype=np.int64).reshape(-1, 2)]
+    return "".join(f"M{x0:.6g},{y0:.6g}L{x1:.6g},{y1:.6g}" for (x0, y0), (x1, y1) in ends.tolist())
+
+
 def graph_figure(
     positions: np.ndarray,
     edges: np.ndarray,
@@ -231,21 +248,25 @@ def graph_figure(
 
     Colour nodes either by hard ``clusters`` [n] (``colors``: id → colour, default
     :func:`core.analysis.used_cluster_colors` of ``clusters``) or by continuous ``values`` [n]
-    (``colorscale`` over ``value_range``, default the values' own range). Trace 0 = edges (one
-    line trace), trace 1 = nodes.
+    (``colorscale`` over ``value_range``, default the values' own range). The node trace is the last
+    trace. Edges are one SVG path shape below it (:func:`edge_path`) while the nodes are SVG, and a
+    WebGL line trace before it beyond :data:`SVG_MAX_POINTS` nodes.
     """
     pos = np.asarray(positions, dtype=np.float64)
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     edges = edges[edges[:, 0] != edges[:, 1]]
-    xs = np.full(3 * len(edges), np.nan)
-    ys = np.full(3 * len(edges), np.nan)
-    if len(edges):
-        xs[0::3], xs[1::3] = pos[edges[:, 0], 0], pos[edges[:, 1], 0]
-        ys[0::3], ys[1::3] = pos[edges[:, 0], 1], pos[edges[:, 1], 1]
     fig = go.Figure()
     n = pos.shape[0]
-    fig.add_trace(scatter_trace(n, x=xs, y=ys, mode="lines", line=dict(color="#BBBBBB", width=0.8),
-                                hoverinfo="skip", showlegend=False))
+    if n > SVG_MAX_POINTS:
+        xs = np.full(3 * len(edges), np.nan)
+        ys = np.full(3 * len(edges), np.nan)
+        xs[0::3], xs[1::3] = pos[edges[:, 0], 0], pos[edges[:, 1], 0]
+        ys[0::3], ys[1::3] = pos[edges[:, 0], 1], pos[edges[:, 1], 1]
+        fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line=dict(color=EDGE_COLOR, width=0.8),
+                                   hoverinfo="skip", showlegend=False))
+    elif len(edges):
+        fig.add_shape(type="path", path=edge_path(pos, edges), xref="x", yref="y", layer="below",
+                      line=dict(color=EDGE_COLOR, width=0.8))
     size = 10 if n <= 300 else 6 if n <= 2000 else 3
     if clusters is not None:
         colors = used_cluster_colors(clusters) if colors is None else colors

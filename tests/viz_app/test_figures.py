@@ -94,7 +94,7 @@ def test_same_cluster_id_has_same_colour_in_every_figure(small_graph, small_trac
     assert level_1 == expected
     hard = record.hard_assignment
     drawn = figures.graph_figure(np.zeros((small_graph.num_nodes, 2)), small_graph.edges, clusters=hard)
-    assert list(drawn.data[1].marker.color) == [figures.cluster_color(c) for c in hard]
+    assert list(drawn.data[-1].marker.color) == [figures.cluster_color(c) for c in hard]
     drawing = network.input_graph_network(small_graph, small_trace, np.zeros((small_graph.num_nodes, 2)))
     assert {n["id"]: n["color"] for n in _nodes(drawing.html)} == {i: figures.cluster_color(c) for i, c in enumerate(hard)}
 
@@ -108,7 +108,6 @@ def test_entropy_histogram_marks_log_c(small_trace):
 def test_sankey_graph_and_evaluation_figures_have_expected_traces(small_graph, small_trace):
     flows = analysis.sankey_flows(small_trace.levels)
     assert isinstance(figures.sankey_figure(flows).data[0], go.Sankey)
-    assert len(figures.graph_figure(np.zeros((24, 2)), small_graph.edges, values=np.arange(24.0)).data) == 2
     assert isinstance(figures.confusion_matrix_figure(np.eye(2, dtype=int), ["a", "b"]).data[0], go.Heatmap)
     assert len(figures.per_class_accuracy_bar([0.5, 1.0], ["a", "b"]).data) == 1
     # Numeric-looking class names (PROTEINS' "1", "2") stay categories, not a number line with 1.5 ticks.
@@ -230,10 +229,42 @@ def test_a_cluster_has_one_colour_in_every_figure_of_its_level_and_unused_ones_a
     strip = figures.assignment_heatmap(assignment).data[1].marker.color
     mass = figures.cluster_mass_bar(assignment.sum(axis=0), used=hard).data[0].marker.color
     adjacency = figures.coarsened_adjacency_heatmap(np.eye(100), used=hard).data[1].marker.color
-    drawn = figures.graph_figure(rng.random((8, 2)), np.zeros((0, 2), int), clusters=hard).data[1].marker.color
+    drawn = figures.graph_figure(rng.random((8, 2)), np.zeros((0, 2), int), clusters=hard).data[-1].marker.color
     coarse = figures.coarse_graph_figure(rng.random((100, 2)), np.eye(100), assignment.sum(axis=0), 1,
                                          hard_members=np.bincount(hard, minlength=100)).data[-1].marker.color
     for k, color in palette.items():
         assert strip[k] == mass[k] == adjacency[k] == coarse[k] == color
     assert list(drawn) == [palette[k] for k in hard]
     assert strip[0] == mass[0] == adjacency[0] == coarse[0] == figures.UNUSED_COLOR
+
+
+def _path_segments(path: str) -> list[tuple[float, float, float, float]]:
+    """(x0, y0, x1, y1) of every ``M x,y L x,y`` of an SVG path."""
+    import re
+
+    return [tuple(map(float, m)) for m in re.findall(r"M([^,]+),([^L]+)L([^,]+),([^M]+)", path)]
+
+
+def test_graph_figure_draws_every_edge_once_below_the_nodes():
+    rng = np.random.default_rng(3)
+    positions = rng.random((6, 2))
+    edges = np.array([[0, 1], [1, 2], [2, 2], [3, 5], [4, 0]])  # (2, 2) is a self-loop: not drawn
+    fig = figures.graph_figure(positions, edges, values=np.arange(6.0))
+    assert len(fig.data) == 1 and fig.data[0].mode == "markers"  # nodes only; edges are a shape
+    (shape,) = fig.layout.shapes
+    assert (shape.type, shape.xref, shape.yref, shape.layer) == ("path", "x", "y", "below")
+    segments = np.array(_path_segments(shape.path))
+    drawn = edges[edges[:, 0] != edges[:, 1]]
+    expected = np.concatenate([positions[drawn[:, 0]], positions[drawn[:, 1]]], axis=1)
+    np.testing.assert_allclose(segments, expected, rtol=1e-5)
+    assert not figures.graph_figure(positions, np.zeros((0, 2), int)).layout.shapes  # edgeless: no shape
+
+
+def test_graph_figure_beyond_svg_limit_draws_edges_and_nodes_with_webgl():
+    n = figures.SVG_MAX_POINTS + 1
+    positions = np.random.default_rng(0).random((n, 2))
+    edges = np.stack([np.arange(n - 1), np.arange(1, n)], axis=1)
+    fig = figures.graph_figure(positions, edges, clusters=np.zeros(n, int))
+    assert [type(t) for t in fig.data] == [go.Scattergl, go.Scattergl] and not fig.layout.shapes
+    xs = np.asarray(fig.data[0].x, dtype=float)
+    assert np.isnan(xs[2::3]).all() and np.allclose(xs[0::3], positions[:-1, 0])  # a gap after every edge
