@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from viz_app.cache import apply_torch_threads, foreground_run
+from viz_app.widgets import preload_frontend
 
 PAGES = Path(__file__).parent / "viz_app" / "pages"
 
@@ -38,3 +39,4 @@ pages = [
 # Background prefetching (large graphs, dataset summaries) waits while a page runs and just after.
 with foreground_run():
     st.navigation(pages).run()
+preload_frontend()  # after the page: the browser loads the table code while the user reads it

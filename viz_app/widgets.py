@@ -190,3 +190,40 @@ def show_assignment_heatmaps(record, level_index: int, row_names: list[str], key
                                                           used=record.hard_assignment),
                 key=f"{key}_a{level_index}", file_stem=f"{file_stem}-A{level_index + 1}")
     st.caption("A' = SᵀAS: off-diagonal = edge weight between two clusters, diagonal = weight inside a cluster.")
+
+
+#: Session-state flag: this browser session has been sent :func:`preload_frontend`'s hidden elements.
+FRONTEND_PRELOADED = "_frontend_preloaded"
+
+#: A 1×1 transparent PNG (``st.image``'s code is among those preloaded).
+_PIXEL_PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                           "1f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d6a4840000000049454e44ae426082")
+
+
+def preload_frontend() -> None:
+    """Once per browser session, after the first page's content: hidden copies of the elements whose
+    browser code Streamlit loads only when a page first shows one.
+
+    Explore shows no table, JSON, code block, button, toggle, image or file uploader, so the first visit of each
+    page that does paid for fetching, parsing and running that code (~0.2–0.5 s each in headless
+    Chromium on the 2-core machine): the tables (the grid and Apache Arrow) that end Compare's and
+    the Model card's predictions sections, the card's JSON and command, Teaching's toggles and
+    pictures, Upload's file picker. D&D's Compare took ~2.1 s with the table's code loaded on its visit, ~1.1 s with it
+    loaded while the user reads the first page (``bench/app_latency.py``). The container is hidden
+    (``display: none``); the next run leaves it out.
+    """
+    if st.session_state.get(FRONTEND_PRELOADED):
+        return
+    st.session_state[FRONTEND_PRELOADED] = True
+    import pandas as pd
+
+    st.html("<style>.st-key-frontend-preload { display: none; }</style>")
+    with st.container(key="frontend-preload"):
+        st.dataframe(pd.DataFrame({"preload": [0]}), hide_index=True)
+        st.json({"preload": 0})
+        st.code("preload", language="bash")
+        st.markdown("*preload* :sparkles:")
+        st.button("preload", key="frontend-preload-button", disabled=True)
+        st.toggle("preload", key="frontend-preload-toggle", disabled=True)
+        st.image(_PIXEL_PNG)
+        st.file_uploader("preload", key="frontend-preload-upload", disabled=True)

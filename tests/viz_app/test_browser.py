@@ -253,3 +253,45 @@ def test_offline_tour_of_every_page_requests_nothing_but_the_app(app_url):
     assert len(requests) > 20  # the recorder saw the app's own traffic
     log = SERVER_LOG.read_text(errors="replace")
     assert "External URL" not in log and "localhost" in log  # browser.serverAddress: no IP lookup
+
+
+def test_no_page_fetches_browser_code_on_its_first_visit(app_url):
+    """Streamlit loads an element's browser code when a page first shows one (~0.2–0.5 s each on 2
+    cores). The first page sends hidden copies of them (``viz_app.widgets.preload_frontend``), so
+    that a click on any other page fetches no script: its first visit pays only for its own content.
+    The copies are never visible, and the next run leaves them out."""
+    from playwright.sync_api import sync_playwright
+
+    scripts: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("request", lambda request: scripts.append(request.url) if "/static/js/" in request.url else None)
+        page.goto(app_url)
+        wait_idle(page)
+        preload = page.locator(".st-key-frontend-preload")
+        preload.wait_for(state="attached", timeout=90_000)
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(1500)  # the lazy chunks are fetched after the elements mount
+        assert preload.is_hidden() and preload.locator('[data-testid="stDataFrame"]').count() == 1
+        assert any("DataFrame" in url for url in scripts)  # the table's code came with the first page
+        titles = [text.split("\n")[-1].strip()  # the link's text after its icon's name
+                  for text in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()[1:]]  # Explore is open
+        assert len(titles) == len(PAGE_PATHS) - 1
+        fetched = {}
+        for title in titles:
+            before = page.locator('[data-testid="stMain"] h1').first.inner_text()
+            scripts.clear()
+            page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
+            page.wait_for_function("(b) => { const h = document.querySelector('[data-testid=\"stMain\"] h1');"
+                                   " return h && h.innerText.length > 0 && h.innerText !== b; }", arg=before,
+                                   timeout=90_000)
+            wait_idle(page)
+            page.wait_for_timeout(800)
+            wait_idle(page)
+            assert page.locator('[data-testid="stException"]').count() == 0, title
+            if scripts:
+                fetched[title] = sorted({url.rsplit("/", 1)[-1] for url in scripts})
+        assert page.locator(".st-key-frontend-preload").count() == 0  # later runs leave the copies out
+        browser.close()
+    assert not fetched, fetched
