@@ -52,6 +52,29 @@ def held_out_graphs(cards: list, dataset_name: str, num_graphs: int) -> tuple[np
             f"all {num_graphs} graphs of {dataset_name}, training graphs included ({why}), so both figures are optimistic")
 
 
+def compare_partners(entries: list[dict], dataset_name: str, pools: bool) -> list[dict]:
+    """Compare's candidates for model B, best first: models trained on ``dataset_name`` first; then
+    a model of the other kind (without pooling when the selected model ``pools``, and the other way
+    round), DiffPool before other variants, shipped before the user's, by name. ``entries`` are
+    :func:`viz_app.cache.list_checkpoints` rows (path, name, variant, dataset, source)."""
+    from core.model.diffpool import NO_POOLING_VARIANTS
+
+    return sorted(entries, key=lambda c: (str(c["dataset"]).lower() != dataset_name.lower(),
+                                          (c["variant"] in NO_POOLING_VARIANTS) != pools, c["variant"] != "diffpool",
+                                          c["source"] != "shipped", c["name"]))
+
+
+def card_partners(entries: list[dict], variant: str) -> list[dict]:
+    """The Model card's candidates to compare a ``variant`` model with, best first: DiffPool models
+    first, then one of the other kind (a pooling model against one without and the other way round),
+    by name."""
+    from core.model.diffpool import NO_POOLING_VARIANTS
+
+    pools = variant not in NO_POOLING_VARIANTS
+    return sorted(entries, key=lambda e: (e["variant"] != "diffpool", (e["variant"] not in NO_POOLING_VARIANTS) == pools,
+                                          e["name"]))
+
+
 def _class_name(names: list[str], index: int) -> str:
     return names[index] if 0 <= index < len(names) else str(index)
 

@@ -153,3 +153,28 @@ def test_the_shipped_defaults_atlas_and_summary_come_from_its_stored_results_at_
     at.session_state["model"] = str(app_env / MODEL)  # a model trained here: nothing stored
     at.run()
     assert any(c.value.startswith(PENDING_MARK) for c in at.caption)
+
+
+def test_each_default_and_the_models_it_is_set_against_by_default_ship_their_results(tmp_path, monkeypatch):
+    """Compare's and the Model card's predictions sections open on the dataset's default model set
+    against a partner they choose (``predictions_panel.compare_partners`` / ``card_partners``):
+    both ship ``NAME.dataset-results.npz``, so these sections answer on the first visit instead of
+    running a model over the whole dataset beside the page's drawing."""
+    import json
+    from pathlib import Path
+
+    from core.diagnose import STORED_RESULTS_SUFFIX
+    from viz_app import cache, predictions_panel
+
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))  # shipped models only
+    pretrained = Path(__file__).resolve().parents[2] / "pretrained"
+    defaults = json.loads((pretrained / "defaults.json").read_text(encoding="utf-8"))
+    shipped = [e for e in cache.list_checkpoints() if e["source"] == "shipped"]
+    missing = []
+    for dataset, entry in defaults.items():
+        selected = next(e for e in shipped if Path(e["path"]).name == entry["model"])
+        others = [e for e in shipped if e is not selected and str(e["dataset"]).lower() == dataset.lower()]
+        partners = {predictions_panel.compare_partners(others, dataset, pools=True)[0]["path"],
+                    predictions_panel.card_partners(others, selected["variant"])[0]["path"]}
+        missing += [Path(p).name for p in {selected["path"], *partners} if not Path(p + STORED_RESULTS_SUFFIX).is_file()]
+    assert not missing, missing

@@ -174,13 +174,8 @@ candidates = [c for c in state.list_checkpoints() if c["path"] != selection.mode
 if not candidates:
     st.info(f"No other model can run on {selection.dataset_name}: train one on the Train page to compare predictions.")
 else:
-    pools = bool(trace.levels)
-    # Models trained on this dataset first; then a model of the other kind (a DiffPool model against
-    # one without pooling, and the other way round), DiffPool before other variants.
-    candidates.sort(key=lambda c: (str(c["dataset"]).lower() != selection.dataset_name.lower(),
-                                   (c["variant"] in NO_POOLING) != pools, c["variant"] != "diffpool",
-                                   c["source"] != "shipped", c["name"]))
-    by_candidate = {c["path"]: c for c in candidates}
+    by_candidate = {c["path"]: c for c in predictions_panel.compare_partners(candidates, selection.dataset_name,
+                                                                             pools=bool(trace.levels))}
     model_b = st.selectbox("Model B", list(by_candidate), key="compare_pred_b",
                            format_func=lambda p: state.checkpoint_label(by_candidate[p]))
     for path in (selection.model_path, model_b):

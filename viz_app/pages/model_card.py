@@ -159,10 +159,7 @@ if not others or not same_dataset:
     st.caption(f"No other model trained on {selection.dataset_name} to compare with"
                + ("" if same_dataset else f" (this model was trained on {card.get('dataset')})") + ".")
 else:
-    # A pooling model against one without, by default: DiffPool first.
-    others.sort(key=lambda e: (e["variant"] != "diffpool", (e["variant"] in NO_POOLING_VARIANTS) ==
-                               (variant in NO_POOLING_VARIANTS), e["name"]))
-    by_path = {e["path"]: e for e in others}
+    by_path = {e["path"]: e for e in predictions_panel.card_partners(others, variant)}
     other_path = st.selectbox("Compare with", list(by_path), key="card_other",
                               format_func=lambda p: state.checkpoint_label(by_path[p]))
     ready = predictions_panel.show_prediction_comparison(selection, selection.model_path, other_path, key="card_vs",
