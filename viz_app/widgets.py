@@ -10,20 +10,9 @@ from core import analysis
 
 # ---------------------------------------------------------------------------- display helpers
 def assignments_csv(node_names: list[str], assignment: np.ndarray) -> str:
-    """CSV of a soft assignment: node, hard_cluster, confidence, p_0..p_{k-1} (core.io's writer when present)."""
-    try:
-        from core.data.io.export import assignments_to_csv
-    except ImportError:  # core/data/io/ not there yet: same columns, written here
-        import csv
-        import io
+    """CSV of a soft assignment: node, hard_cluster, confidence, p_0..p_{k-1} (``core.data.io.export``)."""
+    from core.data.io.export import assignments_to_csv
 
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        matrix = np.asarray(assignment, dtype=np.float64)
-        writer.writerow(["node", "hard_cluster", "confidence", *[f"p_{k}" for k in range(matrix.shape[1])]])
-        for name, row in zip(node_names, matrix):
-            writer.writerow([name, int(row.argmax()), f"{row.max():.6g}", *[f"{p:.6g}" for p in row]])
-        return out.getvalue()
     return assignments_to_csv(list(node_names), assignment)
 
 
