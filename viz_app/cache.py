@@ -111,8 +111,10 @@ def lower_thread_priority(niceness: int = 10) -> None:
 
 # ---------------------------------------------------------------------------- pages first
 #: The background worker starts its next piece of work only once no page script has run for this
-#: long: the browser is still drawing what the last run sent (a D&D network takes ~0.35 s).
-QUIET_AFTER_RUN_S = 0.5
+#: long: the browser is still drawing what the last run sent (a D&D network takes ~0.35 s, a page
+#: of figures up to ~1 s on 2 cores). At 0.5 s, D&D's large-graph prefetch ran between the pages
+#: of a tour and took ~0.25 s from the first visits of Embeddings and Train.
+QUIET_AFTER_RUN_S = 1.5
 #: ... but it never waits longer than this for one piece (a user clicking without pause).
 MOST_YIELD_S = 10.0
 _activity = threading.Condition()
@@ -777,7 +779,9 @@ def _prepare_graph(model_path: str, device: str, dataset_name: str, data_dir: st
     apply_torch_threads()  # a worker thread: set its torch threads as the script threads do
     yield_to_pages()
     trace = _compute_trace(model_path, device, dataset_name, data_dir, index, stamp)
+    yield_to_pages()  # between the steps too: a large graph's trace, layout and drawing take ~1 s each
     positions = _compute_layout(dataset_name, data_dir, index)
+    yield_to_pages()
     graph = load_dataset(dataset_name, data_dir)[index]
     return PreparedGraph(trace, positions, input_graph_network(graph, trace, positions, seed=LAYOUT_SEED))
 

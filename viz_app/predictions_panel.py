@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from core.analysis.predictions import prediction_agreement
@@ -142,11 +141,12 @@ def show_prediction_comparison(selection, path_a: str, path_b: str, key: str, na
     class_names = list(selection.dataset.class_names)
     sizes = cache.dataset_overview(selection.dataset_name, selection.data_dir)["sizes"]
     st.markdown(f"**Graphs where they disagree** ({len(rows)})")
-    st.dataframe(pd.DataFrame({
-        "graph": rows, "nodes": sizes[rows], "true": [_class_name(class_names, labels[i]) for i in rows],
-        name_a: [_class_name(class_names, predicted_a[i]) for i in rows],
-        name_b: [_class_name(class_names, predicted_b[i]) for i in rows],
-    }), hide_index=True, width="stretch", height=min(35 * (len(rows) + 1), 320))
+    table = widgets.markdown_table(
+        ["graph", "nodes", "true", name_a, name_b],
+        [(i, sizes[i], _class_name(class_names, labels[i]), _class_name(class_names, predicted_a[i]),
+          _class_name(class_names, predicted_b[i])) for i in rows], right=(0, 1))
+    with st.container(height=320 if len(rows) > 8 else "content", key=f"{key}_disagreements"):
+        st.markdown(table)
     if explore_link:
         pick, go = st.columns([3, 1], vertical_alignment="bottom")
         pick.selectbox("A graph where they disagree", rows.tolist(), key=f"{key}_pick",

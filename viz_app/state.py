@@ -24,7 +24,7 @@ from viz_app.sidebar import (  # noqa: F401
     sidebar,
 )
 from viz_app.widgets import (  # noqa: F401
-    assignments_csv, coarsened_level_header, embed_html, fit_level_widget, pooling_level_select,
+    assignments_csv, coarsened_level_header, embed_html, fit_level_widget, markdown_table, pooling_level_select,
     rerun_when_ready, show_assignment_heatmaps, show_coarsened_level, show_figure,
     show_network, PENDING_MARK, pending_note,
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable, Sequence
+
 import numpy as np
 import streamlit as st
 
@@ -14,6 +16,29 @@ def assignments_csv(node_names: list[str], assignment: np.ndarray) -> str:
     from core.data.io.export import assignments_to_csv
 
     return assignments_to_csv(list(node_names), assignment)
+
+
+def markdown_table(columns: Sequence[str], rows: Iterable[Sequence], right: Sequence[int] = ()) -> str:
+    """A Markdown table of ``rows`` under ``columns`` (``right``: indices of right-aligned columns);
+    ``|`` in a cell is escaped and line breaks become spaces.
+
+    The pages show their small tables this way, not with ``st.dataframe``: Markdown is drawn at
+    once, while the data grid's browser code (the grid and Apache Arrow, ~0.5 s in headless Chromium
+    on 2 cores) loads on the first page that shows one, and preloading it with the first page
+    delayed Explore's first figure by ~0.7 s.
+
+    >>> print(markdown_table(["graph", "class"], [(3, "a|b")], right=(0,)))
+    | graph | class |
+    |---:|---|
+    | 3 | a\\|b |
+    """
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |",
+             "|" + "|".join("---:" if i in right else "---" for i in range(len(columns))) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def _slug(text: str) -> str:
@@ -193,22 +218,20 @@ def preload_frontend() -> None:
     """Once per browser session, after the first page's content: hidden copies of the elements whose
     browser code Streamlit loads only when a page first shows one.
 
-    Explore shows no table, JSON, code block, button, toggle, image or file uploader, so the first visit of each
-    page that does paid for fetching, parsing and running that code (~0.2–0.5 s each in headless
-    Chromium on the 2-core machine): the tables (the grid and Apache Arrow) that end Compare's and
-    the Model card's predictions sections, the card's JSON and command, Teaching's toggles and
-    pictures, Upload's file picker. D&D's Compare took ~2.1 s with the table's code loaded on its visit, ~1.1 s with it
-    loaded while the user reads the first page (``bench/app_latency.py``). The container is hidden
+    Explore shows no JSON, code block, button, toggle, image or file uploader, so the first visit of
+    each page that does paid for fetching, parsing and running that code: the Model card's JSON and
+    command, Compare's button, Teaching's toggles and pictures (1.3 s → 0.6 s on D&D in headless
+    Chromium on the 2-core machine), Upload's file picker. The data grid (``st.dataframe``) is left
+    out: its code is the largest, and sent with the first page it delayed Explore's first figure by
+    ~0.7 s (medians of 6 alternating launches; the small elements alone, none). The pages show
+    their tables as Markdown instead (:func:`markdown_table`). The container is hidden
     (``display: none``); the next run leaves it out.
     """
     if st.session_state.get(FRONTEND_PRELOADED):
         return
     st.session_state[FRONTEND_PRELOADED] = True
-    import pandas as pd
-
     st.html("<style>.st-key-frontend-preload { display: none; }</style>")
     with st.container(key="frontend-preload"):
-        st.dataframe(pd.DataFrame({"preload": [0]}), hide_index=True)
         st.json({"preload": 0})
         st.code("preload", language="bash")
         st.markdown("*preload* :sparkles:")

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from core.model.card import structure_sentences
@@ -92,9 +91,9 @@ if siblings:
                 + ". How much of one model's figure and clusters is the luck of one training run; Explore's "
                   "*Stability* tab compares their clusters graph by graph.")
     # a Markdown table: drawn at once (a data grid took the page's first visit from ~0.5 to ~0.8 s)
-    st.markdown("| seed | model | held-out accuracy | its pooling on its held-out fold |\n|---:|---|---:|---|\n"
-                + "\n".join(f"| {r['seed']} | `{r['model']}` | {r['held-out accuracy']} | "
-                            f"{r['its pooling on its held-out fold']} |" for r in rows))
+    st.markdown(state.markdown_table(["seed", "model", "held-out accuracy", "its pooling on its held-out fold"],
+                                     [(r["seed"], f"`{r['model']}`", r["held-out accuracy"],
+                                       r["its pooling on its held-out fold"]) for r in rows], right=(0, 2)))
 
 # ---------------------------------------------------------------- evaluation here
 # Both sections below need a model run over the whole dataset (the background dataset summary):
@@ -172,9 +171,9 @@ st.subheader("Configuration")
 left, right = st.columns(2)
 with left:
     st.markdown("**Model config**")
-    st.dataframe(pd.DataFrame({"value": [json.dumps(v) if isinstance(v, (list, dict)) else str(v)
-                                         for v in card.get("config", {}).values()]},
-                              index=list(card.get("config", {}).keys())), width="stretch")
+    st.markdown(state.markdown_table(["setting", "value"], [
+        (f"`{name}`", json.dumps(value) if isinstance(value, (list, dict)) else str(value))
+        for name, value in card.get("config", {}).items()]))
 with right:
     st.markdown("**Features**")
     st.json(card.get("features", {}))
