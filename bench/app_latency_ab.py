@@ -1,0 +1,134 @@
+"""First figure and first visit of every page: this tree against another commit, side by side.
+
+    python bench/app_latency_ab.py --ref 8551d4b [--launches 6] [--dataset DD] [--data-dir ../shared/data/TU]
+
+``bench/app_latency.py`` times this app against a bare Streamlit page; this script answers "did a
+change make the app faster?" on a machine whose speed drifts (on the 2-core machines two launches
+of the same app differ by up to ~2 s in first figure and ~0.5 s in a page's first visit). REF is
+checked out into a temporary git worktree; each round launches both apps, in an order swapped every
+round, in headless Chromium: server launch → Explore's network drawn, then ``--dataset`` picked in
+the sidebar and every page clicked once (as in ``bench/app_latency.py``). Reported: each tree's
+median and the median of the paired differences (this tree − REF, round by round), which cancels
+most of the drift. Writes ``bench/results/app_latency_ab.json`` and ``.md`` with the command,
+commits and machine; a benchmark reports, it never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.app_latency import (  # noqa: E402
+    ATLAS, CHROMIUM, LAUNCH_ARGS, PAGE_TITLES, RESULTS, _idle, _launch, _machine, _select_dataset, _stop, _visit,
+    _wait_healthy,
+)
+
+FIRST_FIGURE = "first figure"
+
+
+def _git(*args: str, cwd: Path = ROOT) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def one_launch(p, root: Path, env: dict, dataset: str) -> dict:
+    """Launch the app of ``root``; seconds to its first figure and to each page's first visit."""
+    from tests.viz_app.test_browser import free_port
+
+    port = free_port()
+    process, launched = _launch(root / "streamlit_app.py", root, env, port)
+    try:
+        _wait_healthy(port, launched)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.frame_locator("iframe").first.locator("#mynetwork canvas").first.wait_for(timeout=180_000)
+        times = {FIRST_FIGURE: time.perf_counter() - launched}
+        _idle(page)
+        if dataset != "synthetic-hierarchy":
+            _select_dataset(page, dataset)
+        for title in PAGE_TITLES:
+            times[title] = _visit(page, title)
+            if title == ATLAS:  # the atlas fills in from the background before the next click
+                page.wait_for_function("() => !document.querySelector('[data-testid=\"stMain\"]').innerText"
+                                       ".includes('hourglass_top')", timeout=600_000, polling=200)
+                _idle(page)
+        browser.close()
+        return times
+    finally:
+        _stop(process)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ref", required=True, help="the commit to compare this tree with (e.g. a tag, HEAD~3)")
+    parser.add_argument("--launches", type=int, default=6, help="rounds; each launches both apps once")
+    parser.add_argument("--dataset", default="DD", help="dataset picked before the page tour (default DD)")
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "TU"), help="TU data folder")
+    args = parser.parse_args()
+    if args.launches < 1:
+        parser.error("--launches must be at least 1")
+    ref = _git("rev-parse", "--verify", f"{args.ref}^{{commit}}")
+    here = _git("rev-parse", "HEAD") + (" + uncommitted changes" if _git("status", "--porcelain", "--untracked-files=no")
+                                        else "")
+    load_at_start = list(os.getloadavg())
+    env = dict(os.environ, DIFFPOOL_MODELS=tempfile.mkdtemp(prefix="bench-no-user-models-"))  # shipped models only
+    if Path(args.data_dir).is_dir():
+        env["DIFFPOOL_DATA"] = str(Path(args.data_dir).resolve())
+    worktree = Path(tempfile.mkdtemp(prefix="bench-ab-")) / "ref"
+    _git("worktree", "add", "--detach", str(worktree), ref)
+    from playwright.sync_api import sync_playwright
+
+    trees = {"this tree": ROOT, "ref": worktree}
+    runs: dict[str, list[dict]] = {name: [] for name in trees}
+    try:
+        with sync_playwright() as p:
+            for round_ in range(args.launches):
+                order = list(trees) if round_ % 2 == 0 else list(trees)[::-1]
+                for name in order:
+                    runs[name].append(one_launch(p, trees[name], env, args.dataset))
+                print(f"round {round_ + 1}: first figure {runs['this tree'][-1][FIRST_FIGURE]:.2f} s here, "
+                      f"{runs['ref'][-1][FIRST_FIGURE]:.2f} s at {ref[:8]}", flush=True)
+    finally:
+        _git("worktree", "remove", "--force", str(worktree))
+
+    median = statistics.median
+    lines = [f"| measurement | this tree, median s | {ref[:8]}, median s | paired difference, median s | "
+             "differences, round by round |", "|---|---:|---:|---:|---|"]
+    rows = {}
+    for key in [FIRST_FIGURE, *PAGE_TITLES]:
+        mine, theirs = [r[key] for r in runs["this tree"]], [r[key] for r in runs["ref"]]
+        paired = [a - b for a, b in zip(mine, theirs)]
+        rows[key] = {"this_tree": mine, "ref": theirs, "paired_median": median(paired)}
+        what = "launch → first figure" if key == FIRST_FIGURE else f"first visit: {key}"
+        lines.append(f"| {what} | {median(mine):.2f} | {median(theirs):.2f} | {median(paired):+.2f} | "
+                     f"{', '.join(f'{d:+.2f}' for d in paired)} |")
+    table = "\n".join(lines)
+    print(table)
+    command = " ".join(["python", "bench/app_latency_ab.py", *sys.argv[1:]])
+    result = {"command": command, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "this_tree": here, "ref": ref, "dataset": args.dataset, "machine": _machine(load_at_start),
+              "load_average_at_end": list(os.getloadavg()), "measurements": rows}
+    (RESULTS / "app_latency_ab.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    machine = result["machine"]
+    (RESULTS / "app_latency_ab.md").write_text(
+        f"# App latency: this tree against {ref[:8]}\n\nCommand: `{command}`  \nDate: {result['date']}  \n"
+        f"This tree: {here}; ref: {ref}  \nMachine: {machine['cpu']}, nproc {machine['nproc']}; load average at "
+        f"start {machine['load_average_at_start'][0]:.1f}, at end {result['load_average_at_end'][0]:.1f}  \n"
+        f"Both apps launched alternately ({args.launches} rounds, order swapped every round), {args.dataset} "
+        "picked in the sidebar before the page tour; shipped models only. Negative differences: this tree "
+        f"is faster.\n\n{table}\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
