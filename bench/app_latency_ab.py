@@ -9,8 +9,8 @@ checked out into a temporary git worktree; each round launches both apps, in an 
 round, in headless Chromium: server launch → Explore's network drawn, then ``--dataset`` picked in
 the sidebar and every page clicked once (as in ``bench/app_latency.py``). Reported: each tree's
 median and the median of the paired differences (this tree − REF, round by round), which cancels
-most of the drift. Writes ``bench/results/app_latency_ab.json`` and ``.md`` with the command,
-commits and machine; a benchmark reports, it never asserts.
+most of the drift. Writes ``bench/results/app_latency_ab-REF.json`` and ``.md`` (REF's first 8
+hex digits) with the command, commits and machine; a benchmark reports, it never asserts.
 """
 
 from __future__ import annotations
@@ -119,9 +119,9 @@ def main() -> None:
     result = {"command": command, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "this_tree": here, "ref": ref, "dataset": args.dataset, "machine": _machine(load_at_start),
               "load_average_at_end": list(os.getloadavg()), "measurements": rows}
-    (RESULTS / "app_latency_ab.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / f"app_latency_ab-{ref[:8]}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     machine = result["machine"]
-    (RESULTS / "app_latency_ab.md").write_text(
+    (RESULTS / f"app_latency_ab-{ref[:8]}.md").write_text(
         f"# App latency: this tree against {ref[:8]}\n\nCommand: `{command}`  \nDate: {result['date']}  \n"
         f"This tree: {here}; ref: {ref}  \nMachine: {machine['cpu']}, nproc {machine['nproc']}; load average at "
         f"start {machine['load_average_at_start'][0]:.1f}, at end {result['load_average_at_end'][0]:.1f}  \n"
