@@ -33,6 +33,7 @@ and .md with the command, machine and load; a benchmark reports, it never assert
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -123,6 +124,28 @@ def _stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
+@contextlib.contextmanager
+def launched_page(p, script: Path, env: dict):
+    """``streamlit run script`` (in its folder) on a free port, opened in headless Chromium once
+    the server is healthy; yields (page, launched: ``perf_counter`` at launch, server_ready_s)."""
+    from tests.viz_app.test_browser import free_port
+
+    port = free_port()
+    process, launched = _launch(script, script.parent, env, port)
+    try:
+        _wait_healthy(port, launched)
+        ready = time.perf_counter() - launched
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(f"http://127.0.0.1:{port}/")
+            yield page, launched, ready
+        finally:
+            browser.close()
+    finally:
+        _stop(process)
+
+
 def _idle(page, timeout_ms: int = 180_000) -> None:
     page.wait_for_selector(_IDLE, timeout=timeout_ms)
 
@@ -130,23 +153,11 @@ def _idle(page, timeout_ms: int = 180_000) -> None:
 def bare_app(p, env: dict, folder: Path) -> tuple[float, float]:
     """Launch → the bare app's first plotly figure is drawn; then seconds to its second page's first
     visit (the floor a page of two charts costs on this machine and browser)."""
-    from tests.viz_app.test_browser import free_port
-
-    port = free_port()
-    process, launched = _launch(folder / "bare_app.py", folder, env, port)
-    try:
-        _wait_healthy(port, launched)
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(f"http://127.0.0.1:{port}/")
+    with launched_page(p, folder / "bare_app.py", env) as (page, launched, _):
         page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=120_000)
         seconds = time.perf_counter() - launched
         _idle(page)
-        visit = _visit(page, BARE_PAGE)
-        browser.close()
-        return seconds, visit
-    finally:
-        _stop(process)
+        return seconds, _visit(page, BARE_PAGE)
 
 
 def _select_dataset(page, name: str) -> None:
@@ -200,17 +211,9 @@ def _sidebar_dataset(page) -> str:
 def app_session(p, env: dict, measure_switches: bool, data_dir: str | None, switches: int) -> dict:
     """One launch of this app: first figure, first visit of every page, then (optionally) the
     dataset-wide summary and graph switches on every shipped dataset."""
-    from tests.viz_app.test_browser import free_port
-
-    port = free_port()
-    process, launched = _launch(ROOT / "streamlit_app.py", ROOT, env, port)
     result: dict = {}
-    try:
-        _wait_healthy(port, launched)
-        result["server_ready_s"] = time.perf_counter() - launched
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(f"http://127.0.0.1:{port}/")
+    with launched_page(p, ROOT / "streamlit_app.py", env) as (page, launched, ready):
+        result["server_ready_s"] = ready
         page.frame_locator("iframe").first.locator("#mynetwork canvas").first.wait_for(timeout=180_000)
         result["first_figure_s"] = time.perf_counter() - launched
         _idle(page)
@@ -254,9 +257,6 @@ def app_session(p, env: dict, measure_switches: bool, data_dir: str | None, swit
                     result["dataset_visit_s"][name] = {title: _visit(page, title) for title in PAGE_TITLES}
                     _visit(page, "Explore")
                     result["dataset_kept"][name] = _sidebar_dataset(page) == name
-        browser.close()
-    finally:
-        _stop(process)
     return result
 
 

@@ -30,8 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.app_latency import (  # noqa: E402
-    ATLAS, CHROMIUM, LAUNCH_ARGS, PAGE_TITLES, RESULTS, _idle, _launch, _machine, _select_dataset, _stop, _visit,
-    _wait_healthy,
+    ATLAS, PAGE_TITLES, RESULTS, _idle, _machine, _select_dataset, _visit, launched_page,
 )
 
 FIRST_FIGURE = "first figure"
@@ -43,15 +42,7 @@ def _git(*args: str, cwd: Path = ROOT) -> str:
 
 def one_launch(p, root: Path, env: dict, dataset: str) -> dict:
     """Launch the app of ``root``; seconds to its first figure and to each page's first visit."""
-    from tests.viz_app.test_browser import free_port
-
-    port = free_port()
-    process, launched = _launch(root / "streamlit_app.py", root, env, port)
-    try:
-        _wait_healthy(port, launched)
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(f"http://127.0.0.1:{port}/")
+    with launched_page(p, root / "streamlit_app.py", env) as (page, launched, _):
         page.frame_locator("iframe").first.locator("#mynetwork canvas").first.wait_for(timeout=180_000)
         times = {FIRST_FIGURE: time.perf_counter() - launched}
         _idle(page)
@@ -63,10 +54,7 @@ def one_launch(p, root: Path, env: dict, dataset: str) -> dict:
                 page.wait_for_function("() => !document.querySelector('[data-testid=\"stMain\"]').innerText"
                                        ".includes('hourglass_top')", timeout=600_000, polling=200)
                 _idle(page)
-        browser.close()
         return times
-    finally:
-        _stop(process)
 
 
 def main() -> None:
