@@ -1,4 +1,4 @@
-"""First figure and first visit of every page: this tree against another commit, side by side.
+"""First figure, graph switch and first visit of every page: this tree against another commit, side by side.
 
     python bench/app_latency_ab.py --ref 8551d4b [--launches 6] [--dataset DD] [--data-dir ../shared/data/TU]
 
@@ -6,8 +6,9 @@
 change make the app faster?" on a machine whose speed drifts (on the 2-core machines two launches
 of the same app differ by up to ~2 s in first figure and ~0.5 s in a page's first visit). REF is
 checked out into a temporary git worktree; each round launches both apps, in an order swapped every
-round, in headless Chromium: server launch → Explore's network drawn, then ``--dataset`` picked in
-the sidebar and every page clicked once (as in ``bench/app_latency.py``). Reported: each tree's
+round, in headless Chromium: server launch → Explore's network drawn, four graph switches on the
+default dataset (their median), then ``--dataset`` picked in the sidebar and every page clicked
+once (as in ``bench/app_latency.py``). Reported: each tree's
 median and the median of the paired differences (this tree − REF, round by round), which cancels
 most of the drift. Writes ``bench/results/app_latency_ab-REF.json`` and ``.md`` (REF's first 8
 hex digits) with the command, commits and machine; a benchmark reports, it never asserts.
@@ -30,10 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.app_latency import (  # noqa: E402
-    ATLAS, PAGE_TITLES, RESULTS, _idle, _machine, _select_dataset, _visit, launched_page,
+    ATLAS, PAGE_TITLES, RESULTS, SWITCHES, _idle, _machine, _select_dataset, _switch, _visit, launched_page,
 )
 
 FIRST_FIGURE = "first figure"
+SWITCH = "graph switch"
 
 
 def _git(*args: str, cwd: Path = ROOT) -> str:
@@ -46,6 +48,8 @@ def one_launch(p, root: Path, env: dict, dataset: str) -> dict:
         page.frame_locator("iframe").first.locator("#mynetwork canvas").first.wait_for(timeout=180_000)
         times = {FIRST_FIGURE: time.perf_counter() - launched}
         _idle(page)
+        # graph switches on the default dataset (median of four graphs never shown before)
+        times[SWITCH] = statistics.median(_switch(page, i) for i in SWITCHES["synthetic-hierarchy"])
         if dataset != "synthetic-hierarchy":
             _select_dataset(page, dataset)
         for title in PAGE_TITLES:
@@ -94,11 +98,13 @@ def main() -> None:
     lines = [f"| measurement | this tree, median s | {ref[:8]}, median s | paired difference, median s | "
              "differences, round by round |", "|---|---:|---:|---:|---|"]
     rows = {}
-    for key in [FIRST_FIGURE, *PAGE_TITLES]:
+    for key in [FIRST_FIGURE, SWITCH, *PAGE_TITLES]:
         mine, theirs = [r[key] for r in runs["this tree"]], [r[key] for r in runs["ref"]]
         paired = [a - b for a, b in zip(mine, theirs)]
         rows[key] = {"this_tree": mine, "ref": theirs, "paired_median": median(paired)}
-        what = "launch → first figure" if key == FIRST_FIGURE else f"first visit: {key}"
+        what = {FIRST_FIGURE: "launch → first figure",
+                SWITCH: "graph switch, synthetic-hierarchy (median of graphs "
+                        f"{', '.join(map(str, SWITCHES['synthetic-hierarchy']))})"}.get(key, f"first visit: {key}")
         lines.append(f"| {what} | {median(mine):.2f} | {median(theirs):.2f} | {median(paired):+.2f} | "
                      f"{', '.join(f'{d:+.2f}' for d in paired)} |")
     table = "\n".join(lines)
