@@ -227,6 +227,10 @@ def sidebar(need_model: bool = True) -> Selection:
                                     help=f"Checkpoints in pretrained/ and {user_models_dir()}")
     else:
         side.warning(f"No models found in pretrained/ or {user_models_dir()}. Train one on the Train page.")
+    if paths and not any(str(c["dataset"]).lower() == dataset_name.lower() for c in checkpoints):
+        side.info(f"No model here was trained on {dataset_name}, so the one shown comes from another dataset. "
+                  f"The Train page trains one on {dataset_name} (it opens on the sidebar's dataset), and the new "
+                  "model joins this list.", icon=":material/model_training:")
     default = dataset_defaults().get(dataset_name.lower())
     if model_path is not None and default and Path(model_path).name == default["model"] and default.get("why"):
         # one line here; the full reason (what else was tried, how it compares) one click away

@@ -385,6 +385,20 @@ def test_switching_to_a_tu_dataset_brings_its_shipped_model(app_env, tu_dir):
     assert defaults["why"] in side and "The full reason" in [e.label for e in at.sidebar.expander]
 
 
+def test_a_dataset_no_model_was_trained_on_points_to_the_train_page(app_env, tu_dir):
+    if not (tu_dir / "MUTAG").is_dir():
+        pytest.skip("MUTAG not in the TU test data")
+    at = run_page("explore", select_test_model=False)
+    at.text_input(key="data_dir").set_value(str(tu_dir)).run()
+    at.selectbox(key="dataset").set_value("ENZYMES").run()
+    assert not [i.value for i in at.sidebar.info if "No model here was trained on" in i.value]
+    at.selectbox(key="dataset").set_value("MUTAG").run()
+    assert not at.exception, [e.value for e in at.exception]
+    infos = [i.value for i in at.sidebar.info]
+    assert any(i.startswith("No model here was trained on MUTAG") and "Train page" in i for i in infos), infos
+    assert any("not MUTAG" in w.value for w in at.sidebar.warning)  # the model shown says where it comes from
+
+
 def test_the_selection_survives_streamlit_dropping_the_sidebar_widgets_state(app_env, tu_dir):
     """A run_every fragment firing after the user left its page drops the state of widgets it did not
     draw (Streamlit issue #10805): in the browser, D&D fell back to the synthetic dataset on the
