@@ -371,6 +371,14 @@ def model_class_names(card, dataset: GraphDataset) -> list[str]:
     return readable_class_names(trained_on, [str(c) for c in card["class_names"]])
 
 
+def foreign_classes(card, dataset_name: str) -> str | None:
+    """The dataset a model was trained on when that is not ``dataset_name``, else None: such a
+    model's classes are the other dataset's, so its predictions are never scored against
+    ``dataset_name``'s labels (class 1 of one dataset is not class 1 of another)."""
+    trained_on = str((card or {}).get("dataset") or "")
+    return trained_on if trained_on and trained_on.lower() != dataset_name.lower() else None
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def dataset_overview(name: str, data_dir: str | None = None) -> dict:
     """Small per-graph table of a dataset: labels [G], sizes [G], class_names, num_graphs."""

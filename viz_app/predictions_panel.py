@@ -108,6 +108,11 @@ def show_prediction_comparison(selection, path_a: str, path_b: str, key: str, na
         if problem:
             st.error(f"{Path(path).name} cannot run on {selection.dataset_name}: {problem}")
             return None
+        elsewhere = cache.foreign_classes(cache.model_card(path), selection.dataset_name)
+        if elsewhere:
+            st.info(f"Predictions are compared only between models trained on {selection.dataset_name}: "
+                    f"{Path(path).name} was trained on {elsewhere}, whose classes are not {selection.dataset_name}'s.")
+            return None
     try:
         cards = [cache.model_bundle(path, selection.device)[2] for path in (path_a, path_b)]
         summaries = [cache.summary_if_ready(path, selection.device, selection.dataset_name, selection.data_dir,

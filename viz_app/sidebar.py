@@ -20,7 +20,7 @@ from core.model.compat import check_compatibility
 from core.data.graphs import GraphDataset
 from viz_app.cache import (
     DEFAULT_MODEL_STEM, SYNTHETIC, card_compatibility, checkpoint_label, dataset_choices, dataset_overview, list_checkpoints,
-    dataset_defaults, unreadable_checkpoints,
+    dataset_defaults, foreign_classes, unreadable_checkpoints,
     load_dataset, model_bundle, model_card, model_class_names, cuda_available, stamp_of, user_models_dir,
 )
 
@@ -52,7 +52,9 @@ class Selection:
         predicted = int(np.argmax(probabilities))
         name = model_classes[predicted] if predicted < len(model_classes) else str(predicted)
         label = self.graph.label
-        mark = "(correct)" if predicted == label else "(wrong)" if label is not None else ""
+        elsewhere = foreign_classes(self.card, self.dataset_name)
+        mark = (f"(a class of {elsewhere}: not scored against {self.dataset_name}'s labels)" if elsewhere
+                else "(correct)" if predicted == label else "(wrong)" if label is not None else "")
         self.prediction_slot.markdown(f"predicted: **{name}** (p = {float(probabilities[predicted]):.2f}) {mark}")
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from viz_app.cache import (  # noqa: F401
     DEFAULT_MODEL_STEM, LAYOUT_SEED, PRETRAINED_DIR, REPO_ROOT, SYNTHETIC, _file_stamp, apply_torch_threads,
-    card_compatibility,
+    card_compatibility, foreign_classes,
     checkpoint_label, dataset_choices, dataset_overview, graph_layout, graph_trace,
     input_network, list_checkpoints, load_dataset, load_model, load_torch_in_background, model_bundle, model_card,
     model_class_names, model_dirs, projection_now,

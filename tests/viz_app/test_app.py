@@ -397,6 +397,38 @@ def test_a_dataset_no_model_was_trained_on_points_to_the_train_page(app_env, tu_
     infos = [i.value for i in at.sidebar.info]
     assert any(i.startswith("No model here was trained on MUTAG") and "Train page" in i for i in infos), infos
     assert any("not MUTAG" in w.value for w in at.sidebar.warning)  # the model shown says where it comes from
+    # its prediction is in another dataset's classes: named, never marked correct or wrong
+    predicted = [m.value for m in at.sidebar.markdown if m.value.startswith("predicted:")]
+    assert predicted and "not scored against MUTAG's labels" in predicted[0], predicted
+    assert "(correct)" not in predicted[0] and "(wrong)" not in predicted[0]
+
+
+def _on_dataset(page: str, tu_dir: Path, name: str) -> AppTest:
+    at = run_page(page, select_test_model=False)
+    at.text_input(key="data_dir").set_value(str(tu_dir)).run()
+    at.selectbox(key="dataset").set_value(name).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return settle(at)
+
+
+def test_a_model_from_another_dataset_is_never_scored_against_this_ones_labels(app_env, tu_dir):
+    """Class 1 of the synthetic dataset is not MUTAG's class 1: no accuracy, no correct/wrong anywhere."""
+    if not (tu_dir / "MUTAG").is_dir():
+        pytest.skip("MUTAG not in the TU test data")
+    card = _on_dataset("model_card", tu_dir, "MUTAG")
+    assert any(i.value.startswith("Not scored on MUTAG: this model was trained on synthetic-hierarchy")
+               for i in card.info), [i.value for i in card.info]
+    assert not [m for m in card.metric if m.label.startswith("Accuracy")]
+    atlas = _on_dataset("atlas", tu_dir, "MUTAG")
+    assert any(c.startswith("Predictions are not scored: this model was trained on synthetic-hierarchy")
+               for c in captions(atlas)), captions(atlas)
+    assert not [m.value for m in atlas.markdown if "prediction accuracy on them" in m.value]
+    compare = _on_dataset("compare", tu_dir, "MUTAG")
+    assert any(i.value.startswith("Predictions are compared only between models trained on MUTAG")
+               for i in compare.info), [i.value for i in compare.info]
+    # on the model's own dataset it is scored as before
+    enzymes = _on_dataset("model_card", tu_dir, "ENZYMES")
+    assert [m for m in enzymes.metric if m.label.startswith("Accuracy")]
 
 
 def test_the_selection_survives_streamlit_dropping_the_sidebar_widgets_state(app_env, tu_dir):

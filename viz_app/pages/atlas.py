@@ -43,7 +43,8 @@ sizes = np.array([g["num_nodes"] for g in rows])
 levels = [g["levels"][level] for g in rows]
 ratios = np.array([np.nan if d["modularity_ratio"] is None else d["modularity_ratio"] for d in levels])
 verdicts = [d["verdict"] for d in levels]
-correct = ["—" if g["predicted"] is None or g["label"] is None else
+elsewhere = state.foreign_classes(selection.card, selection.dataset_name)  # its classes are another dataset's
+correct = ["—" if elsewhere or g["predicted"] is None or g["label"] is None else
            ("correct" if g["predicted"] == g["label"] else "wrong") for g in rows]
 if colour_by == "verdict":
     groups, colors = verdicts, {v: diagnosis_panel.VERDICT_HEX[v] for v in VERDICTS}
@@ -77,6 +78,9 @@ with share_right:
     if accuracy:
         st.caption(f"Overall accuracy over the dataset (train and test graphs together): "
                    f"{accuracy.count('correct') / len(accuracy):.0%}.")
+    elif elsewhere:
+        st.caption(f"Predictions are not scored: this model was trained on {elsewhere}, and its classes are "
+                   f"{elsewhere}'s, not {selection.dataset_name}'s.")
 
 
 st.subheader("Every graph", help="x = nodes (log), y = modularity of the pooling's hard clusters divided by "

@@ -103,7 +103,12 @@ st.subheader("Per-class accuracy and confusion matrix")
 same_dataset = str(card.get("dataset", "")).lower() == selection.dataset_name.lower()
 test_indices = card.get("test_indices") if same_dataset else None
 summary = state.summary_for(selection, wait_s=predictions_panel.SUMMARY_WAIT_S)  # fills the sidebar's prediction
-if summary is None:
+if not same_dataset and card.get("dataset"):
+    st.info(f"Not scored on {selection.dataset_name}: this model was trained on {card.get('dataset')}, so its "
+            f"classes are {card.get('dataset')}'s, and {selection.dataset_name}'s labels mean other things. Pick "
+            f"{card.get('dataset')} in the sidebar for its accuracy, or train a model on {selection.dataset_name} "
+            "on the Train page.")
+elif summary is None:
     state.pending_note(f"Running the model over the {len(selection.dataset)} graphs of {selection.dataset_name} in "
                        "the background; this section fills in when it is done.")
     waiting.append(lambda: state.summary_if_ready(selection.model_path, selection.device, selection.dataset_name,
