@@ -9,6 +9,7 @@ in ``core.analysis.diagnosis`` (pure functions); this module adds what runs a mo
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -319,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fits = check_compatibility(card, spec, dataset.name, dataset[0], need_pooling=True)
     if not fits.ok:
         parser.error(f"{stem.name} cannot run on {dataset.name}: {fits.problem}")
+    if fits.warning:  # e.g. trained on another dataset: said before the table, on stderr (stdout stays data)
+        print(f"warning: {fits.warning.replace('**', '')}", file=sys.stderr)
     if args.all:
         indices = list(range(len(dataset)))
     else:

@@ -264,6 +264,20 @@ def test_cli_refuses_a_missing_or_unfit_model_in_words(argv, fragment, tu_dir, c
     assert stop.value.code == 2 and fragment in err and "Traceback" not in err
 
 
+def test_cli_warns_on_stderr_when_the_model_was_trained_on_another_dataset(tu_dir, capsys, one_torch_thread):
+    from core.diagnose import main
+
+    if not (tu_dir / "MUTAG").is_dir():
+        pytest.skip("MUTAG not in the TU test data")
+    assert main(["--model", "synthetic-hierarchy-diffpool", "--dataset", "MUTAG", "--data-dir", str(tu_dir),
+                 "--no-download", "--graphs", "0"]) == 0
+    out = capsys.readouterr()
+    assert "warning: This model was trained on synthetic-hierarchy, not MUTAG" in out.err
+    assert out.out.startswith("model synthetic-hierarchy-diffpool on MUTAG") and "warning" not in out.out
+    assert main(["--model", "synthetic-hierarchy-diffpool", "--dataset", "synthetic-hierarchy"]) == 0
+    assert "warning" not in capsys.readouterr().err  # its own dataset: nothing to warn about
+
+
 def test_cli_names_its_own_flag_for_a_missing_dataset(tmp_path, monkeypatch, capsys):
     from core.diagnose import main
 
