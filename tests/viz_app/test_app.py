@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -290,8 +291,9 @@ def test_train_page_trains_and_saves_a_selectable_model(app_env, tmp_path, monke
     at.selectbox(key="train_readout").set_value("sum")
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert at.success and "Saved" in at.success[0].value
     first = Path(at.session_state["_last_train"]["path"])
+    saved = [m.value for m in [*at.success, *at.warning] if m.value.startswith("Saved")]
+    assert saved and "largest class" in saved[0]  # set against the majority class, green or not
     # a new, unique name: never the shipped model's (pretrained/synthetic-hierarchy-diffpool)
     assert first.parent == tmp_path and first.name.startswith("synthetic-hierarchy-diffpool-")
     card = json.loads(first.with_suffix(".json").read_text())
@@ -310,6 +312,29 @@ def test_train_page_trains_and_saves_a_selectable_model(app_env, tmp_path, monke
     stems = sorted(p.stem for p in tmp_path.glob("*.safetensors"))
     assert stems == sorted([first.name, "my-model", "my-model-2"])
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # the private training folders are gone
+
+
+@pytest.mark.parametrize("test_accuracy, banner", [(0.30, "warning"), (0.95, "success")])
+def test_train_page_never_shows_a_model_at_the_majority_class_as_a_success(app_env, test_accuracy, banner):
+    from core.data.datasets import load_dataset
+
+    stem = _models_dir_from_env() / MODEL  # its card holds test indices 0, 10, …, 290 of the synthetic dataset
+    labels = np.asarray(load_dataset("synthetic-hierarchy").labels)[list(range(0, 300, 10))]
+    majority = np.bincount(labels).max() / labels.size
+    at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=TIMEOUT)
+    at.session_state["_last_train"] = {
+        "path": str(stem), "history": [{"epoch": 1, "train_loss": 1.0, "train_acc": 0.3, "val_acc": 0.3}],
+        "summary": {"variant": "diffpool", "dataset": "synthetic-hierarchy", "best_epoch": 1, "seconds": 1.0,
+                    "accuracy": {"test": test_accuracy}, "sizes": {"test": 30}}}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = {"warning": [m.value for m in at.warning], "success": [m.value for m in at.success]}
+    saved = [m for m in shown[banner] if m.startswith("Saved")]
+    assert saved and f"{majority:.1%}" in saved[0], shown
+    other = "success" if banner == "warning" else "warning"
+    assert not [m for m in shown[other] if m.startswith("Saved")]
+    if banner == "warning":
+        assert "has not learned to classify" in saved[0]
 
 
 def test_train_page_structural_objective_trains_the_shipped_recipe_and_refuses_variants_without_assignment(

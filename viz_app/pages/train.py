@@ -7,6 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from core.model.config import LEARNED_ASSIGNMENT, NO_POOLING_VARIANTS
@@ -138,18 +139,46 @@ if submitted:
     else:
         st.session_state["_last_train"] = {"path": str(stem), "summary": summary, "history": history}
 
+#: A model must beat always answering its held-out fold's largest class by this much to be called
+#: trained (the margin every shipped model clears, tests/core/test_pretrained.py).
+MAJORITY_MARGIN = 0.05
+
+
+def majority_share(card, dataset) -> float | None:
+    """Share of the card's held-out test graphs in their largest class (None without test indices)."""
+    index = [int(i) for i in (card.get("test_indices") or []) if 0 <= int(i) < len(dataset)]
+    if not index:
+        return None
+    labels = np.asarray(dataset.labels)[index]
+    return float(np.bincount(labels).max() / labels.size)
+
+
 last = st.session_state.get("_last_train")
 if last:
     summary = last["summary"]
     test = summary["accuracy"].get("test")
-    status_slot.success(
-        f"Saved **{Path(last['path']).name}** ({summary['variant']} on {summary['dataset']}): best epoch "
-        f"{summary['best_epoch']}, test accuracy {test:.1%} on {summary['sizes']['test']} held-out graphs, "
-        f"{summary['seconds']:.1f} s." if test is not None else f"Saved {last['path']}.")
     try:
-        structure = state.model_card(last["path"]).get("structure")
+        card = state.model_card(last["path"])
     except Exception:  # the card moved or broke since: the sidebar lists it with its reason
-        structure = None
+        card = None
+    saved = (f"Saved **{Path(last['path']).name}** ({summary['variant']} on {summary['dataset']}): best epoch "
+             f"{summary['best_epoch']}, test accuracy {test:.1%} on {summary['sizes']['test']} held-out graphs, "
+             f"{summary['seconds']:.1f} s" if test is not None else f"Saved {last['path']}")
+    majority = None
+    if card is not None and test is not None:
+        try:
+            majority = majority_share(card, state.load_dataset(summary["dataset"], selection.data_dir))
+        except Exception:  # the dataset is gone from the data folder: the accuracy stands alone
+            majority = None
+    if majority is not None and test < majority + MAJORITY_MARGIN:
+        # never a green banner for a model that has not learned to classify
+        status_slot.warning(f"{saved}. That is no better than always answering the largest class, which is "
+                            f"{majority:.1%} of these graphs: the model has not learned to classify them. More "
+                            "epochs, another learning rate or the structural objective may help.")
+    else:
+        status_slot.success(saved + (f" (always answering the largest class: {majority:.1%})."
+                                     if majority is not None else "."))
+    structure = card.get("structure") if card is not None else None
     words = state.pooling_summary(structure)
     if words:
         healthy = all(level["verdict"] == "healthy" for level in structure["levels"])
