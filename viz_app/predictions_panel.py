@@ -51,6 +51,21 @@ def held_out_graphs(cards: list, dataset_name: str, num_graphs: int) -> tuple[np
             f"all {num_graphs} graphs of {dataset_name}, training graphs included ({why}), so both figures are optimistic")
 
 
+#: A model must beat always answering its held-out fold's largest class by this much to be called
+#: trained (the margin every shipped model clears, tests/core/test_pretrained.py).
+MAJORITY_MARGIN = 0.05
+
+
+def held_out_majority(card, dataset) -> float | None:
+    """Share of the card's held-out test graphs of ``dataset`` that are in their largest class: what
+    always answering that class scores there (None without test indices)."""
+    index = [int(i) for i in (card.get("test_indices") or []) if 0 <= int(i) < len(dataset)]
+    if not index:
+        return None
+    labels = np.asarray(dataset.labels)[index]
+    return float(np.bincount(labels).max() / labels.size)
+
+
 def compare_partners(entries: list[dict], dataset_name: str, pools: bool) -> list[dict]:
     """Compare's candidates for model B, best first: models trained on ``dataset_name`` first; then
     a model of the other kind (without pooling when the selected model ``pools``, and the other way

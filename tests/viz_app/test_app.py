@@ -261,6 +261,30 @@ def test_model_card_gives_one_folds_accuracy_without_a_spread(tmp_path, monkeypa
     assert "70.0% on one test fold" in line and "±" not in line and "folds completed: 1 of 10" in line
 
 
+@pytest.mark.parametrize("test_accuracy", [0.30, 0.90])
+def test_model_card_sets_the_held_out_accuracy_against_the_largest_class(tmp_path, monkeypatch, test_accuracy):
+    from core.data.datasets import load_dataset
+
+    spec = FeatureSpec("degree", max_degree=20)
+    torch.manual_seed(0)
+    config = DiffPoolConfig(input_dim=spec.dim, num_classes=3, num_pooling=1, assign_ratio=0.25, max_nodes=80)
+    test_indices = list(range(0, 300, 10))
+    save_checkpoint(tmp_path / "scored", DiffPool(config), spec,
+                    {"dataset": "synthetic-hierarchy", "seed": 0, "test_indices": test_indices,
+                     "accuracy": {"test": test_accuracy}})
+    labels = np.asarray(load_dataset("synthetic-hierarchy").labels)[test_indices]
+    majority = np.bincount(labels).max() / labels.size
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))
+    at = AppTest.from_file(str(PAGES / "model_card.py"), default_timeout=TIMEOUT)
+    at.session_state["model"] = str(tmp_path / "scored")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    metric = next(m for m in at.metric if m.label.startswith("Test accuracy"))
+    assert metric.delta == f"{100 * (test_accuracy - majority):+.1f} points over the largest class"
+    warned = [w.value for w in at.warning if "no better than always answering the largest class" in w.value]
+    assert bool(warned) == (test_accuracy < majority + 0.05)
+
+
 def test_model_card_says_in_words_what_the_shipped_models_pooling_is(app_env):
     at = run_page("model_card", select_test_model=False)  # the shipped default: pretrained/synthetic-hierarchy-diffpool
     # trained on degree+spectral features before the canonical eigenbasis: the page says they depend on the CPU

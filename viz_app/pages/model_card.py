@@ -22,9 +22,19 @@ c1.metric("Variant", card.get("variant", "?"))
 c2.metric("Trained on", str(card.get("dataset", "?")))
 accuracy = card.get("accuracy")
 test_accuracy = accuracy.get("test") if isinstance(accuracy, dict) else accuracy
-c3.metric("Test accuracy (this model's fold)", f"{test_accuracy:.1%}" if isinstance(test_accuracy, (int, float)) else "—",
-          help="Accuracy of these weights on the test fold they were held out from. The cross-validation "
+majority = (predictions_panel.held_out_majority(card, selection.dataset)
+            if str(card.get("dataset", "")).lower() == selection.dataset_name.lower() else None)
+scored = isinstance(test_accuracy, (int, float))
+c3.metric("Test accuracy (this model's fold)", f"{test_accuracy:.1%}" if scored else "—",
+          delta=f"{100 * (test_accuracy - majority):+.1f} points over the largest class"
+          if scored and majority is not None else None,
+          help="Accuracy of these weights on the test fold they were held out from, and how far above always "
+               "answering the fold's largest class"
+               + (f" ({majority:.1%})" if majority is not None else "") + " it is. The cross-validation "
                "figure below (all folds) is the one to compare with papers.")
+if scored and majority is not None and test_accuracy < majority + predictions_panel.MAJORITY_MARGIN:
+    st.warning(f"On its held-out fold this model scores {test_accuracy:.1%}, no better than always answering the "
+               f"largest class ({majority:.1%}): it has not learned to classify these graphs.")
 seconds = card.get("training_seconds")
 c4.metric("Training time", f"{seconds:.0f} s" if isinstance(seconds, (int, float)) else "—")
 variant = card.get("variant", "?")

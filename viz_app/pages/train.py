@@ -7,13 +7,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from core.model.config import LEARNED_ASSIGNMENT, NO_POOLING_VARIANTS
 from core.model.diffpool import VARIANTS
 from core.train.settings import READOUTS, TrainingError, TrainSettings, cluster_counts_for
-from viz_app import figures, model_store, state
+from viz_app import figures, model_store, predictions_panel, state
 
 #: The form's pooling objectives (the structural one is the shipped structural models' recipe).
 OBJECTIVES = {"reference": "reference (link prediction + entropy)",
@@ -139,20 +138,6 @@ if submitted:
     else:
         st.session_state["_last_train"] = {"path": str(stem), "summary": summary, "history": history}
 
-#: A model must beat always answering its held-out fold's largest class by this much to be called
-#: trained (the margin every shipped model clears, tests/core/test_pretrained.py).
-MAJORITY_MARGIN = 0.05
-
-
-def majority_share(card, dataset) -> float | None:
-    """Share of the card's held-out test graphs in their largest class (None without test indices)."""
-    index = [int(i) for i in (card.get("test_indices") or []) if 0 <= int(i) < len(dataset)]
-    if not index:
-        return None
-    labels = np.asarray(dataset.labels)[index]
-    return float(np.bincount(labels).max() / labels.size)
-
-
 last = st.session_state.get("_last_train")
 if last:
     summary = last["summary"]
@@ -167,10 +152,11 @@ if last:
     majority = None
     if card is not None and test is not None:
         try:
-            majority = majority_share(card, state.load_dataset(summary["dataset"], selection.data_dir))
+            majority = predictions_panel.held_out_majority(card, state.load_dataset(summary["dataset"],
+                                                                                    selection.data_dir))
         except Exception:  # the dataset is gone from the data folder: the accuracy stands alone
             majority = None
-    if majority is not None and test < majority + MAJORITY_MARGIN:
+    if majority is not None and test < majority + predictions_panel.MAJORITY_MARGIN:
         # never a green banner for a model that has not learned to classify
         status_slot.warning(f"{saved}. That is no better than always answering the largest class, which is "
                             f"{majority:.1%} of these graphs: the model has not learned to classify them. More "
