@@ -51,6 +51,12 @@ def test_atlas_page_shows_the_datasets_verdict_shares(app_env, one_torch_thread)
     assert sum(counts) == 300  # every graph of the synthetic dataset, in one verdict each
     for match, count in zip(found, counts):
         assert match.group(2) == ("<1" if count / 300 < 0.005 else f"{count / 300:.0%}".rstrip("%"))
+    # the accuracy beside what always answering the largest class scores on the same graphs
+    from core.data.datasets import load_dataset
+
+    labels = np.asarray(load_dataset("synthetic-hierarchy").labels)
+    overall = next(c.value for c in at.caption if c.value.startswith("Overall accuracy over the dataset"))
+    assert overall.endswith(f"always answering the largest class: {np.bincount(labels).max() / labels.size:.0%}.")
     at.radio(key="atlas_colour").set_value("prediction").run()
     assert not at.exception
     verdict = next(v for v in VERDICTS if any(f"[{v}]" in b for b in badges))
