@@ -285,6 +285,12 @@ def _summary(dataset, settings, folds, device, seconds, command, stem) -> dict:
         paper["description"] = PAPER_TEXT
     if settings.protocol == "paper":
         honest = None
+    labels = np.asarray(dataset.labels)
+    shares = []  # what always answering each test fold's largest class scores there
+    for fold in folds:
+        index = [int(i) for i in fold.get("test_indices") or [] if 0 <= int(i) < len(labels)]
+        if index:
+            shares.append(float(np.bincount(labels[index]).max() / len(index)))
     return {
         "dataset": dataset.name,
         "variant": settings.variant,
@@ -292,6 +298,7 @@ def _summary(dataset, settings, folds, device, seconds, command, stem) -> dict:
         "settings": asdict(settings),
         "honest": honest if settings.protocol in ("honest", "both") else None,
         "paper": paper if settings.protocol in ("paper", "both") else None,
+        "majority": {"mean": float(np.mean(shares)), "per_fold": shares} if shares else None,
         "folds": [{k: v for k, v in f.items() if k not in ("train_indices",)} for f in folds],
         "folds_completed": len(folds),
         "folds_total": settings.folds,
@@ -301,6 +308,10 @@ def _summary(dataset, settings, folds, device, seconds, command, stem) -> dict:
         "checkpoint": str(checkpoint_paths(stem)[0]) if stem and checkpoint_paths(stem)[0].is_file()
         else None,
     }
+
+
+#: A model whose honest accuracy is not this far above the majority class has not learned to classify.
+MAJORITY_MARGIN = 0.05
 
 
 def format_summary(summary: dict) -> str:
@@ -330,6 +341,13 @@ def format_summary(summary: dict) -> str:
             lines.append(f"honest accuracy: {100 * honest['mean']:.1f} ± {100 * honest['std']:.1f} % "
                          f"(test fold at best validation epoch, {done} folds"
                          f"{f' of {planned}' if planned and planned != done else ''})")
+    majority = summary.get("majority")
+    if majority is not None:
+        lines.append(f"majority class:  {100 * majority['mean']:.1f} % (always answering each test fold's largest "
+                     "class)")
+        if honest is not None and honest["mean"] < majority["mean"] + MAJORITY_MARGIN:
+            lines.append("warning: the honest accuracy is not 5 points above the majority class: the model has not "
+                         "learned to classify these graphs")
     if paper is not None:
         lines.append(f"paper protocol:  {100 * paper['accuracy']:.1f} % at epoch {paper['epoch']} (max over epochs of "
                      "mean test-fold accuracy, no model selection; optimistic, not comparable to the honest figure)")

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.data.synthetic import make_synthetic_hierarchy
@@ -187,5 +188,15 @@ def test_the_summary_of_one_fold_gives_no_spread_and_of_some_folds_says_how_many
     assert "on one test fold of 3" in one and "not a cross-validated figure" in one and "±" not in one
     two = format_summary(cross_validate(synthetic, _settings(tmp_path, only_folds=[0, 1]), progress=False))
     assert "± " in two and "2 folds of 3)" in two
-    three = format_summary(cross_validate(synthetic, _settings(tmp_path), progress=False))
+    summary = cross_validate(synthetic, _settings(tmp_path), progress=False)
+    three = format_summary(summary)
     assert "3 folds)" in three
+    # beside what always answering each test fold's largest class scores
+    labels = np.asarray(synthetic.labels)
+    shares = [np.bincount(labels[f["test_indices"]]).max() / len(f["test_indices"]) for f in summary["folds"]]
+    assert summary["majority"]["per_fold"] == pytest.approx(shares)
+    assert f"majority class:  {100 * np.mean(shares):.1f} %" in three
+    below = summary["honest"]["mean"] < np.mean(shares) + 0.05
+    assert ("has not learned to classify" in three) == below
+    summary["honest"]["mean"] = float(np.mean(shares))  # at the majority class: said so
+    assert "warning: the honest accuracy is not 5 points above the majority class" in format_summary(summary)
