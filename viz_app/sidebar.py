@@ -55,6 +55,11 @@ class Selection:
         elsewhere = foreign_classes(self.card, self.dataset_name)
         mark = (f"(a class of {elsewhere}: not scored against {self.dataset_name}'s labels)" if elsewhere
                 else "(correct)" if predicted == label else "(wrong)" if label is not None else "")
+        held_out = (self.card or {}).get("test_indices")
+        if not elsewhere and label is not None and held_out:
+            # right on a graph it was trained on says little: say which kind of graph this is
+            mark += (" on a graph held out from its training" if self.graph_index in set(map(int, held_out))
+                     else " on one of its training graphs")
         self.prediction_slot.markdown(f"predicted: **{name}** (p = {float(probabilities[predicted]):.2f}) {mark}")
 
     @property

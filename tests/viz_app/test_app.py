@@ -107,6 +107,12 @@ def test_explore_shows_widgets_and_follows_the_graph_picker(app_env):
     assert "#7" in captions(at)[0] and captions(at)[0] != first
     sidebar_text = " ".join(m.value for m in at.sidebar.markdown)
     assert "true class" in sidebar_text and "predicted" in sidebar_text
+    # the prediction says whether the graph was held out from the model's training (its card: 0, 10, …, 290)
+    predicted = next(m.value for m in at.sidebar.markdown if m.value.startswith("predicted:"))
+    assert predicted.endswith("on one of its training graphs"), predicted
+    at.number_input(key="graph").set_value(10).run()
+    predicted = next(m.value for m in at.sidebar.markdown if m.value.startswith("predicted:"))
+    assert predicted.endswith("on a graph held out from its training"), predicted
 
 
 def test_explore_level_and_model_change_what_is_shown(app_env):
