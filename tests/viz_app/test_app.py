@@ -481,6 +481,11 @@ def test_a_model_from_another_dataset_is_never_scored_against_this_ones_labels(a
     compare = _on_dataset("compare", tu_dir, "MUTAG")
     assert any(i.value.startswith("Predictions are compared only between models trained on MUTAG")
                for i in compare.info), [i.value for i in compare.info]
+    # the sidebar warns about the selected model; the page warns only about the other one it runs
+    selected = Path(compare.session_state["model"]).name
+    main_warnings = [w.value for w in compare.main.warning]
+    assert not [w for w in main_warnings if w.startswith(f"{selected}:")], main_warnings
+    assert [w for w in main_warnings if "trained on **synthetic-hierarchy**, not MUTAG" in w], main_warnings
     # on the model's own dataset it is scored as before
     enzymes = _on_dataset("model_card", tu_dir, "ENZYMES")
     assert [m for m in enzymes.metric if m.label.startswith("Accuracy")]

@@ -97,7 +97,7 @@ def two_models() -> None:
         traces, problems = {}, []
         for path in dict.fromkeys((model_a, model_b)):
             warning, problem = diagnosis[path]
-            if warning:
+            if warning and path != selection.model_path:  # the sidebar already warns about the selected one
                 st.warning(f"{Path(path).name}: {warning}")
             if problem:
                 problems.append(f"{Path(path).name}: {problem}")
