@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
-from core.analysis.predictions import prediction_agreement
+from core.analysis.predictions import MAJORITY_MARGIN, majority_share, prediction_agreement  # noqa: F401
 from viz_app import cache, widgets
 from viz_app.sidebar import select_graph
 
@@ -51,19 +51,11 @@ def held_out_graphs(cards: list, dataset_name: str, num_graphs: int) -> tuple[np
             f"all {num_graphs} graphs of {dataset_name}, training graphs included ({why}), so both figures are optimistic")
 
 
-#: A model must beat always answering its held-out fold's largest class by this much to be called
-#: trained (the margin every shipped model clears, tests/core/test_pretrained.py).
-MAJORITY_MARGIN = 0.05
-
-
 def held_out_majority(card, dataset) -> float | None:
     """Share of the card's held-out test graphs of ``dataset`` that are in their largest class: what
     always answering that class scores there (None without test indices)."""
     index = [int(i) for i in (card.get("test_indices") or []) if 0 <= int(i) < len(dataset)]
-    if not index:
-        return None
-    labels = np.asarray(dataset.labels)[index]
-    return float(np.bincount(labels).max() / labels.size)
+    return majority_share(np.asarray(dataset.labels)[index])
 
 
 def compare_partners(entries: list[dict], dataset_name: str, pools: bool) -> list[dict]:

@@ -15,6 +15,21 @@ import math
 import numpy as np
 
 
+#: A classifier whose accuracy is not this far above always answering the largest class has not
+#: learned to classify (the margin every shipped model clears on its held-out fold).
+MAJORITY_MARGIN = 0.05
+
+
+def majority_share(labels) -> float | None:
+    """Accuracy of always answering the most common of ``labels`` (None for no labels).
+
+    >>> majority_share([0, 1, 1, 2])
+    0.5
+    """
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    return float(np.bincount(labels).max() / labels.size) if labels.size else None
+
+
 def mcnemar_exact_p(only_a_correct: int, only_b_correct: int) -> float:
     """Two-sided exact McNemar test: P(a split at least this uneven of the discordant graphs | both models equally good).
 

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from core.analysis.predictions import MAJORITY_MARGIN, majority_share
 from core.data.batching import (
     PreparedGraph,
     prepare_graphs,
@@ -286,11 +287,10 @@ def _summary(dataset, settings, folds, device, seconds, command, stem) -> dict:
     if settings.protocol == "paper":
         honest = None
     labels = np.asarray(dataset.labels)
-    shares = []  # what always answering each test fold's largest class scores there
-    for fold in folds:
-        index = [int(i) for i in fold.get("test_indices") or [] if 0 <= int(i) < len(labels)]
-        if index:
-            shares.append(float(np.bincount(labels[index]).max() / len(index)))
+    # what always answering each test fold's largest class scores there
+    shares = [majority_share(labels[[int(i) for i in fold.get("test_indices") or [] if 0 <= int(i) < len(labels)]])
+              for fold in folds]
+    shares = [share for share in shares if share is not None]
     return {
         "dataset": dataset.name,
         "variant": settings.variant,
@@ -308,10 +308,6 @@ def _summary(dataset, settings, folds, device, seconds, command, stem) -> dict:
         "checkpoint": str(checkpoint_paths(stem)[0]) if stem and checkpoint_paths(stem)[0].is_file()
         else None,
     }
-
-
-#: A model whose honest accuracy is not this far above the majority class has not learned to classify.
-MAJORITY_MARGIN = 0.05
 
 
 def format_summary(summary: dict) -> str:
