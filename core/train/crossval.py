@@ -273,7 +273,8 @@ def _add_cv_to_card(stem: Path, summary: dict) -> None:
     _, card_path = checkpoint_paths(stem)
     card = read_card(card_path).to_dict()
     card["cross_validation"] = {"honest": summary["honest"], "paper": summary["paper"] and {
-        k: v for k, v in summary["paper"].items() if k != "curve"}, "folds_completed": summary["folds_completed"]}
+        k: v for k, v in summary["paper"].items() if k != "curve"}, "folds_completed": summary["folds_completed"],
+        "majority": summary.get("majority")}
     _write_json(card_path, card)
 
 

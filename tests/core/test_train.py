@@ -89,6 +89,10 @@ def test_cli_smoke_run_writes_summary_checkpoint_and_resumes_from_cached_folds(t
     logits = predict_logits(model, [dataset[i] for i in test], spec, indices=test, seed=card["seed"])
     accuracy = float(np.mean(logits.argmax(axis=1) == dataset.labels[test]))
     assert accuracy == pytest.approx(card["accuracy"]["test"])
+    # the cross-validation beside the majority class of each test fold, in the report and the card
+    shares = [np.bincount(dataset.labels[f["test_indices"]]).max() / len(f["test_indices"]) for f in summary["folds"]]
+    assert card["cross_validation"]["majority"]["per_fold"] == pytest.approx(shares)
+    assert f"majority class:  {100 * np.mean(shares):.1f} %" in first.stdout
     # ... and so is what its pooling is (the diagnosis of the same graphs), which the card states
     from core.diagnose import card_structure
 

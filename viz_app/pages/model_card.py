@@ -71,7 +71,9 @@ if cv:
               f"{honest.get('mean', float('nan')):.1%} ± {honest.get('std', float('nan')):.1%}")
     st.markdown(f"**Cross-validation.** honest: {figure}"
                 + (f" · paper protocol (optimistic): {paper.get('accuracy', paper.get('mean', float('nan'))):.1%}" if paper else "")
-                + f" · folds completed: {done}" + (f" of {planned}" if planned else ""))
+                + f" · folds completed: {done}" + (f" of {planned}" if planned else "")
+                + (f" · always answering each test fold's largest class: {cv['majority']['mean']:.1%}"
+                   if isinstance(cv.get("majority"), dict) else ""))
     if honest.get("description") and honest["description"] not in str(card.get("protocol", "")):
         st.caption(honest["description"])
 structure = card.get("structure")
