@@ -58,7 +58,7 @@ def occlusion() -> None:
     result = diagnosis_panel.graph_occlusion(selection.model_path, selection.device, selection.dataset_name,
                                              selection.data_dir, selection.graph_index, selection.stamp,
                                              level_index)
-    model_classes = (selection.card or {}).get("class_names") or selection.dataset.class_names
+    model_classes = state.model_class_names(selection.card, selection.dataset)  # the names the sidebar gives
     target = model_classes[result["target"]] if result["target"] < len(model_classes) else result["target"]
     deltas = result["deltas"]
     used = np.unique(record.hard_assignment)
