@@ -224,14 +224,17 @@ def preload_frontend() -> None:
     Chromium on the 2-core machine), Upload's file picker. The data grid (``st.dataframe``) is left
     out: its code is the largest, and sent with the first page it delayed Explore's first figure by
     ~0.7 s (medians of 6 alternating launches; the small elements alone, none). The pages show
-    their tables as Markdown instead (:func:`markdown_table`). The container is hidden
-    (``display: none``); the next run leaves it out.
+    their tables as Markdown instead (:func:`markdown_table`). The container is one pixel high and
+    unbordered when it is drawn, then hidden (``display: none``); the next run leaves it out.
     """
     if st.session_state.get(FRONTEND_PRELOADED):
         return
     st.session_state[FRONTEND_PRELOADED] = True
-    st.html("<style>.st-key-frontend-preload { display: none; }</style>")
-    with st.container(key="frontend-preload"):
+    # One pixel high and unbordered from the moment it is drawn, then hidden by the style in its first
+    # element (which applies only once Markdown has drawn it, ~0.2 s later; st.html's code, itself
+    # fetched on first use, took ~0.8 s: meanwhile the copies were visible below the page).
+    with st.container(key="frontend-preload", height=1, border=False):
+        st.markdown("<style>.st-key-frontend-preload { display: none; }</style>", unsafe_allow_html=True)
         st.json({"preload": 0})
         st.code("preload", language="bash")
         st.markdown("*preload* :sparkles:")
