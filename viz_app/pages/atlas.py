@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from core.analysis.diagnosis import EXPLANATIONS, VERDICTS
+from core.analysis.predictions import majority_share
 from viz_app import diagnosis_panel, figures, state
 
 selection = state.sidebar()
@@ -76,10 +77,10 @@ with share_right:
             st.markdown(f"{diagnosis_panel.verdict_markdown(verdict)} {count} graph{'s' * (count != 1)} ({share}) — "
                         f"prediction accuracy on them {chosen.count('correct') / len(chosen):.0%}")
     if accuracy:
-        counts = np.bincount([g["label"] for g in rows if g["label"] is not None and g["predicted"] is not None])
+        majority = majority_share([g["label"] for g in rows if g["label"] is not None and g["predicted"] is not None])
         st.caption(f"Overall accuracy over the dataset (train and test graphs together): "
                    f"{accuracy.count('correct') / len(accuracy):.0%}; always answering the largest class: "
-                   f"{counts.max() / counts.sum():.0%}.")
+                   f"{majority:.0%}.")
     elif elsewhere:
         st.caption(f"Predictions are not scored: this model was trained on {elsewhere}, and its classes are "
                    f"{elsewhere}'s, not {selection.dataset_name}'s.")

@@ -22,8 +22,8 @@ c1.metric("Variant", card.get("variant", "?"))
 c2.metric("Trained on", str(card.get("dataset", "?")))
 accuracy = card.get("accuracy")
 test_accuracy = accuracy.get("test") if isinstance(accuracy, dict) else accuracy
-majority = (predictions_panel.held_out_majority(card, selection.dataset)
-            if str(card.get("dataset", "")).lower() == selection.dataset_name.lower() else None)
+elsewhere = state.foreign_classes(card, selection.dataset_name)  # its classes are another dataset's
+majority = None if elsewhere else predictions_panel.held_out_majority(card, selection.dataset)
 scored = isinstance(test_accuracy, (int, float))
 c3.metric("Test accuracy (this model's fold)", f"{test_accuracy:.1%}" if scored else "—",
           delta=f"{100 * (test_accuracy - majority):+.1f} points over the largest class"
@@ -115,10 +115,10 @@ st.subheader("Per-class accuracy and confusion matrix")
 same_dataset = str(card.get("dataset", "")).lower() == selection.dataset_name.lower()
 test_indices = card.get("test_indices") if same_dataset else None
 summary = state.summary_for(selection, wait_s=predictions_panel.SUMMARY_WAIT_S)  # fills the sidebar's prediction
-if not same_dataset and card.get("dataset"):
-    st.info(f"Not scored on {selection.dataset_name}: this model was trained on {card.get('dataset')}, so its "
-            f"classes are {card.get('dataset')}'s, and {selection.dataset_name}'s labels mean other things. Pick "
-            f"{card.get('dataset')} in the sidebar for its accuracy, or train a model on {selection.dataset_name} "
+if elsewhere:
+    st.info(f"Not scored on {selection.dataset_name}: this model was trained on {elsewhere}, so its "
+            f"classes are {elsewhere}'s, and {selection.dataset_name}'s labels mean other things. Pick "
+            f"{elsewhere} in the sidebar for its accuracy, or train a model on {selection.dataset_name} "
             "on the Train page.")
 elif summary is None:
     state.pending_note(f"Running the model over the {len(selection.dataset)} graphs of {selection.dataset_name} in "
