@@ -276,11 +276,11 @@ def checkpoint_label(entry: dict) -> str:
 @st.cache_data(show_spinner=False, max_entries=256)
 def _card_compatibility(path: str, stamp: float, dataset_name: str, data_dir: str | None,
                         need_pooling: bool) -> tuple[str | None, str | None]:
-    from core.model.card import CheckpointError, read_card
+    from core.model.card import CheckpointError
     from core.model.compat import check_compatibility
 
     try:
-        card = read_card(path)
+        card = _card(path, stamp)  # the card the sidebar and other pages already read, not a second parse
     except CheckpointError as error:
         return None, f"cannot read its card: {error}"
     dataset = load_dataset(dataset_name, data_dir)

@@ -72,3 +72,23 @@ def test_weights_that_do_not_fit_their_card_are_refused_in_words(tmp_path, monke
     assert not at.exception, [e.value for e in at.exception]
     errors = " ".join(e.value for e in at.sidebar.error) + " ".join(e.value for e in at.error)
     assert "cannot load misfit" in errors and "do not match" in errors, errors
+
+
+def test_card_compatibility_reads_the_current_card_and_names_a_broken_one(tmp_path):
+    """``card_compatibility`` reads the card through the cached ``_card`` keyed by the card file's
+    version: a card damaged after it was first read is reported as unreadable, not served from the cache."""
+    import os
+
+    from viz_app import cache
+
+    stem = tmp_path / "model"
+    shutil.copyfile(SHIPPED.with_suffix(".safetensors"), stem.with_suffix(".safetensors"))
+    shutil.copyfile(SHIPPED.with_suffix(".json"), stem.with_suffix(".json"))
+    warning, problem = cache.card_compatibility(str(stem), "synthetic-hierarchy", None)
+    assert problem is None and warning is None
+    card = stem.with_suffix(".json")
+    card.write_text('{"config": [1, 2', encoding="utf-8")
+    later = card.stat().st_mtime + 5
+    os.utime(card, (later, later))
+    warning, problem = cache.card_compatibility(str(stem), "synthetic-hierarchy", None)
+    assert warning is None and problem.startswith("cannot read its card:"), problem
