@@ -31,6 +31,7 @@ trained without looking at the test fold, so choosing among them by validation i
     python bench/selection_grid.py --datasets ENZYMES PROTEINS DD --dry-run    # jobs and time estimate
     python bench/selection_grid.py --grid long --jobs 2                        # ≤ 2,000 epochs, patience 300
     python bench/selection_grid.py --table-only                                # table from what is on disk
+    python bench/selection_grid.py --datasets DD --grid long --jobs 2 --hours 2.5   # only jobs that end in 2.5 h
 
 Each (config, fold) job runs in its own worker process with one torch thread (``--jobs N``
 processes at once); an interrupted job resumes from core.train's mid-fold state, finished ones
@@ -304,24 +305,41 @@ def _describe(unit: Job | tuple[Job, ...]) -> str:
 
 
 def run_jobs(jobs: list[Job | tuple[Job, ...]], workers: int,
-             trainer: Callable[[Job], tuple[int, str]] = train_one) -> list[str]:
+             trainer: Callable[[Job], tuple[int, str]] = train_one, deadline: float | None = None,
+             seconds: Callable[[Job | tuple[Job, ...]], float] | None = None,
+             left: list | None = None) -> list[str]:
     """Run ``jobs`` in ``workers`` processes, a fresh process per job; returns failure messages.
 
     An item may be a tuple of jobs (one stack, :func:`stack_units`): it runs through
-    :func:`train_stacked` whatever ``trainer`` is."""
+    :func:`train_stacked` whatever ``trainer`` is. With a ``deadline`` (``time.time()`` seconds), a job
+    starts only when ``seconds(job)``, its estimate, ends before it — a job cut off by the end of a
+    session loses its progress on a fresh machine — and the jobs that never started are appended to ``left``."""
     import multiprocessing
     import signal
 
     failures: list[str] = []
+    queue = list(jobs)
     context = multiprocessing.get_context("spawn")
-    pool = context.Pool(processes=max(1, min(workers, len(jobs))), maxtasksperchild=1)
+    pool = context.Pool(processes=max(1, min(workers, len(jobs) or 1)), maxtasksperchild=1)
     started = time.perf_counter()
     # `kill` (SIGTERM) ends the workers too, as Ctrl-C does: left running, an orphaned worker would go on
     # training its fold while a restarted run trains the same fold again from the same resume state.
     previous = signal.signal(signal.SIGTERM, _terminated) if _main_thread() else None
+
+    def fits(job) -> bool:
+        return deadline is None or seconds is None or time.time() + seconds(job) <= deadline
+
+    def start_more(pending: dict) -> None:
+        while len(pending) < workers:
+            job = next((job for job in queue if fits(job)), None)
+            if job is None:
+                return
+            queue.remove(job)
+            pending[pool.apply_async(_train_unit if isinstance(job, tuple) else trainer, (job,))] = job
+
     try:
-        pending = {pool.apply_async(_train_unit if isinstance(job, tuple) else trainer, (job,)): job
-                   for job in jobs}
+        pending: dict = {}
+        start_more(pending)
         done = 0
         while pending:
             finished = [handle for handle in pending if handle.ready()]
@@ -337,7 +355,10 @@ def run_jobs(jobs: list[Job | tuple[Job, ...]], workers: int,
                     failures.append(f"{_describe(job)}: {status}")
                 print(f"[{done}/{len(jobs)} {time.perf_counter() - started:7.0f}s] {_describe(job)}: {status}",
                       flush=True)
+            start_more(pending)
         pool.close()
+        if left is not None:
+            left.extend(queue)
     except BaseException:
         pool.terminate()  # only this run's workers; finished folds are on disk, the unfinished one resumes
         raise
@@ -346,6 +367,11 @@ def run_jobs(jobs: list[Job | tuple[Job, ...]], workers: int,
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return failures
+
+
+def _unit_seconds(per_job: dict[Job, tuple[float, float, str]], unit: Job | tuple[Job, ...]) -> float:
+    """Estimated seconds of a job, or of a stack (its folds one after another: a stack gains little, README)."""
+    return sum(per_job[job][0] for job in (unit if isinstance(unit, tuple) else (unit,)))
 
 
 def _terminated(signum, frame) -> None:
@@ -421,6 +447,32 @@ def _length(job: Job) -> tuple[str, int, int]:
     return job.dataset, job.point.epochs or job.epochs, job.point.patience or job.patience
 
 
+def job_estimates(jobs_to_run: list[Job], all_jobs: list[Job]) -> dict[Job, tuple[float, float, str]]:
+    """Per job of ``jobs_to_run``: (seconds, epochs, where the epochs come from: ``own`` / ``length`` /
+    ``assumed``), by the rules :func:`estimate` states."""
+    by_dataset = measured_rates(all_jobs)
+    by_config = measured_rates(all_jobs, key=lambda j: (j.dataset, j.point.name))
+    by_kind = measured_rates(all_jobs, key=lambda j: (j.dataset, j.point.is_diffpool))
+    by_length = measured_rates(all_jobs, key=_length)
+    found = {}
+    for job in jobs_to_run:
+        dataset = job.dataset
+        # Training graphs per job: the outer training fold less its 10 % validation hold-out.
+        train_graphs = min(job.subset or NUM_GRAPHS[dataset], NUM_GRAPHS[dataset]) * (1 - 1 / job.folds) * 0.9
+        own = by_config.get((dataset, job.point.name))
+        measured = own or by_kind.get((dataset, job.point.is_diffpool)) or by_dataset.get(dataset) or {}
+        rate = measured.get("seconds_per_graph_epoch", SECONDS_PER_GRAPH_EPOCH_CPU[dataset])
+        _, most, wait = _length(job)
+        if own:
+            run_epochs, source = own["epochs_per_job"], "own"
+        elif _length(job) in by_length:
+            run_epochs, source = by_length[_length(job)]["epochs_per_job"], "length"
+        else:
+            run_epochs, source = min(most, 100 + wait), "assumed"
+        found[job] = (rate * train_graphs * run_epochs, run_epochs, source)
+    return found
+
+
 def estimate(jobs_to_run: list[Job], all_jobs: list[Job], workers: int) -> dict:
     """Worker seconds and wall seconds on a 2-core machine for ``jobs_to_run``.
 
@@ -433,32 +485,16 @@ def estimate(jobs_to_run: list[Job], all_jobs: list[Job], workers: int) -> dict:
     ~100), else ``min(epochs, 100 + patience)`` with the job's own epochs and patience (the command's,
     or its configuration's; reference ENZYMES runs peak near epoch 80-100).
     """
+    per_job = job_estimates(jobs_to_run, all_jobs)
     by_dataset = measured_rates(all_jobs)
-    by_config = measured_rates(all_jobs, key=lambda j: (j.dataset, j.point.name))
-    by_kind = measured_rates(all_jobs, key=lambda j: (j.dataset, j.point.is_diffpool))
-    by_length = measured_rates(all_jobs, key=_length)
     per_dataset = {}
     for dataset in dict.fromkeys(j.dataset for j in jobs_to_run):
         todo = [j for j in jobs_to_run if j.dataset == dataset]
-        folds, subset = todo[0].folds, todo[0].subset
-        # Training graphs per job: the outer training fold less its 10 % validation hold-out.
-        train_graphs = min(subset or NUM_GRAPHS[dataset], NUM_GRAPHS[dataset]) * (1 - 1 / folds) * 0.9
-        total_seconds = total_epochs = 0.0
+        total_seconds = sum(per_job[job][0] for job in todo)
+        total_epochs = sum(per_job[job][1] for job in todo)
         sources = {"own": 0, "length": 0, "assumed": 0}
         for job in todo:
-            own = by_config.get((dataset, job.point.name))
-            measured = own or by_kind.get((dataset, job.point.is_diffpool)) or by_dataset.get(dataset) or {}
-            rate = measured.get("seconds_per_graph_epoch", SECONDS_PER_GRAPH_EPOCH_CPU[dataset])
-            _, most, wait = _length(job)
-            if own:
-                run_epochs, source = own["epochs_per_job"], "own"
-            elif _length(job) in by_length:
-                run_epochs, source = by_length[_length(job)]["epochs_per_job"], "length"
-            else:
-                run_epochs, source = min(most, 100 + wait), "assumed"
-            sources[source] += 1
-            total_seconds += rate * train_graphs * run_epochs
-            total_epochs += run_epochs
+            sources[per_job[job][2]] += 1
         n = len(todo)
         per_dataset[dataset] = {"jobs": n, "seconds_per_job": total_seconds / n, "epochs_per_job": total_epochs / n,
                                 "sources": sources, "how": _estimated_from(sources, by_dataset.get(dataset))}
@@ -762,6 +798,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="train each configuration's folds left as one stack of models in one process (core.train "
              "--stack-folds; same fold files); datasets with graphs over core.train.stacked.MAX_STACK_NODES "
              "nodes (D&D) keep one process per fold")
+    add("--hours", type=float, default=None,
+        help="start a job only if its estimate (the one --dry-run prints) ends within this many hours of the "
+             "run's start, e.g. the time left in a session: a fold cut off mid-way resumes only on the same "
+             "machine. Jobs left over are named; rerun later to train them (default: no limit)")
     add("--dry-run", action="store_true", help="print the jobs left and a time estimate; train nothing")
     add("--table-only", action="store_true", help="rebuild the tables from the folds on disk; train nothing")
     return parser
@@ -773,6 +813,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.epochs < 1 or args.patience < 1 or args.folds < 2:
         parser.error("--jobs, --epochs and --patience must be at least 1, --folds at least 2")
+    if args.hours is not None and not args.hours > 0:
+        parser.error("--hours must be a positive number of hours")
     points = GRIDS[args.grid]()
     jobs = build_jobs(args.datasets, points, args)
     if args.table_only:
@@ -798,12 +840,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  ... and {len(todo) - 5} more")
         return 0
     failures: list[str] = []
+    left: list = []
+    deadline = None if args.hours is None else time.time() + args.hours * 3600
+    if deadline is not None:
+        print(f"--hours {args.hours:g}: a job starts only if its estimate ends by "
+              f"{dt.datetime.fromtimestamp(deadline, dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    per_job = job_estimates(todo, jobs)
     try:
         if todo:
-            failures = run_jobs(stack_units(todo) if args.stack else todo, args.jobs)
+            failures = run_jobs(stack_units(todo) if args.stack else todo, args.jobs, deadline=deadline,
+                                seconds=functools.partial(_unit_seconds, per_job), left=left)
     except KeyboardInterrupt:
         print("\ninterrupted: finished jobs are on disk; rerun the same command to continue", file=sys.stderr)
         return 130
+    if left:
+        count = sum(len(unit) if isinstance(unit, tuple) else 1 for unit in left)
+        print(f"{count} job(s) not started: their estimates would end after the --hours limit "
+              f"(first: {_describe(left[0])}, ~{_unit_seconds(per_job, left[0]) / 60:.0f} min); "
+              "rerun the same command to train them")
     write_summaries(build_jobs(args.datasets, all_points(), args))  # every grid's complete runs
     print(markdown(write_tables(args, argv)))
     if failures:

@@ -182,6 +182,38 @@ def test_a_failing_job_reports_its_exit_code_instead_of_stopping_the_grid(tmp_pa
     assert not (job.out_dir / "folds" / "fold-0.json").exists()
 
 
+def test_a_deadline_starts_only_the_jobs_whose_estimate_ends_before_it(tmp_path):
+    """--hours: a job that would be cut off by the deadline is not started (its progress would be lost on
+    a fresh machine); shorter ones behind it still run."""
+    import time
+
+    jobs = [Job("ENZYMES", POINTS[0], k, tmp_path / "runs", 2, 1, str(tmp_path / "no-data-here"), 3, 40)
+            for k in range(3)]
+    left: list = []
+    failures = run_jobs(jobs, 1, deadline=time.time() + 120, seconds=lambda job: 10_000 if job.fold == 1 else 1,
+                        left=left)
+    assert left == [jobs[1]]
+    assert len(failures) == 2 and all("exit 2" in f for f in failures)  # folds 0 and 2 ran (no data: exit 2)
+    assert [f.split(":")[0] for f in failures] == [f"ENZYMES {POINTS[0].name} fold {k}" for k in (0, 2)]
+    left.clear()
+    assert run_jobs(jobs, 2, deadline=time.time() + 120, seconds=lambda job: 10_000, left=left) == []
+    assert left == jobs
+
+
+def test_hours_leaves_jobs_that_would_not_finish_and_still_writes_the_tables(tu_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(selection_grid.GRIDS, "small", lambda: POINTS)
+    monkeypatch.setattr(selection_grid, "job_estimates",
+                        lambda todo, jobs: {job: (7200.0, 500.0, "own") for job in todo})
+    with pytest.raises(SystemExit):
+        selection_grid.main(_grid_args(tu_dir, tmp_path, "--hours", "0"))
+    assert "--hours must be a positive number" in capsys.readouterr().err
+    assert selection_grid.main(_grid_args(tu_dir, tmp_path, "--hours", "1.5")) == 0
+    out = capsys.readouterr().out
+    assert "6 job(s) not started" in out and "~120 min" in out and "rerun the same command" in out
+    assert not list((tmp_path / "selection_grid" / "runs").glob("*/*/folds/*.json"))
+    assert (tmp_path / "selection_grid" / "selection_grid.md").is_file()
+
+
 def _recomputed(folder: str) -> tuple[float, float, int]:
     tests = [100 * f["test_acc"] for _, f in sorted(_fold_files(ROOT / folder).items())]
     return statistics.fmean(tests), statistics.pstdev(tests), len(tests)
