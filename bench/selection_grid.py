@@ -417,9 +417,10 @@ def _measured_on(rate: dict) -> str:
     return f"measured on {rate['jobs_measured']} finished job(s)" + (f": {', '.join(parts)}" if parts else "")
 
 
-def measured_rates(jobs: list[Job], key: Callable[[Job], Hashable] = lambda job: job.dataset) -> dict:
-    """Per ``key`` (default: the dataset), from finished grid folds: seconds per training graph-epoch, mean
-    epochs and seconds per job, and the CPUs they ran on."""
+def measured_rates(jobs: list[Job], key: Callable[[Job], Hashable] = lambda job: job.dataset,
+                   cpu_model: str | None = None) -> dict:
+    """Per ``key`` (default: the dataset), from finished grid folds (those that ran on ``cpu_model`` only, when
+    given): seconds per training graph-epoch, mean epochs and seconds per job, and the CPUs they ran on."""
     rates: dict = {}
     for group in dict.fromkeys(key(j) for j in jobs):
         seconds = graph_epochs = epochs = count = 0
@@ -429,6 +430,8 @@ def measured_rates(jobs: list[Job], key: Callable[[Job], Hashable] = lambda job:
             if entry is None:
                 continue
             cpu = entry.get("cpu", UNRECORDED_CPU)
+            if cpu_model is not None and cpu != cpu_model:
+                continue
             cpus[cpu] = cpus.get(cpu, 0) + 1
             run = len(entry["history"])
             # A resumed fold's "seconds" counts only its last stretch; the epochs' own times add up to all of it.
@@ -449,18 +452,26 @@ def _length(job: Job) -> tuple[str, int, int]:
 
 def job_estimates(jobs_to_run: list[Job], all_jobs: list[Job]) -> dict[Job, tuple[float, float, str]]:
     """Per job of ``jobs_to_run``: (seconds, epochs, where the epochs come from: ``own`` / ``length`` /
-    ``assumed``), by the rules :func:`estimate` states."""
+    ``assumed``), by the rules :func:`estimate` states; a configuration's pace comes from its folds on this
+    machine's CPU model where there are some, and a job that resumes mid-fold on this machine counts only
+    the epochs it has left (at least up to its best epoch so far plus the patience)."""
     by_dataset = measured_rates(all_jobs)
     by_config = measured_rates(all_jobs, key=lambda j: (j.dataset, j.point.name))
     by_kind = measured_rates(all_jobs, key=lambda j: (j.dataset, j.point.is_diffpool))
     by_length = measured_rates(all_jobs, key=_length)
+    from core.train.loop import cpu_model
+
+    # The pace of a configuration's folds on this machine's CPU model where it has some (a fold on another
+    # CPU, or on a machine busy with other work, can take twice as long per epoch).
+    here = measured_rates(all_jobs, key=lambda j: (j.dataset, j.point.name), cpu_model=cpu_model())
     found = {}
     for job in jobs_to_run:
         dataset = job.dataset
         # Training graphs per job: the outer training fold less its 10 % validation hold-out.
         train_graphs = min(job.subset or NUM_GRAPHS[dataset], NUM_GRAPHS[dataset]) * (1 - 1 / job.folds) * 0.9
         own = by_config.get((dataset, job.point.name))
-        measured = own or by_kind.get((dataset, job.point.is_diffpool)) or by_dataset.get(dataset) or {}
+        measured = (here.get((dataset, job.point.name)) or own or by_kind.get((dataset, job.point.is_diffpool))
+                    or by_dataset.get(dataset) or {})
         rate = measured.get("seconds_per_graph_epoch", SECONDS_PER_GRAPH_EPOCH_CPU[dataset])
         _, most, wait = _length(job)
         if own:
@@ -469,8 +480,27 @@ def job_estimates(jobs_to_run: list[Job], all_jobs: list[Job]) -> dict[Job, tupl
             run_epochs, source = by_length[_length(job)]["epochs_per_job"], "length"
         else:
             run_epochs, source = min(most, 100 + wait), "assumed"
-        found[job] = (rate * train_graphs * run_epochs, run_epochs, source)
+        seconds = rate * train_graphs * run_epochs
+        progress = saved_progress(job)
+        if progress is not None:  # resumes mid-fold here: the epochs left, at the pace its own epochs ran
+            run_epochs = max(1.0, min(most, max(run_epochs, progress["best_epoch"] + wait)) - progress["epoch"])
+            seconds = (progress["seconds_per_epoch"] or rate * train_graphs) * run_epochs
+        found[job] = (seconds, run_epochs, source)
     return found
+
+
+def saved_progress(job: Job) -> dict | None:
+    """This machine's mid-fold state of ``job`` (core.train's resume file, :func:`core.train.resume.fit_state_stem`):
+    the epoch it resumes after, its best epoch so far and the median seconds of its epochs; None without one."""
+    from core.train.resume import _state_paths, fit_state_stem
+
+    try:
+        meta = json.loads(_state_paths(fit_state_stem(job.settings(), job.fold))[1].read_text(encoding="utf-8"))
+        times = [float(row["seconds"]) for row in meta["history"] if "seconds" in row]
+        return {"epoch": int(meta["epoch"]), "best_epoch": int(meta["best_epoch"]),
+                "seconds_per_epoch": statistics.median(times) if times else None}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def estimate(jobs_to_run: list[Job], all_jobs: list[Job], workers: int) -> dict:

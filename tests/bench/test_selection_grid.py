@@ -137,6 +137,62 @@ def test_the_estimate_takes_each_jobs_epochs_from_its_own_configuration_else_fro
     assert guess["seconds_per_job"] == pytest.approx(rate * train_graphs * guess["epochs_per_job"])
 
 
+def test_a_job_that_resumes_mid_fold_here_is_estimated_by_the_epochs_it_has_left(tmp_path, monkeypatch):
+    """--hours decides by these estimates: a fold 120 epochs in must not count as a whole fold (it was
+    left unstarted for a shorter job elsewhere in the grid), nor at another CPU's pace."""
+    from core.train.resume import _state_paths, fit_state_stem
+
+    monkeypatch.setenv("DIFFPOOL_RESUME", str(tmp_path / "resume"))
+    point = GridPoint(16, 1, "sum", "ref", 1e-3, epochs=2000, patience=300)
+    job = Job("ENZYMES", point, 0, tmp_path / "runs", 2, 1, None, 3, 40)
+    fresh = selection_grid.job_estimates([job], [job])[job]
+    assert fresh[1:] == (400, "assumed")  # no fold of its kind anywhere: 100 + patience epochs
+    meta = _state_paths(fit_state_stem(job.settings(), job.fold))[1]
+    meta.parent.mkdir(parents=True)
+    history = [{"epoch": e, "seconds": 2.0 if e % 10 else 30.0} for e in range(1, 101)]  # a busy spell: medians
+    meta.write_text(json.dumps({"epoch": 100, "best_epoch": 90, "history": history}))
+    assert selection_grid.saved_progress(job) == {"epoch": 100, "best_epoch": 90, "seconds_per_epoch": 2.0}
+    assert selection_grid.job_estimates([job], [job])[job] == (600.0, 300.0, "assumed")  # 400 - 100 epochs at 2 s
+    meta.write_text(json.dumps({"epoch": 100, "best_epoch": 350, "history": history}))
+    assert selection_grid.job_estimates([job], [job])[job][1] == 550.0  # patience runs from its best epoch (350)
+    meta.write_text("{broken")
+    assert selection_grid.saved_progress(job) is None
+    assert selection_grid.job_estimates([job], [job])[job] == fresh
+
+
+def test_a_configurations_pace_comes_from_its_folds_on_this_cpu_model(tiny_grid, monkeypatch):
+    """One fold ran on another, ten times slower CPU: the estimate here takes the pace of the others."""
+    import copy
+
+    from core.train.loop import cpu_model
+
+    root, jobs = tiny_grid
+    mine = jobs[:3]
+    real = selection_grid.finished_fold
+
+    def fold_file(job):
+        entry = real(job)
+        if entry is not None and job in mine and job.fold == 0:
+            entry = copy.deepcopy(entry)
+            entry["cpu"], entry["seconds"] = "a slow CPU", entry["seconds"] * 10
+            for row in entry["history"]:
+                row["seconds"] *= 10
+        return entry
+
+    monkeypatch.setattr(selection_grid, "finished_fold", fold_file)
+    pace = selection_grid.measured_rates(mine[1:], cpu_model=cpu_model())["ENZYMES"]["seconds_per_graph_epoch"]
+    slow = selection_grid.measured_rates(mine, cpu_model="a slow CPU")["ENZYMES"]["seconds_per_graph_epoch"]
+    assert slow > 5 * pace
+    train_graphs = 40 * (2 / 3) * 0.9
+    here = selection_grid.job_estimates(mine, jobs)
+    for job in mine:
+        assert here[job][0] == pytest.approx(pace * train_graphs * here[job][1])
+    monkeypatch.setattr("core.train.loop.cpu_model", lambda: "a slow CPU")
+    there = selection_grid.job_estimates(mine, jobs)
+    for job in mine:
+        assert there[job][0] == pytest.approx(slow * train_graphs * there[job][1])
+
+
 def test_stack_trains_each_configurations_folds_as_one_stack_with_the_same_fold_files(tiny_grid, tu_dir,
                                                                                     tmp_path, monkeypatch, capsys):
     root, jobs = tiny_grid
