@@ -2,14 +2,25 @@
 # Every shipped model's diagnosis on its own dataset (all graphs, one torch thread):
 # bench/results/diagnosis/graphs/<model>.json (full CLI output, per graph; not committed: ~6 MB),
 # then bench/diagnosis_table.py writes bench/results/diagnosis/shares.md / shares.json.
-# Usage: bash bench/diagnosis_shares.sh [TU data folder]   (default ../shared/data/TU)
+# Usage: bash bench/diagnosis_shares.sh [TU data folder] [model ...]   (default ../shared/data/TU, every model;
+# with model names, only those are diagnosed and the table keeps the other models' previous rows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/TU}
+shift || true
 OUT=bench/results/diagnosis/graphs
 mkdir -p "$OUT"
 : > "$OUT/timings.txt"
-for card in pretrained/*.json; do
+cards=()
+if [ "$#" -gt 0 ]; then
+  for name in "$@"; do
+    [ -f "pretrained/$name.json" ] || { echo "no shipped model pretrained/$name.json" >&2; exit 2; }
+    cards+=("pretrained/$name.json")
+  done
+else
+  cards=(pretrained/*.json)
+fi
+for card in "${cards[@]}"; do
   case "$card" in *.projection.json|*/defaults.json) continue;; esac
   name=$(basename "$card" .json)
   dataset=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['dataset'])" "$card")

@@ -1,5 +1,7 @@
 """Summarise bench/results/diagnosis/graphs/<model>.json (written by bench/diagnosis_shares.sh) as one table.
 
+Rows of shipped models with no per-graph file this time are kept from the previous shares.json.
+
 Writes bench/results/diagnosis/shares.md and shares.json: per shipped model and level, the share
 of graphs with each verdict and the dataset means of the structure numbers.
 
@@ -41,7 +43,14 @@ def main() -> None:
                 **{f"mean_{k}": _mean(levels, k) for k in ("modularity", "modularity_louvain", "connected_share",
                                                           "label_nmi", "entropy_normalised", "truth_nmi")},
             })
-    (FOLDER / "shares.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    # The per-graph files are not committed: a run that diagnosed only some models (a model just shipped)
+    # keeps the previous table's rows of every other model still shipped.
+    fresh = {row["model"] for row in rows}
+    previous = FOLDER / "shares.json"
+    kept = [row for row in (json.loads(previous.read_text(encoding="utf-8")) if previous.is_file() else [])
+            if row["model"] not in fresh and (ROOT / "pretrained" / f"{row['model']}.json").is_file()]
+    rows = sorted(rows + kept, key=lambda row: (row["model"], row["level"]))
+    previous.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     fmt = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
     lines = ["| model | dataset | level | graphs | " + " | ".join(VERDICTS)
              + " | modularity (Louvain) | connected share | label NMI |",
@@ -55,9 +64,12 @@ def main() -> None:
     from bench.machine import cpu_model
 
     cpu = cpu_model()
-    lines += ["", "Command: `bash bench/diagnosis_shares.sh [TU folder]` (per shipped model `python3 -m core.diagnose "
-              "--model NAME --dataset DATASET --all --json --threads 1`, then `python3 bench/diagnosis_table.py`).",
-              f"Machine: {os.cpu_count()} cores, {cpu}; shared with other jobs when measured (timings noisy)."]
+    lines += ["", "Command: `bash bench/diagnosis_shares.sh [TU folder] [model ...]` (per shipped model, or per "
+              "model named, `python3 -m core.diagnose --model NAME --dataset DATASET --all --json --threads 1`, then "
+              "`python3 bench/diagnosis_table.py`, which keeps the previous rows of shipped models not diagnosed "
+              "this time" + (f": here {', '.join(sorted({row['model'] for row in kept}))}" if kept else "") + ").",
+              f"Machine of the last run: {os.cpu_count()} cores, {cpu}; shared with other jobs when measured "
+              "(timings noisy)."]
     if timings.is_file():
         lines += ["", "Wall time per model (whole dataset, one torch thread): "
                   + "; ".join(line.strip() for line in timings.read_text().splitlines() if line.strip()) + "."]
