@@ -278,7 +278,7 @@ def _same(a, b, tolerance: float = 1e-9) -> bool:
 @pytest.mark.parametrize("name", ["enzymes-diffpool-structural", "enzymes-diffpool-structural-long",
                                   "enzymes-diffpool-structural-sum-long",
                                   "proteins-diffpool-structural", "proteins-diffpool-structural-long",
-                                  "dd-diffpool-structural-sum"])
+                                  "dd-diffpool-structural-sum", "dd-diffpool-structural-sum-long"])
 def test_structural_models_pool_into_healthy_communities_at_both_levels(name, tu_dir):
     """The structural models (the app opens ENZYMES, PROTEINS and D&D on three of them): two levels, mostly
     healthy."""
