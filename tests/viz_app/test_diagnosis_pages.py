@@ -121,6 +121,41 @@ def test_stability_across_sibling_seed_models_when_they_exist(app_env, one_torch
         seeds.rmdir()
 
 
+def test_fewer_seed_retrainings_than_the_tab_compares_are_named_not_compared(app_env, one_torch_thread):
+    """One sibling of four (a default's retrainings half done): Explore says how many ship instead of
+    saying there are none, and the Model card lists it without pointing to a comparison that is not there."""
+    import torch
+
+    from core.model.checkpoint import save_checkpoint
+    from core.data.features import FeatureSpec
+    from core.model.diffpool import DiffPool, DiffPoolConfig
+    from viz_app.diagnosis_panel import MIN_SEED_SIBLINGS
+
+    spec = FeatureSpec("degree", max_degree=20)
+    seeds = app_env / "seeds"
+    torch.manual_seed(1)
+    config = DiffPoolConfig(input_dim=spec.dim, num_classes=3, variant="diffpool", num_pooling=2,
+                            assign_ratio=0.25, max_nodes=80)
+    save_checkpoint(seeds / f"{MODEL}-seed1", DiffPool(config), spec,
+                    {"dataset": "synthetic-hierarchy", "class_names": ["2 groups", "3 groups", "4 groups"], "seed": 1})
+    try:
+        at = run_page("explore", explore_tab="Stability")
+        assert not at.exception, [e.value for e in at.exception]
+        assert not any("retrainings with other seeds" in h.value for h in at.subheader)
+        info = " ".join(i.value for i in at.info)
+        assert f"Only 1 of the {MIN_SEED_SIBLINGS} seed retrainings this tab compares ship" in info, info
+        assert "ships as one checkpoint" not in info
+        card = run_page("model_card")
+        assert not card.exception, [e.value for e in card.exception]
+        text = " ".join(m.value for m in card.markdown)
+        assert "**Retrained with 1 other seed**" in text
+        assert f"once {MIN_SEED_SIBLINGS} retrainings ship" in text and "compares their clusters graph by graph" not in text
+    finally:
+        for path in seeds.iterdir():
+            path.unlink()
+        seeds.rmdir()
+
+
 def test_the_shipped_defaults_atlas_and_summary_come_from_its_stored_results_at_once(app_env, one_torch_thread):
     """The default model ships ``NAME.dataset-results.npz``: the atlas draws on the first run, with
     the stored shares; the test model (no stored results) says the diagnosis is coming instead."""

@@ -100,7 +100,7 @@ def stability() -> None:
     if not trace.levels:
         return
     siblings = diagnosis_panel.sibling_seed_models(selection.model_path)
-    if len(siblings) >= 4:
+    if len(siblings) >= diagnosis_panel.MIN_SEED_SIBLINGS:
         st.subheader(f"This model and {len(siblings)} retrainings with other seeds",
                      help="Checkpoints in seeds/ beside the model, trained with the same command and another "
                           "--seed; each is run on this graph and its level-1 clusters compared.")
@@ -112,8 +112,11 @@ def stability() -> None:
             key="explore_model_stability", file_stem=f"{title}-seed-stability", runs="model")
         st.subheader("Fits of the graph's structure", help="Self-supervised fits, as on the Upload page.")
     else:
-        st.info("This model ships as one checkpoint: there are no sibling seed or cross-validation fold models "
-                "to compare, so the stability of *its* clusters across trainings cannot be measured here. What "
+        shipped = ("This model ships as one checkpoint: there are no sibling seed or cross-validation fold models "
+                   "to compare" if not siblings else
+                   f"Only {len(siblings)} of the {diagnosis_panel.MIN_SEED_SIBLINGS} seed retrainings this tab "
+                   "compares ship beside this model (`seeds/`)")
+        st.info(f"{shipped}, so the stability of *its* clusters across trainings is not measured here. What "
                 "can be measured: how stable a pooling of this graph's structure is — the graph is fitted "
                 f"self-supervised (as on the Upload page) with {len(diagnosis_panel.STABILITY_SEEDS)} seeds.")
     first = trace.levels[0]

@@ -97,11 +97,15 @@ if siblings:
                      "held-out accuracy": f"{held_out:.1%}" if isinstance(held_out, (int, float)) else "—",
                      "its pooling on its held-out fold": state.pooling_summary(sibling.get("structure")) or "—"})
     scores = [float(r["held-out accuracy"].rstrip("%")) for r in rows if r["held-out accuracy"] != "—"]
-    st.markdown(f"**Retrained with {len(siblings)} other seeds** (`seeds/` beside it; the same command, and each "
-                "seed also draws its own fold 0, so each row is scored on other held-out graphs): held-out accuracy "
+    compared = ("Explore's *Stability* tab compares their clusters graph by graph."
+                if len(siblings) >= diagnosis_panel.MIN_SEED_SIBLINGS else
+                f"Explore's *Stability* tab compares clusters across seeds once {diagnosis_panel.MIN_SEED_SIBLINGS} "
+                "retrainings ship; the rest are still to be trained.")
+    st.markdown(f"**Retrained with {len(siblings)} other seed{'s' if len(siblings) != 1 else ''}** (`seeds/` beside "
+                "it; the same command, and each seed also draws its own fold 0, so each row is scored on other "
+                "held-out graphs): held-out accuracy "
                 + (f"{min(scores):.1f}–{max(scores):.1f} %" if scores else "—")
-                + ". How much of one model's figure and clusters is the luck of one training run; Explore's "
-                  "*Stability* tab compares their clusters graph by graph.")
+                + f". How much of one model's figure and clusters is the luck of one training run; {compared}")
     # a Markdown table: drawn at once (a data grid took the page's first visit from ~0.5 to ~0.8 s)
     st.markdown(state.markdown_table(["seed", "model", "held-out accuracy", "its pooling on its held-out fold"],
                                      [(r["seed"], f"`{r['model']}`", r["held-out accuracy"],
