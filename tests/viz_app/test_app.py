@@ -292,10 +292,31 @@ def test_model_card_sets_the_held_out_accuracy_against_the_largest_class(tmp_pat
     assert bool(warned) == (test_accuracy < majority + 0.05)
 
 
+def test_model_card_says_why_a_model_trained_after_the_canonical_basis_has_lapacks(tmp_path, monkeypatch):
+    """A card that names ``eigenbasis: solver`` chose LAPACK's basis (to join a grid's earlier folds): the page
+    must not say it was trained before the canonical basis existed."""
+    import shutil
+
+    shipped = PRETRAINED / "synthetic-hierarchy-diffpool"
+    shutil.copyfile(shipped.with_suffix(".safetensors"), tmp_path / "chosen.safetensors")
+    card = json.loads(shipped.with_suffix(".json").read_text(encoding="utf-8"))
+    assert "eigenbasis" not in card["features"]  # the shipped one predates the canonical basis
+    card["features"]["eigenbasis"] = "solver"
+    (tmp_path / "chosen.json").write_text(json.dumps(card), encoding="utf-8")
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))
+    at = AppTest.from_file(str(PAGES / "model_card.py"), default_timeout=TIMEOUT)
+    at.session_state["model"] = str(tmp_path / "chosen")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [c for c in captions(at) if "eigenvectors are the ones LAPACK returned" in c]
+    assert said and "--eigenbasis solver" in said[0] and "before the canonical" not in said[0]
+
+
 def test_model_card_says_in_words_what_the_shipped_models_pooling_is(app_env):
     at = run_page("model_card", select_test_model=False)  # the shipped default: pretrained/synthetic-hierarchy-diffpool
     # trained on degree+spectral features before the canonical eigenbasis: the page says they depend on the CPU
-    assert any("eigenvectors are the ones LAPACK returned" in c for c in captions(at))
+    assert any("eigenvectors are the ones LAPACK returned (it was trained before the canonical" in c
+               for c in captions(at))
     text = " ".join(m.value for m in at.markdown)
     assert "What its pooling is" in text and "30 graphs of its held-out fold" in text
     assert ":green-badge[healthy] level 1 (8 clusters): healthy on 100% of graphs" in text

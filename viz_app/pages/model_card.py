@@ -52,8 +52,13 @@ if variant in VARIANT_SUMMARY:
                                                                     else "") + ".")
 features = getattr(card, "features", None)
 if features is not None and features.solver_dependent:
-    st.caption("Its Laplacian eigenvectors are the ones LAPACK returned (it was trained before the canonical "
-               "eigenbasis). Where a graph's eigenvectors are not unique (repeated eigenvalues, tied entries), "
+    # A card that names the basis chose LAPACK's on purpose (`--eigenbasis solver`, e.g. to join a grid's
+    # earlier folds); one that names none predates the canonical basis.
+    chosen = "eigenbasis" in (card.get("features") or {})
+    why = ("it was trained with `--eigenbasis solver`, the basis of the earlier runs it joins" if chosen
+           else "it was trained before the canonical eigenbasis")
+    st.caption(f"Its Laplacian eigenvectors are the ones LAPACK returned ({why}). Where a graph's eigenvectors "
+               "are not unique (repeated eigenvalues, tied entries), "
                "another CPU returns others: there a graph or two per fold can be predicted otherwise than its "
                "stored results say. Models trained now use the canonical basis, the same on every CPU.")
 if variant == "graphsage" or variant in NO_POOLING_VARIANTS:
