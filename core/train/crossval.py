@@ -196,11 +196,18 @@ def cross_validate(
                     return on_epoch(fold, epoch, metrics) is not False
                 return True
 
+            def resumed(epoch: int, best_epoch: int, fold: int = fold) -> None:
+                bar.update(epoch)
+                if context.is_main:
+                    bar.write(f"fold {fold}: continues after epoch {epoch} from its saved state "
+                              f"(best validation so far at epoch {best_epoch})", file=sys.stderr)
+
             state_stem = fit_state_stem(settings, fold) if out_dir is not None else None
             result = _fit_prepared(
                 [prepared_by_index[i] for i in fit_idx], [prepared_by_index[i] for i in val_idx],
                 [prepared_by_index[i] for i in test_idx], spec, config, settings, watched,
                 on_epoch=epoch_callback, device=device, seed_offset=fold, state_stem=state_stem,
+                on_resume=resumed,
             )
             bar.update(settings.epochs - len(result.history))
             entry = fold_entry(settings.fingerprint(), fold, result, device, (fit_idx, val_idx, test_idx))

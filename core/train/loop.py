@@ -137,9 +137,11 @@ def _fit_prepared(
     device: torch.device | None = None,
     seed_offset: int = 0,
     state_stem: Path | None = None,
+    on_resume: Callable[[int, int], None] | None = None,
 ) -> FitResult:
     """The training loop. ``state_stem``: save the fit's state there every ``settings.save_every``
-    epochs and, when a state for these settings exists, continue from it."""
+    epochs and, when a state for these settings exists, continue from it, calling
+    ``on_resume(last saved epoch, best epoch so far)`` first."""
     context = distributed.current_context()
     device = device or _training_device(settings.device, context)
     torch.manual_seed(settings.seed + seed_offset)
@@ -173,6 +175,8 @@ def _fit_prepared(
         history, best_val = progress["history"], progress["best_val"]
         best_epoch, best_state = progress["best_epoch"], progress["best_state"]
         first_epoch = progress["epoch"] + 1
+        if on_resume is not None:
+            on_resume(progress["epoch"], best_epoch)
         if record:
             snapshot_meta, snapshots = progress["snapshot_meta"], progress["snapshots"]
     elif record:

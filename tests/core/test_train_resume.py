@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 
 import pytest
 
@@ -44,7 +45,8 @@ def _comparable(summary):
 
 
 @pytest.mark.parametrize("snapshot_every", [0, 3])
-def test_killed_fold_resumes_from_its_state_and_matches_an_uninterrupted_run(synthetic, tmp_path, snapshot_every):
+def test_killed_fold_resumes_from_its_state_and_matches_an_uninterrupted_run(synthetic, tmp_path, snapshot_every,
+                                                                            capsys):
     reference = cross_validate(synthetic, _settings(tmp_path, "reference", snapshot_every=snapshot_every),
                                progress=False)
 
@@ -62,8 +64,14 @@ def test_killed_fold_resumes_from_its_state_and_matches_an_uninterrupted_run(syn
     last_saved = (kill_epoch // settings.save_every) * settings.save_every
 
     seen = []
+    capsys.readouterr()
     resumed = cross_validate(synthetic, settings, progress=False, on_epoch=lambda f, e, m: seen.append((f, e)))
     assert seen[0] == (kill_fold, last_saved + 1)  # fold 0 from its JSON, fold 1 from its last save
+    told = [line for line in capsys.readouterr().err.splitlines() if "saved state" in line]
+    assert len(told) == 1, told
+    said = re.fullmatch(rf"fold {kill_fold}: continues after epoch {last_saved} from its saved state "
+                        r"\(best validation so far at epoch (\d+)\)", told[0])
+    assert said and 1 <= int(said.group(1)) <= last_saved, told
     assert _comparable(resumed) == _comparable(reference)
     assert resumed["honest"] == reference["honest"]
     assert not (tmp_path / "resume").exists() or not any((tmp_path / "resume").rglob("*.state.*"))
