@@ -492,10 +492,10 @@ def job_estimates(jobs_to_run: list[Job], all_jobs: list[Job]) -> dict[Job, tupl
 def saved_progress(job: Job) -> dict | None:
     """This machine's mid-fold state of ``job`` (core.train's resume file, :func:`core.train.resume.fit_state_stem`):
     the epoch it resumes after, its best epoch so far and the median seconds of its epochs; None without one."""
-    from core.train.resume import _state_paths, fit_state_stem
+    from core.train.resume import fit_state_stem, saved_fit_progress
 
     try:
-        meta = json.loads(_state_paths(fit_state_stem(job.settings(), job.fold))[1].read_text(encoding="utf-8"))
+        meta = saved_fit_progress(fit_state_stem(job.settings(), job.fold))
         times = [float(row["seconds"]) for row in meta["history"] if "seconds" in row]
         return {"epoch": int(meta["epoch"]), "best_epoch": int(meta["best_epoch"]),
                 "seconds_per_epoch": statistics.median(times) if times else None}

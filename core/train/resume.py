@@ -42,6 +42,15 @@ def _state_paths(stem: Path) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".state.safetensors"), stem.with_name(stem.name + ".state.json")
 
 
+def saved_fit_progress(stem: Path) -> dict:
+    """The JSON half of a fold's saved state (epoch, best epoch, history, ...) without its weights;
+    raises OSError / ValueError when there is none or it is unreadable."""
+    meta = json.loads(_state_paths(stem)[1].read_text(encoding="utf-8"))
+    if not isinstance(meta, dict):
+        raise ValueError(f"{stem}: a training state's JSON is not an object")
+    return meta
+
+
 def delete_fit_state(stem: Path) -> None:
     """Remove a fold's saved state (and its folder when empty)."""
     for path in _state_paths(stem):
