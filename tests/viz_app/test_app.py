@@ -547,9 +547,9 @@ def test_dd_brings_its_model_and_draws_its_largest_graph_on_a_sample(app_env, tu
     at.text_input(key="data_dir").set_value(str(tu_dir)).run()
     at.selectbox(key="dataset").set_value("DD").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.selectbox(key="model").value.endswith("dd-diffpool-structural-sum")  # pretrained/defaults.json
+    assert at.selectbox(key="model").value.endswith("dd-diffpool-structural-sum-long")  # pretrained/defaults.json
     # what its pooling is, from its card, on every page's sidebar
-    assert "Its pooling on its held-out fold: level 1 healthy (97%), level 2 healthy (99%)" in " ".join(
+    assert "Its pooling on its held-out fold: level 1 healthy (99%), level 2 healthy (100%)" in " ".join(
         c.value for c in at.sidebar.caption)
     at.number_input(key="graph").set_value(20).run()  # 5,748 nodes, D&D's largest
     assert not at.exception, [e.value for e in at.exception]
