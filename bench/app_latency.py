@@ -89,6 +89,16 @@ _FRESH_NETWORK = """() => {
 _IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
+def load_note(at_start: list[float], at_end: list[float]) -> str:
+    """What the 1-minute load averages say about the run: above 1 at its start, other work was running (the
+    figures overstate a quiet machine); the one at the end counts the run's own servers and browser."""
+    note = (f"load average at start {at_start[0]:.1f}, at end {at_end[0]:.1f} (1 minute; the end counts the "
+            "run's own servers and browser)")
+    if at_start[0] >= 1.0:
+        return note + ": other work was running when it started, so these figures overstate a quiet machine"
+    return note
+
+
 def _machine(load_at_start: list[float]) -> dict:
     from bench.machine import cpu_model
 
@@ -352,9 +362,8 @@ def main() -> None:
     (RESULTS / "app_latency.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     machine = result["machine"]
     header = (f"# App latency\n\nCommand: `{result['command']}`  \nDate: {result['date']}  \n"
-              f"Machine: {machine['cpu']}, nproc {machine['nproc']}, {machine['platform']}; load average at start "
-              f"{machine['load_average_at_start'][0]:.1f}, at end {result['load_average_at_end'][0]:.1f} (the "
-              "machine is shared: other jobs ran at the same time)  \n"
+              f"Machine: {machine['cpu']}, nproc {machine['nproc']}, {machine['platform']}; "
+              f"{load_note(machine['load_average_at_start'], result['load_average_at_end'])}  \n"
               "Bare app and this app launched alternately in the same run; page visits, graph switches and the "
               "summary toggle are timed in the browser from the click or key press until the rerun has finished "
               "(and, for a switch, the new network is drawn). Graph switches and the summary are from the first "
