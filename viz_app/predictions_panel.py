@@ -121,7 +121,7 @@ def show_prediction_comparison(selection, path_a: str, path_b: str, key: str, na
                     f"{Path(path).name} was trained on {elsewhere}, whose classes are not {selection.dataset_name}'s.")
             return None
     try:
-        cards = [cache.model_bundle(path, selection.device)[2] for path in (path_a, path_b)]
+        cards = [cache.model_card(path) for path in (path_a, path_b)]  # no weights: the summaries hold the runs
         summaries = [cache.summary_if_ready(path, selection.device, selection.dataset_name, selection.data_dir,
                                             wait_s=SUMMARY_WAIT_S) for path in (path_a, path_b)]
     except Exception as error:  # weights that do not match their card, a failed run: say so, keep the page

@@ -122,3 +122,21 @@ def test_compare_opens_a_graph_where_the_models_disagree_in_explore(app_env):
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Explore"
     assert at.session_state["graph"] == chosen
+
+
+def test_a_partner_whose_weights_do_not_fit_its_card_is_refused_in_words(app_env, tmp_path, monkeypatch):
+    """The comparison reads both cards without loading weights; a partner that cannot run (its card says
+    hidden 15, its weights hold 8) is named in an error once its run over the dataset fails: no traceback."""
+    import json
+    import shutil
+
+    for suffix in (".json", ".safetensors"):
+        shutil.copyfile(app_env / f"synthetic-diffpool{suffix}", tmp_path / f"synthetic-diffpool{suffix}")
+        shutil.copyfile(app_env / f"synthetic-diffpool{suffix}", tmp_path / f"misfit{suffix}")
+    card = json.loads((tmp_path / "misfit.json").read_text(encoding="utf-8"))
+    card["config"]["hidden_dim"] = int(card["config"]["hidden_dim"]) + 7
+    (tmp_path / "misfit.json").write_text(json.dumps(card), encoding="utf-8")
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))
+    at = run_page("compare", tmp_path / "synthetic-diffpool", compare_pred_b=str(tmp_path / "misfit"))
+    errors = " ".join(e.value for e in at.error)
+    assert "Cannot compare synthetic-diffpool and misfit" in errors, errors
