@@ -103,7 +103,10 @@ def _machine(load_at_start: list[float]) -> dict:
     from bench.machine import cpu_model
 
     return {"platform": platform.platform(), "python": platform.python_version(), "nproc": os.cpu_count(),
-            "cpu": cpu_model(), "load_average_at_start": load_at_start}
+            "cpu": cpu_model(), "load_average_at_start": load_at_start,
+            # PYTHONDONTWRITEBYTECODE (set on the project's 2-core machines): every launch compiles the
+            # project's own modules again (~0.15 s for core/ and viz_app/), which a usual install caches
+            "bytecode_cached": not os.environ.get("PYTHONDONTWRITEBYTECODE")}
 
 
 def _launch(script: Path, cwd: Path, env: dict, port: int) -> tuple[subprocess.Popen, float]:
@@ -363,7 +366,8 @@ def main() -> None:
     machine = result["machine"]
     header = (f"# App latency\n\nCommand: `{result['command']}`  \nDate: {result['date']}  \n"
               f"Machine: {machine['cpu']}, nproc {machine['nproc']}, {machine['platform']}; "
-              f"{load_note(machine['load_average_at_start'], result['load_average_at_end'])}  \n"
+              f"{load_note(machine['load_average_at_start'], result['load_average_at_end'])}"
+              f"{'' if machine.get('bytecode_cached', True) else '; PYTHONDONTWRITEBYTECODE set: each launch compiles the project modules again (~0.15 s)'}  \n"
               "Bare app and this app launched alternately in the same run; page visits, graph switches and the "
               "summary toggle are timed in the browser from the click or key press until the rerun has finished "
               "(and, for a switch, the new network is drawn). Graph switches and the summary are from the first "
