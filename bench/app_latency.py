@@ -89,6 +89,9 @@ _FRESH_NETWORK = """() => {
 _IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
+NO_BYTECODE_NOTE = "; PYTHONDONTWRITEBYTECODE set: each launch compiles the project modules again (~0.15 s)"
+
+
 def load_note(at_start: list[float], at_end: list[float]) -> str:
     """What the 1-minute load averages say about the run: above 1 at its start, other work was running (the
     figures overstate a quiet machine); the one at the end counts the run's own servers and browser."""
@@ -367,7 +370,7 @@ def main() -> None:
     header = (f"# App latency\n\nCommand: `{result['command']}`  \nDate: {result['date']}  \n"
               f"Machine: {machine['cpu']}, nproc {machine['nproc']}, {machine['platform']}; "
               f"{load_note(machine['load_average_at_start'], result['load_average_at_end'])}"
-              f"{'' if machine.get('bytecode_cached', True) else '; PYTHONDONTWRITEBYTECODE set: each launch compiles the project modules again (~0.15 s)'}  \n"
+              f"{'' if machine.get('bytecode_cached', True) else NO_BYTECODE_NOTE}  \n"
               "Bare app and this app launched alternately in the same run; page visits, graph switches and the "
               "summary toggle are timed in the browser from the click or key press until the rerun has finished "
               "(and, for a switch, the new network is drawn). Graph switches and the summary are from the first "

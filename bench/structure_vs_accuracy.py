@@ -84,7 +84,8 @@ ROWS = [
            "(2 levels, 8 → 4)", PRETRAINED / "dd-diffpool-structural-sum",
      grid_run("h64-l2-sum-dmon-in-pa16-k8-lr0.001", "DD-diffpool")),
     ("DD", "the same, ≤ 2,000 epochs, patience 300 (2 levels, 8 → 4; accuracy over the grid's folds, "
-           "structure of the shipped model, whose fold 0 was retrained)", PRETRAINED / "dd-diffpool-structural-sum-long",
+           "structure of the shipped model, whose fold 0 was retrained)",
+     PRETRAINED / "dd-diffpool-structural-sum-long",
      grid_run("h64-l2-sum-dmon-in-pa16-k8-lr0.001-p300", "DD-diffpool")),
     ("DD", "structure-agnostic baseline, ≤ 2,000 epochs (no pooling)", PRETRAINED / "dd-baseline",
      grid_run("baseline-h128-lr0.001-p300", "DD-baseline")),

@@ -125,8 +125,8 @@ def test_compare_opens_a_graph_where_the_models_disagree_in_explore(app_env):
 
 
 def test_a_partner_whose_weights_do_not_fit_its_card_is_refused_in_words(app_env, tmp_path, monkeypatch):
-    """The comparison reads both cards without loading weights; a partner that cannot run (its card says
-    hidden 15, its weights hold 8) is named in an error once its run over the dataset fails: no traceback."""
+    """The comparison reads both cards without loading weights; a partner that cannot run (its card's hidden
+    size is 7 more than its weights') is named in an error once its run over the dataset fails: no traceback."""
     import json
     import shutil
 
