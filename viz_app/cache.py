@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib
 import json
 import os
 import sys
@@ -176,6 +177,25 @@ def yield_to_pages(quiet_s: float = QUIET_AFTER_RUN_S, most_s: float = MOST_YIEL
                 break
             _activity.wait(timeout=min(0.05, max(quiet_s - idle_for, 0.01)))
     return time.monotonic() - started
+
+
+def import_between_pages(name: str) -> None:
+    """Import module ``name`` in a background thread only while no page script runs, and keep page
+    scripts from starting until it is done (they wait in :func:`foreground_run`).
+
+    For pandas: plotly and Streamlit look it up in ``sys.modules`` without importing it, and a page
+    drawing a figure while another thread is half-way through its import finds it half-initialised.
+    Waits first until pages have been quiet for :data:`QUIET_AFTER_RUN_S` (the browser is drawing).
+    """
+    if name in sys.modules:
+        return
+    with _activity:  # pages start under this lock (foreground_run): none starts during the import
+        while True:
+            idle_for = time.monotonic() - _activity_state["last_end"]
+            if not _activity_state["running"] and idle_for >= QUIET_AFTER_RUN_S:
+                importlib.import_module(name)
+                return
+            _activity.wait(timeout=max(QUIET_AFTER_RUN_S - idle_for, 0.05))
 
 
 # ---------------------------------------------------------------------------- places
@@ -489,11 +509,11 @@ def load_torch_in_background() -> None:
 
     The first page draws a stored trace without torch; every other page runs models. Explore calls
     this once its network is sent, so the ~1.1 s import overlaps the diagnosis and the browser's
-    drawing instead of landing on the next page's first visit; scikit-learn's metrics and SciPy's
-    optimizer (Compare's scores and matching) follow in the same thread. The thread count is already set
+    drawing instead of landing on the next page's first visit; SciPy's optimizer (Compare's cluster
+    matching) follows in the same thread. The thread count is already set
     (:func:`apply_torch_threads` leaves ``OMP_NUM_THREADS`` for it).
     """
-    if not {"torch", "sklearn.metrics", "scipy.optimize"} <= set(sys.modules):
+    if not {"torch", "scipy.optimize"} <= set(sys.modules):
         _torch_loader()
 
 
@@ -503,10 +523,13 @@ def _torch_loader() -> threading.Thread:
         import torch  # noqa: F401
 
         apply_torch_threads()
-        # Compare's agreement scores (NMI / ARI) and cluster matching: ~1 s of imports on a busy 2-core
-        # machine that its first visit paid when Explore drew from stored results and imported neither.
+        # Compare's cluster matching: an import its first visit paid when Explore drew from stored
+        # results. (NMI / ARI need no scikit-learn: core.analysis.agreement.partition_scores.)
         import scipy.optimize  # noqa: F401
-        import sklearn.metrics  # noqa: F401
+
+        # pandas, which UMAP needs (Embeddings' node projection starts it): ~0.3 s that page's
+        # first visit paid, imported here between page runs
+        import_between_pages("pandas")
 
     thread = threading.Thread(target=load, name="torch-loader", daemon=True)
     thread.start()

@@ -7,6 +7,7 @@ from core.analysis.agreement import (  # noqa: F401
     clustering_stability,
     match_clusters,
     pairwise_agreement,
+    partition_scores,
 )
 from core.analysis.assignments import (  # noqa: F401
     ROW_SUM_TOLERANCE,
@@ -45,6 +46,7 @@ from core.analysis.positions import (  # noqa: F401
 )
 from core.analysis.projection import (  # noqa: F401
     UMAP_MIN_POINTS,
+    nearest_others,
     neighbour_class_agreement,
     project_2d,
 )

@@ -307,13 +307,9 @@ def connected_share(adjacency: sp.csr_matrix, labels: np.ndarray) -> float:
 
 
 def _nmi_ari(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    import sklearn
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    from core.analysis.agreement import partition_scores
 
-    # two int label vectors built here: sklearn's argument checks cost more than the scores
-    # (~4 of D&D's ~20 s whole-dataset diagnosis)
-    with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
-        return float(normalized_mutual_info_score(a, b)), float(adjusted_rand_score(a, b))
+    return partition_scores(a, b)
 
 
 # ====================================================================== the diagnosis

@@ -174,7 +174,7 @@ def score_overlapping(truth_values: Sequence, predicted: Sequence[int] | np.ndar
     Returns {"overlapping_nmi", "first_group_nmi", "truth_groups", "nodes_in_several_groups",
     "nodes_in_no_group"}.
     """
-    from sklearn.metrics import normalized_mutual_info_score
+    from core.analysis.agreement import partition_scores
 
     predicted = np.asarray(predicted).ravel()
     if len(truth_values) != predicted.shape[0]:
@@ -183,7 +183,7 @@ def score_overlapping(truth_values: Sequence, predicted: Sequence[int] | np.ndar
     counts = [len({_key(m) for m in _members(v)}) for v in truth_values]
     return {
         "overlapping_nmi": overlapping_nmi(truth_cover, cover_from_labels(predicted), len(truth_values)),
-        "first_group_nmi": float(normalized_mutual_info_score(first_group_labels(truth_values), predicted)),
+        "first_group_nmi": partition_scores(first_group_labels(truth_values), predicted)[0],
         "truth_groups": len(truth_cover),
         "nodes_in_several_groups": sum(c > 1 for c in counts),
         "nodes_in_no_group": sum(c == 0 for c in counts),

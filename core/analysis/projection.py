@@ -74,6 +74,32 @@ def project_2d(points, seed: int = 0, method: str = "auto") -> tuple[np.ndarray,
     return np.asarray(coords, dtype=np.float32), "umap"
 
 
+def nearest_others(points: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
+    """int [n, k]: each point's ``k`` nearest other points (Euclidean, exact), nearest first, equal
+    distances in index order; the point itself is never one of them (an exact copy of it may be).
+
+    Brute force over row chunks with NumPy (REDDIT-MULTI-12K's ~12,000 graphs: 12 chunks of a
+    1,024 × 12,000 distance block). Not scikit-learn's ``NearestNeighbors``: importing it costs ~1 s
+    on a busy 2-core machine, which the Embeddings page's first visit paid.
+    """
+    array = np.asarray(points, dtype=np.float64)
+    n = array.shape[0]
+    if not 0 < k < n:
+        raise ValueError(f"k must be between 1 and {n - 1} for {n} points, not {k}")
+    squares = np.einsum("ij,ij->i", array, array)
+    result = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, chunk):
+        rows = np.arange(start, min(start + chunk, n))
+        distances = squares[rows, None] - 2.0 * (array[rows] @ array.T) + squares[None, :]
+        np.maximum(distances, 0.0, out=distances)
+        distances[np.arange(rows.size), rows] = np.inf  # never the point itself
+        nearest = np.argpartition(distances, k - 1, axis=1)[:, :k] if k < n - 1 else np.argsort(distances, axis=1)[:, :k]
+        picked = np.take_along_axis(distances, nearest, axis=1)
+        order = np.lexsort((nearest, picked), axis=1)  # by distance, then by index
+        result[rows] = np.take_along_axis(nearest, order, axis=1)
+    return result
+
+
 def neighbour_class_agreement(points, labels, k: int = 5) -> dict | None:
     """How class-structured an embedding space is, before any 2-D projection: each point's ``k``
     nearest other points (Euclidean) vote on its class (ties: the smallest class id), leave-one-out.
@@ -86,17 +112,13 @@ def neighbour_class_agreement(points, labels, k: int = 5) -> dict | None:
     >>> neighbour_class_agreement(pts, np.array([0, 0, 0, 1, 1, 1]), k=2)
     {'accuracy': 1.0, 'majority': 0.5, 'k': 2}
     """
-    from sklearn.neighbors import NearestNeighbors
-
     array = np.asarray(points, dtype=np.float64)
     classes = np.asarray(labels, dtype=np.int64)
     n = array.shape[0]
     if n < 3:
         return None
     k = int(min(k, n - 1))
-    _, neighbours = NearestNeighbors(n_neighbors=k + 1).fit(array).kneighbors(array)
-    # drop each point itself (duplicates may put another copy first: drop exactly one self-index)
-    others = np.array([[j for j in row if j != i][:k] if i in row else row[:k] for i, row in enumerate(neighbours)])
+    others = nearest_others(array, k)
     votes = np.stack([np.bincount(classes[row], minlength=int(classes.max()) + 1) for row in others])
     predicted = votes.argmax(axis=1)
     return {"accuracy": float((predicted == classes).mean()), "majority": float(np.bincount(classes).max() / n),

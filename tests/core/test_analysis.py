@@ -253,6 +253,47 @@ def test_agreement_is_one_for_relabelled_copies_and_symmetric():
         analysis.agreement(labels, labels[:-1])
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 60).flatmap(lambda n: st.tuples(st.lists(st.integers(0, 5), min_size=n, max_size=n),
+                                                      st.lists(st.integers(-2, 9), min_size=n, max_size=n))))
+def test_partition_scores_are_sklearns(pair):
+    """The NumPy NMI / ARI give scikit-learn's values, the degenerate labellings included (one
+    cluster on either side, all singletons, one item), which hypothesis reaches at these sizes."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    a, b = (np.array(x) for x in pair)
+    nmi, ari = analysis.partition_scores(a, b)
+    assert nmi == pytest.approx(normalized_mutual_info_score(a, b), abs=1e-12)
+    assert ari == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
+
+
+@pytest.mark.parametrize("a, b", [
+    ([0] * 10, [0] * 10),                      # neither splits: 1, 1
+    ([0] * 10, list(range(10))),               # one cluster against singletons
+    (list(range(10)), list(range(10))),        # singletons both sides
+    ([0, 0, 1, 1], [0, 1, 0, 1]),              # independent: NMI 0, ARI negative
+    (["x", "y", "y"], ["b", "a", "a"]),        # labels that are not integers
+])
+def test_partition_scores_edge_cases_are_sklearns(a, b):
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    assert analysis.partition_scores(a, b) == pytest.approx(
+        (normalized_mutual_info_score(a, b), adjusted_rand_score(a, b)), abs=1e-12)
+
+
+def test_partition_scores_on_a_large_partition_match_sklearn():
+    """D&D-sized graphs: integer pair counts, no overflow or precision loss."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 100, 6000)
+    b = np.where(rng.random(6000) < 0.7, a // 2, rng.integers(0, 40, 6000))
+    assert analysis.partition_scores(a, b) == pytest.approx(
+        (normalized_mutual_info_score(a, b), adjusted_rand_score(a, b)), abs=1e-12)
+    with pytest.raises(ValueError, match="6000 and 5999"):
+        analysis.partition_scores(a, b[:-1])
+
+
 def test_pairwise_agreement_has_one_row_per_pair():
     rng = np.random.default_rng(8)
     clusterings = {name: rng.integers(0, 3, 30) for name in "abcd"}
@@ -474,6 +515,27 @@ def test_leiden_clusters_recover_planted_blocks_and_are_seeded():
     assert labels[0] == 0 and labels.dtype.kind == "i"
     assert agreement(labels, graph.node_data["block"])["nmi"] >= 0.95
     np.testing.assert_array_equal(labels, leiden_clusters(graph, seed=0))
+
+
+@pytest.mark.parametrize("n, d, k", [(40, 3, 5), (700, 16, 5), (1500, 64, 10), (6, 2, 5)])
+def test_nearest_others_are_sklearns_neighbours(n, d, k):
+    """Exact k nearest other points, nearest first, as scikit-learn's NearestNeighbors finds them
+    (continuous random points: no equal distances), across the row chunks (1500 > 1024)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    points = np.random.default_rng(n).normal(size=(n, d))
+    _, reference = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points)
+    assert (reference[:, 0] == np.arange(n)).all()  # sklearn puts each point itself first
+    assert np.array_equal(analysis.nearest_others(points, k), reference[:, 1:])
+
+
+def test_nearest_others_breaks_ties_by_index_and_keeps_copies():
+    points = np.array([[0.0], [1.0], [-1.0], [0.0], [2.0]])
+    # point 0: its copy (3) at 0, then 1 and 2 at distance 1 (index order), never itself
+    assert analysis.nearest_others(points, 3)[0].tolist() == [3, 1, 2]
+    assert analysis.nearest_others(points, 4)[4].tolist() == [1, 0, 3, 2]
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        analysis.nearest_others(points, 5)
 
 
 def test_neighbour_class_agreement_separates_class_structure_from_none():

@@ -1,4 +1,4 @@
-"""The app's first page draws the shipped default from its stored trace, without importing torch,
+"""The app's first page draws the shipped default from its stored trace, without importing torch or scikit-learn,
 and a server process gives torch the CLI's thread count whenever torch is loaded.
 
 Each check runs the app in a fresh Python process (the test process has torch loaded already)."""
@@ -34,7 +34,8 @@ at = AppTest.from_file(sys.argv[1], default_timeout=120)
 at.run()
 builtins.__import__ = plain_import
 report = {"exceptions": [str(e.value) for e in at.exception], "torch_imported_by": first_import,
-          "text": " ".join(str(m.value) for m in [*at.markdown, *at.caption])}
+          "text": " ".join(str(m.value) for m in [*at.markdown, *at.caption]),
+          "sklearn_loaded": sorted(m for m in sys.modules if m.split(".")[0] == "sklearn")[:3]}
 trace = cache.graph_trace("%(stem)s", "cpu", "synthetic-hierarchy", None, 0, cache._file_stamp(cache.Path("%(stem)s.safetensors")))
 report["source"] = trace.meta.get("source")
 import torch
@@ -67,6 +68,8 @@ def test_the_first_page_draws_the_default_from_its_stored_trace_without_torch():
     assert "healthy" in report["text"], report["text"][:500]
     assert report["torch_imported_by"] in ([], ["torch-loader"]), report["torch_imported_by"]
     assert report["threads"] == [1, 1]  # torch loaded later still gets the CLI's one thread
+    # nor scikit-learn (~0.9 s of imports on 2 busy cores): the diagnosis' NMI / ARI are NumPy's
+    assert report["sklearn_loaded"] == [], report["sklearn_loaded"]
 
 
 def test_diffpool_threads_sets_the_count_torch_starts_with():

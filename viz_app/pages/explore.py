@@ -24,7 +24,7 @@ else:
     # The diagnosis comes first, on the default view: what each level learned, in one word.
     truth_name, _ = diagnosis_panel.truth_picker(graph, key="explore_truth")
     # Shown here, computed last (below): the network is sent to the browser first and draws while
-    # the diagnosis runs (its first run in a process also imports scikit-learn, ~1.3 s).
+    # the diagnosis runs.
     diagnosis_slot = st.container()
 
 # The tabs Explore shares with Upload (viz_app.trace_tabs), then its own; only the open one runs.
