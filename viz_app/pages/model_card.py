@@ -75,7 +75,9 @@ if cv:
               "cross-validated figure)" if done == 1 else
               f"{honest.get('mean', float('nan')):.1%} ± {honest.get('std', float('nan')):.1%}")
     st.markdown(f"**Cross-validation.** honest: {figure}"
-                + (f" · paper protocol (optimistic): {paper.get('accuracy', paper.get('mean', float('nan'))):.1%}" if paper else "")
+                + (f" · paper protocol (optimistic): {paper.get('accuracy', paper.get('mean', float('nan'))):.1%}"
+                   + (f" (one epoch for every fold: the best of the {paper['epochs_compared']} all folds trained)"
+                      if paper.get("epochs_compared") else "") if paper else "")
                 + f" · folds completed: {done}" + (f" of {planned}" if planned else "")
                 + (f" · always answering each test fold's largest class: {cv['majority']['mean']:.1%}"
                    if isinstance(cv.get("majority"), dict) else ""))
