@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import importlib
 import json
 import os
 import sys
@@ -177,25 +176,6 @@ def yield_to_pages(quiet_s: float = QUIET_AFTER_RUN_S, most_s: float = MOST_YIEL
                 break
             _activity.wait(timeout=min(0.05, max(quiet_s - idle_for, 0.01)))
     return time.monotonic() - started
-
-
-def import_between_pages(name: str) -> None:
-    """Import module ``name`` in a background thread only while no page script runs, and keep page
-    scripts from starting until it is done (they wait in :func:`foreground_run`).
-
-    For pandas: plotly and Streamlit look it up in ``sys.modules`` without importing it, and a page
-    drawing a figure while another thread is half-way through its import finds it half-initialised.
-    Waits first until pages have been quiet for :data:`QUIET_AFTER_RUN_S` (the browser is drawing).
-    """
-    if name in sys.modules:
-        return
-    with _activity:  # pages start under this lock (foreground_run): none starts during the import
-        while True:
-            idle_for = time.monotonic() - _activity_state["last_end"]
-            if not _activity_state["running"] and idle_for >= QUIET_AFTER_RUN_S:
-                importlib.import_module(name)
-                return
-            _activity.wait(timeout=max(QUIET_AFTER_RUN_S - idle_for, 0.05))
 
 
 # ---------------------------------------------------------------------------- places
@@ -526,10 +506,9 @@ def _torch_loader() -> threading.Thread:
         # Compare's cluster matching: an import its first visit paid when Explore drew from stored
         # results. (NMI / ARI need no scikit-learn: core.analysis.agreement.partition_scores.)
         import scipy.optimize  # noqa: F401
-
-        # pandas, which UMAP needs (Embeddings' node projection starts it): ~0.3 s that page's
-        # first visit paid, imported here between page runs
-        import_between_pages("pandas")
+        # Not pandas (UMAP needs it; scikit-learn's metrics used to bring it here): a page drawing a
+        # figure while this thread is half-way through importing it fails (plotly and Streamlit look it
+        # up in sys.modules), so Embeddings imports it in its own script (warm_umap_in_background).
 
     thread = threading.Thread(target=load, name="torch-loader", daemon=True)
     thread.start()
