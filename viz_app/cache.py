@@ -497,6 +497,19 @@ def load_torch_in_background() -> None:
         _torch_loader()
 
 
+def import_pandas_last() -> None:
+    """Import pandas in the calling page's own script thread, at its end (once per process).
+
+    UMAP needs it (through scikit-learn), and Embeddings' first fit starts with it: ~0.3 s that
+    page's first visit paid once scikit-learn's metrics no longer brought it in the background. It
+    cannot load in a background thread: plotly and Streamlit look pandas up in ``sys.modules``
+    without importing it, and a page drawing a figure meanwhile finds it half-initialised (a test
+    met that). Explore calls this last, once its figures and diagnosis are sent.
+    """
+    if "pandas" not in sys.modules:
+        import pandas  # noqa: F401
+
+
 @functools.lru_cache(maxsize=1)
 def _torch_loader() -> threading.Thread:
     def load() -> None:
@@ -508,7 +521,7 @@ def _torch_loader() -> threading.Thread:
         import scipy.optimize  # noqa: F401
         # Not pandas (UMAP needs it; scikit-learn's metrics used to bring it here): a page drawing a
         # figure while this thread is half-way through importing it fails (plotly and Streamlit look it
-        # up in sys.modules), so Embeddings imports it in its own script (warm_umap_in_background).
+        # up in sys.modules). Pages import it in their own script: import_pandas_last.
 
     thread = threading.Thread(target=load, name="torch-loader", daemon=True)
     thread.start()

@@ -151,3 +151,4 @@ if trace.levels:
 # is then as quick as to a small one) and the dataset summary (Embeddings, Model card).
 state.start_preparing_large_graphs(selection)
 state.start_dataset_summary(selection)
+state.import_pandas_last()  # for UMAP on Embeddings (not in a background thread: see there)
