@@ -68,7 +68,7 @@ def test_atlas_page_shows_the_datasets_verdict_shares(app_env, one_torch_thread)
     held = np.mean([int(np.argmax(t.logits)) == labels[i] for t, i in zip(traces, test)])
     assert f"never saw: **{held:.0%} of {len(test)}** (always answering their largest class: " \
            f"{np.bincount(labels[test]).max() / len(test):.0%})" in overall, overall
-    assert all("; held-out: " in b for b in badges)
+    assert all("; on its held-out fold: " in b for b in badges)
     at.radio(key="atlas_colour").set_value("prediction").run()
     assert not at.exception
     verdict = next(v for v in VERDICTS if any(f"[{v}]" in b for b in badges))

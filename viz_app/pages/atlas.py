@@ -87,7 +87,7 @@ with share_right:
             text = (f"{diagnosis_panel.verdict_markdown(verdict)} {count} graph{'s' * (count != 1)} ({share}) — "
                     f"prediction accuracy on them {chosen.count('correct') / len(chosen):.0%}")
             if held_out:
-                text += f"; held-out: {_scored([v == verdict and h for v, h in zip(verdicts, held)])}"
+                text += f"; on its held-out fold: {_scored([v == verdict and h for v, h in zip(verdicts, held)])}"
             st.markdown(text)
     if accuracy:
         majority = majority_share([g["label"] for g in rows if g["label"] is not None and g["predicted"] is not None])
