@@ -17,6 +17,7 @@ hex digits) with the command, commits and machine; a benchmark reports, it never
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -40,6 +41,30 @@ SWITCH = "graph switch"
 
 def _git(*args: str, cwd: Path = ROOT) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def ab_setup(ref_name: str, data_dir: str) -> tuple[str, str, list[float], dict]:
+    """(REF's full hash, what this tree is, the load average now, the apps' environment: shipped
+    models only, the TU data folder when it exists)."""
+    ref = _git("rev-parse", "--verify", f"{ref_name}^{{commit}}")
+    here = _git("rev-parse", "HEAD") + (" + uncommitted changes" if _git("status", "--porcelain", "--untracked-files=no")
+                                        else "")
+    load_at_start = list(os.getloadavg())
+    env = dict(os.environ, DIFFPOOL_MODELS=tempfile.mkdtemp(prefix="bench-no-user-models-"))  # shipped models only
+    if Path(data_dir).is_dir():
+        env["DIFFPOOL_DATA"] = str(Path(data_dir).resolve())
+    return ref, here, load_at_start, env
+
+
+@contextlib.contextmanager
+def ref_worktree(ref: str):
+    """REF checked out in a temporary git worktree (removed afterwards); yields its folder."""
+    worktree = Path(tempfile.mkdtemp(prefix="bench-ab-")) / "ref"
+    _git("worktree", "add", "--detach", str(worktree), ref)
+    try:
+        yield worktree
+    finally:
+        _git("worktree", "remove", "--force", str(worktree))
 
 
 def one_launch(p, root: Path, env: dict, dataset: str) -> dict:
@@ -70,29 +95,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.launches < 1:
         parser.error("--launches must be at least 1")
-    ref = _git("rev-parse", "--verify", f"{args.ref}^{{commit}}")
-    here = _git("rev-parse", "HEAD") + (" + uncommitted changes" if _git("status", "--porcelain", "--untracked-files=no")
-                                        else "")
-    load_at_start = list(os.getloadavg())
-    env = dict(os.environ, DIFFPOOL_MODELS=tempfile.mkdtemp(prefix="bench-no-user-models-"))  # shipped models only
-    if Path(args.data_dir).is_dir():
-        env["DIFFPOOL_DATA"] = str(Path(args.data_dir).resolve())
-    worktree = Path(tempfile.mkdtemp(prefix="bench-ab-")) / "ref"
-    _git("worktree", "add", "--detach", str(worktree), ref)
+    ref, here, load_at_start, env = ab_setup(args.ref, args.data_dir)
     from playwright.sync_api import sync_playwright
 
-    trees = {"this tree": ROOT, "ref": worktree}
-    runs: dict[str, list[dict]] = {name: [] for name in trees}
-    try:
-        with sync_playwright() as p:
-            for round_ in range(args.launches):
-                order = list(trees) if round_ % 2 == 0 else list(trees)[::-1]
-                for name in order:
-                    runs[name].append(one_launch(p, trees[name], env, args.dataset))
-                print(f"round {round_ + 1}: first figure {runs['this tree'][-1][FIRST_FIGURE]:.2f} s here, "
-                      f"{runs['ref'][-1][FIRST_FIGURE]:.2f} s at {ref[:8]}", flush=True)
-    finally:
-        _git("worktree", "remove", "--force", str(worktree))
+    runs: dict[str, list[dict]] = {"this tree": [], "ref": []}
+    with ref_worktree(ref) as worktree, sync_playwright() as p:
+        trees = {"this tree": ROOT, "ref": worktree}
+        for round_ in range(args.launches):
+            order = list(trees) if round_ % 2 == 0 else list(trees)[::-1]
+            for name in order:
+                runs[name].append(one_launch(p, trees[name], env, args.dataset))
+            print(f"round {round_ + 1}: first figure {runs['this tree'][-1][FIRST_FIGURE]:.2f} s here, "
+                  f"{runs['ref'][-1][FIRST_FIGURE]:.2f} s at {ref[:8]}", flush=True)
 
     median = statistics.median
     lines = [f"| measurement | this tree, median s | {ref[:8]}, median s | paired difference, median s | "

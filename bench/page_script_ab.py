@@ -24,14 +24,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.app_latency import RESULTS, SWITCHES, _machine  # noqa: E402
-from bench.app_latency_ab import _git  # noqa: E402
+from bench.app_latency_ab import ab_setup, ref_worktree  # noqa: E402
 
 #: Page files after Explore, in the sidebar's order, with their titles.
 PAGES = (("compare", "Compare"), ("atlas", "Dataset atlas"), ("embeddings", "Embeddings"), ("train", "Train"),
@@ -116,25 +115,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    ref = _git("rev-parse", "--verify", f"{args.ref}^{{commit}}")
-    here = _git("rev-parse", "HEAD") + (" + uncommitted changes" if _git("status", "--porcelain", "--untracked-files=no")
-                                        else "")
-    load_at_start = list(os.getloadavg())
-    env = dict(os.environ, DIFFPOOL_MODELS=tempfile.mkdtemp(prefix="bench-no-user-models-"))  # shipped models only
-    if Path(args.data_dir).is_dir():
-        env["DIFFPOOL_DATA"] = str(Path(args.data_dir).resolve())
-    worktree = Path(tempfile.mkdtemp(prefix="bench-ab-")) / "ref"
-    _git("worktree", "add", "--detach", str(worktree), ref)
-    trees = {"this tree": ROOT, "ref": worktree}
-    runs: dict[str, list[dict]] = {name: [] for name in trees}
-    try:
+    ref, here, load_at_start, env = ab_setup(args.ref, args.data_dir)
+    runs: dict[str, list[dict]] = {"this tree": [], "ref": []}
+    with ref_worktree(ref) as worktree:
+        trees = {"this tree": ROOT, "ref": worktree}
         for round_ in range(args.rounds):
             for name in (list(trees) if round_ % 2 == 0 else list(trees)[::-1]):
                 runs[name].append(one_run(trees[name], env, args.dataset))
             print(f"round {round_ + 1}: Explore's first run {runs['this tree'][-1][FIRST_RUN]:.2f} s here, "
                   f"{runs['ref'][-1][FIRST_RUN]:.2f} s at {ref[:8]}", flush=True)
-    finally:
-        _git("worktree", "remove", "--force", str(worktree))
     table, rows = paired_table(runs, ref)
     print(table)
     command = " ".join(["python", "bench/page_script_ab.py", *sys.argv[1:]])
