@@ -67,6 +67,36 @@ def ref_worktree(ref: str):
         _git("worktree", "remove", "--force", str(worktree))
 
 
+def parse_ab_arguments(doc: str, rounds_flag: str, rounds_default: int, rounds_help: str) -> argparse.Namespace:
+    """The A/B benches' command line: --ref, their rounds flag, --dataset, --data-dir."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--ref", required=True, help="the commit to compare this tree with (e.g. a tag, HEAD~3)")
+    parser.add_argument(rounds_flag, type=int, default=rounds_default, help=rounds_help)
+    parser.add_argument("--dataset", default="DD", help="dataset picked before the page visits (default DD)")
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "TU"), help="TU data folder")
+    args = parser.parse_args()
+    if getattr(args, rounds_flag.lstrip("-")) < 1:
+        parser.error(f"{rounds_flag} must be at least 1")
+    return args
+
+
+def paired_table(runs: dict[str, list[dict]], ref: str, what: str, keys: list[str],
+                 names: dict[str, str]) -> tuple[str, dict]:
+    """Markdown table (and its numbers) of each tree's medians and the median of the round-by-round
+    differences (this tree − REF), one row per key (named by ``names``, else "first visit: KEY")."""
+    median = statistics.median
+    lines = [f"| {what} | this tree, median s | {ref[:8]}, median s | paired difference, median s | "
+             "differences, round by round |", "|---|---:|---:|---:|---|"]
+    rows = {}
+    for key in keys:
+        mine, theirs = [r[key] for r in runs["this tree"]], [r[key] for r in runs["ref"]]
+        paired = [a - b for a, b in zip(mine, theirs)]
+        rows[key] = {"this_tree": mine, "ref": theirs, "paired_median": median(paired)}
+        lines.append(f"| {names.get(key, f'first visit: {key}')} | {median(mine):.2f} | {median(theirs):.2f} | "
+                     f"{median(paired):+.2f} | {', '.join(f'{d:+.2f}' for d in paired)} |")
+    return "\n".join(lines), rows
+
+
 def one_launch(p, root: Path, env: dict, dataset: str) -> dict:
     """Launch the app of ``root``; seconds to its first figure and to each page's first visit."""
     with launched_page(p, root / "streamlit_app.py", env) as (page, launched, _):
@@ -87,14 +117,7 @@ def one_launch(p, root: Path, env: dict, dataset: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ref", required=True, help="the commit to compare this tree with (e.g. a tag, HEAD~3)")
-    parser.add_argument("--launches", type=int, default=6, help="rounds; each launches both apps once")
-    parser.add_argument("--dataset", default="DD", help="dataset picked before the page tour (default DD)")
-    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "TU"), help="TU data folder")
-    args = parser.parse_args()
-    if args.launches < 1:
-        parser.error("--launches must be at least 1")
+    args = parse_ab_arguments(__doc__, "--launches", 6, "rounds; each launches both apps once")
     ref, here, load_at_start, env = ab_setup(args.ref, args.data_dir)
     from playwright.sync_api import sync_playwright
 
@@ -108,20 +131,10 @@ def main() -> None:
             print(f"round {round_ + 1}: first figure {runs['this tree'][-1][FIRST_FIGURE]:.2f} s here, "
                   f"{runs['ref'][-1][FIRST_FIGURE]:.2f} s at {ref[:8]}", flush=True)
 
-    median = statistics.median
-    lines = [f"| measurement | this tree, median s | {ref[:8]}, median s | paired difference, median s | "
-             "differences, round by round |", "|---|---:|---:|---:|---|"]
-    rows = {}
-    for key in [FIRST_FIGURE, SWITCH, *PAGE_TITLES]:
-        mine, theirs = [r[key] for r in runs["this tree"]], [r[key] for r in runs["ref"]]
-        paired = [a - b for a, b in zip(mine, theirs)]
-        rows[key] = {"this_tree": mine, "ref": theirs, "paired_median": median(paired)}
-        what = {FIRST_FIGURE: "launch → first figure",
-                SWITCH: "graph switch, synthetic-hierarchy (median of graphs "
-                        f"{', '.join(map(str, SWITCHES['synthetic-hierarchy']))})"}.get(key, f"first visit: {key}")
-        lines.append(f"| {what} | {median(mine):.2f} | {median(theirs):.2f} | {median(paired):+.2f} | "
-                     f"{', '.join(f'{d:+.2f}' for d in paired)} |")
-    table = "\n".join(lines)
+    switch = ("graph switch, synthetic-hierarchy (median of graphs "
+              f"{', '.join(map(str, SWITCHES['synthetic-hierarchy']))})")
+    table, rows = paired_table(runs, ref, "measurement", [FIRST_FIGURE, SWITCH, *PAGE_TITLES],
+                               {FIRST_FIGURE: "launch → first figure", SWITCH: switch})
     print(table)
     command = " ".join(["python", "bench/app_latency_ab.py", *sys.argv[1:]])
     result = {"command": command, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

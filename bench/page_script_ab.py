@@ -17,7 +17,6 @@ first 8 hex digits) with the command, commits and machine; a benchmark reports, 
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.app_latency import RESULTS, SWITCHES, _machine  # noqa: E402
-from bench.app_latency_ab import ab_setup, ref_worktree  # noqa: E402
+from bench.app_latency_ab import ab_setup, paired_table, parse_ab_arguments, ref_worktree  # noqa: E402
 
 #: Page files after Explore, in the sidebar's order, with their titles.
 PAGES = (("compare", "Compare"), ("atlas", "Dataset atlas"), ("embeddings", "Embeddings"), ("train", "Train"),
@@ -88,33 +87,15 @@ def one_run(root: Path, env: dict, dataset: str) -> dict:
     return result
 
 
-def paired_table(runs: dict[str, list[dict]], ref: str) -> tuple[str, dict]:
+def page_table(runs: dict[str, list[dict]], ref: str) -> tuple[str, dict]:
     """Markdown table (and its numbers) of each tree's medians and the paired differences."""
-    median = statistics.median
-    lines = [f"| page script | this tree, median s | {ref[:8]}, median s | paired difference, median s | "
-             "differences, round by round |", "|---|---:|---:|---:|---|"]
-    rows = {}
-    for key in runs["this tree"][0]:
-        mine, theirs = [r[key] for r in runs["this tree"]], [r[key] for r in runs["ref"]]
-        paired = [a - b for a, b in zip(mine, theirs)]
-        rows[key] = {"this_tree": mine, "ref": theirs, "paired_median": median(paired)}
-        what = key if key in (FIRST_RUN, PICK) else (
-            f"graph switch, synthetic-hierarchy (median of graphs {', '.join(map(str, SWITCHES['synthetic-hierarchy']))})"
-            if key == SWITCH else f"first visit: {key}")
-        lines.append(f"| {what} | {median(mine):.2f} | {median(theirs):.2f} | {median(paired):+.2f} | "
-                     f"{', '.join(f'{d:+.2f}' for d in paired)} |")
-    return "\n".join(lines), rows
+    switch = f"graph switch, synthetic-hierarchy (median of graphs {', '.join(map(str, SWITCHES['synthetic-hierarchy']))})"
+    return paired_table(runs, ref, "page script", list(runs["this tree"][0]),
+                        {FIRST_RUN: FIRST_RUN, PICK: PICK, SWITCH: switch})
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ref", required=True, help="the commit to compare this tree with (e.g. a tag, HEAD~3)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds; each runs both trees once")
-    parser.add_argument("--dataset", default="DD", help="dataset picked before the page visits (default DD)")
-    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "TU"), help="TU data folder")
-    args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    args = parse_ab_arguments(__doc__, "--rounds", 3, "rounds; each runs both trees once")
     ref, here, load_at_start, env = ab_setup(args.ref, args.data_dir)
     runs: dict[str, list[dict]] = {"this tree": [], "ref": []}
     with ref_worktree(ref) as worktree:
@@ -124,7 +105,7 @@ def main() -> None:
                 runs[name].append(one_run(trees[name], env, args.dataset))
             print(f"round {round_ + 1}: Explore's first run {runs['this tree'][-1][FIRST_RUN]:.2f} s here, "
                   f"{runs['ref'][-1][FIRST_RUN]:.2f} s at {ref[:8]}", flush=True)
-    table, rows = paired_table(runs, ref)
+    table, rows = page_table(runs, ref)
     print(table)
     command = " ".join(["python", "bench/page_script_ab.py", *sys.argv[1:]])
     result = {"command": command, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

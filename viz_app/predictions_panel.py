@@ -38,10 +38,10 @@ def held_out_graphs(cards: list, dataset_name: str, num_graphs: int) -> tuple[np
     >>> held_out_graphs([{"dataset": "D", "test_indices": [1, 2, 3]}, {"dataset": "D", "test_indices": [2, 3, 9]}], "D", 10)
     (array([2, 3]), "the 2 graphs held out from both models' training (their test folds' overlap)")
     """
-    here = [card for card in cards if str(card.get("dataset", "")).lower() == dataset_name.lower()]
-    folds = [set(int(i) for i in (card.get("test_indices") or [])) for card in here]
+    here = [card for card in cards if _trained_on(card, dataset_name)]
+    folds = [set(held_out_indices(card, dataset_name, num_graphs)) for card in here]
     if here and all(folds):
-        shared = np.asarray(sorted(i for i in set.intersection(*folds) if 0 <= i < num_graphs), dtype=np.int64)
+        shared = np.asarray(sorted(set.intersection(*folds)), dtype=np.int64)
         if len(shared):
             whose = "both models'" if len(here) == 2 else "the model's"
             what = "their test folds' overlap" if len(here) == 2 else "the other model was trained on another dataset"
@@ -49,6 +49,22 @@ def held_out_graphs(cards: list, dataset_name: str, num_graphs: int) -> tuple[np
     why = "the cards share no held-out graphs" if here and all(folds) else "a card lists no held-out graphs"
     return (np.arange(num_graphs, dtype=np.int64),
             f"all {num_graphs} graphs of {dataset_name}, training graphs included ({why}), so both figures are optimistic")
+
+
+def _trained_on(card: dict, dataset_name: str) -> bool:
+    return str(card.get("dataset", "")).lower() == dataset_name.lower()
+
+
+def held_out_indices(card: dict, dataset_name: str, num_graphs: int) -> list[int]:
+    """The graphs of ``dataset_name`` the model never saw in training: its card's held-out test fold
+    (``test_indices`` below ``num_graphs``) when it was trained on that dataset, else none.
+
+    >>> held_out_indices({"dataset": "D", "test_indices": [4, 1, 12]}, "d", 10), held_out_indices({"dataset": "E"}, "D", 10)
+    ([1, 4], [])
+    """
+    if not _trained_on(card, dataset_name):
+        return []
+    return sorted({int(i) for i in (card.get("test_indices") or []) if 0 <= int(i) < num_graphs})
 
 
 def held_out_majority(card, dataset) -> float | None:

@@ -53,6 +53,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from core.analysis.agreement import partition_scores
+
 if TYPE_CHECKING:  # pragma: no cover
     from core.model.trace import GraphTrace
 
@@ -306,12 +308,6 @@ def connected_share(adjacency: sp.csr_matrix, labels: np.ndarray) -> float:
     return float(largest.sum() / n)
 
 
-def _nmi_ari(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    from core.analysis.agreement import partition_scores
-
-    return partition_scores(a, b)
-
-
 # ====================================================================== the diagnosis
 def diagnose_level(adjacency, assignment, node_labels=None, truth=None, seed: int = 0) -> dict:
     """Diagnose one pooling level of one graph.
@@ -376,8 +372,8 @@ def diagnose_level(adjacency, assignment, node_labels=None, truth=None, seed: in
         # Without edges every node is its own connected piece: a cluster of several nodes is scattered.
         connected = connected_share(matrix, hard)
 
-    label_nmi = _nmi_ari(hard, labels)[0] if labels is not None else None
-    truth_nmi, truth_ari = _nmi_ari(hard, groups) if groups is not None else (None, None)
+    label_nmi = partition_scores(hard, labels)[0] if labels is not None else None
+    truth_nmi, truth_ari = partition_scores(hard, groups) if groups is not None else (None, None)
 
     verdict, reasons = _verdict(
         entropy_normalised, largest_share, clusters_used, n, c, label_nmi, connected, ratio,
@@ -474,7 +470,7 @@ def diagnose_trace(trace: "GraphTrace", node_labels=None, truth=None, seed: int 
         composed = assignment if composed is None else composed @ assignment
         if index > 0 and truth is not None:
             groups = _as_node_array(truth, composed.shape[0], "truth")
-            result["truth_nmi"], result["truth_ari"] = _nmi_ari(composed.argmax(axis=1), groups)
+            result["truth_nmi"], result["truth_ari"] = partition_scores(composed.argmax(axis=1), groups)
         result["level"] = index
         results.append(result)
         adjacency = np.asarray(level.coarsened_adjacency, dtype=np.float64)

@@ -34,6 +34,8 @@ from typing import Sequence
 
 import numpy as np
 
+from core.analysis.agreement import partition_scores
+
 __all__ = [
     "is_list_valued",
     "cover_from_lists",
@@ -174,8 +176,6 @@ def score_overlapping(truth_values: Sequence, predicted: Sequence[int] | np.ndar
     Returns {"overlapping_nmi", "first_group_nmi", "truth_groups", "nodes_in_several_groups",
     "nodes_in_no_group"}.
     """
-    from core.analysis.agreement import partition_scores
-
     predicted = np.asarray(predicted).ravel()
     if len(truth_values) != predicted.shape[0]:
         raise ValueError(f"truth has {len(truth_values)} nodes but the clustering {predicted.shape[0]}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.page_script_ab import FIRST_RUN, SWITCH, paired_table
+from bench.page_script_ab import FIRST_RUN, SWITCH, page_table
 
 
 def test_paired_table_reports_medians_and_the_median_of_round_by_round_differences():
@@ -12,7 +12,7 @@ def test_paired_table_reports_medians_and_the_median_of_round_by_round_differenc
             {FIRST_RUN: 2.0, SWITCH: 0.3, "Compare": 0.4}]
     ref = [{FIRST_RUN: 2.5, SWITCH: 0.2, "Compare": 0.3}, {FIRST_RUN: 3.5, SWITCH: 0.2, "Compare": 0.2},
            {FIRST_RUN: 1.0, SWITCH: 0.2, "Compare": 0.4}]
-    table, rows = paired_table({"this tree": here, "ref": ref}, "0123456789abcdef")
+    table, rows = page_table({"this tree": here, "ref": ref}, "0123456789abcdef")
     # differences round by round: first run -1.5, -0.5, +1.0 (median -0.5), though the medians differ by -0.5 too;
     # Compare: 0.0, +0.3, 0.0 -> median 0.0 while the medians differ by 0.1
     assert rows[FIRST_RUN]["paired_median"] == pytest.approx(-0.5)

@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.analysis.diagnosis import EXPLANATIONS, VERDICTS
 from core.analysis.predictions import majority_share
-from viz_app import diagnosis_panel, figures, state
+from viz_app import diagnosis_panel, figures, predictions_panel, state
 
 selection = state.sidebar()
 st.title("Dataset atlas")
@@ -71,8 +71,8 @@ with share_right:
     accuracy = [c for c in correct if c != "—"]
     # the graphs of the model's held-out test fold (its card's test_indices, when trained on this dataset):
     # accuracy over every graph counts the ones it was trained on, and flatters it
-    trained_here = not elsewhere and str(selection.card.get("dataset", "")).lower() == selection.dataset_name.lower()
-    held_out = {int(i) for i in (selection.card.get("test_indices") or [])} if trained_here else set()
+    held_out = set() if elsewhere else set(predictions_panel.held_out_indices(selection.card, selection.dataset_name,
+                                                                                len(selection.dataset)))
     held = [i in held_out for i in ids]
 
     def _scored(rows_of: list[bool]) -> str:
