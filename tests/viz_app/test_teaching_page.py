@@ -228,15 +228,27 @@ def test_a_model_whose_eigenvectors_feed_only_the_assignments_says_so_at_steps_2
     assert "including the 2 Laplacian eigenvector columns" in notes[STEPS[2]]
 
 
+def _diagnosis_line(app: AppTest) -> str:
+    return next(m.value for m in app.markdown if m.value.startswith("**What this pooling is on this graph**"))
+
+
 def test_the_page_says_what_the_shown_pooling_is_in_the_diagnosis_words(app, models_dir):
-    """Every view says what its pooling is: the walkthrough names core.diagnose's verdict of the shown level."""
+    """Every view says what its pooling is: the walkthrough names core.diagnose's verdict of the shown level.
+    The page opens on synthetic-hierarchy #0, data of the model's own kind; the planted graph is not, and says so."""
     from core.analysis.diagnosis import diagnose_trace
     from core.model.checkpoint import load_checkpoint
     from core.data.synthetic import make_teaching_graph
 
     model, spec, card = load_checkpoint(models_dir / "teach-diffpool")
-    graph = make_teaching_graph(0)
-    expected = diagnose_trace(trace_graphs(model, [graph], spec, [0], seed=0)[0])
-    line = next(m.value for m in app.markdown if m.value.startswith("**What this pooling is on this graph**"))
-    for level in expected:
-        assert f"level {level['level'] + 1} :" in line and f"[{level['verdict']}] {level['explanation']}" in line
+    own = load_dataset("synthetic-hierarchy", download=False, progress=False)[0]
+    assert f"{own.num_nodes} nodes, {own.num_edges} edges" in app.info[0].value
+    for graph in (own, make_teaching_graph(0)):
+        expected = diagnose_trace(trace_graphs(model, [graph], spec, [0], seed=0)[0])
+        line = _diagnosis_line(app)
+        for level in expected:
+            assert f"level {level['level'] + 1} :" in line and f"[{level['verdict']}] {level['explanation']}" in line
+        foreign = [c.value for c in app.caption if c.value.startswith("This graph is not from synthetic-hierarchy")]
+        assert len(foreign) == (graph is not own), [c.value for c in app.caption]
+        app.radio(key="teach_source").set_value("Planted communities (24 nodes)").run()
+        assert not app.exception, [e.value for e in app.exception]
+    assert "24 nodes" in app.info[0].value

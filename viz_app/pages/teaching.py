@@ -50,13 +50,9 @@ def planted_graph(seed: int = 0):
     return make_teaching_graph(seed)
 
 
-def _smallest_index(dataset) -> int:
-    return int(np.argmin([g.num_nodes for g in dataset.graphs]))
-
-
 def choose_graph():
     """(graph, graph_key, dataset_name or None, index or None) from the user's choice of source."""
-    sources = [SBM_SOURCE, EXAMPLE_SOURCE]
+    sources = [EXAMPLE_SOURCE, SBM_SOURCE]
     dataset_name = st.session_state.get("dataset")
     explorer_graph = None
     if dataset_name and "graph" in st.session_state:
@@ -85,7 +81,7 @@ def choose_graph():
     if source == SBM_SOURCE:
         return planted_graph(0), "planted:0", None, None
     dataset = state.load_dataset(state.SYNTHETIC)
-    st.session_state.setdefault("teach_graph_index", _smallest_index(dataset))
+    st.session_state.setdefault("teach_graph_index", 0)  # Explore's first graph, and the first the replay watched
     index = int(st.number_input("Example graph (synthetic-hierarchy index)", 0, len(dataset) - 1, key="teach_graph_index",
                                 help="Each graph has planted groups of dense communities; node_data holds the truth."))
     return dataset[index], f"{state.SYNTHETIC}:{index}", state.SYNTHETIC, index
@@ -218,6 +214,20 @@ def teaching_diagnosis(graph_key: str, model_key: str, _trace) -> list[dict]:
     return diagnose_trace(_trace)
 
 
+def foreign_graph_note(walk: dict, graph_dataset: str | None, model_path: str) -> str | None:
+    """Words for a checkpoint shown on a graph from outside the data it was trained on (None otherwise)."""
+    trained_on = walk.get("dataset")
+    if model_path == FIT_MODEL or not trained_on or trained_on == "?" or graph_dataset == trained_on:
+        return None
+    try:
+        usual = state.pooling_summary(state.model_card(model_path).get("structure"))
+    except Exception:  # a card that cannot be read says nothing more
+        usual = None
+    return (f"This graph is not from {trained_on}, the data this model was trained on: its pooling here shows how "
+            "the model carries over to another kind of graph, not what it learned."
+            + (f" On its own held-out {trained_on} graphs: {usual}." if usual else ""))
+
+
 # ---------------------------------------------------------------------------- page
 state.keep_selection()  # this page has no sidebar: keep the explorer's selection alive for when the user returns
 st.title("How DiffPool works")
@@ -268,6 +278,9 @@ st.info(f"Shown: {walk['description']}. Graph **{graph.name or graph_key}**: {n}
 verdicts = teaching_diagnosis(graph_key, model_key, trace)
 st.markdown("**What this pooling is on this graph** (the Explore page's diagnosis):\n" + "\n".join(
     f"- level {d['level'] + 1} {diagnosis_panel.verdict_markdown(d['verdict'])} {d['explanation']}" for d in verdicts))
+foreign = foreign_graph_note(walk, graph_dataset, model_choice)
+if foreign:
+    st.caption(foreign)
 if paths == [FIT_MODEL]:
     st.caption(f"No checkpoint in pretrained/ or {state.user_models_dir()} can run on this graph yet; the shipped "
                "default (pretrained/synthetic-hierarchy-diffpool) will be used once it exists.")
