@@ -84,6 +84,24 @@ def verdict_markdown(verdict: str) -> str:
     return f":{VERDICT_COLORS.get(verdict, 'gray')}-badge[{verdict}]"
 
 
+def verdict_runs(verdicts: dict[int, dict]) -> str:
+    """Verdicts keyed by epoch (diagnosis dicts), told in runs of epochs: ``fragmented at epochs 0–5,
+    then healthy at epochs 10–150``.
+
+    >>> verdict_runs({0: {"verdict": "uniform"}, 5: {"verdict": "healthy"}, 10: {"verdict": "healthy"}})
+    'uniform at epoch 0, then healthy at epochs 5–10'
+    """
+    runs: list[list] = []
+    for epoch in sorted(verdicts):
+        verdict = verdicts[epoch]["verdict"]
+        if runs and runs[-1][0] == verdict:
+            runs[-1][2] = epoch
+        else:
+            runs.append([verdict, epoch, epoch])
+    return ", then ".join(f"{verdict} at epoch {first}" if first == last else f"{verdict} at epochs {first}–{last}"
+                          for verdict, first, last in runs)
+
+
 def show_diagnosis(diagnoses: list[dict], title: str | None = "What pooling learned", key: str = "diagnosis") -> None:
     """Render the diagnosis of every pooling level: badge, sentence, reasons, numbers.
 

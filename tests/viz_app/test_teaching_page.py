@@ -113,6 +113,36 @@ def test_replay_slider_walks_through_the_snapshots(app):
     assert titles, "the replay figure shows the slider's epoch"
 
 
+def test_replay_says_what_the_pooling_is_at_every_recorded_epoch(app, models_dir):
+    """The replay names core.diagnose's verdict of each snapshot of S: one line over training, one per epoch."""
+    from core.analysis.diagnosis import diagnose_level
+    from core.model.checkpoint import load_extra_tensors
+    from viz_app.diagnosis_panel import verdict_runs
+
+    graph = load_dataset("synthetic-hierarchy", download=False, progress=False)[WATCHED]
+    tensors = load_extra_tensors(models_dir / "teach-diffpool", "snapshot/")
+    expected = {e: diagnose_level(graph.sparse_adjacency(), tensors[f"snapshot/e{e:04d}/g{WATCHED}/l0"].numpy())
+                for e in EPOCHS}
+    open_tab(app, "Pooling as it is learned")
+    summary = next(m.value for m in app.markdown if m.value.startswith("**Level 1 of this graph over training**"))
+    assert summary.endswith(verdict_runs(expected) + ".")
+    for epoch in EPOCHS:
+        app.select_slider(key="teach_epoch").set_value(epoch).run()
+        line = next(m.value for m in app.markdown if m.value.startswith(f"Epoch {epoch}: "))
+        assert f"[{expected[epoch]['verdict']}] {expected[epoch]['explanation']}" in line
+
+
+def test_verdict_runs_groups_equal_verdicts_of_consecutive_epochs():
+    from viz_app.diagnosis_panel import verdict_runs
+
+    said = {e: {"verdict": v} for e, v in
+            ((0, "uniform"), (5, "fragmented"), (10, "fragmented"), (15, "healthy"), (20, "fragmented"))}
+    assert verdict_runs(said) == ("uniform at epoch 0, then fragmented at epochs 5–10, then healthy at epoch 15, "
+                                  "then fragmented at epoch 20")
+    assert verdict_runs({5: {"verdict": "healthy"}, 0: {"verdict": "healthy"}}) == "healthy at epochs 0–5"
+    assert verdict_runs({}) == ""
+
+
 def test_page_reads_models_only_through_the_trace():
     """The page shows what core.model.inference returns: no model layers, no private core names."""
     import re

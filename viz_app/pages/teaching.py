@@ -206,6 +206,21 @@ def snapshot_tensors(model_path: str, stamp: float) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in load_extra_tensors(model_path, "snapshot/").items()}
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def replay_verdicts(model_path: str, stamp: float, graph_key: str, _graph, _tensors, epochs: tuple[int, ...],
+                    watched_index: int) -> dict[int, dict]:
+    """core.diagnose's verdict of level 1 at every recorded epoch of the watched graph (its snapshots of S)."""
+    from core.analysis.diagnosis import diagnose_level
+
+    adjacency = _graph.sparse_adjacency()
+    verdicts = {}
+    for epoch in epochs:
+        assignment = _tensors.get(f"snapshot/e{epoch:04d}/g{watched_index}/l0")
+        if assignment is not None and assignment.shape[0] == _graph.num_nodes:
+            verdicts[epoch] = diagnose_level(adjacency, assignment)
+    return verdicts
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def teaching_diagnosis(graph_key: str, model_key: str, _trace) -> list[dict]:
     """core.diagnose's verdict of every pooling level of the shown trace (a teaching graph is small: ms)."""
@@ -468,8 +483,6 @@ with tab_steps:
 with tab_replay:
     if tab_replay.open:
         snapshots = walk.get("snapshots")
-
-
         if not snapshots or model_choice == FIT_MODEL:
             st.info("This model has no training snapshots. Train with `python -m core.train ... --snapshot-every K "
                     "--watch-graphs 0,1` to record how the assignments of a few graphs change over the epochs.")
@@ -497,11 +510,22 @@ with tab_replay:
             if losses.get("link"):
                 series["link loss ×100"] = [100 * v for v in level_series("link")]
 
-            def draw(at_epoch: int, picture, heat, curves) -> None:
+            verdicts = ({} if watched_graph is None else
+                        replay_verdicts(model_choice, state.stamp_of(model_choice), f"{walk['dataset']}:{watched_index}",
+                                        watched_graph, tensors, tuple(epochs), watched_index))
+            if verdicts:
+                st.markdown(f"**Level 1 of this graph over training** (the diagnosis of each recorded S): "
+                            f"{diagnosis_panel.verdict_runs(verdicts)}.")
+
+            def draw(at_epoch: int, verdict, picture, heat, curves) -> None:
                 assignment = tensors.get(f"snapshot/e{at_epoch:04d}/g{watched_index}/l0")
                 if assignment is None:
                     picture.warning(f"No snapshot of graph {watched_index} at epoch {at_epoch}.")
                     return
+                if at_epoch in verdicts:
+                    diagnosis = verdicts[at_epoch]
+                    verdict.markdown(f"Epoch {at_epoch}: {diagnosis_panel.verdict_markdown(diagnosis['verdict'])} "
+                                     f"{diagnosis['explanation']}")
                 stats = analysis.assignment_stats(assignment)
                 if watched_graph is not None:
                     picture.plotly_chart(figures.graph_figure(
@@ -541,7 +565,7 @@ with tab_replay:
                 play_column.button("▶ Play", key="teach_play", on_click=start_play, disabled=playing,
                                    help="Step the slider through every recorded epoch.")
                 stop_column.button("⏸ Stop", key="teach_stop", on_click=stop_play, disabled=not playing)
-                draw(int(at_epoch), st.empty(), st.empty(), st.empty())
+                draw(int(at_epoch), st.empty(), st.empty(), st.empty(), st.empty())
                 if not playing:
                     return
                 later = [e for e in epochs if e > int(at_epoch)]
