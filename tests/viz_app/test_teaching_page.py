@@ -157,6 +157,9 @@ def test_ablations_show_all_three_variants_with_card_accuracy(app):
     values = [m.value for m in app.metric if m.label == "test accuracy (card)"]
     assert len(values) == 3 and values[0] == "90.0%"  # the shown model; shipped nolp/random checkpoints may win
     assert sum(m.label == "mean entropy" for m in app.metric) == 3
+    # each column says what its pooling is on the graph, in the diagnosis' words
+    verdicts = [m.value for m in app.markdown if m.value.startswith("Level 1 :")]
+    assert len(verdicts) == 3 and all("-badge[" in v for v in verdicts)
 
 
 def test_without_checkpoints_a_fitted_model_is_shown(tmp_path, monkeypatch):

@@ -619,6 +619,9 @@ with tab_ablations:
                                    f"{stats['max_entropy']:.2f} means fully undecided.")
                     st.caption(f"{stats['clusters_used']} of {record.num_clusters} clusters used · effective clusters "
                                f"{stats['effective_clusters']:.2f}")
+                    said = teaching_diagnosis(graph_key, f"{entry['path']}:{state.stamp_of(entry['path'])}",
+                                              other["trace"])[0]
+                    st.markdown(f"Level 1 {diagnosis_panel.verdict_markdown(said['verdict'])} {said['explanation']}")
             st.caption("diffpool-nolp drops the link-prediction loss; random fixes S at random before training (Mesquita et "
                        "al., 2020). Similar accuracy with very different clusters says the clusters are not what the "
                        "classifier relies on.")
