@@ -193,6 +193,26 @@ def test_navigation_reaches_the_page_and_it_offers_the_explorer_graph(models_dir
     assert "synthetic-hierarchy #0" in at.info[0].value
 
 
+def test_the_explorers_graph_comes_with_the_explorers_model(models_dir, monkeypatch):
+    """Picking the explorer's graph shows it under the model the explorer uses (trained on that dataset),
+    not the teaching default; the user's choice then stays."""
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(models_dir))
+    monkeypatch.setenv("DIFFPOOL_TEACHING_MODEL", str(models_dir / "teach-diffpool"))
+    monkeypatch.delenv("DIFFPOOL_DATA", raising=False)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.session_state["model"] = str(models_dir / "teach-diffpool-nolp")
+    at.session_state["graph"] = 2
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page("viz_app/pages/teaching.py").run()
+    assert "`teach-diffpool`" in at.info[0].value  # the teaching default on its own example graph
+    at.radio(key="teach_source").set_value("Graph selected in the explorer").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "`teach-diffpool-nolp`" in at.info[0].value and "synthetic-hierarchy #2" in at.info[0].value
+    at.selectbox(key="teach_model").set_value(str(models_dir / "teach-random")).run()
+    assert "`teach-random`" in at.info[0].value
+
+
 def _svg_pictures(app: AppTest) -> list[str]:
     """The SVG markup of every picture (st.image) on the page."""
     import base64

@@ -8,7 +8,8 @@ reaches into a model's layers.
 Which model: ``$DIFFPOOL_TEACHING_MODEL`` or ``st.session_state["teach_model"]`` when set (tests),
 else the shipped ``pretrained/synthetic-hierarchy-diffpool``, else another checkpoint that can run
 on the graph (``core.model.compat.check_compatibility``), else a self-supervised DiffPool fitted to the
-graph with ``core.fit.fit_graph`` (the page says which). Snapshots recorded by ``core.train
+graph with ``core.fit.fit_graph`` (the page says which). Choosing the explorer's graph brings the
+explorer's model along when that model was trained on the graph's dataset. Snapshots recorded by ``core.train
 --snapshot-every`` are replayed in "Pooling as it is learned" (Play steps the epoch slider);
 diffpool / diffpool-nolp / random checkpoints of the same dataset are set side by side.
 """
@@ -268,6 +269,13 @@ paths, entries = model_options(graph, graph_key, graph_dataset)
 preferred = os.environ.get(TEACHING_MODEL_ENV)
 if st.session_state.get("teach_model") not in paths:
     st.session_state["teach_model"] = preferred if preferred in paths else paths[0]
+if st.session_state.get("_teach_graph_key") != graph_key:
+    # the explorer's graph comes with the explorer's model, when that model was trained on the graph's dataset
+    st.session_state["_teach_graph_key"] = graph_key
+    explorer_model = st.session_state.get("model")
+    if (st.session_state.get("teach_source") == EXPLORER_SOURCE and explorer_model in paths
+            and str(entries[explorer_model].get("dataset", "")).lower() == str(graph_dataset).lower()):
+        st.session_state["teach_model"] = explorer_model
 model_choice = st.selectbox(
     "Model", paths, key="teach_model",
     format_func=lambda p: "fit a self-supervised DiffPool to this graph (core.fit)" if p == FIT_MODEL
