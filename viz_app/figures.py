@@ -449,31 +449,6 @@ def training_curves(history: Sequence[dict]) -> go.Figure:
     return _layout(fig, "Training curves", height=340)
 
 
-def confusion_matrix_figure(matrix: np.ndarray, class_names: Sequence[str]) -> go.Figure:
-    """Heatmap of a confusion matrix [C, C] (rows = true class, columns = predicted), counts annotated."""
-    matrix = np.asarray(matrix)
-    names = [str(c) for c in class_names]
-    fig = go.Figure(go.Heatmap(
-        z=matrix, x=names, y=names, colorscale="Blues", text=matrix, texttemplate="%{text}",
-        hovertemplate="true %{y}<br>predicted %{x}<br>%{z} graphs<extra></extra>",
-    ))
-    # Class names such as "1", "2" (PROTEINS) would otherwise make plotly draw numeric axes with half steps.
-    fig.update_layout(xaxis=dict(title="predicted", type="category"),
-                      yaxis=dict(title="true", autorange="reversed", type="category"))
-    return _layout(fig, "Confusion matrix", height=380)
-
-
-def per_class_accuracy_bar(accuracy: Sequence[float], class_names: Sequence[str]) -> go.Figure:
-    """Bar chart of accuracy per true class, bars in class colours."""
-    fig = go.Figure(go.Bar(
-        x=[str(c) for c in class_names], y=list(accuracy),
-        marker=dict(color=[class_color(i) for i in range(len(class_names))]),
-        hovertemplate="%{x}: %{y:.1%}<extra></extra>",
-    ))
-    fig.update_layout(xaxis=dict(type="category"), yaxis=dict(range=[0, 1], title="accuracy", tickformat=".0%"))
-    return _layout(fig, "Accuracy per class", height=320)
-
-
 # ---------------------------------------------------------------------------- dataset atlas
 def atlas_figure(
     sizes: np.ndarray,

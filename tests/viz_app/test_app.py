@@ -229,8 +229,25 @@ def test_model_card_lists_the_seed_retrainings_beside_the_model():
 
 
 def test_model_card_evaluates_on_the_test_fold(app_env):
+    import json
+
+    from core.data.datasets import load_dataset
+
     at = run_page("model_card")
     assert any("held-out test fold: 30 graphs" in c for c in captions(at))
+    # the confusion table: rows are the test fold's true classes, the bold diagonal its right answers
+    table = next(m.value for m in at.markdown if m.value.startswith("| true ↓ · predicted → |"))
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    counts = np.array([[int(cell.strip("*")) for cell in row[1:-2]] for row in rows])
+    assert all(row[1 + i].startswith("**") for i, row in enumerate(rows))
+    card = json.loads((app_env / f"{MODEL}.json").read_text())
+    labels = np.asarray(load_dataset("synthetic-hierarchy").labels)[card["test_indices"]]
+    assert counts.sum(axis=1).tolist() == np.bincount(labels, minlength=len(rows)).tolist()
+    assert [int(row[-1]) for row in rows] == counts.sum(axis=1).tolist()
+    for i, row in enumerate(rows):
+        assert row[-2] == f"{counts[i, i] / counts[i].sum():.1%}"
+    accuracy = next(m.value for m in at.metric if m.label == "Accuracy (computed here)")
+    assert accuracy == f"{np.trace(counts) / counts.sum():.1%}"
     assert not any("eigenvectors are the ones LAPACK returned" in c for c in captions(at))  # degree features
     assert "Accuracy (computed here)" in [m.label for m in at.metric]
     assert any("does not say what its pooling is" in c for c in captions(at))  # a card without "structure"
