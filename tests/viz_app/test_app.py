@@ -144,16 +144,34 @@ def test_explore_entropy_tab_reports_collapse_statistics(app_env):
     assert [m.value for m in at.metric] != before
 
 
+def open_compare_tab(at: AppTest, name: str) -> AppTest:
+    """Compare's sections are lazy tabs (only the open one renders): open one and rerun."""
+    at.session_state["compare_tab"] = name
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return settle(at)
+
+
 def test_compare_shows_agreement_between_two_models(app_env):
     at = run_page("compare")
+    assert [t.label for t in at.tabs] == ["Where the nodes go", "Two models on one graph", "Level 1 vs level 2",
+                                          "Predictions"]
+    assert any("level-1 → level-2 clusters" in str(c.proto.spec) for c in at.get("plotly_chart"))  # the first tab
+    assert not at.metric  # the closed tabs are not drawn
+    open_compare_tab(at, "Level 1 vs level 2")
+    assert any("Agreement of the two partitions" in c for c in captions(at))
+    open_compare_tab(at, "Two models on one graph")
     labels = [m.label for m in at.metric]
     assert "NMI" in labels and "ARI" in labels
-    assert any("Agreement of the two partitions" in c for c in captions(at))
     # each model says what its pooling is, from its card: the test model's has no "structure"
     assert "Its card does not say what its pooling is." in captions(at)
     at.selectbox(key="compare_b").set_value(str(PRETRAINED / "synthetic-hierarchy-diffpool")).run()
     assert not at.exception
     assert "Its pooling on its held-out fold: level 1 healthy (100%), level 2 healthy (100%)." in captions(at)
+    # a closed tab keeps its pickers' choice for when the user comes back
+    open_compare_tab(at, "Predictions")
+    open_compare_tab(at, "Two models on one graph")
+    assert at.selectbox(key="compare_b").value == str(PRETRAINED / "synthetic-hierarchy-diffpool")
 
 
 def test_embeddings_say_which_projection_was_used(app_env):
@@ -622,11 +640,12 @@ def test_compare_offers_only_models_that_can_run_on_the_dataset(app_env, tu_dir)
     at.text_input(key="data_dir").set_value(str(tu_dir)).run()
     at.selectbox(key="dataset").set_value("PROTEINS").run()
     assert not at.exception, [e.value for e in at.exception]
+    assert any("level-1 → level-2 clusters" in str(c.proto.spec) for c in at.get("plotly_chart"))  # two levels
+    open_compare_tab(at, "Two models on one graph")
     options = at.selectbox(key="compare_b").options
     assert options and not any(name in option for option in options for name in ("on DD", "on ENZYMES"))
     assert at.selectbox(key="compare_a").value.endswith("proteins-diffpool-structural-long")  # pretrained/defaults.json
     assert at.selectbox(key="compare_b").value != at.selectbox(key="compare_a").value
-    assert any("level-1 → level-2 clusters" in str(c.proto.spec) for c in at.get("plotly_chart"))  # two levels
     assert at.selectbox(key="compare_b").value.endswith("proteins-diffpool-structural")  # the other PROTEINS model
     assert not any("not PROTEINS" in w.value for w in at.warning)
     elsewhere = next(i for i, option in enumerate(options) if "on synthetic-hierarchy" in option)

@@ -101,6 +101,8 @@ def test_occlusion_and_stability_tabs_render_their_numbers(app_env, one_torch_th
 
 def test_compare_colours_model_b_after_model_a(app_env, one_torch_thread):
     at = run_page("compare")
+    at.session_state["compare_tab"] = "Two models on one graph"  # a lazy tab
+    at.run()
     assert any("Hungarian" in c.value for c in at.caption)
     assert np.isfinite(float(next(m.value for m in at.metric if m.label == "NMI")))
 

@@ -68,7 +68,7 @@ def test_compare_embeddings_and_teaching_do_not_fail_without_levels(app_env):
 
 
 def test_compare_offers_only_pooling_models_for_the_assignment_views(app_env):
-    at = run_page("compare", app_env / "synthetic-diffpool")
+    at = run_page("compare", app_env / "synthetic-diffpool", compare_tab="Two models on one graph")
     options = at.selectbox(key="compare_b").options  # ours plus the shipped synthetic models
     assert any("synthetic-diffpool" in option for option in options)
     assert not any(f"synthetic-{variant}" in option for option in options for variant in NO_POOLING_VARIANTS)
@@ -88,7 +88,8 @@ def test_model_card_sets_the_model_against_diffpool_on_the_same_held_out_graphs(
 
 @pytest.mark.parametrize("selected, other", [("diffpool", "baseline"), ("set2set", "diffpool")])
 def test_compare_sets_predictions_against_a_model_with_or_without_pooling(app_env, selected, other):
-    at = run_page("compare", app_env / f"synthetic-{selected}", compare_pred_b=str(app_env / f"synthetic-{other}"))
+    at = run_page("compare", app_env / f"synthetic-{selected}", compare_pred_b=str(app_env / f"synthetic-{other}"),
+                  compare_tab="Predictions")
     if selected in NO_POOLING_VARIANTS:  # no cluster views, said plainly; the predictions still compare
         assert any("no pooling levels" in w.value for w in at.warning)
         assert not at.get("plotly_chart")
@@ -106,6 +107,7 @@ def test_compare_opens_a_graph_where_the_models_disagree_in_explore(app_env):
     at = AppTest.from_file(str(PAGES.parent.parent / "streamlit_app.py"), default_timeout=TIMEOUT)
     at.session_state["model"] = str(app_env / "synthetic-diffpool")
     at.session_state["compare_pred_b"] = str(app_env / "synthetic-baseline")
+    at.session_state["compare_tab"] = "Predictions"
     at.run()
     at.switch_page("viz_app/pages/compare.py").run()
     settle(at)
@@ -137,6 +139,7 @@ def test_a_partner_whose_weights_do_not_fit_its_card_is_refused_in_words(app_env
     card["config"]["hidden_dim"] = int(card["config"]["hidden_dim"]) + 7
     (tmp_path / "misfit.json").write_text(json.dumps(card), encoding="utf-8")
     monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))
-    at = run_page("compare", tmp_path / "synthetic-diffpool", compare_pred_b=str(tmp_path / "misfit"))
+    at = run_page("compare", tmp_path / "synthetic-diffpool", compare_pred_b=str(tmp_path / "misfit"),
+                  compare_tab="Predictions")
     errors = " ".join(e.value for e in at.error)
     assert "Cannot compare synthetic-diffpool and misfit" in errors, errors

@@ -12,6 +12,15 @@ from core import analysis
 from core.model.diffpool import NO_POOLING_VARIANTS as NO_POOLING
 from viz_app import figures, predictions_panel, state
 
+SANKEY_TAB, TWO_MODELS_TAB, LEVELS_TAB, PREDICTIONS_TAB = (
+    "Where the nodes go", "Two models on one graph", "Level 1 vs level 2", "Predictions")
+TABS_KEY = "compare_tab"
+# Lazy tabs render only the open one, and Streamlit forgets the state of widgets it did not render:
+# re-assigned here, the pickers of a closed tab keep their choice for when the user comes back.
+for _key in ("compare_a", "compare_b", "compare_depth", "compare_pred_b"):
+    if _key in st.session_state:
+        st.session_state[_key] = st.session_state[_key]
+
 selection = state.sidebar()
 trace = state.trace_for(selection)
 graph = selection.graph
@@ -23,7 +32,7 @@ st.title("Compare")
 if not trace.levels:
     st.warning(f"The selected model has no pooling levels ({selection.card.get('variant', '?')} variant), so no "
                "assignments to compare: pick a pooling model in the sidebar for the cluster views. Its "
-               "predictions are set against another model's below.")
+               "predictions are set against another model's on the Predictions tab.")
 
 
 # ---------------------------------------------------------------- helpers
@@ -157,23 +166,19 @@ def level_one_vs_two() -> None:
                           file_stem=f"{title}-level2")
 
 
-# The cluster views need pooling levels; the predictions (below) do not.
-if trace.levels:
-    sankey()
-    two_models()
-    if trace.num_levels >= 2:
-        level_one_vs_two()
-
 # ---------------------------------------------------------------- predictions
-st.subheader("Predictions on the dataset's graphs",
-             help="The selected model (A) against another model (B) that can run on this dataset, pooling or not: "
-                  "accuracy, how often they agree, an exact McNemar test on the graphs where exactly one is right, "
-                  "and the graphs where they disagree.")
-candidates = [c for c in state.list_checkpoints() if c["path"] != selection.model_path
-              and state.card_compatibility(c["path"], selection.dataset_name, selection.data_dir)[1] is None]
-if not candidates:
-    st.info(f"No other model can run on {selection.dataset_name}: train one on the Train page to compare predictions.")
-else:
+def predictions() -> None:
+    """The selected model's predictions on the dataset against another model's."""
+    st.subheader("Predictions on the dataset's graphs",
+                 help="The selected model (A) against another model (B) that can run on this dataset, pooling or "
+                      "not: accuracy, how often they agree, an exact McNemar test on the graphs where exactly one is "
+                      "right, and the graphs where they disagree.")
+    candidates = [c for c in state.list_checkpoints() if c["path"] != selection.model_path
+                  and state.card_compatibility(c["path"], selection.dataset_name, selection.data_dir)[1] is None]
+    if not candidates:
+        st.info(f"No other model can run on {selection.dataset_name}: train one on the Train page to compare "
+                "predictions.")
+        return
     by_candidate = {c["path"]: c for c in predictions_panel.compare_partners(candidates, selection.dataset_name,
                                                                              pools=bool(trace.levels))}
     model_b = st.selectbox("Model B", list(by_candidate), key="compare_pred_b",
@@ -188,3 +193,24 @@ else:
         names=(f"A: {Path(selection.model_path).name}", f"B: {Path(model_b).name}"), explore_link=True)
     if ready is not None:
         state.rerun_when_ready(ready)
+
+
+# One tab per question, lazy (only the open one is computed and drawn): the four sections one under
+# the other drew five plotly figures and a table on the first visit (~1.1 s in the browser, 2 cores).
+# The cluster views need pooling levels; the predictions do not.
+sections = {}
+if trace.levels:
+    sections[SANKEY_TAB] = sankey
+    sections[TWO_MODELS_TAB] = two_models
+    if trace.num_levels >= 2:
+        sections[LEVELS_TAB] = level_one_vs_two
+sections[PREDICTIONS_TAB] = predictions
+if len(sections) == 1:  # a model without pooling levels: its predictions only
+    predictions()
+else:
+    if st.session_state.get(TABS_KEY) not in sections:
+        st.session_state.pop(TABS_KEY, None)  # e.g. a model with one level after one with two: the first tab
+    for tab, draw in zip(st.tabs(list(sections), key=TABS_KEY, on_change="rerun"), sections.values()):
+        with tab:
+            if tab.open:
+                draw()
