@@ -537,10 +537,11 @@ def test_a_model_from_another_dataset_is_never_scored_against_this_ones_labels(a
     assert any(c.startswith("Predictions are not scored: this model was trained on synthetic-hierarchy")
                for c in captions(atlas)), captions(atlas)
     assert not [m.value for m in atlas.markdown if "prediction accuracy on them" in m.value]
-    compare = _on_dataset("compare", tu_dir, "MUTAG")
+    compare = open_compare_tab(_on_dataset("compare", tu_dir, "MUTAG"), "Predictions")
     assert any(i.value.startswith("Predictions are compared only between models trained on MUTAG")
                for i in compare.info), [i.value for i in compare.info]
     # the sidebar warns about the selected model; the page warns only about the other one it runs
+    open_compare_tab(compare, "Two models on one graph")
     selected = Path(compare.session_state["model"]).name
     main_warnings = [w.value for w in compare.main.warning]
     assert not [w for w in main_warnings if w.startswith(f"{selected}:")], main_warnings
