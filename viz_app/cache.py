@@ -338,8 +338,20 @@ def model_bundle(path: str, device: str = "cpu"):
 
 
 # ---------------------------------------------------------------------------- datasets
-@st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
 def load_dataset(name: str, data_dir: str | None = None) -> GraphDataset:
+    """A dataset from disk (never downloads); ``synthetic-hierarchy`` is generated. Read-only.
+
+    One cached object per dataset and data folder (:func:`_load_dataset`): the synthetic dataset does
+    not depend on the folder, and a folder given as ``""`` or with spaces is the same as none or the
+    stripped one. (Teaching's call without a folder made a second synthetic copy, ~0.2 s of its first
+    visit, and took one of the cache's four places.)
+    """
+    folder = None if name.lower() == SYNTHETIC else ((data_dir or "").strip() or None)
+    return _load_dataset(name, folder)
+
+
+@st.cache_resource(show_spinner="Loading dataset…", max_entries=4)
+def _load_dataset(name: str, data_dir: str | None = None) -> GraphDataset:
     """A dataset from disk (never downloads); ``synthetic-hierarchy`` is generated. Read-only.
 
     ``st.cache_resource``, not ``cache_data``: cache_data hands every caller a fresh unpickled

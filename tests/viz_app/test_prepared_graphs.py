@@ -125,3 +125,13 @@ def test_only_the_latest_model_and_dataset_pairs_are_kept(model_path, fresh, mon
                                                            data_dir=None, usable=True),
                                            min_nodes=int(sizes.max()) - 1)
     assert [key[1] for key in cache._prepared_jobs()] == ["cuda:0", "cuda:1"][-cache.PREPARED_PAIRS_KEPT:]
+
+
+def test_one_shared_dataset_object_whatever_folder_the_caller_names(tu_dir):
+    """The synthetic dataset does not depend on the data folder, and "" or a padded path name the same folder as
+    None or the stripped one: one cached object each (Teaching asked without a folder and got a second copy)."""
+    synthetic = cache.load_dataset(DATASET, None)
+    assert cache.load_dataset(DATASET, str(tu_dir)) is synthetic and cache.load_dataset(DATASET, "") is synthetic
+    enzymes = cache.load_dataset("ENZYMES", str(tu_dir))
+    assert cache.load_dataset("ENZYMES", f"  {tu_dir} ") is enzymes
+    assert enzymes is not synthetic and len(enzymes) == 600
