@@ -118,6 +118,7 @@ if siblings:
                                      [(r["seed"], f"`{r['model']}`", r["held-out accuracy"],
                                        r["its pooling on its held-out fold"]) for r in rows], right=(0, 2)))
 
+
 def confusion_table(matrix: np.ndarray, names: list[str], per_class: list[float]) -> str:
     """The confusion matrix (rows: true class, columns: predicted; right answers in bold) with each
     true class's accuracy and its number of graphs, as a Markdown table."""
@@ -213,8 +214,8 @@ def settings_table(settings: dict) -> str:
         for name, value in settings.items()])
 
 
-# Markdown tables, not st.json: the JSON viewer's elements took ~0.4 s of this page's first visit in
-# the browser (2 cores), even inside closed expanders; the whole card as JSON is drawn on request.
+# Markdown tables, not st.json: with its JSON viewers (drawn even inside closed expanders) this section
+# took ~0.3 s of the page's first visit in the browser (2 cores); the whole card as JSON is drawn on request.
 left, right = st.columns(2)
 with left:
     st.markdown("**Model config**")
