@@ -50,7 +50,7 @@ import shlex
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, Hashable
 
@@ -630,7 +630,64 @@ def dataset_report(dataset: str, jobs: list[Job], results: Path = RESULTS, count
         report["grid_only"]["candidates"] = [reference.name] + [c.name for c in grid]
     report["selected"] = select_per_fold(candidates)
     report["reference"] = _honest(reference)
+    report["settings"] = setting_effects({by_point[name][0].point: c for name, c in complete.items()
+                                          if by_point[name][0].point.is_diffpool})
     return report
+
+
+#: The settings a paired effect is read for, their readable names, and the order a change is told in
+#: (from the first value to a later one: the reference objective first among the auxiliary losses).
+SETTINGS = {"hidden_dim": "hidden width", "num_pooling": "pooling levels", "readout": "readout",
+            "aux": "auxiliary loss", "lr": "learning rate", "input_norm": "input norm",
+            "epochs": "training length (epochs)"}
+AUX_ORDER = ("ref", "nolp", "dmon")
+
+
+def _setting_key(setting: str, value) -> tuple:
+    if setting == "aux":
+        return (0, AUX_ORDER.index(value) if value in AUX_ORDER else len(AUX_ORDER), str(value))
+    return (value is not None, value)  # None (the command's length) before any number
+
+
+def setting_effects(configurations: dict[GridPoint, Candidate]) -> list[dict]:
+    """What one setting does, read from pairs of complete configurations that differ in it alone.
+
+    For every such pair (e.g. ``h64-l1-max-ref-lr0.001`` and ``h64-l2-max-ref-lr0.001`` for the
+    pooling levels), the change of the honest 10-fold mean from the first value to the other (%
+    points) and, fold by fold, how often the other value scored higher. One row per (setting, from,
+    to): ``pairs``, ``mean_change``, ``min_change``, ``max_change``, ``better`` / ``worse`` (pairs),
+    ``folds_better`` / ``folds_worse`` / ``folds`` (fold comparisons over all pairs). Test scores of
+    configurations compared with each other: a description of the grid, not a selected model's figure.
+    """
+    rows: dict[tuple, dict] = {}
+    for (p, a), (q, b) in itertools.combinations(configurations.items(), 2):
+        differ = [f.name for f in fields(GridPoint) if getattr(p, f.name) != getattr(q, f.name)]
+        if len(differ) != 1 or differ[0] not in SETTINGS:
+            continue
+        setting = differ[0]
+        if _setting_key(setting, getattr(p, setting)) > _setting_key(setting, getattr(q, setting)):
+            (p, a), (q, b) = (q, b), (p, a)
+        shared = sorted(set(a.folds) & set(b.folds))
+        if not shared:
+            continue
+        before = [100 * a.folds[k]["test_acc"] for k in shared]
+        after = [100 * b.folds[k]["test_acc"] for k in shared]
+        low, high = getattr(p, setting), getattr(q, setting)
+        row = rows.setdefault((setting, _setting_key(setting, low), _setting_key(setting, high)),
+                              {"setting": setting, "name": SETTINGS[setting], "from": low, "to": high,
+                               "changes": [], "folds_better": 0, "folds_worse": 0, "folds": 0})
+        row["changes"].append(statistics.fmean(after) - statistics.fmean(before))
+        row["folds_better"] += sum(y > x for x, y in zip(before, after))
+        row["folds_worse"] += sum(y < x for x, y in zip(before, after))
+        row["folds"] += len(shared)
+    out = []
+    for key in sorted(rows, key=lambda k: (list(SETTINGS).index(k[0]), k[1], k[2])):
+        row = rows[key]
+        changes = row.pop("changes")
+        out.append({**row, "pairs": len(changes), "mean_change": statistics.fmean(changes),
+                    "min_change": min(changes), "max_change": max(changes),
+                    "better": sum(c > 0 for c in changes), "worse": sum(c < 0 for c in changes)})
+    return out
 
 
 def accuracy_entry(report: dict) -> dict:
@@ -669,6 +726,32 @@ def accuracy_entry(report: dict) -> dict:
     }
 
 
+def _value_text(value) -> str:
+    if value is None:
+        return "the command's"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def setting_lines(rows: list[dict]) -> list[str]:
+    """The markdown table of :func:`setting_effects` (nothing when no pair of configurations is complete)."""
+    if not rows:
+        return []
+    lines = ["", "What one setting does, from pairs of complete DiffPool configurations that differ in it alone "
+                 "(change of the 10-fold mean, % points; \"better\" counts pairs, then folds, where the second value "
+                 "scored higher). It compares test scores across configurations: it describes the grid, it is not "
+                 "a selected model's figure, and single folds move by several points from one seed to another.", "",
+             "| setting | change | pairs | mean change | range | pairs better / worse | folds better / worse |",
+             "|---|---|---:|---:|---|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['name']} | {_value_text(row['from'])} → {_value_text(row['to'])} | {row['pairs']} | "
+                     f"{row['mean_change']:+.1f} | {row['min_change']:+.1f} to {row['max_change']:+.1f} | "
+                     f"{row['better']} / {row['worse']} | {row['folds_better']} / {row['folds_worse']} "
+                     f"of {row['folds']} |")
+    return lines
+
+
 def markdown(result: dict) -> str:
     lines = ["# Honest model selection over a grid (Errica et al. 2020's recipe)", "",
              f"Generated {result['date']} by `{result['command']}`.", "",
@@ -705,6 +788,7 @@ def markdown(result: dict) -> str:
                          f"{counts.get(c['name'], 0)} |")
         for note in report["notes"]:
             lines.append(f"- note: {note}")
+        lines += setting_lines(report.get("settings") or [])
     t = result["timing"]
     lines += ["", "## Time", "", f"Table written on {result['machine'].get('cpu_model')}, {result['machine']['cpu_count']} "
               f"cores, load average (1/5/15 min) {' / '.join(f'{x:.1f}' for x in result['machine'].get('load_average_1_5_15', []))}. "

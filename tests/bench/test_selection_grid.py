@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -393,6 +394,40 @@ def test_the_small_grid_varies_the_learning_rate_and_shares_the_full_grids_folde
     # two grids train the same folder once
     plain = [p for p in points if not (p.input_norm or p.positional)]
     assert {p.name for p in plain} <= {p.name for p in full_grid()}
+
+
+def _scored(point: GridPoint, tests: list[float]):
+    from bench.model_selection import Candidate
+
+    folds = {k: {"test_acc": t / 100, "val_acc": 0.5} for k, t in enumerate(tests)}
+    return point, Candidate(point.name, Path(point.name), {}, folds)
+
+
+def test_setting_effects_pair_configurations_that_differ_in_one_setting_only():
+    one = GridPoint(64, 1, "max", "ref", 1e-3)
+    configurations = dict([
+        _scored(one, [60, 60, 60]),
+        _scored(replace(one, num_pooling=2), [70, 50, 66]),          # levels: +2.0, folds 2 better / 1 worse
+        _scored(replace(one, readout="sum"), [60, 60, 60]),          # readout: ties
+        _scored(replace(one, aux="dmon"), [57, 57, 57]),             # ref -> dmon: -3.0
+        _scored(replace(one, aux="nolp"), [63, 63, 63]),             # ref -> nolp +3.0, nolp -> dmon -6.0
+        _scored(replace(one, hidden_dim=30, lr=1e-4), [10, 10, 10]),  # two settings apart: paired with nothing
+        _scored(replace(one, num_pooling=2, hidden_dim=30), [40, 40, 40]),  # hidden 30 -> 64 beside two levels
+    ])
+    rows = {(r["setting"], r["from"], r["to"]): r for r in selection_grid.setting_effects(configurations)}
+    assert set(rows) == {("num_pooling", 1, 2), ("readout", "max", "sum"), ("aux", "ref", "dmon"),
+                         ("aux", "ref", "nolp"), ("aux", "nolp", "dmon"), ("hidden_dim", 30, 64)}
+    levels = rows[("num_pooling", 1, 2)]
+    assert levels["pairs"] == 1 and levels["mean_change"] == pytest.approx(2.0)
+    assert (levels["folds_better"], levels["folds_worse"], levels["folds"]) == (2, 1, 3)
+    assert rows[("readout", "max", "sum")]["better"] == rows[("readout", "max", "sum")]["worse"] == 0
+    assert rows[("aux", "ref", "dmon")]["mean_change"] == pytest.approx(-3.0)
+    assert rows[("aux", "nolp", "dmon")]["mean_change"] == pytest.approx(-6.0)
+    # the change is told from the lower value whatever order the pair comes in
+    assert rows[("hidden_dim", 30, 64)]["mean_change"] == pytest.approx(22.0)
+    markdown = "\n".join(selection_grid.setting_lines(list(rows.values())))
+    assert "| pooling levels | 1 → 2 | 1 | +2.0 | +2.0 to +2.0 | 1 / 0 | 2 / 1 of 3 |" in markdown
+    assert selection_grid.setting_lines([]) == []
 
 
 def _children(pid: int) -> list[int]:
