@@ -596,6 +596,12 @@ def baseline_run(dataset: str, results: Path = RESULTS, folds: int = 10) -> Path
     return results / BASELINE_RUNS[dataset]
 
 
+def _trained_length(job: Job) -> GridPoint:
+    """The job's configuration with the training length it ran with (its own, else the command's)."""
+    point = job.point
+    return replace(point, epochs=point.epochs or job.epochs, patience=point.patience or job.patience)
+
+
 def dataset_report(dataset: str, jobs: list[Job], results: Path = RESULTS, counted: set[str] | None = None) -> dict:
     """Selection for one dataset: grid candidates, all candidates on disk, and the reference rows.
 
@@ -630,23 +636,34 @@ def dataset_report(dataset: str, jobs: list[Job], results: Path = RESULTS, count
         report["grid_only"]["candidates"] = [reference.name] + [c.name for c in grid]
     report["selected"] = select_per_fold(candidates)
     report["reference"] = _honest(reference)
-    report["settings"] = setting_effects({by_point[name][0].point: c for name, c in complete.items()
+    report["settings"] = setting_effects({_trained_length(by_point[name][0]): c for name, c in complete.items()
                                           if by_point[name][0].point.is_diffpool})
     return report
 
 
 #: The settings a paired effect is read for, their readable names, and the order a change is told in
 #: (from the first value to a later one: the reference objective first among the auxiliary losses).
+#: ``length`` is epochs and patience together (the long grid sets both).
 SETTINGS = {"hidden_dim": "hidden width", "num_pooling": "pooling levels", "readout": "readout",
             "aux": "auxiliary loss", "lr": "learning rate", "input_norm": "input norm",
-            "epochs": "training length (epochs)"}
+            "length": "training length"}
 AUX_ORDER = ("ref", "nolp", "dmon")
+
+
+def _setting_of(field_name: str) -> str:
+    return "length" if field_name in ("epochs", "patience") else field_name
+
+
+def _setting_value(point: GridPoint, setting: str):
+    return (point.epochs, point.patience) if setting == "length" else getattr(point, setting)
 
 
 def _setting_key(setting: str, value) -> tuple:
     if setting == "aux":
         return (0, AUX_ORDER.index(value) if value in AUX_ORDER else len(AUX_ORDER), str(value))
-    return (value is not None, value)  # None (the command's length) before any number
+    if setting == "length":  # a length left to the command (None) first
+        return tuple((v is not None, v or 0) for v in value)
+    return (value,)
 
 
 def setting_effects(configurations: dict[GridPoint, Candidate]) -> list[dict]:
@@ -661,18 +678,18 @@ def setting_effects(configurations: dict[GridPoint, Candidate]) -> list[dict]:
     """
     rows: dict[tuple, dict] = {}
     for (p, a), (q, b) in itertools.combinations(configurations.items(), 2):
-        differ = [f.name for f in fields(GridPoint) if getattr(p, f.name) != getattr(q, f.name)]
-        if len(differ) != 1 or differ[0] not in SETTINGS:
+        differ = {_setting_of(f.name) for f in fields(GridPoint) if getattr(p, f.name) != getattr(q, f.name)}
+        if len(differ) != 1 or not differ <= set(SETTINGS):
             continue
-        setting = differ[0]
-        if _setting_key(setting, getattr(p, setting)) > _setting_key(setting, getattr(q, setting)):
+        (setting,) = differ
+        if _setting_key(setting, _setting_value(p, setting)) > _setting_key(setting, _setting_value(q, setting)):
             (p, a), (q, b) = (q, b), (p, a)
         shared = sorted(set(a.folds) & set(b.folds))
         if not shared:
             continue
         before = [100 * a.folds[k]["test_acc"] for k in shared]
         after = [100 * b.folds[k]["test_acc"] for k in shared]
-        low, high = getattr(p, setting), getattr(q, setting)
+        low, high = _setting_value(p, setting), _setting_value(q, setting)
         row = rows.setdefault((setting, _setting_key(setting, low), _setting_key(setting, high)),
                               {"setting": setting, "name": SETTINGS[setting], "from": low, "to": high,
                                "changes": [], "folds_better": 0, "folds_worse": 0, "folds": 0})
@@ -727,8 +744,8 @@ def accuracy_entry(report: dict) -> dict:
 
 
 def _value_text(value) -> str:
-    if value is None:
-        return "the command's"
+    if isinstance(value, (tuple, list)):  # a training length
+        return "the command's" if value[0] is None else f"≤ {value[0]} epochs, patience {value[1]}"
     if isinstance(value, bool):
         return "on" if value else "off"
     return f"{value:g}" if isinstance(value, float) else str(value)

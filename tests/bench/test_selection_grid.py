@@ -413,10 +413,12 @@ def test_setting_effects_pair_configurations_that_differ_in_one_setting_only():
         _scored(replace(one, aux="nolp"), [63, 63, 63]),             # ref -> nolp +3.0, nolp -> dmon -6.0
         _scored(replace(one, hidden_dim=30, lr=1e-4), [10, 10, 10]),  # two settings apart: paired with nothing
         _scored(replace(one, num_pooling=2, hidden_dim=30), [40, 40, 40]),  # hidden 30 -> 64 beside two levels
+        _scored(replace(one, epochs=2000, patience=300), [66, 66, 54]),  # epochs and patience: one setting
     ])
     rows = {(r["setting"], r["from"], r["to"]): r for r in selection_grid.setting_effects(configurations)}
     assert set(rows) == {("num_pooling", 1, 2), ("readout", "max", "sum"), ("aux", "ref", "dmon"),
-                         ("aux", "ref", "nolp"), ("aux", "nolp", "dmon"), ("hidden_dim", 30, 64)}
+                         ("aux", "ref", "nolp"), ("aux", "nolp", "dmon"), ("hidden_dim", 30, 64),
+                         ("length", (None, None), (2000, 300))}
     levels = rows[("num_pooling", 1, 2)]
     assert levels["pairs"] == 1 and levels["mean_change"] == pytest.approx(2.0)
     assert (levels["folds_better"], levels["folds_worse"], levels["folds"]) == (2, 1, 3)
@@ -427,6 +429,7 @@ def test_setting_effects_pair_configurations_that_differ_in_one_setting_only():
     assert rows[("hidden_dim", 30, 64)]["mean_change"] == pytest.approx(22.0)
     markdown = "\n".join(selection_grid.setting_lines(list(rows.values())))
     assert "| pooling levels | 1 → 2 | 1 | +2.0 | +2.0 to +2.0 | 1 / 0 | 2 / 1 of 3 |" in markdown
+    assert "| training length | the command's → ≤ 2000 epochs, patience 300 | 1 | +2.0 |" in markdown
     assert selection_grid.setting_lines([]) == []
 
 
