@@ -72,6 +72,7 @@ def test_selection_takes_each_folds_best_validation_candidate_and_writes_accurac
                                                                                       monkeypatch, capsys):
     root, jobs = tiny_grid
     monkeypatch.setitem(selection_grid.GRIDS, "small", lambda: POINTS)
+    monkeypatch.setattr(selection_grid, "full_grid", lambda: POINTS)  # a "full grid" whose points are all complete
     before = {p: p.stat().st_mtime_ns for job in jobs for p in (job.out_dir / "folds").glob("*.json")}
     # A rerun of the training command finds every job finished: nothing is retrained.
     assert selection_grid.main(_grid_args(tu_dir, root)) == 0
@@ -101,6 +102,11 @@ def test_selection_takes_each_folds_best_validation_candidate_and_writes_accurac
     grid_tests = [100 * folds[max(names[:3], key=lambda n: (folds[n][k]["val_acc"], -names.index(n)))][k]["test_acc"]
                   for k in range(3)]
     assert grid_only["mean"] == pytest.approx(statistics.fmean(grid_tests))
+    # the full grid alone: its own points, without the reference run or anything else on disk
+    full_tests = [100 * folds[max(names[1:3], key=lambda n: (folds[n][k]["val_acc"], -names.index(n)))][k]["test_acc"]
+                  for k in range(3)]
+    assert entry["selected_full_grid"]["mean"] == pytest.approx(statistics.fmean(full_tests))
+    assert entry["selected_full_grid"]["candidates"] == 2
 
     # Each fold file names the CPU it was timed on, and the table says where its job times come from.
     from core.train.loop import cpu_model
