@@ -78,6 +78,13 @@ BASELINE_RUNS = {name: (f"dd/runs/{name}-baseline" if name == "DD" else f"reprod
 LONG_BASELINE_RUN = "selection_grid/runs/baseline-h128-lr0.001-p300/{name}-baseline"
 #: Nodes in each dataset's largest graph (TU files): whether its folds fit a stack (``--stack``).
 MAX_NODES = {"ENZYMES": 126, "PROTEINS": 620, "DD": 5748}
+#: Datasets whose folds ``--stack`` trains as one stack: where it was measured faster (ENZYMES' small
+#: grid 1.36×, stacking.md). On PROTEINS the full grid's first two stacked configurations (2026-12-03)
+#: took 3.7-3.8 s per fold-epoch against 1.1-1.3 s for a process per fold (their fold files): every step
+#: pads all folds' batches to the largest graph in any of them, up to 620 nodes with a dense adjacency
+#: (``bench/grid_stacking.py`` at 5 epochs, where process start-up weighs most, gave 0.80-0.88×).
+#: D&D's graphs do not fit a stack at all.
+STACKED_DATASETS = ("ENZYMES",)
 #: Level-1 cluster cap per dataset (``core.train --max-clusters``), as every other D&D run and the
 #: shipped D&D models use: ``max_nodes × assign_ratio`` gives D&D 574 clusters, more than the
 #: median graph's 241 nodes (so level 1 would not pool), and ~11× the time of an epoch at 72.
@@ -275,8 +282,9 @@ def train_stacked(unit: tuple[Job, ...]) -> tuple[int, str]:
     return _train_fold(unit[0].train_argv() + ["--only-folds", folds, "--stack-folds"])
 
 
-def stack_units(jobs: list[Job]) -> list[Job | tuple[Job, ...]]:
-    """Group ``jobs`` by run folder into stacks; a dataset too large to stack keeps one job per fold."""
+def stack_units(jobs: list[Job], datasets: tuple[str, ...] = STACKED_DATASETS) -> list[Job | tuple[Job, ...]]:
+    """Group ``jobs`` by run folder into stacks on ``datasets`` (default: where stacking was measured
+    faster, :data:`STACKED_DATASETS`); other datasets keep one job per fold."""
     from core.train.stacked import MAX_STACK_NODES
 
     units: dict[Path, list[Job]] = {}
@@ -285,8 +293,8 @@ def stack_units(jobs: list[Job]) -> list[Job | tuple[Job, ...]]:
     out: list[Job | tuple[Job, ...]] = []
     for members in units.values():
         # stacks hold dense per-node tensors and implement neither --input-norm nor --positional-assign-only
-        if MAX_NODES.get(members[0].dataset, 0) > MAX_STACK_NODES or members[0].point.input_norm \
-                or members[0].point.positional:
+        if members[0].dataset not in datasets or MAX_NODES.get(members[0].dataset, 0) > MAX_STACK_NODES \
+                or members[0].point.input_norm or members[0].point.positional:
             out.extend(members)
         else:
             out.append(tuple(members))
@@ -840,8 +848,9 @@ def markdown(result: dict) -> str:
                       f"side by side on {stacking['dataset']}'s small grid at ≤ {stacking['epochs']} epochs, "
                       f"{stacking['seconds_alone']:.0f} s with a process per job against {stacking['seconds_stacked']:.0f} s "
                       f"stacked (**{stacking['speedup']:.2f}×**; bench/results/selection_grid/stacking.md, "
-                      "`python bench/grid_stacking.py`). The jobs on disk above were trained without stacking; D&D's "
-                      "graphs are too large to stack, so its jobs keep a process each."]
+                      "`python bench/grid_stacking.py`). Stacking is used on ENZYMES only: on PROTEINS stacks were slower "
+                      "(3.7-3.8 s per fold-epoch against 1.1-1.3 s alone; see STACKED_DATASETS), and D&D's graphs are "
+                      "too large to stack, so their jobs keep a process each."]
     return "\n".join(lines)
 
 
@@ -941,8 +950,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--accuracy", default=str(RESULTS / "accuracy.json"), help="the accuracy.json to update")
     add("--stack", action="store_true",
         help="train each configuration's folds left as one stack of models in one process (core.train "
-             "--stack-folds; same fold files); datasets with graphs over core.train.stacked.MAX_STACK_NODES "
-             "nodes (D&D) keep one process per fold")
+             "--stack-folds; same fold files) on the datasets where that was measured faster (ENZYMES); "
+             "PROTEINS and D&D keep one process per fold")
     add("--hours", type=float, default=None,
         help="start a job only if its estimate (the one --dry-run prints) ends within this many hours of the "
              "run's start, e.g. the time left in a session: a fold cut off mid-way resumes only on the same "
