@@ -80,7 +80,8 @@ LONG_BASELINE_RUN = "selection_grid/runs/baseline-h128-lr0.001-p300/{name}-basel
 MAX_NODES = {"ENZYMES": 126, "PROTEINS": 620, "DD": 5748}
 #: Datasets whose folds ``--stack`` trains as one stack: where it was measured faster (ENZYMES' small
 #: grid 1.36×, stacking.md). On PROTEINS the full grid's first two stacked configurations (2026-12-03)
-#: took 3.7-3.8 s per fold-epoch against 1.1-1.3 s for a process per fold (their fold files): every step
+#: took 3.7-3.8 s per fold-epoch against 1.1-1.3 s for a process per fold in earlier runs and 2.9 s in the
+#: jobs right after on the same busier machine (their fold files): every step
 #: pads all folds' batches to the largest graph in any of them, up to 620 nodes with a dense adjacency
 #: (``bench/grid_stacking.py`` at 5 epochs, where process start-up weighs most, gave 0.80-0.88×).
 #: D&D's graphs do not fit a stack at all.
@@ -849,7 +850,7 @@ def markdown(result: dict) -> str:
                       f"{stacking['seconds_alone']:.0f} s with a process per job against {stacking['seconds_stacked']:.0f} s "
                       f"stacked (**{stacking['speedup']:.2f}×**; bench/results/selection_grid/stacking.md, "
                       "`python bench/grid_stacking.py`). Stacking is used on ENZYMES only: on PROTEINS stacks were slower "
-                      "(3.7-3.8 s per fold-epoch against 1.1-1.3 s alone; see STACKED_DATASETS), and D&D's graphs are "
+                      "(3.7-3.8 s per fold-epoch against 1.1-2.9 s alone; see STACKED_DATASETS), and D&D's graphs are "
                       "too large to stack, so their jobs keep a process each."]
     return "\n".join(lines)
 
