@@ -73,6 +73,9 @@ ROWS = [
     structural_long("PROTEINS"),
     ("PROTEINS", "the same with a sum readout (2 levels, 8 → 4)", None,
      grid_run("h64-l2-sum-dmon-in-pa16-k8-lr0.001-p300", "PROTEINS-diffpool")),
+    ("PROTEINS", "DiffPool, hidden 64, sum readout, no link prediction, ≤ 500 epochs, patience 50 (2 levels, "
+                 "62 → 6; the full grid's h64-l2-sum-nolp-lr0.001)", PRETRAINED / "proteins-diffpool-2level-sum-nolp",
+     grid_run("h64-l2-sum-nolp-lr0.001", "PROTEINS-diffpool-nolp")),
     ("PROTEINS", "structure-agnostic baseline, ≤ 2,000 epochs (no pooling)", PRETRAINED / "proteins-baseline",
      grid_run("baseline-h128-lr0.001-p300", "PROTEINS-baseline")),
     ("DD", "reference DiffPool (1 level, 100 clusters)", PRETRAINED / "dd-diffpool", RESULTS / "dd" / "runs" / "DD-diffpool"),

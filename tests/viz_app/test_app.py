@@ -647,7 +647,8 @@ def test_compare_offers_only_models_that_can_run_on_the_dataset(app_env, tu_dir)
     assert options and not any(name in option for option in options for name in ("on DD", "on ENZYMES"))
     assert at.selectbox(key="compare_a").value.endswith("proteins-diffpool-structural-long")  # pretrained/defaults.json
     assert at.selectbox(key="compare_b").value != at.selectbox(key="compare_a").value
-    assert at.selectbox(key="compare_b").value.endswith("proteins-diffpool-structural")  # the other PROTEINS model
+    # another PROTEINS model, the first by name: the accurate two-level model whose clusters are not structure
+    assert at.selectbox(key="compare_b").value.endswith("proteins-diffpool-2level-sum-nolp")
     assert not any("not PROTEINS" in w.value for w in at.warning)
     elsewhere = next(i for i, option in enumerate(options) if "on synthetic-hierarchy" in option)
     at.selectbox(key="compare_b").select_index(elsewhere).run()
