@@ -86,6 +86,24 @@ def compare_partners(entries: list[dict], dataset_name: str, pools: bool) -> lis
                                           c["source"] != "shipped", c["name"]))
 
 
+def contrast_partner(candidates: list[str], selected: str, structures: dict) -> str | None:
+    """Compare's default model B for the two-model view: the first of ``candidates`` (paths in the
+    picker's order, ``selected`` skipped) whose pooling is of the other kind than the selected model's
+    by their cards (``core.model.card.pools_into_structure``: structure against no structure), so the
+    first view sets a structural pooling beside one that is not; else the first candidate. None when
+    there is no other. ``structures`` maps a path to its card's ``structure`` field (None if absent)."""
+    from core.model.card import pools_into_structure
+
+    others = [path for path in candidates if path != selected]
+    kind = pools_into_structure(structures.get(selected))
+    if kind is not None:
+        for path in others:
+            other_kind = pools_into_structure(structures.get(path))
+            if other_kind is not None and other_kind != kind:
+                return path
+    return others[0] if others else None
+
+
 def card_partners(entries: list[dict], variant: str) -> list[dict]:
     """The Model card's candidates to compare a ``variant`` model with, best first: DiffPool models
     first, then one of the other kind (a pooling model against one without and the other way round),

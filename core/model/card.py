@@ -234,6 +234,14 @@ def structure_summary(structure) -> str | None:
                      for level in structure["levels"])
 
 
+def pools_into_structure(structure) -> bool | None:
+    """Whether a card's ``structure`` field says its pooling found graph structure: every level's most
+    common verdict on the held-out fold is ``healthy``. None when the card has no such field."""
+    if not isinstance(structure, Mapping) or not structure.get("levels"):
+        return None
+    return all(level.get("verdict") == "healthy" for level in structure["levels"])
+
+
 def structure_sentences(structure: Mapping) -> list[str]:
     """The same field at length, one plain sentence per level, e.g. ``"level 1 (8 clusters): healthy on
     97% of graphs, fragmented 3%; modularity 0.78 of Louvain's"``."""

@@ -636,6 +636,16 @@ def test_label_based_models_do_not_run_on_another_dataset_structure_only_ones_wa
     assert problem is None and "trained on **synthetic-hierarchy**" in warning
 
 
+def test_compare_sets_the_synthetic_default_beside_a_pooling_that_is_not_structure(app_env):
+    """The app default's clusters are healthy at both levels; model B starts on the shipped random-assignment
+    model (level 1 fragmented), not on the first synthetic model by name (the no-link-prediction one, healthy too)."""
+    at = run_page("compare", select_test_model=False)
+    open_compare_tab(at, "Two models on one graph")
+    assert at.selectbox(key="compare_a").value.endswith("synthetic-hierarchy-diffpool")
+    assert at.selectbox(key="compare_b").value.endswith("synthetic-hierarchy-random")
+    assert any(c.startswith("Its pooling on its held-out fold: level 1 fragmented") for c in captions(at)), captions(at)
+
+
 def test_compare_offers_only_models_that_can_run_on_the_dataset(app_env, tu_dir):
     at = run_page("compare", select_test_model=False)
     at.text_input(key="data_dir").set_value(str(tu_dir)).run()
@@ -647,7 +657,7 @@ def test_compare_offers_only_models_that_can_run_on_the_dataset(app_env, tu_dir)
     assert options and not any(name in option for option in options for name in ("on DD", "on ENZYMES"))
     assert at.selectbox(key="compare_a").value.endswith("proteins-diffpool-structural-long")  # pretrained/defaults.json
     assert at.selectbox(key="compare_b").value != at.selectbox(key="compare_a").value
-    # another PROTEINS model, the first by name: the accurate two-level model whose clusters are not structure
+    # the structural default beside a PROTEINS model whose clusters are not structure (predictions_panel.contrast_partner)
     assert at.selectbox(key="compare_b").value.endswith("proteins-diffpool-2level-sum-nolp")
     assert not any("not PROTEINS" in w.value for w in at.warning)
     elsewhere = next(i for i, option in enumerate(options) if "on synthetic-hierarchy" in option)

@@ -233,3 +233,48 @@ def test_each_default_and_the_models_it_is_set_against_by_default_ship_their_res
                     predictions_panel.card_partners(others, selected["variant"])[0]["path"]}
         missing += [Path(p).name for p in {selected["path"], *partners} if not Path(p + STORED_RESULTS_SUFFIX).is_file()]
     assert not missing, missing
+
+
+def test_compare_sets_a_pooling_of_the_other_kind_beside_the_selected_one():
+    """Compare's two-model view opens with model B whose pooling is of the other kind by the cards
+    (structure against none); without a card that says, the first other model."""
+    from core.model.card import pools_into_structure
+    from viz_app.predictions_panel import contrast_partner
+
+    def structure(*verdicts):
+        return {"levels": [{"level": i + 1, "verdict": v} for i, v in enumerate(verdicts)]}
+
+    assert pools_into_structure(structure("healthy", "healthy")) is True
+    assert pools_into_structure(structure("healthy", "collapsed")) is False  # one failed level is no structure
+    assert pools_into_structure(None) is None and pools_into_structure({"levels": []}) is None
+    structures = {"s": structure("healthy", "healthy"), "s2": structure("healthy"),
+                  "f": structure("fragmented", "collapsed"), "u": None}
+    assert contrast_partner(["s", "s2", "u", "f"], "s", structures) == "f"
+    assert contrast_partner(["u", "f", "s2", "s"], "f", structures) == "s2"
+    assert contrast_partner(["s2", "f"], "u", structures) == "s2"  # the selected card says nothing
+    assert contrast_partner(["s", "s2"], "s", structures) == "s2"  # no other kind on offer
+    assert contrast_partner(["s"], "s", structures) is None
+
+
+def test_compare_opens_each_datasets_default_beside_a_pooling_that_is_not_structure(tmp_path, monkeypatch):
+    """On every dataset with a shipped default, the default's clusters are structure and Compare's model B
+    starts on a shipped model of the same dataset whose clusters are not, by its card."""
+    import json
+    from pathlib import Path
+
+    from core.model.card import pools_into_structure
+    from core.model.diffpool import NO_POOLING_VARIANTS
+    from viz_app import cache, predictions_panel
+
+    monkeypatch.setenv("DIFFPOOL_MODELS", str(tmp_path))  # shipped models only
+    pretrained = Path(__file__).resolve().parents[2] / "pretrained"
+    defaults = json.loads((pretrained / "defaults.json").read_text(encoding="utf-8"))
+    shipped = [e for e in cache.list_checkpoints() if e["source"] == "shipped"]
+    for dataset, entry in defaults.items():
+        same = [e["path"] for e in shipped if str(e["dataset"]).lower() == dataset.lower()
+                and e["variant"] != "graphsage" and e["variant"] not in NO_POOLING_VARIANTS]  # as the page lists them
+        selected = str(pretrained / entry["model"])
+        structures = {path: cache.model_card(path).get("structure") for path in same}
+        partner = predictions_panel.contrast_partner(same, selected, structures)
+        assert pools_into_structure(structures[selected]) is True, dataset
+        assert partner is not None and pools_into_structure(structures[partner]) is False, (dataset, partner)

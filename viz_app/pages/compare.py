@@ -82,8 +82,17 @@ def two_models() -> None:
         st.info("Only one pooling model can run on this dataset. Train another variant (e.g. random or "
                 "diffpool-nolp) on the Train page to compare two.")
     else:
-        other = next((p for p in paths if p != selection.model_path and p in [c["path"] for c in same_dataset]),
-                     next(p for p in paths if p != selection.model_path))
+        # B starts on another model of this dataset, one whose pooling is of the other kind by the cards
+        # (structure against none), so the first view shows what a structural pooling adds.
+        same_paths = [c["path"] for c in same_dataset if c["path"] != selection.model_path]
+        structures = {}
+        for path in dict.fromkeys(same_paths + [selection.model_path]):
+            try:
+                structures[path] = state.model_card(path).get("structure")
+            except Exception:  # an unreadable card is reported below, when the model is run
+                structures[path] = None
+        other = predictions_panel.contrast_partner(same_paths, selection.model_path, structures) or \
+            next(p for p in paths if p != selection.model_path)
         # Model A follows the sidebar's model: when that changes (new dataset, new pick) both pickers
         # restart from it; values are set through session state so the page shows them too.
         default_a = selection.model_path if selection.model_path in paths else paths[0]
