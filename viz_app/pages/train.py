@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.model.card import pools_into_structure
 from core.model.config import LEARNED_ASSIGNMENT, NO_POOLING_VARIANTS
 from core.model.diffpool import VARIANTS
 from core.train.settings import READOUTS, TrainingError, TrainSettings, cluster_counts_for
@@ -167,7 +168,7 @@ if last:
     structure = card.get("structure") if card is not None else None
     words = state.pooling_summary(structure)
     if words:
-        healthy = all(level["verdict"] == "healthy" for level in structure["levels"])
+        healthy = pools_into_structure(structure)
         (st.info if healthy else st.warning)(
             f"What its pooling learned, on the {structure['graphs']} held-out graphs: {words}."
             + ("" if healthy else " Not community-like clusters at every level: the Explore page's diagnosis says "
