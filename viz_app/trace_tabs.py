@@ -47,18 +47,26 @@ class TraceView:
 
 
 def show_trace_tabs(view: TraceView, tabs_key: str, extra: dict[str, Callable[[], None]] | None = None,
-                    dataset_entropy: Callable[[], None] | None = None) -> None:
+                    dataset_entropy: Callable[[], None] | None = None,
+                    later: list[Callable[[], None]] | None = None) -> None:
     """Hierarchy, Assignments and Entropy of ``view``, then ``extra`` (tab name → function drawing it).
 
     ``dataset_entropy``: drawn under the cluster mass on the Entropy tab (Explore's dataset-wide
     entropy). A trace without pooling levels shows the input graph only.
+
+    ``later``: where given, the Hierarchy tab keeps the place of its coarsened-graph chart and appends
+    the function that draws it, for the page to call after its other content. The browser fetches and
+    compiles plotly's code (4.7 MB) the first time a page shows a chart; a chart sent right behind the
+    network held the network back until then. Explore passes it on a session's first run only: its
+    first figure came ~2 s sooner, the chart beside it up to ~1 s later (``bench/app_latency_ab.py``,
+    headless Chromium, 2-core machine); on later runs a chart sent last only made graph switches slower.
     """
     extra = extra or {}
     tabs = st.tabs([*SHARED_TABS, *extra], key=tabs_key, on_change="rerun")
     hierarchy, assignments, entropy = tabs[:3]
     with hierarchy:
         if hierarchy.open:
-            _hierarchy(view)
+            _hierarchy(view, later)
     with assignments:
         if assignments.open and view.trace.levels:
             _assignments(view)
@@ -71,7 +79,7 @@ def show_trace_tabs(view: TraceView, tabs_key: str, extra: dict[str, Callable[[]
                 draw()
 
 
-def _hierarchy(view: TraceView) -> None:
+def _hierarchy(view: TraceView, later: list[Callable[[], None]] | None = None) -> None:
     left, right = st.columns([3, 2]) if view.trace.levels else (st.container(), None)
     with left:
         st.subheader("Input graph", help="Colour = most likely level-1 cluster (same colours in every figure). "
@@ -79,7 +87,8 @@ def _hierarchy(view: TraceView) -> None:
         widgets.show_network(view.drawing(), f"{view.prefix}net_input", height=600, file_stem=f"{view.file_stem}-input")
     if right is not None:
         with right:
-            widgets.show_coarsened_level(view.trace, view.positions, key=view.level_key, file_stem=view.file_stem)
+            widgets.show_coarsened_level(view.trace, view.positions, key=view.level_key, file_stem=view.file_stem,
+                                         later=later)
 
 
 def _assignments(view: TraceView) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import streamlit as st
@@ -84,12 +84,16 @@ def coarsened_level_header(trace, key: str) -> int:
     return level
 
 
-def show_coarsened_level(trace, positions: np.ndarray, key: str, file_stem: str) -> int:
+def show_coarsened_level(trace, positions: np.ndarray, key: str, file_stem: str,
+                         later: list[Callable[[], None]] | None = None) -> int:
     """Level picker, heading, caption and the coarsened graph as a plotly network; returns the level.
 
     Plotly rather than a second pyvis iframe: a graph switch then re-sends one network, not two.
     Clusters start at the mass-weighted centre of their members in ``positions`` (the input layout)
     and are pushed apart so that no markers or labels overlap (``core.analysis.layout.cluster_layout``).
+
+    later: where given, the chart's place is kept here and the function that draws it is appended to
+    ``later``, for the page to call once its other content has been sent (see :mod:`viz_app.trace_tabs`).
     """
     from viz_app import figures
     from viz_app.network import coarse_layout
@@ -104,9 +108,19 @@ def show_coarsened_level(trace, positions: np.ndarray, key: str, file_stem: str)
              "(ΣᵢSᵢₖ). They exist in the model but no node is pooled into them.")
     shown = np.ones(record.num_clusters, dtype=bool) if show_empty else \
         np.asarray(record.cluster_mass) >= figures.EMPTY_CLUSTER_MASS
-    show_figure(figures.coarse_graph_figure(coarse_layout(trace, level, positions, shown), record.coarsened_adjacency,
-                                            record.cluster_mass, level, members, hide_empty=not show_empty),
-                key=f"{key}_figure{level}", file_stem=f"{file_stem}-level{level}")
+    place = st.container()
+
+    def draw() -> None:
+        with place:
+            show_figure(figures.coarse_graph_figure(coarse_layout(trace, level, positions, shown),
+                                                    record.coarsened_adjacency, record.cluster_mass, level, members,
+                                                    hide_empty=not show_empty),
+                        key=f"{key}_figure{level}", file_stem=f"{file_stem}-level{level}")
+
+    if later is None:
+        draw()
+    else:
+        later.append(draw)
     return level
 
 

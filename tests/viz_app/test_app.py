@@ -115,6 +115,42 @@ def test_explore_shows_widgets_and_follows_the_graph_picker(app_env):
     assert predicted.endswith("on a graph held out from its training"), predicted
 
 
+def test_explore_sends_the_coarsened_chart_last_in_its_place(app_env, monkeypatch):
+    """The first time a browser shows a chart it compiles plotly's code, and a chart sent right behind the
+    network held the network back: on a session's first run Explore sends the network, the diagnosis and
+    its other work first and the coarsened graph's chart last, yet the chart sits in the Hierarchy tab's
+    right column; later runs send it right after the network again."""
+    from viz_app import diagnosis_panel, state, widgets
+
+    sent: list[str] = []
+
+    def recording(name, function):
+        def wrapper(*args, **kwargs):
+            sent.append(name)
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(widgets, "show_network", recording("network", widgets.show_network))
+    monkeypatch.setattr(widgets, "show_figure", recording("chart", widgets.show_figure))
+    monkeypatch.setattr(diagnosis_panel, "show_diagnosis", recording("diagnosis", diagnosis_panel.show_diagnosis))
+    monkeypatch.setattr(state, "import_pandas_last", recording("pandas", state.import_pandas_last))
+    monkeypatch.setattr(state, "start_dataset_summary", recording("background", state.start_dataset_summary))
+    at = run_page("explore")
+    assert sent == ["network", "diagnosis", "background", "pandas", "chart"], sent
+    hierarchy = at.tabs[0]
+    right = hierarchy.columns[1]
+    assert [c.label for c in right.radio] == ["Coarsened level"]
+    charts = right.get("plotly_chart")
+    assert len(charts) == 1 and "Coarsened graph after pooling 1" in str(charts[0].proto.spec)
+    # later runs (the browser has plotly's code now) draw it in turn, beside the network, in the same place
+    sent.clear()
+    at.radio(key="explore_level").set_value(2).run()
+    assert not at.exception
+    assert sent == ["network", "chart", "diagnosis", "background", "pandas"], sent
+    charts = at.tabs[0].columns[1].get("plotly_chart")
+    assert len(charts) == 1 and "Coarsened graph after pooling 2" in str(charts[0].proto.spec)
+
+
 def test_explore_level_and_model_change_what_is_shown(app_env):
     at = run_page("explore")
     level_caption = [c for c in captions(at) if c.startswith("Level 1:")]

@@ -8,6 +8,9 @@ import streamlit as st
 
 from viz_app import diagnosis_panel, figures, state, trace_tabs
 
+#: Session-state flag: Explore has sent this browser session a chart (plotly's code is loaded).
+CHART_SENT = "_explore_chart_sent"
+
 selection = state.sidebar()
 trace = state.trace_for(selection)
 graph = selection.graph
@@ -135,8 +138,12 @@ view = trace_tabs.TraceView(
     graph, trace, layout, file_stem=title, level_key="explore_level",
     drawing=lambda: state.input_network(selection.model_path, selection.device, selection.dataset_name,
                                         selection.data_dir, selection.graph_index, selection.stamp))
+# The session's first run sends the coarsened graph's chart last: the browser has not loaded plotly's code
+# yet, and would hold the network back while it does (see show_trace_tabs). Later runs draw it in turn.
+drawn_last: list = []
 trace_tabs.show_trace_tabs(view, "explore_tab", {"Does pooling matter?": occlusion, "Stability": stability},
-                           dataset_entropy=dataset_entropy)
+                           dataset_entropy=dataset_entropy,
+                           later=None if st.session_state.get(CHART_SENT) else drawn_last)
 # The network is sent: load torch now (other pages run models) while the diagnosis runs.
 state.load_torch_in_background()
 
@@ -152,3 +159,6 @@ if trace.levels:
 state.start_preparing_large_graphs(selection)
 state.start_dataset_summary(selection)
 state.import_pandas_last()  # for UMAP on Embeddings (not in a background thread: see there)
+for draw in drawn_last:  # the session's first run: the chart, once the browser has had time for the network
+    draw()
+st.session_state[CHART_SENT] = True
