@@ -108,10 +108,10 @@ def show_coarsened_level(trace, positions: np.ndarray, key: str, file_stem: str,
              "(ΣᵢSᵢₖ). They exist in the model but no node is pooled into them.")
     shown = np.ones(record.num_clusters, dtype=bool) if show_empty else \
         np.asarray(record.cluster_mass) >= figures.EMPTY_CLUSTER_MASS
-    place = st.container()
+    place = st.empty()
 
     def draw() -> None:
-        with place:
+        with place.container():
             show_figure(figures.coarse_graph_figure(coarse_layout(trace, level, positions, shown),
                                                     record.coarsened_adjacency, record.cluster_mass, level, members,
                                                     hide_empty=not show_empty),
@@ -119,7 +119,8 @@ def show_coarsened_level(trace, positions: np.ndarray, key: str, file_stem: str,
 
     if later is None:
         draw()
-    else:
+    else:  # said in its place until the chart replaces it, later in the same run
+        place.caption("Drawing the coarsened graph once the input graph is on screen…")
         later.append(draw)
     return level
 

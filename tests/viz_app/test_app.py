@@ -142,6 +142,7 @@ def test_explore_sends_the_coarsened_chart_last_in_its_place(app_env, monkeypatc
     assert [c.label for c in right.radio] == ["Coarsened level"]
     charts = right.get("plotly_chart")
     assert len(charts) == 1 and "Coarsened graph after pooling 1" in str(charts[0].proto.spec)
+    assert not any("Drawing the coarsened graph" in c for c in captions(at))  # its note was replaced
     # later runs (the browser has plotly's code now) draw it in turn, beside the network, in the same place
     sent.clear()
     at.radio(key="explore_level").set_value(2).run()
