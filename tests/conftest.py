@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,22 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Put the process's ``__main__`` back after every test.
+
+    Streamlit's ``AppTest`` runs a page script as ``sys.modules["__main__"]`` and leaves it there.
+    A later ``multiprocessing`` "spawn" worker in this process (the selection grid's ``run_jobs``)
+    then runs that page script again on start-up, in every worker (found with py-spy: after
+    ``tests/viz_app/test_app.py``, ``tests/bench/test_eigenbasis.py``'s workers each ran the Embeddings
+    page, and the test took over 14 minutes instead of ~35 s).
+    """
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
 
 
 def _hypothesis_profile() -> None:
