@@ -484,3 +484,38 @@ def test_a_killed_grid_run_ends_its_workers_instead_of_orphaning_them(tu_dir, tm
     alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
              and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
     assert not alive, f"worker processes {alive} outlived the killed grid run"
+
+
+def test_the_readme_results_table_says_what_the_committed_json_says():
+    """The README's selection table is written by hand beside accuracy.json: each grid run that
+    moves a figure must move it there too."""
+    import re
+
+    accuracy = json.loads((ROOT / "bench" / "results" / "accuracy.json").read_text())
+    configs = {d["dataset"]: d["grid_configs"] for d in
+               json.loads((ROOT / "bench" / "results" / "selection_grid" / "selection_grid.json").read_text())["datasets"]}
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:5]]
+            for line in (ROOT / "README.md").read_text().splitlines()
+            if line.startswith("| selected among") or line.startswith("| the structure-agnostic baseline, trained")
+            or line.startswith("| the reference DiffPool (")}
+
+    def figure(entry: dict) -> str:
+        return f"{entry['mean']:.1f} ± {entry['std']:.1f}"
+
+    def row(prefix: str) -> list[str]:
+        [cells] = [cells for name, cells in rows.items() if name.startswith(prefix)]
+        return cells
+
+    for cell, dataset in zip(row("selected among every run on disk"), ("ENZYMES", "PROTEINS", "DD")):
+        entry = accuracy[dataset]["selected"]
+        assert re.match(rf"\*\*{re.escape(figure(entry))}\*\* \({entry['candidates']}\b", cell), (dataset, cell)
+    for prefix, key in (("selected among DiffPool", "selected_grid"), ("the structure-agnostic baseline", "baseline"),
+                        ("the reference DiffPool", "diffpool")):
+        for cell, dataset in zip(row(prefix), ("ENZYMES", "PROTEINS", "DD")):
+            assert cell.startswith(figure(accuracy[dataset][key])), (prefix, dataset, cell)
+    for cell, dataset in zip(row("selected among the full grid alone"), ("ENZYMES", "PROTEINS", "DD")):
+        done = configs[dataset]
+        if done["complete"] == done["total"]:
+            assert cell.startswith(figure(accuracy[dataset]["selected_full_grid"])), (dataset, cell)
+        else:
+            assert cell == f"not complete ({done['complete']} of {done['total']})", (dataset, cell)
