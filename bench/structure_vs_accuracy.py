@@ -30,6 +30,7 @@ import torch  # noqa: E402
 from core.model.checkpoint import load_checkpoint  # noqa: E402
 from core.data.datasets import load_dataset  # noqa: E402
 from core.diagnose import held_out_structure  # noqa: E402
+from core.train.loop import cpu_model  # noqa: E402
 
 PRETRAINED = ROOT / "pretrained"
 RESULTS = ROOT / "bench" / "results"
@@ -132,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             (lv["level"], round(lv["shares"]["healthy"], 2), lv["modularity_ratio"]) for lv in row.get("levels", [])])
     report = {"generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "command": "python bench/structure_vs_accuracy.py " + " ".join(argv or sys.argv[1:]),
-              "machine": {"platform": platform.platform(), "processor": platform.processor()}, "rows": out}
+              "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpu": cpu_model()},
+              "rows": out}
     (RESULTS / "structure_vs_accuracy.json").write_text(json.dumps(report, indent=1) + "\n")
     (RESULTS / "structure_vs_accuracy.md").write_text(markdown(report))
     print(markdown(report))
@@ -145,7 +147,9 @@ def _pct(value) -> str:
 
 def markdown(report: dict) -> str:
     lines = ["# Does structure cost accuracy?", "",
-             f"Generated {report['generated']} by `{report['command'].strip()}`.", "",
+             f"Generated {report['generated']} by `{report['command'].strip()}` on "
+             f"{report['machine'].get('cpu') or 'a CPU not recorded'}. Models fed Laplacian eigenvectors can move "
+             "by a graph on another CPU family (README, Known limitations); the cards were written on AMD EPYC.", "",
              "Accuracy: honest protocol (test fold at the best-validation epoch), mean ± std over the folds that "
              "ran. Structure: the diagnosis (core.diagnose) of each pooling level on the model's held-out fold "
              "graphs — share of graphs per verdict, mean modularity ratio (partition / Louvain), mean NMI of the "

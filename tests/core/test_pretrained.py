@@ -292,3 +292,31 @@ def test_structural_models_pool_into_healthy_communities_at_both_levels(name, tu
     for level in (0, 1):
         verdicts = [diagnose_trace(trace)[level]["verdict"] for trace in traces]
         assert verdicts.count("healthy") / len(verdicts) >= 0.8, verdicts
+
+
+def _structure_cell(card: dict) -> str:
+    """What pretrained/README.md's table says of a model's pooling: the card's ``structure``, in words."""
+    levels = (card.get("structure") or {}).get("levels") or []
+    if not levels:
+        return "no pooling"
+    parts = []
+    for level in levels:
+        shares = sorted(((round(100 * share), verdict) for verdict, share in level["shares"].items()
+                         if round(100 * share)), key=lambda pair: (-pair[0], pair[1]))
+        parts.append(f"level {level['level']}: " + ", ".join(f"{share} % {verdict}" for share, verdict in shares)
+                     + f" ({level['modularity_ratio']:.2f} of Louvain's modularity)")
+    return "; ".join(parts)
+
+
+def test_the_shipped_models_table_states_each_models_pooling_as_its_card_does():
+    """pretrained/README.md is written by hand; its pooling column must say what each card says."""
+    rows = {}
+    for line in (PRETRAINED / "README.md").read_text().splitlines():
+        match = re.match(r"\| `([^`]+)`", line)
+        if match:
+            rows[match.group(1)] = [cell.strip() for cell in line.split("|")[1:-1]]
+    header = next(line for line in (PRETRAINED / "README.md").read_text().splitlines() if line.startswith("| model |"))
+    column = [cell.strip() for cell in header.split("|")[1:-1]].index("pooling on its held-out fold")
+    assert {path.name for path in SHIPPED} == rows.keys()
+    for name, cells in rows.items():
+        assert cells[column] == _structure_cell(read_card(PRETRAINED / f"{name}.json")), name
