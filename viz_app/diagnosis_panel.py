@@ -84,6 +84,12 @@ def verdict_markdown(verdict: str) -> str:
     return f":{VERDICT_COLORS.get(verdict, 'gray')}-badge[{verdict}]"
 
 
+def verdicts_line(diagnoses: list[dict]) -> str:
+    """Every level's verdict in one line of badges: ``level 1 :green-badge[healthy] · level 2 …``."""
+    return " · ".join(f"level {result.get('level', index) + 1} {verdict_markdown(result['verdict'])}"
+                      for index, result in enumerate(diagnoses))
+
+
 def verdict_runs(verdicts: dict[int, dict]) -> str:
     """Verdicts keyed by epoch (diagnosis dicts), told in runs of epochs: ``fragmented at epochs 0–5,
     then healthy at epochs 10–150``.

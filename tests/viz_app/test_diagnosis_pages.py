@@ -278,3 +278,16 @@ def test_compare_opens_each_datasets_default_beside_a_pooling_that_is_not_struct
         partner = predictions_panel.contrast_partner(same, selected, structures)
         assert pools_into_structure(structures[selected]) is True, dataset
         assert partner is not None and pools_into_structure(structures[partner]) is False, (dataset, partner)
+
+
+def test_compares_cluster_views_say_this_graphs_verdict_at_every_level(app_env, one_torch_thread):
+    expected = _expected_diagnosis(app_env)
+    at = run_page("compare")  # the default tab: the Sankey
+    for tab in (None, "Level 1 vs level 2"):
+        if tab is not None:
+            at.session_state["compare_tab"] = tab  # a lazy tab
+            at.run()
+        [line] = [m.value for m in at.markdown if m.value.startswith("This graph's pooling:")]
+        assert line.count("-badge[") == len(expected) == 2
+        for number, level in enumerate(expected, start=1):
+            assert f"level {number} :" in line and f"-badge[{level['verdict']}]" in line
