@@ -12,6 +12,7 @@ Public, stable entry points:
 - :func:`truth_picker` ``(graph, key)`` — a selectbox over the graph's categorical node columns
   (known groups); returns ``(column name, int codes [N])`` or ``(None, None)``.
 - :func:`graph_diagnosis` — cached diagnosis of one dataset graph under one model.
+- :func:`show_graph_verdicts` ``(selection)`` — that diagnosis' verdicts in one line of badges.
 """
 
 from __future__ import annotations
@@ -180,6 +181,18 @@ def graph_diagnosis(model_path: str, device: str, dataset_name: str, data_dir: s
     # largest graph spent 0.16 s turning 5,748² dense cells into CSR.
     sparse = dataclasses.replace(trace, adjacency=graph.sparse_adjacency())
     return diagnose_trace(sparse, graph.node_labels, truth)
+
+
+def show_graph_verdicts(selection) -> None:
+    """One line with the selected graph's verdict at every level, so a view of its clusters never stands
+    without what they are (Compare, Embeddings); Explore shows the full diagnosis."""
+    # The known groups Explore's diagnosis was asked for (its picker's default unless changed): the same
+    # cached result, not a second diagnosis. The verdicts do not depend on them.
+    truth = st.session_state.get("explore_truth", "community")
+    diagnoses = graph_diagnosis(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,
+                                selection.graph_index, selection.stamp,
+                                truth if truth in truth_columns(selection.graph) else None)
+    st.markdown(f"This graph's pooling: {verdicts_line(diagnoses)} (Explore says why)")
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

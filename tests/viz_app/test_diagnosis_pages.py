@@ -280,11 +280,14 @@ def test_compare_opens_each_datasets_default_beside_a_pooling_that_is_not_struct
         assert partner is not None and pools_into_structure(structures[partner]) is False, (dataset, partner)
 
 
-def test_compares_cluster_views_say_this_graphs_verdict_at_every_level(app_env, one_torch_thread):
+def test_the_cluster_views_of_compare_and_embeddings_say_this_graphs_verdict_at_every_level(app_env,
+                                                                                          one_torch_thread):
     expected = _expected_diagnosis(app_env)
     at = run_page("compare")  # the default tab: the Sankey
-    for tab in (None, "Level 1 vs level 2"):
-        if tab is not None:
+    for tab in (None, "Level 1 vs level 2", "embeddings"):
+        if tab == "embeddings":
+            at = run_page("embeddings")
+        elif tab is not None:
             at.session_state["compare_tab"] = tab  # a lazy tab
             at.run()
         [line] = [m.value for m in at.markdown if m.value.startswith("This graph's pooling:")]

@@ -51,23 +51,12 @@ def diagnose(path: str) -> tuple[str | None, str | None]:
     return state.card_compatibility(path, selection.dataset_name, selection.data_dir)
 
 
-def graph_verdicts() -> None:
-    """This graph's verdict at every level, so a view of the clusters never stands without what they are."""
-    # The known groups Explore's diagnosis was asked for (its picker's default unless changed): the same
-    # cached result, not a second diagnosis. The verdicts do not depend on them.
-    truth = st.session_state.get("explore_truth", "community")
-    diagnoses = diagnosis_panel.graph_diagnosis(selection.model_path, selection.device, selection.dataset_name,
-                                                selection.data_dir, selection.graph_index, selection.stamp,
-                                                truth if truth in diagnosis_panel.truth_columns(graph) else None)
-    st.markdown(f"This graph's pooling: {diagnosis_panel.verdicts_line(diagnoses)} (Explore says why)")
-
-
 # ---------------------------------------------------------------- Sankey
 def sankey() -> None:
     """Soft mass flowing from the input nodes through every level."""
     st.subheader("Where the nodes go", help="Flow width = soft mass: node i sends S₁[i,k] to level-1 cluster k; "
                  "cluster k sends its mass times S₂[k,m] on to level-2 cluster m.")
-    graph_verdicts()
+    diagnosis_panel.show_graph_verdicts(selection)
     max_inputs = 60
     flows = analysis.sankey_flows(trace.levels, max_input_nodes=max_inputs, node_names=names)
     if graph.num_nodes > max_inputs:
@@ -169,7 +158,7 @@ def level_one_vs_two() -> None:
     """The selected model's level-1 and level-2 partitions of the input nodes."""
     st.subheader("Level 1 vs level 2 of the selected model",
                  help="Each input node coloured by its most likely cluster at level 1 and after two poolings (S₁S₂).")
-    graph_verdicts()
+    diagnosis_panel.show_graph_verdicts(selection)
     level_1 = hard_labels(trace, 1)
     level_2 = analysis.match_clusters(level_1, hard_labels(trace, 2))  # level-2 groups take a level-1 colour
     score = analysis.agreement(level_1, level_2)

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from core import analysis
-from viz_app import figures, predictions_panel, state
+from viz_app import diagnosis_panel, figures, predictions_panel, state
 
 selection = state.sidebar()
 trace = state.trace_for(selection)
@@ -102,6 +102,7 @@ st.subheader(f"Node embeddings of graph {selection.graph_index}")
 if not trace.levels:
     st.info("This model does not pool; only the input level exists.")
 else:
+    diagnosis_panel.show_graph_verdicts(selection)
     state.fit_level_widget("emb_level", trace, 0)
     level = st.selectbox("Level", list(range(trace.num_levels)), key="emb_level",
                          format_func=lambda l: "input nodes (level 0)" if l == 0 else f"level-{l} clusters")
