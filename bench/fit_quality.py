@@ -5,8 +5,20 @@
 
 Graphs: LFR benchmark graphs (``networkx.LFR_benchmark_graph``, n = 1000, τ1 = 3, τ2 = 1.5,
 average degree 20, smallest community 50, μ ∈ {0.1, 0.3, 0.5}; the generator's seed is the first
-of 0, 1, 2, … for which it converges), Zachary's karate club (networkx, 2 clubs), and a planted
-two-level hierarchy (``core.data.synthetic.make_synthetic_hierarchy``: 4 groups × 3 communities).
+of 0, 1, 2, … for which it converges), Zachary's karate club (networkx, 2 clubs), a planted
+two-level hierarchy (``core.data.synthetic.make_synthetic_hierarchy``: 4 groups × 3 communities),
+and real graphs with known groups that well-kept packages ship (rows skipped, with a note, when the
+package is absent):
+
+- art-philo-science (scikit-network, ``requirements-dev.txt``): links between 30 Wikipedia articles,
+  10 each on art, philosophy and science; directed links read as undirected (a link both ways
+  weighs 2);
+- a mouse brain connectome (graspologic's data, ``pip install --no-deps graspologic==3.4.4``: only
+  its data files are read, the package is never imported): diffusion-MRI streamline counts between
+  332 regions of subject 54776, grouped by the atlas into 7 superstructures per hemisphere (K = 14)
+  and into hemispheres (K = 2);
+- the Drosophila larva's left mushroom body connectome (graspologic's data): synapse counts between
+  its neurons, grouped by cell type (Kenyon, input, output, projection neurons: K = 4).
 
 Per graph, with K = the number of true groups:
 - spectral: ``core.analysis.spectral_clusters`` (normalised, degree-regularised, k-means), seed 0..4;
@@ -16,7 +28,9 @@ Per graph, with K = the number of true groups:
   median and worst NMI;
 - ours two-level: ``cluster_counts=[K, K2]``; level-1 NMI vs the truth, level-2 NMI vs the group
   truth where the graph has one (hierarchy), else the level-2 verdict of ``core.diagnose``.
-Medians over seeds for spectral and Leiden too. One torch thread. Reports; never asserts.
+Medians over seeds for spectral and Leiden too, and the modularity (γ = 1) of ours' and Leiden's
+partitions (``core.analysis.clustering.modularity``): known groups need not be the partition of
+highest modularity. One torch thread. Reports; never asserts.
 """
 
 from __future__ import annotations
@@ -40,7 +54,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from core.analysis.agreement import agreement
-from core.analysis.clustering import spectral_clusters  # noqa: E402
+from core.analysis.clustering import modularity, spectral_clusters  # noqa: E402
 from core.data.graphs import Graph  # noqa: E402
 
 
@@ -89,6 +103,79 @@ def karate_graph() -> tuple[Graph, np.ndarray]:
     nxg = nx.karate_club_graph()
     truth = np.array([0 if nxg.nodes[v]["club"] == "Mr. Hi" else 1 for v in nxg])
     return Graph.from_edge_list(nxg.number_of_nodes(), np.array(list(nxg.edges())), name="karate club"), truth
+
+
+def _from_dense(matrix, name: str) -> Graph:
+    """An undirected weighted Graph from a (possibly directed) dense matrix: weight A[i, j] + A[j, i]."""
+    a = np.asarray(matrix, dtype=float)
+    a = a + a.T
+    np.fill_diagonal(a, 0.0)
+    rows, cols = np.nonzero(np.triu(a, 1))
+    return Graph.from_edge_list(a.shape[0], np.stack([rows, cols], axis=1), weights=a[rows, cols], name=name)
+
+
+def art_philo_science_graph() -> tuple[Graph, np.ndarray] | None:
+    """scikit-network's links between 30 Wikipedia articles, 3 known topics; None without scikit-network."""
+    try:
+        from sknetwork.data import art_philo_science
+    except ImportError:
+        return None
+    data = art_philo_science(metadata=True)
+    return _from_dense(data.adjacency.toarray(), "art-philo-science"), np.asarray(data.labels)
+
+
+def graspologic_data() -> Path | None:
+    """graspologic's bundled datasets folder, found without importing the package (its own imports need
+    dependencies this project does not install); None when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("graspologic")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets"
+    return folder if folder.is_dir() else None
+
+
+def mouse_connectome(grouping: str, subject: str = "54776") -> tuple[Graph, np.ndarray] | None:
+    """One mouse's 332-region connectome (streamline counts); truth: atlas superstructure per hemisphere
+    (``grouping="block"``, 14 groups) or hemisphere (``"hemisphere"``, 2). None without the data."""
+    import csv
+
+    folder = graspologic_data()
+    if folder is None:
+        return None
+    edges = np.loadtxt(folder / "mice" / "edgelists" / f"sub-{subject}_ses-1_dti.edgelist")
+    n = 332
+    matrix = np.zeros((n, n))
+    matrix[edges[:, 0].astype(int), edges[:, 1].astype(int)] = edges[:, 2]
+    groups = np.empty(n, dtype=object)
+    with open(folder / "mice" / "blocks.csv", newline="") as handle:
+        for block in csv.DictReader(handle):
+            groups[int(block["i"]):int(block["j"])] = (block["hemisphere"] if grouping == "hemisphere"
+                                                        else f"{block['block']} {block['hemisphere']}")
+    _, truth = np.unique(groups.astype(str), return_inverse=True)
+    return _from_dense(matrix, f"mouse connectome {subject}"), truth
+
+
+def drosophila_graph(side: str = "left") -> tuple[Graph, np.ndarray] | None:
+    """The Drosophila larva's mushroom body connectome (synapse counts); truth: 4 cell types. None without
+    the data."""
+    folder = graspologic_data()
+    if folder is None:
+        return None
+    matrix = np.loadtxt(folder / "drosophila" / f"{side}_adjacency.csv")
+    cell_types = [line.strip() for line in (folder / "drosophila" / f"{side}_cell_labels.csv").read_text().split()]
+    _, truth = np.unique(cell_types, return_inverse=True)
+    return _from_dense(matrix, f"Drosophila {side} mushroom body"), truth
+
+
+#: The real graphs with known groups: (row name, loader, where the data comes from).
+REAL_GRAPHS = (
+    ("art-philo-science (scikit-network): 3 topics", art_philo_science_graph, "scikit-network"),
+    ("mouse connectome 54776 (graspologic): 14 superstructures", lambda: mouse_connectome("block"), "graspologic"),
+    ("mouse connectome 54776 (graspologic): 2 hemispheres", lambda: mouse_connectome("hemisphere"), "graspologic"),
+    ("Drosophila left mushroom body (graspologic): 4 cell types", drosophila_graph, "graspologic"),
+)
 
 
 def hierarchy_graph(seed: int = 0, groups: int = 4, per_group: int = 3, size=(30, 40),
@@ -144,15 +231,17 @@ def evaluate(name: str, graph: Graph, truth: np.ndarray, seeds: list[int], secon
 
     k = int(truth.max()) + 1
     spectral = [nmi(truth, spectral_clusters(graph, k, seed=s)) for s in seeds]
-    leiden, gammas = [], []
+    leiden, gammas, leiden_q = [], [], []
     for s in seeds:
         labels, gamma = leiden_at_k(graph, k, seed=s)
         leiden.append(nmi(truth, labels))
         gammas.append(gamma)
-    ours, seconds, verdicts = [], [], []
+        leiden_q.append(modularity(graph, labels))
+    ours, seconds, verdicts, ours_q = [], [], [], []
     for s in seeds:
         result = fit_graph(graph, FitSettings(cluster_counts=[k], seed=s, **fit_kwargs))
         ours.append(nmi(truth, result.trace.levels[0].hard_assignment))
+        ours_q.append(modularity(graph, result.trace.levels[0].hard_assignment))
         seconds.append(result.seconds)
         verdicts.append(result.diagnoses[0]["verdict"])
     two_first, two_second, two_verdicts = [], [], []
@@ -167,12 +256,15 @@ def evaluate(name: str, graph: Graph, truth: np.ndarray, seeds: list[int], secon
     row = dict(graph=name, n=graph.num_nodes, m=graph.num_edges, k=k, k2=second, seeds=seeds,
                spectral=spectral, leiden=leiden, leiden_gamma=gammas, ours=ours, ours_seconds=seconds,
                ours_verdicts=verdicts, two_level_first=two_first, two_level_second=two_second,
-               two_level_verdicts=two_verdicts)
+               two_level_verdicts=two_verdicts, ours_modularity=ours_q, leiden_modularity=leiden_q,
+               truth_modularity=modularity(graph, truth))
     median = statistics.median
     row["summary"] = dict(spectral=median(spectral), leiden=median(leiden), ours_median=median(ours),
                           ours_worst=min(ours),
                           two_first=median(two_first) if two_first else None,
-                          two_second=median(two_second) if two_second else None)
+                          two_second=median(two_second) if two_second else None,
+                          ours_modularity=median(ours_q), leiden_modularity=median(leiden_q),
+                          truth_modularity=row["truth_modularity"])
     print(f"{name}: n={graph.num_nodes} m={graph.num_edges} K={k} spectral {median(spectral):.3f} leiden "
           f"{median(leiden):.3f} ours {median(ours):.3f} (worst {min(ours):.3f}, {median(seconds):.2f} s) {verdicts} "
           f"two-level {row['summary']['two_first']}/{row['summary']['two_second']} {two_verdicts}", flush=True)
@@ -181,16 +273,21 @@ def evaluate(name: str, graph: Graph, truth: np.ndarray, seeds: list[int], secon
 
 def table(rows: list[dict]) -> str:
     lines = ["| graph | n | m | K | spectral | Leiden (γ search) | ours one-level median / worst | "
-             "ours two-level (K → K2) level 1 / level 2 | level verdicts (two-level, seed 0) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "ours two-level (K → K2) level 1 / level 2 | level verdicts (two-level, seed 0) | "
+             "modularity: ours / Leiden / known groups |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in rows:
         s = r["summary"]
-        second = f"{s['two_second']:.3f}" if s["two_second"] is not None else "no truth"
-        first = f"{s['two_first']:.3f}" if s["two_first"] is not None else "—"
-        levels = f"({r['k']} → {r['k2']})" if isinstance(r["k2"], int) else f"({r['k2']})"
+        if r["k2"] is None:  # no two-level fit on this graph
+            two, verdicts = "—", "—"
+        else:
+            second = f"{s['two_second']:.3f}" if s["two_second"] is not None else "no truth"
+            first = f"{s['two_first']:.3f}" if s["two_first"] is not None else "—"
+            levels = f"({r['k']} → {r['k2']})" if isinstance(r["k2"], int) else f"({r['k2']})"
+            two, verdicts = f"{levels} {first} / {second}", r["two_level_verdicts"][0]
         lines.append(f"| {r['graph']} | {r['n']} | {r['m']} | {r['k']} | {s['spectral']:.3f} | {s['leiden']:.3f} | "
-                     f"{s['ours_median']:.3f} / {s['ours_worst']:.3f} | {levels} {first} / {second} | "
-                     f"{r['two_level_verdicts'][0]} |")
+                     f"{s['ours_median']:.3f} / {s['ours_worst']:.3f} | {two} | {verdicts} | "
+                     f"{s['ours_modularity']:.3f} / {s['leiden_modularity']:.3f} / {s['truth_modularity']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -214,6 +311,12 @@ def main(argv: list[str] | None = None) -> int:
     graph, communities, groups = hierarchy_graph()
     rows.append(evaluate("planted hierarchy 4 groups × 3 communities", graph, communities, seeds,
                          int(groups.max()) + 1, groups))
+    for name, load, package in REAL_GRAPHS:
+        loaded = load()
+        if loaded is None:
+            print(f"{name}: skipped ({package} is not installed)", flush=True)
+            continue
+        rows.append(evaluate(name, *loaded, seeds, None))
     elapsed = time.perf_counter() - started
     stem = Path(args.out) if args.out else RESULTS / ("fit_quality_quick" if args.quick else "fit_quality")
     machine = dict(platform=platform.platform(), cpus=os.cpu_count(), cpu=cpu_model(), python=platform.python_version(),
