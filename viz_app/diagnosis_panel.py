@@ -139,6 +139,10 @@ def show_diagnosis(diagnoses: list[dict], title: str | None = "What pooling lear
                         column.metric(label, value, help=help_text)
 
 
+#: The known-groups column the pickers start on where a graph has it (the synthetic dataset's planted communities).
+DEFAULT_TRUTH = "community"
+
+
 def truth_columns(graph) -> list[str]:
     """The graph's node_data columns that look like groups (2 … N/2 distinct values)."""
     columns = []
@@ -149,7 +153,7 @@ def truth_columns(graph) -> list[str]:
     return columns
 
 
-def truth_picker(graph, key: str, default: str | None = "community") -> tuple[str | None, np.ndarray | None]:
+def truth_picker(graph, key: str, default: str | None = DEFAULT_TRUTH) -> tuple[str | None, np.ndarray | None]:
     """Selectbox "Compare with known groups" over :func:`truth_columns`; returns (name, int codes [N])."""
     columns = truth_columns(graph)
     if not columns:
@@ -188,7 +192,7 @@ def show_graph_verdicts(selection) -> None:
     without what they are (Compare, Embeddings); Explore shows the full diagnosis."""
     # The known groups Explore's diagnosis was asked for (its picker's default unless changed): the same
     # cached result, not a second diagnosis. The verdicts do not depend on them.
-    truth = st.session_state.get("explore_truth", "community")
+    truth = st.session_state.get("explore_truth", DEFAULT_TRUTH)
     diagnoses = graph_diagnosis(selection.model_path, selection.device, selection.dataset_name, selection.data_dir,
                                 selection.graph_index, selection.stamp,
                                 truth if truth in truth_columns(selection.graph) else None)
